@@ -1,0 +1,38 @@
+# DecoderSpec — the two set-up commands are `make demo` and `make test`; both install what is missing.
+SWIFT      ?= swift
+# Native code generation for benchmarks: without a target-CPU flag, FMA becomes a libm call.
+NATIVE      = -Xswiftc -target-cpu -Xswiftc native -Xswiftc -DDECODERSPEC_NATIVE
+RELEASE_DIR = .build-release
+
+.PHONY: deps demo test notebooks bench docs clean
+
+deps:
+	@./scripts/ensure-deps
+
+## demo: build and run the main job — a walk through the whole decoder on a tiny model
+demo: deps
+	$(SWIFT) build --product decoder-spec
+	$$($(SWIFT) build --show-bin-path)/decoder-spec demo
+
+## test: the whole executable spec (Swift Testing suites + every notebook)
+test: deps
+	$(SWIFT) test
+
+## notebooks: run the notebooks alone (UPDATE=1 rewrites their output blocks)
+notebooks: deps
+	$(SWIFT) build --product decoder-spec
+	$$($(SWIFT) build --show-bin-path)/decoder-spec notebooks $(if $(UPDATE),--update,)
+
+## bench: release build with native code generation; prints the tables and records docs/benchmarks.md
+bench:
+	@./scripts/ensure-deps --bench
+	$(SWIFT) build -c release --product decoder-spec-bench --scratch-path $(RELEASE_DIR) $(NATIVE)
+	$(RELEASE_DIR)/release/decoder-spec-bench --markdown docs/benchmarks.md $(SUITES)
+
+## docs: DocC API documentation into the git-ignored .build-docs/
+docs: deps
+	$(SWIFT) package --allow-writing-to-directory .build-docs generate-documentation \
+	  --target DecoderSpec --transform-for-static-hosting --output-path .build-docs
+
+clean:
+	rm -rf .build .build-* 

@@ -1,0 +1,16 @@
+/// DecoderSpec: the Transformer decoder with every formula executable.
+///
+/// `import DecoderSpec` brings in every concept module, in the order of the data flow
+/// (docs/architecture.md): tensors and errors, kernels, embedding, positional encoding, masking,
+/// attention, file formats, layers, decoding, metrics, and the errata.
+@_exported import TensorCore
+@_exported import Kernels
+@_exported import Embedding
+@_exported import PositionalEncoding
+@_exported import Masking
+@_exported import Attention
+@_exported import IO
+@_exported import Layers
+@_exported import Decoding
+@_exported import Metrics
+@_exported import Errata

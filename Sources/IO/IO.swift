@@ -1,0 +1,1 @@
+// File formats: safetensors, CoNLL, vocab/config readers, tokenizers. (issues 5, 6)

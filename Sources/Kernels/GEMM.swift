@@ -1,0 +1,94 @@
+/// General matrix multiply, `C = α·op(A)·op(B) + β·C`, row-major. See docs/kernels.md.
+///
+/// Shapes: op(A) is [m, k], op(B) is [k, n], C is [m, n]. With `transA`, A is stored [k, m];
+/// with `transB`, B is stored [n, k] — the layout of a PyTorch `Linear` weight ([out, in]),
+/// so `x · Wᵀ` is `transB: true`. `lda`, `ldb`, `ldc` are row strides (elements).
+public enum GEMM {
+    public enum Variant: String, CaseIterable, Sendable {
+        /// The triple loop of the definition: C[i,j] = β·C[i,j] + α·Σ_p A[i,p]·B[p,j].
+        case naive
+        /// Identical to naive except: panels of A and B are packed, the loops are cache-blocked,
+        /// and a register-blocked SIMD micro-kernel accumulates a tile of C. Summation order differs.
+        case optimized
+        /// Identical to optimized except: column blocks of C are computed on all cores.
+        case parallel
+    }
+
+    /// Single precision. Internal entry point: sizes are preconditions, not errors.
+    public static func sgemm(
+        _ variant: Variant, transA: Bool = false, transB: Bool = false,
+        m: Int, n: Int, k: Int, alpha: Float = 1,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        precondition(m >= 0 && n >= 0 && k >= 0, "GEMM sizes must be non-negative")
+        switch variant {
+        case .naive, .optimized, .parallel:
+            // TODO(issue 3): optimized and parallel paths.
+            naive(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                  b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+        }
+    }
+
+    /// Double precision, same contract as `sgemm`.
+    public static func dgemm(
+        _ variant: Variant, transA: Bool = false, transB: Bool = false,
+        m: Int, n: Int, k: Int, alpha: Double = 1,
+        a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int,
+        beta: Double = 0, c: UnsafeMutablePointer<Double>, ldc: Int
+    ) {
+        precondition(m >= 0 && n >= 0 && k >= 0, "GEMM sizes must be non-negative")
+        naive(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+              b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+    }
+
+    /// The definition, transcribed: for each (i, j), a dot product over p.
+    static func naive<T: BinaryFloatingPoint>(
+        transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: T,
+        a: UnsafePointer<T>, lda: Int, b: UnsafePointer<T>, ldb: Int,
+        beta: T, c: UnsafeMutablePointer<T>, ldc: Int
+    ) {
+        for i in 0..<m {
+            for j in 0..<n {
+                var sum: T = 0
+                for p in 0..<k {
+                    let aip = transA ? a[p * lda + i] : a[i * lda + p]
+                    let bpj = transB ? b[j * ldb + p] : b[p * ldb + j]
+                    sum += aip * bpj
+                }
+                // β = 0 means "overwrite": C's old contents (maybe NaN) are not read, as in BLAS.
+                c[i * ldc + j] = beta == 0 ? alpha * sum : alpha * sum + beta * c[i * ldc + j]
+            }
+        }
+    }
+}
+
+import TensorCore
+
+extension Matrix {
+    /// `op(self) · op(other)` with shape checks; the safe face of `GEMM.sgemm`.
+    /// - Throws: `.shapeMismatch` when the inner dimensions differ.
+    public func matmul(_ other: Matrix, transposeSelf: Bool = false, transposeOther: Bool = false,
+                       variant: GEMM.Variant = .optimized) throws -> Matrix {
+        let (m, k1) = transposeSelf ? (cols, rows) : (rows, cols)
+        let (k2, n) = transposeOther ? (other.cols, other.rows) : (other.rows, other.cols)
+        guard k1 == k2 else {
+            throw DecoderSpecError.shapeMismatch(
+                operation: "matmul(A\(transposeSelf ? "ᵀ" : ""), B\(transposeOther ? "ᵀ" : ""))",
+                expected: "inner dimensions equal (A is \(shape), B is \(other.shape))",
+                actual: "\(k1) vs \(k2)")
+        }
+        var out = Matrix(rows: m, cols: n)
+        if m == 0 || n == 0 || k1 == 0 { return out }
+        storage.withUnsafeBufferPointer { pa in
+            other.storage.withUnsafeBufferPointer { pb in
+                out.storage.withUnsafeMutableBufferPointer { pc in
+                    GEMM.sgemm(variant, transA: transposeSelf, transB: transposeOther, m: m, n: n, k: k1,
+                               a: pa.baseAddress!, lda: cols, b: pb.baseAddress!, ldb: other.cols,
+                               c: pc.baseAddress!, ldc: n)
+                }
+            }
+        }
+        return out
+    }
+}

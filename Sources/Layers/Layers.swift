@@ -1,0 +1,1 @@
+// Concept 5 — LayerNorm, residual, FFN, encoder and decoder layers, model configurations. (issue 5)

@@ -1,0 +1,1 @@
+// Concept 4 — masking. See docs/masking.md. (issue 4)

@@ -1,0 +1,71 @@
+/// A shape, printed the way the docs write it: `[T, d]`.
+public struct Shape: Hashable, Sendable, CustomStringConvertible {
+    public var dims: [Int]
+    public init(_ dims: Int...) { self.dims = dims }
+    public init(_ dims: [Int]) { self.dims = dims }
+    public var count: Int { dims.reduce(1, *) }
+    public var description: String { "[" + dims.map(String.init).joined(separator: ", ") + "]" }
+}
+
+/// A dense row-major matrix of `Float`: element (r, c) lives at `storage[r * cols + c]`.
+///
+/// The library's arrays of shape `[T, d]` (a sequence of T vectors of width d) are `Matrix`
+/// values. Kernels take raw buffers; `Matrix` is the safe, validated face of the public API.
+public struct Matrix: Equatable, Sendable, CustomStringConvertible {
+    public let rows: Int
+    public let cols: Int
+    public var storage: [Float]
+
+    /// A `rows × cols` matrix filled with `value`. Sizes must be ≥ 0 (0 is allowed for empty
+    /// intermediates; public APIs that need non-empty input check it themselves).
+    public init(rows: Int, cols: Int, repeating value: Float = 0) {
+        precondition(rows >= 0 && cols >= 0, "Matrix size must be non-negative")
+        self.rows = rows
+        self.cols = cols
+        self.storage = [Float](repeating: value, count: rows * cols)
+    }
+
+    /// Wraps `storage` (row-major). Throws when `storage.count != rows * cols`.
+    public init(rows: Int, cols: Int, storage: [Float]) throws {
+        guard rows >= 0, cols >= 0 else {
+            throw DecoderSpecError.invalidArgument(what: "matrix shape [\(rows), \(cols)]", reason: "sizes must be non-negative")
+        }
+        guard storage.count == rows * cols else {
+            throw DecoderSpecError.shapeMismatch(
+                operation: "Matrix(rows:cols:storage:)", expected: "\(rows * cols) elements for [\(rows), \(cols)]",
+                actual: "\(storage.count) elements")
+        }
+        self.rows = rows
+        self.cols = cols
+        self.storage = storage
+    }
+
+    /// Builds from nested rows; throws on ragged input.
+    public init(_ nested: [[Float]]) throws {
+        let cols = nested.first?.count ?? 0
+        for (r, row) in nested.enumerated() where row.count != cols {
+            throw DecoderSpecError.shapeMismatch(operation: "Matrix(nested rows)", expected: "row \(r) of length \(cols)", actual: "length \(row.count)")
+        }
+        try self.init(rows: nested.count, cols: cols, storage: nested.flatMap { $0 })
+    }
+
+    public var shape: Shape { Shape(rows, cols) }
+
+    @inlinable
+    public subscript(r: Int, c: Int) -> Float {
+        get { storage[r * cols + c] }
+        set { storage[r * cols + c] = newValue }
+    }
+
+    /// Row `r` as an array (a copy).
+    public func row(_ r: Int) -> [Float] { Array(storage[(r * cols)..<((r + 1) * cols)]) }
+
+    /// The transpose, `[cols, rows]`.
+    public func transposed() -> Matrix {
+        var t = Matrix(rows: cols, cols: rows)
+        for r in 0..<rows { for c in 0..<cols { t.storage[c * rows + r] = storage[r * cols + c] } }
+        return t
+    }
+
+    public var description: String { "Matrix\(shape)" }
+}

@@ -1,0 +1,87 @@
+import Foundation
+
+/// A hand-written benchmark harness: validate first, then warm up, then time `runs` repetitions
+/// and report the median (the machine is shared and noisy; medians are stable, means are not).
+enum Harness {
+    /// Median wall-clock seconds of `body` over `runs` timed repetitions after `warmup` untimed ones.
+    static func median(warmup: Int = 2, runs: Int = 7, _ body: () -> Void) -> Double {
+        for _ in 0..<warmup { body() }
+        let clock = ContinuousClock()
+        var samples: [Double] = []
+        for _ in 0..<runs {
+            let d = clock.measure(body)
+            samples.append(Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18)
+        }
+        samples.sort()
+        return samples[samples.count / 2]
+    }
+
+    /// Chooses the number of repetitions so one sample takes at least `minSeconds`.
+    static func medianAdaptive(minSeconds: Double = 0.02, runs: Int = 7, _ body: () -> Void) -> Double {
+        let once = median(warmup: 1, runs: 1, body)
+        let reps = max(1, Int((minSeconds / max(once, 1e-9)).rounded(.up)))
+        return median(warmup: 1, runs: runs) { for _ in 0..<reps { body() } } / Double(reps)
+    }
+}
+
+/// One measured cell: a kernel's variant on a shape.
+struct Measurement: Codable {
+    var suite: String
+    var kernel: String
+    var variant: String
+    var shape: String
+    var medianSeconds: Double?
+    var gflops: Double?
+    var note: String?
+}
+
+/// A printed table: a header, rows of cells, and a markdown rendering for docs/benchmarks.md.
+struct Table {
+    var title: String
+    var header: [String]
+    var rows: [[String]] = []
+
+    func markdown() -> String {
+        var s = "### \(title)\n\n| " + header.joined(separator: " | ") + " |\n|"
+        s += header.map { _ in "---" }.joined(separator: "|") + "|\n"
+        for r in rows { s += "| " + r.joined(separator: " | ") + " |\n" }
+        return s
+    }
+
+    func text() -> String {
+        var widths = header.map(\.count)
+        for r in rows { for (i, c) in r.enumerated() where i < widths.count { widths[i] = max(widths[i], c.count) } }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { i, c in c.padding(toLength: widths[i], withPad: " ", startingAt: 0) }.joined(separator: "  ")
+        }
+        return ([title, line(header), widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ")] + rows.map(line)).joined(separator: "\n")
+    }
+}
+
+func ms(_ seconds: Double) -> String { String(format: "%.3f", seconds * 1e3) }
+func ratio(_ x: Double) -> String { String(format: "%.1f×", x) }
+
+/// How this binary was compiled, as far as the benchmark can tell. The Makefile passes
+/// `-D DECODERSPEC_NATIVE` together with `-target-cpu native`.
+var codeGeneration: String {
+    #if DECODERSPEC_NATIVE
+    return "release, -target-cpu native"
+    #else
+    return "generic (no target-CPU flag: FMA may be a libm call)"
+    #endif
+}
+
+/// The CPU's model name and the SIMD extensions the kernels can use, from /proc/cpuinfo.
+var cpuDescription: String {
+    guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return "unknown CPU" }
+    let lines = info.split(separator: "\n")
+    let name = lines.first { $0.hasPrefix("model name") }.map { String($0.split(separator: ":", maxSplits: 1)[1]).trimmingCharacters(in: .whitespaces) } ?? "unknown"
+    let flags = Set(lines.first { $0.hasPrefix("flags") }.map { $0.split(separator: " ").map(String.init) } ?? [])
+    let isa = ["avx512f", "avx2", "fma", "avx"].filter(flags.contains).joined(separator: "+")
+    let family = lines.first { $0.hasPrefix("cpu family") }.map { String($0.split(separator: ":")[1]).trimmingCharacters(in: .whitespaces) } ?? "?"
+    let model = lines.first { $0.hasPrefix("model\t") }.map { String($0.split(separator: ":")[1]).trimmingCharacters(in: .whitespaces) } ?? "?"
+    return "\(name) (family \(family) model \(model)), \(isa.isEmpty ? "no AVX" : isa), \(ProcessInfo.processInfo.activeProcessorCount) cores"
+}
+
+/// Every suite appends its measurements here; `--json` prints them.
+nonisolated(unsafe) var recorded: [Measurement] = []

@@ -1,0 +1,14 @@
+import ArgumentParser
+import DecoderSpec
+
+@main
+struct DecoderSpecCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "decoder-spec",
+        abstract: "The Transformer decoder, every formula executable, checkable and measurable.",
+        subcommands: [
+            DemoCommand.self,
+            NotebooksCommand.self,
+        ]
+    )
+}
