@@ -12,7 +12,8 @@ enum Printing {
         var lines = [pad("", labelWidth) + " " + cols.map { pad($0, cellWidth) }.joined(separator: " ")]
         for r in 0..<m.rows {
             let cells = (0..<m.cols).map { pad(String(format: format, m[r, $0]), cellWidth) }
-            lines.append(pad(rowLabels[r], labelWidth) + " " + cells.joined(separator: " "))
+            let label = rowLabels[r] + String(repeating: " ", count: max(0, labelWidth - rowLabels[r].count))
+            lines.append(label + " " + cells.joined(separator: " "))
         }
         return lines.joined(separator: "\n")
     }
