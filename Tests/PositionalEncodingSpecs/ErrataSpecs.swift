@@ -55,9 +55,11 @@ struct PositionalEncodingErrataSpecs {
             #expect(stride(from: 0, to: 16, by: 2).allSatisfy { m[r, $0] == m[r, 0] })
             #expect(stride(from: 1, to: 16, by: 2).allSatisfy { m[r, $0] == m[r, 1] })
         }
-        // 10000^(−⌊p/2⌋) underflows the angle: p·10^(−4·⌊p/2⌋) < 2⁻²⁵ from p = 10, so the rows
-        // round to exactly [0, 1, 0, 1, …] = PE(0) — the positions collapse.
-        for p in 10..<64 { #expect(m.row(p).enumerated().allSatisfy { $0.offset % 2 == 0 ? $0.element < 1e-12 : $0.element == 1 }, "row \(p)") }
+        // The angle p·10^(−4·⌊p/2⌋) is < 1e-18 from p = 10 (rows within 1e-18 of PE(0), cos
+        // rounds to exactly 1), and from p = 24 it is below Float's smallest subnormal, so the
+        // rows are exactly [0, 1, 0, 1, …] = PE(0) — the positions collapse.
+        for p in 10..<64 { #expect(m.row(p).enumerated().allSatisfy { $0.offset % 2 == 0 ? $0.element < 1e-18 : $0.element == 1 }, "row \(p)") }
+        for p in 24..<64 { #expect(m.row(p) == m.row(0), "row \(p) should equal PE(0) exactly") }
         #expect(!positionsAreDistinct(doc000Code, positions: 64, d: 16).passed)
         #expect(!rotationProperty(doc000Code, positions: 64, d: 16, starts: [0, 1, 2], shifts: [1, 2]).passed)
         #expect(!innerProductDependsOnlyOnOffset(doc000Code, positions: 64, d: 16, pairs: [(0, 1)], shifts: [2]).passed)
