@@ -68,7 +68,9 @@ public func addPositions(_ embeddings: Matrix, _ positions: Matrix) throws -> Ma
 /// `maxLength` is the model's context length; its ceiling 2²⁰ keeps the stated accuracy bound
 /// (docs/positional-encoding.md).
 public struct SinusoidalPositionalEncoding: PositionEncoder {
-    /// The largest `maxLength` accepted; below it every value is within 2⁻²⁴·|PE| + 1e-10 of exact.
+    /// The largest `maxLength` accepted; below it every value is within 2⁻²⁴·|PE| + 1e-9 of exact
+    /// (+ 1e-10 for positions ≤ 8192). Beyond it the recurrence's Double error would approach the
+    /// budget, and no model of this suite needs longer contexts.
     public static let positionCeiling = 1 << 20
 
     public let dimension: Int

@@ -74,6 +74,18 @@ struct PositionalEncodingSpecs {
         }
     }
 
+    @Test("At the position ceiling 2²⁰ (a 2²⁰-step recurrence) values stay within 2⁻²⁴·|PE| + 1e-9 of GSL")
+    func ceiling() {
+        // Double-stage budget at n = 2²⁰: (√5 + 1)·n·2⁻⁵³ (recurrence) + 2·n·2⁻⁵³ (angle) ≈ 6e-10 < 1e-9.
+        let n = SinusoidalPositionalEncoding.positionCeiling
+        let table = try! SinusoidalPositionalEncoding(dimension: 8, maxLength: n).table(count: n)
+        let rng = GSLRandom(seed: 77)
+        let rows = Array((n - 8)..<n) + (0..<24).map { _ in rng.int(below: n) }
+        let v = checkAgainstGSL(table, rows: rows, bound: .mixed(absolute: 1e-9, relative: floatUnitRoundoff),
+                                label: "optimized 2²⁰×8, sample seed 77")
+        #expect(v.passed, "\(v)")
+    }
+
     @Test("Every value is within 1e-6 of float64 (the issue's target) — and well within it")
     func issueTarget() {
         // The issue asks for 1e-6 absolute; the oracle rung above is ~30× tighter. This spec
