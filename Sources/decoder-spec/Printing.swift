@@ -52,9 +52,10 @@ enum Printing {
 /// An SVG heatmap of a matrix with values in [−1, 1] (blue → white → red), with axis labels.
 /// Larger matrices are sampled down to at most `maxCells` rows and columns (nearest index).
 enum Heatmap {
-    static func svg(_ m: Matrix, title: String, rowAxis: String, columnAxis: String, maxCells: Int = 400) -> String {
-        let rowIndex = sample(m.rows, maxCells), colIndex = sample(m.cols, maxCells)
-        let cell = max(1.0, min(6.0, 800.0 / Double(max(rowIndex.count, colIndex.count))))
+    static func svg(_ m: Matrix, title: String, rowAxis: String, columnAxis: String, maxCells: Int = 256) -> String {
+        let rowIndex = sample(m.rows, maxCells), colIndex = samplePairs(m.cols, maxCells)
+        // Whole-pixel cells keep the coordinates short integers (a 256×256 map is ≈ 3 MB of SVG).
+        let cell = Double(max(1, min(6, 800 / max(rowIndex.count, colIndex.count))))
         let left = 70.0, top = 50.0
         let width = left + Double(colIndex.count) * cell + 90, height = top + Double(rowIndex.count) * cell + 50
         var s = """
@@ -89,7 +90,16 @@ enum Heatmap {
         n <= maxCells ? Array(0..<n) : (0..<maxCells).map { $0 * n / maxCells }
     }
 
-    static func fmt(_ x: Double) -> String { String(format: "%.2f", x) }
+    /// Column sampling that keeps adjacent (2k, 2k+1) pairs together, so a PE map still shows both
+    /// the sine and the cosine column of every sampled frequency (plain striding by 2 would keep
+    /// only the sines).
+    static func samplePairs(_ n: Int, _ maxCells: Int) -> [Int] {
+        if n <= maxCells { return Array(0..<n) }
+        let pairs = n / 2, keep = maxCells / 2
+        return (0..<keep).flatMap { k -> [Int] in let p = k * pairs / keep; return [2 * p, 2 * p + 1] }
+    }
+
+    static func fmt(_ x: Double) -> String { x == x.rounded() ? String(Int(x)) : String(format: "%.2f", x) }
 
     static func escape(_ s: String) -> String {
         s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
