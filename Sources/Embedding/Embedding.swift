@@ -141,3 +141,8 @@ public struct EmbeddingTable: Sendable, Equatable {
         return try hidden.matmul(weight, transposeOther: true, variant: variant)
     }
 }
+
+extension Backend {
+    /// The embedding-gather kernel of this backend.
+    public var embeddingGather: EmbeddingGather.Variant { self == .naive ? .naive : .optimized }
+}

@@ -133,3 +133,8 @@ public enum PositionalTable {
         }
     }
 }
+
+extension Backend {
+    /// The PE-table kernel of this backend.
+    public var positionalTable: PositionalTable.Variant { self == .naive ? .naive : .optimized }
+}
