@@ -24,6 +24,43 @@ func lookupMatchesTable(_ lookup: ([Int]) throws -> Matrix, table: Matrix, ids: 
     }
 }
 
+/// Reusable check: `head(H)` equals H·Eᵀ computed by GSL's dgemm in Double, per element within
+/// the standard dot-product bound |fl(h·e) − h·e| ≤ γ_d·Σ_j |h_j||e_j|, γ_d = d·u/(1 − d·u),
+/// u = 2⁻²⁴ (Float inputs are exact in Double, so the reference is exact to ~1e-16).
+func tiedHeadMatchesGSL(_ head: (Matrix) throws -> Matrix, table: Matrix, hidden: Matrix) -> Verdict {
+    do {
+        let logits = try head(hidden)
+        let (t, v, d) = (hidden.rows, table.rows, table.cols)
+        guard logits.shape == Shape(t, v) else { return .fail("logits \(logits.shape), expected [\(t), \(v)]") }
+        let reference = try GSL.dgemm(transB: true, m: t, n: v, k: d, a: hidden.storage.doubles, b: table.storage.doubles)
+        let u = 0x1p-24, gamma = Double(d) * u / (1 - Double(d) * u)
+        for r in 0..<t {
+            for c in 0..<v {
+                let magnitude = (0..<d).reduce(0.0) { $0 + abs(Double(hidden[r, $1]) * Double(table[c, $1])) }
+                let err = abs(Double(logits[r, c]) - reference[r * v + c])
+                if !(err <= gamma * magnitude) {
+                    return .fail("logit[\(r), \(c)]: expected \(reference[r * v + c]), observed \(logits[r, c]), |err| \(err) > γ_d·Σ|h||e| = \(gamma * magnitude)")
+                }
+            }
+        }
+        return .pass
+    } catch {
+        return .fail("threw \(error)")
+    }
+}
+
+/// Reusable check: entries look like N(0, σ²): sample variance within 5σ_var of σ² (the variance
+/// of a sample variance of n normals is 2σ⁴/(n − 1)) and mean within 5·σ/√n of 0.
+func looksNormal(_ values: [Float], variance sigma2: Double) -> Verdict {
+    let x = values.doubles, n = Double(values.count)
+    let variance = GSL.sampleVariance(x), mean = GSL.mean(x)
+    guard abs(variance - sigma2) <= 5 * (2 * sigma2 * sigma2 / (n - 1)).squareRoot() else {
+        return .fail("sample variance \(variance), expected \(sigma2) (n = \(Int(n)))")
+    }
+    guard abs(mean) <= 5 * (sigma2 / n).squareRoot() else { return .fail("mean \(mean), expected 0 (n = \(Int(n)))") }
+    return .pass
+}
+
 @Suite("Embedding: lookup, scaling, tied head, errors, naive vs optimized")
 struct EmbeddingSpecs {
     @Test("Lookup returns the table's rows (exact) and sqrt(d)-scaled rows (2⁻²³ relative), every variant",
@@ -114,25 +151,23 @@ struct EmbeddingSpecs {
         }
     }
 
-    @Test("Tied head logits = H·Eᵀ matches GSL dgemm per element within γ_d·Σ|h||e|")
+    @Test("Tied head logits = H·Eᵀ matches GSL dgemm per element within γ_d·Σ|h||e|; an untied head fails")
     func tiedHead() throws {
         for (v, d, t) in [(1, 1, 1), (10, 8, 3), (37, 33, 5), (100, 64, 7)] {
             let e = try EmbeddingTable(weight: Inputs.matrix(rows: v, cols: d, seed: UInt(v)))
             let h = Inputs.matrix(rows: t, cols: d, seed: UInt(v + 1))
-            let logits = try e.tiedLogits(h)
-            #expect(logits.shape == Shape(t, v))
-            let reference = try GSL.dgemm(transB: true, m: t, n: v, k: d, a: h.storage.doubles, b: e.weight.storage.doubles)
-            // Standard dot-product error bound: |fl(h·e) − h·e| ≤ γ_d·Σ_j |h_j||e_j|, γ_d = d·u/(1 − d·u),
-            // u = 2⁻²⁴ (Float inputs are exact in Double, so the reference is exact to 1e-16).
-            let u = 0x1p-24, gamma = Double(d) * u / (1 - Double(d) * u)
-            for r in 0..<t {
-                for c in 0..<v {
-                    let magnitude = (0..<d).reduce(0.0) { $0 + abs(Double(h[r, $1]) * Double(e.weight[c, $1])) }
-                    let err = abs(Double(logits[r, c]) - reference[r * v + c])
-                    #expect(err <= gamma * magnitude, "logit[\(r), \(c)] V=\(v) d=\(d): |err| \(err) > \(gamma * magnitude)")
-                }
+            for variant in GEMM.Variant.allCases {
+                let verdict = tiedHeadMatchesGSL({ try e.tiedLogits($0, variant: variant) }, table: e.weight, hidden: h)
+                #expect(verdict.passed, "\(variant) V=\(v) d=\(d) T=\(t) seeds \(v), \(v + 1): \(verdict)")
             }
         }
+        // The check can fail: a head with its own (untied) weights, and a head that forgets to
+        // transpose (scores with E's columns, only possible when V == d).
+        let e = try EmbeddingTable(weight: Inputs.matrix(rows: 8, cols: 8, seed: 5))
+        let other = try EmbeddingTable(weight: Inputs.matrix(rows: 8, cols: 8, seed: 6))
+        let h = Inputs.matrix(rows: 3, cols: 8, seed: 7)
+        #expect(!tiedHeadMatchesGSL({ try other.tiedLogits($0) }, table: e.weight, hidden: h).passed)
+        #expect(!tiedHeadMatchesGSL({ try $0.matmul(e.weight) }, table: e.weight, hidden: h).passed)
     }
 
     @Test("Weight tying: looking up token v and scoring it with the head uses the same row E_v")
@@ -157,10 +192,11 @@ struct EmbeddingSpecs {
         let c = try EmbeddingTable.seeded(vocabularySize: 200, dimension: 64, seed: 43)
         #expect(a == b)
         #expect(a != c)
-        let x = a.weight.storage.doubles
-        let n = Double(x.count), sigma2 = 1.0 / 64
-        // Var of the sample variance of n normals is 2σ⁴/(n − 1); the mean has variance σ²/n.
-        #expect(abs(GSL.sampleVariance(x) - sigma2) <= 5 * (2 * sigma2 * sigma2 / (n - 1)).squareRoot(), "seed 42")
-        #expect(abs(GSL.mean(x)) <= 5 * (sigma2 / n).squareRoot(), "seed 42")
+        let v = looksNormal(a.weight.storage, variance: 1.0 / 64)
+        #expect(v.passed, "seed 42: \(v)")
+        // The check can fail: N(0, 1) entries (PyTorch's nn.Embedding default) and uniform [−1, 1).
+        var rng = SeededRNG(seed: 42)
+        #expect(!looksNormal(rng.normalMatrix(rows: 200, cols: 64, std: 1).storage, variance: 1.0 / 64).passed)
+        #expect(!looksNormal(Inputs.matrix(rows: 200, cols: 64, seed: 42).storage, variance: 1.0 / 64).passed)
     }
 }
