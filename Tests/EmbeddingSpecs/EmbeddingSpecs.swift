@@ -143,6 +143,10 @@ struct EmbeddingSpecs {
         #expect(throws: DecoderSpecError.self) { try EmbeddingTable(weight: Matrix(rows: 0, cols: 4)) }
         #expect(throws: DecoderSpecError.self) { try EmbeddingTable(weight: Matrix(rows: 4, cols: 0)) }
         #expect(throws: DecoderSpecError.self) { try EmbeddingTable.seeded(vocabularySize: 0, dimension: 4, seed: 1) }
+        // Sizes whose product overflows, or is absurdly large, are errors rather than traps.
+        #expect(throws: DecoderSpecError.self) { try EmbeddingTable.seeded(vocabularySize: Int.max, dimension: 4, seed: 1) }
+        #expect(throws: DecoderSpecError.self) { try EmbeddingTable.seeded(vocabularySize: 1 << 20, dimension: 1 << 20, seed: 1) }
+        #expect(throws: DecoderSpecError.self) { try EmbeddingTable(vocabularySize: Int.max, dimension: 2, storage: [1]) }
         do {
             _ = try e.tiedLogits(Matrix(rows: 2, cols: 5))
             Issue.record("H of width 5 accepted for d = 4")

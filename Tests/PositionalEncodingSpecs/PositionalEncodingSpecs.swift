@@ -198,6 +198,13 @@ struct PositionalEncodingSpecs {
             }
         }
         #expect(throws: DecoderSpecError.self) { try pe.rows(at: [3, -4]) }
+        // Extreme values are errors, not overflow traps.
+        #expect(throws: DecoderSpecError.self) { try pe.table(count: 1, startingAt: Int.max) }
+        #expect(throws: DecoderSpecError.self) { try pe.table(count: Int.max, startingAt: 1) }
+        #expect(throws: DecoderSpecError.self) { try pe.table(count: 5, startingAt: Int.min) }
+        let wide = try SinusoidalPositionalEncoding(dimension: 1 << 40, maxLength: 1 << 20)
+        #expect(throws: DecoderSpecError.self) { try wide.table(count: 1 << 20) }
+        #expect(throws: DecoderSpecError.self) { try LearnedPositionalEncoding.seeded(maxLength: Int.max, dimension: 2, seed: 0) }
         #expect(throws: DecoderSpecError.self) { try SinusoidalPositionalEncoding(dimension: 8, maxLength: (1 << 20) + 1) }
         #expect(throws: DecoderSpecError.self) { try SinusoidalPositionalEncoding(dimension: 8, maxLength: 0) }
         // The last valid window is accepted.
