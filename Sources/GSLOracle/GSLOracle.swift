@@ -15,9 +15,10 @@ public enum GSL {
 
     @inline(__always) static func ready() { _ = handlerOff }
 
-    static func check(_ status: Int32, _ call: String) throws(GSLError) {
+    /// `call` is an autoclosure: the description is built only on failure, not on every call.
+    static func check(_ status: Int32, _ call: @autoclosure () -> String) throws(GSLError) {
         guard status == Int32(GSL_SUCCESS) else {
-            throw GSLError(call: call, status: status, message: String(cString: gsl_strerror(status)))
+            throw GSLError(call: call(), status: status, message: String(cString: gsl_strerror(status)))
         }
     }
 
