@@ -1,6 +1,6 @@
 // Concept 3 — scaled dot-product and multi-head attention. See docs/attention.md. (issue 4)
 import Kernels
-import Masking
+@_exported import Masking
 import TensorCore
 
 /// The two implementations of `softmax(Q·Kᵀ/√d_k + M)·V`, enumerated so specs and benchmarks
