@@ -216,7 +216,7 @@ public struct MultiHeadAttention: Sendable, Equatable {
                                                  actual: "\(x.shape)")
         }
         guard x.rows > 0 else { throw DecoderSpecError.emptySequence(what: "MultiHeadAttention \(what) \(x.shape)") }
-        try Validate.finite(x.storage, "MultiHeadAttention \(what) \(x.shape)")
+        try AttentionValidation.finite(x.storage, "MultiHeadAttention \(what) \(x.shape)")
         var y = try x.matmul(w, transposeOther: true, variant: backend.gemm)
         y.storage.withUnsafeMutableBufferPointer { p in
             for r in 0..<y.rows {
@@ -247,9 +247,27 @@ enum AttentionValidation {
             guard v.cols > 0 else { throw DecoderSpecError.invalidArgument(what: "d_v of V \(v.shape)", reason: "must be positive") }
         }
         try mask.validate(queries: q.rows, keys: k.rows)
-        try Validate.finite(q.storage, "queries Q \(q.shape)")
-        try Validate.finite(k.storage, "keys K \(k.shape)")
-        if let v { try Validate.finite(v.storage, "values V \(v.shape)") }
+        try finite(q.storage, "queries Q \(q.shape)")
+        try finite(k.storage, "keys K \(k.shape)")
+        if let v { try finite(v.storage, "values V \(v.shape)") }
+    }
+
+    /// `Validate.finite` with a SIMD fast path: Σ x·0 is 0 exactly when every x is finite
+    /// (±∞·0 and NaN·0 are NaN); only on failure is the first bad index searched for.
+    static func finite(_ values: [Float], _ what: @autoclosure () -> String) throws {
+        let ok = values.withUnsafeBufferPointer { p -> Bool in
+            var acc = SIMD8<Float>()
+            var i = 0
+            let zero = SIMD8<Float>()
+            while i + 8 <= p.count {
+                acc += UnsafeRawPointer(p.baseAddress! + i).loadUnaligned(as: SIMD8<Float>.self) * zero
+                i += 8
+            }
+            var tail: Float = 0
+            while i < p.count { tail += p[i] * 0; i += 1 }
+            return acc.sum() == 0 && tail == 0
+        }
+        if !ok { try Validate.finite(values, what()) }
     }
 }
 

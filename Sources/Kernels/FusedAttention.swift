@@ -27,7 +27,7 @@ import Darwin
 /// tile (queryBlock × keyBlock) and m, l per query — O(Tq + d_k), independent of Tk.
 public enum FusedAttention {
     /// Query rows per register tile.
-    public static let queryBlock = 4
+    public static let queryBlock = 6
     /// Keys per block (a multiple of 16, the micro-kernel's column width).
     public static let keyBlock = 64
 
@@ -99,7 +99,10 @@ public enum FusedAttention {
             if let off = causalOffset { i0 = max(0, j0 - off) }
             while i0 < tq {
                 let bq = min(qb, tq - i0)
-                scoreTile(q: q + i0 * ldq, ldq: ldq, rows: bq, kt: kt, kb: kb, columns: bkPadded, dk: dk,
+                // Columns any row of this tile can see (the last row sees the most): on the
+                // diagonal, fewer than the block's width.
+                let tileColumns = min(bkPadded, (max(0, min(bk, visible(i0 + bq - 1) - j0)) + 15) & ~15)
+                scoreTile(q: q + i0 * ldq, ldq: ldq, rows: bq, kt: kt, kb: kb, columns: tileColumns, dk: dk,
                           scale: scale2, tile: tile)
                 // Online-softmax update of each row; afterwards tile holds 2^(s − m') (0 where masked).
                 var columnsUsed = 0
@@ -108,7 +111,7 @@ public enum FusedAttention {
                     let srow = tile + r * kb
                     let seen = min(bk, visible(i) - j0)
                     if seen <= 0 {
-                        for c in 0..<bkPadded { srow[c] = 0 }
+                        for c in 0..<tileColumns { srow[c] = 0 }
                         alpha[r] = 1
                         continue
                     }
@@ -116,10 +119,10 @@ public enum FusedAttention {
                         let mrow = additive + i * ldm + j0
                         for c in 0..<seen { srow[c] += mrow[c] * log2e }
                     }
-                    for c in seen..<bkPadded { srow[c] = -.infinity }
+                    for c in seen..<tileColumns { srow[c] = -.infinity }
                     var mv = SIMD8<Float>(repeating: -.infinity)
                     var c = 0
-                    while c < bkPadded {
+                    while c < tileColumns {
                         let s = load8(srow + c)
                         mv.replace(with: s, where: s .> mv)
                         c += 8
@@ -127,7 +130,7 @@ public enum FusedAttention {
                     let mOld = rowMax[i]
                     let mNew = max(mOld, mv.max())
                     if mNew == -.infinity {  // every visible score is −∞ (additive bias): nothing to add
-                        for c in 0..<bkPadded { srow[c] = 0 }
+                        for c in 0..<tileColumns { srow[c] = 0 }
                         alpha[r] = 1
                         continue
                     }
@@ -135,7 +138,7 @@ public enum FusedAttention {
                     let m8 = SIMD8<Float>(repeating: mNew)
                     var sum = SIMD8<Float>()
                     c = 0
-                    while c < bkPadded {
+                    while c < tileColumns {
                         let p = exp2NonPositive(load8(srow + c) - m8)
                         store8(p, srow + c)
                         sum += p
@@ -167,8 +170,9 @@ public enum FusedAttention {
     }
 
     /// tile[r·kb + c] = scale · Σ_p Q[r, p] · Kᵀ[p, c] for r < rows, c < columns (a multiple of 16).
-    /// Micro-kernel: 4 query rows × 16 keys in eight SIMD8 accumulators; rows ≥ `rows` alias
-    /// the last real row and their results are ignored.
+    /// Micro-kernel: 6 query rows × 16 keys in twelve SIMD8 accumulators (+ 2 key vectors and one
+    /// broadcast: 15 of the 16 AVX2 registers); rows ≥ `rows` alias the last real row and their
+    /// results are not stored.
     @inline(__always)
     static func scoreTile(q: UnsafePointer<Float>, ldq: Int, rows: Int, kt: UnsafePointer<Float>, kb: Int,
                           columns: Int, dk: Int, scale: Float, tile: UnsafeMutablePointer<Float>) {
@@ -176,6 +180,8 @@ public enum FusedAttention {
         let q1 = q + min(1, rows - 1) * ldq
         let q2 = q + min(2, rows - 1) * ldq
         let q3 = q + min(3, rows - 1) * ldq
+        let q4 = q + min(4, rows - 1) * ldq
+        let q5 = q + min(5, rows - 1) * ldq
         let s = SIMD8<Float>(repeating: scale)
         var c0 = 0
         while c0 < columns {
@@ -183,6 +189,8 @@ public enum FusedAttention {
             var a10 = SIMD8<Float>(), a11 = SIMD8<Float>()
             var a20 = SIMD8<Float>(), a21 = SIMD8<Float>()
             var a30 = SIMD8<Float>(), a31 = SIMD8<Float>()
+            var a40 = SIMD8<Float>(), a41 = SIMD8<Float>()
+            var a50 = SIMD8<Float>(), a51 = SIMD8<Float>()
             var kp = kt + c0
             for p in 0..<dk {
                 let k0 = load8(kp), k1 = load8(kp + 8)
@@ -194,6 +202,10 @@ public enum FusedAttention {
                 a20 = fmadd(b2, k0, a20); a21 = fmadd(b2, k1, a21)
                 let b3 = SIMD8<Float>(repeating: q3[p])
                 a30 = fmadd(b3, k0, a30); a31 = fmadd(b3, k1, a31)
+                let b4 = SIMD8<Float>(repeating: q4[p])
+                a40 = fmadd(b4, k0, a40); a41 = fmadd(b4, k1, a41)
+                let b5 = SIMD8<Float>(repeating: q5[p])
+                a50 = fmadd(b5, k0, a50); a51 = fmadd(b5, k1, a51)
                 kp += kb
             }
             let t = tile + c0
@@ -201,6 +213,8 @@ public enum FusedAttention {
             if rows > 1 { store8(a10 * s, t + kb); store8(a11 * s, t + kb + 8) }
             if rows > 2 { store8(a20 * s, t + 2 * kb); store8(a21 * s, t + 2 * kb + 8) }
             if rows > 3 { store8(a30 * s, t + 3 * kb); store8(a31 * s, t + 3 * kb + 8) }
+            if rows > 4 { store8(a40 * s, t + 4 * kb); store8(a41 * s, t + 4 * kb + 8) }
+            if rows > 5 { store8(a50 * s, t + 5 * kb); store8(a51 * s, t + 5 * kb + 8) }
             c0 += 16
         }
     }
@@ -209,17 +223,17 @@ public enum FusedAttention {
     @inline(__always)
     static func valueTile(tile: UnsafePointer<Float>, kb: Int, rows: Int, columns: Int, alpha: UnsafePointer<Float>,
                           v: UnsafePointer<Float>, ldv: Int, dv: Int, out: UnsafeMutablePointer<Float>, ldo: Int) {
-        if rows == 4 {
-            let p0 = tile, p1 = tile + kb, p2 = tile + 2 * kb, p3 = tile + 3 * kb
-            let o0 = out, o1 = out + ldo, o2 = out + 2 * ldo, o3 = out + 3 * ldo
-            let s0 = SIMD8<Float>(repeating: alpha[0]), s1 = SIMD8<Float>(repeating: alpha[1])
-            let s2 = SIMD8<Float>(repeating: alpha[2]), s3 = SIMD8<Float>(repeating: alpha[3])
+        if rows == 6 {
+            let p0 = tile, p1 = tile + kb, p2 = tile + 2 * kb, p3 = tile + 3 * kb, p4 = tile + 4 * kb, p5 = tile + 5 * kb
+            let o0 = out, o1 = out + ldo, o2 = out + 2 * ldo, o3 = out + 3 * ldo, o4 = out + 4 * ldo, o5 = out + 5 * ldo
             var d0 = 0
             while d0 + 16 <= dv {
-                var a00 = load8(o0 + d0) * s0, a01 = load8(o0 + d0 + 8) * s0
-                var a10 = load8(o1 + d0) * s1, a11 = load8(o1 + d0 + 8) * s1
-                var a20 = load8(o2 + d0) * s2, a21 = load8(o2 + d0 + 8) * s2
-                var a30 = load8(o3 + d0) * s3, a31 = load8(o3 + d0 + 8) * s3
+                var a00 = load8(o0 + d0) * SIMD8(repeating: alpha[0]), a01 = load8(o0 + d0 + 8) * SIMD8(repeating: alpha[0])
+                var a10 = load8(o1 + d0) * SIMD8(repeating: alpha[1]), a11 = load8(o1 + d0 + 8) * SIMD8(repeating: alpha[1])
+                var a20 = load8(o2 + d0) * SIMD8(repeating: alpha[2]), a21 = load8(o2 + d0 + 8) * SIMD8(repeating: alpha[2])
+                var a30 = load8(o3 + d0) * SIMD8(repeating: alpha[3]), a31 = load8(o3 + d0 + 8) * SIMD8(repeating: alpha[3])
+                var a40 = load8(o4 + d0) * SIMD8(repeating: alpha[4]), a41 = load8(o4 + d0 + 8) * SIMD8(repeating: alpha[4])
+                var a50 = load8(o5 + d0) * SIMD8(repeating: alpha[5]), a51 = load8(o5 + d0 + 8) * SIMD8(repeating: alpha[5])
                 var vr = v + d0
                 for c in 0..<columns {
                     let v0 = load8(vr), v1 = load8(vr + 8)
@@ -231,16 +245,22 @@ public enum FusedAttention {
                     a20 = fmadd(b2, v0, a20); a21 = fmadd(b2, v1, a21)
                     let b3 = SIMD8<Float>(repeating: p3[c])
                     a30 = fmadd(b3, v0, a30); a31 = fmadd(b3, v1, a31)
+                    let b4 = SIMD8<Float>(repeating: p4[c])
+                    a40 = fmadd(b4, v0, a40); a41 = fmadd(b4, v1, a41)
+                    let b5 = SIMD8<Float>(repeating: p5[c])
+                    a50 = fmadd(b5, v0, a50); a51 = fmadd(b5, v1, a51)
                     vr += ldv
                 }
                 store8(a00, o0 + d0); store8(a01, o0 + d0 + 8)
                 store8(a10, o1 + d0); store8(a11, o1 + d0 + 8)
                 store8(a20, o2 + d0); store8(a21, o2 + d0 + 8)
                 store8(a30, o3 + d0); store8(a31, o3 + d0 + 8)
+                store8(a40, o4 + d0); store8(a41, o4 + d0 + 8)
+                store8(a50, o5 + d0); store8(a51, o5 + d0 + 8)
                 d0 += 16
             }
             if d0 < dv {
-                for r in 0..<4 {
+                for r in 0..<6 {
                     valueRowTail(p: tile + r * kb, columns: columns, alpha: alpha[r], v: v, ldv: ldv,
                                  from: d0, dv: dv, o: out + r * ldo)
                 }

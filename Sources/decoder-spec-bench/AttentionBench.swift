@@ -1,0 +1,62 @@
+import DecoderSpec
+import Foundation
+
+/// Suite `attention`: causal single-head attention, d = 64, T ∈ {512, 1024, 2048, 4096}:
+/// naive (materialized T×T scores) vs optimized (fused, online softmax). Validate, then time.
+///
+/// Peak extra memory is computed from the allocations each path makes (excluding Q, K, V, O):
+/// naive allocates the score matrix S [T, T] and the materialized mask M [T, T] (both Float) —
+/// 8·T² bytes; the fused kernel allocates `FusedAttention.workspaceBytes(queries:dk:)`.
+enum AttentionBench {
+    static func run() throws -> [Table] {
+        let d = 64
+        var table = Table(
+            title: "attention — causal, single head, d = 64, one thread (ms, median)",
+            header: ["T", "naive ms", "optimized ms", "speed-up", "optimized GFLOP/s", "naive extra bytes", "optimized extra bytes", "max |opt − naive|"])
+        for t in [512, 1024, 2048, 4096] {
+            var rng = SeededRNG(seed: UInt64(t))
+            let q = rng.matrix(rows: t, cols: d), k = rng.matrix(rows: t, cols: d), v = rng.matrix(rows: t, cols: d)
+            let mask = AttentionMask.causal()
+
+            // Validate: the two variants agree within twice the specs' attention bound
+            // (|v| ≤ 1, |q|, |k| ≤ 1: e_s = 65·64/8·u, plus (3T + 8)·u; see Tests/AttentionSpecs).
+            let naive = try scaledDotProductAttention(q: q, k: k, v: v, mask: mask, variant: .naive)
+            let fused = try scaledDotProductAttention(q: q, k: k, v: v, mask: mask, variant: .optimized)
+            let u = 0x1p-24
+            let bound = 2 * (2 * 65.0 * 64 / 8 * u + Double(3 * t + 8) * u)
+            var worst = 0.0
+            for i in naive.storage.indices { worst = max(worst, Double(abs(naive.storage[i] - fused.storage[i]))) }
+            guard worst <= bound else {
+                throw DecoderSpecError.invalidArgument(what: "attention benchmark validation at T=\(t)",
+                                                       reason: "optimized differs from naive by \(worst) > \(bound)")
+            }
+
+            let naiveRuns = t >= 2048 ? 3 : 5
+            let tNaive = Harness.median(warmup: 1, runs: naiveRuns) {
+                _ = try! scaledDotProductAttention(q: q, k: k, v: v, mask: mask, variant: .naive)
+            }
+            let tFused = Harness.medianAdaptive(minSeconds: 0.05, runs: 9) {
+                _ = try! scaledDotProductAttention(q: q, k: k, v: v, mask: mask, variant: .optimized)
+            }
+            // Useful work of causal attention: Σ_i (i + 1) keys per query, 2·d flops each for Q·Kᵀ and for P·V.
+            let flops = 4.0 * Double(d) * Double(t) * Double(t + 1) / 2
+            let naiveBytes = 2 * t * t * MemoryLayout<Float>.stride
+            let fusedBytes = FusedAttention.workspaceBytes(queries: t, dk: d)
+            table.rows.append([
+                "\(t)", ms(tNaive), ms(tFused), ratio(tNaive / tFused), String(format: "%.1f", flops / tFused / 1e9),
+                bytes(naiveBytes), bytes(fusedBytes), String(format: "%.1e", worst),
+            ])
+            let shape = "T=\(t) d=64 causal"
+            recorded.append(Measurement(suite: "attention", kernel: "sdpa-causal", variant: "naive", shape: shape,
+                                        medianSeconds: tNaive, gflops: flops / tNaive / 1e9, note: "extra \(naiveBytes) B"))
+            recorded.append(Measurement(suite: "attention", kernel: "sdpa-causal", variant: "optimized", shape: shape,
+                                        medianSeconds: tFused, gflops: flops / tFused / 1e9, note: "extra \(fusedBytes) B"))
+        }
+        return [table]
+    }
+
+    static func bytes(_ n: Int) -> String {
+        if n >= 1 << 20 { return String(format: "%.1f MiB", Double(n) / Double(1 << 20)) }
+        return String(format: "%.1f KiB", Double(n) / 1024)
+    }
+}
