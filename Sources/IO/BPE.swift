@@ -226,6 +226,20 @@ public struct BPETokenizer: Sendable {
     /// Ids of `text`. Always succeeds: the vocabulary holds every byte symbol and merge result.
     public func encode(_ text: String) -> [Int] { tokenize(text).map { ids[$0]! } }
 
+    /// Ids of many texts, memoizing each distinct pre-tokenized piece (corpus encoding is
+    /// dominated by repeated words). Same result as `encode` on each text.
+    public func encode(_ texts: [String]) -> [[Int]] {
+        var memo: [String: [Int]] = [:]
+        return texts.map { text in
+            ByteLevel.preTokenize(text).flatMap { piece -> [Int] in
+                if let hit = memo[piece] { return hit }
+                let pieceIDs = bpe(piece).map { ids[$0]! }
+                memo[piece] = pieceIDs
+                return pieceIDs
+            }
+        }
+    }
+
     public func id(of token: String) -> Int? { ids[token] }
 
     /// Text of `ids`; out-of-range ids throw `.idOutOfRange`.

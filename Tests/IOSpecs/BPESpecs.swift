@@ -108,6 +108,7 @@ struct BPESpecs {
             #expect(try t.decode(ids) == s)
             #expect(ids.count < s.utf8.count, "no compression for \(s)")
         }
+        #expect(t.encode(english + french) == (english + french).map(t.encode))
         // Retraining is deterministic.
         #expect(try BPETrainer.train(corpus: english + french, merges: 60, minFrequency: 1).tokens == t.tokens)
     }
