@@ -11,6 +11,7 @@ struct DecoderSpecCommand: ParsableCommand {
             NotebooksCommand.self,
             BLEUCommand.self,
             ConllevalCommand.self,
+            AttentionCommand.self,
         ]
     )
 }

@@ -68,11 +68,11 @@ enum Reference {
 
     /// Multi-head on projected [T, d_model] matrices: per head h, columns h·d_h ..< (h+1)·d_h.
     static func multiHead(q: Matrix, k: Matrix, v: Matrix, heads: Int, mask: AttentionMask) throws -> [Double] {
-        let dh = q.cols / heads
-        var out = [Double](repeating: 0, count: q.rows * q.cols)
+        let dh = q.cols / heads, dv = v.cols / heads
+        var out = [Double](repeating: 0, count: q.rows * v.cols)
         for h in 0..<heads {
-            let o = try attention(q: slice(q, h * dh, dh), k: slice(k, h * dh, dh), v: slice(v, h * dh, dh), mask: mask)
-            for r in 0..<q.rows { for c in 0..<dh { out[r * q.cols + h * dh + c] = o[r * dh + c] } }
+            let o = try attention(q: slice(q, h * dh, dh), k: slice(k, h * dh, dh), v: slice(v, h * dv, dv), mask: mask)
+            for r in 0..<q.rows { for c in 0..<dv { out[r * v.cols + h * dv + c] = o[r * dv + c] } }
         }
         return out
     }
