@@ -29,7 +29,7 @@ public enum FusedAttention {
     /// Query rows per register tile.
     public static let queryBlock = 6
     /// Keys per block (a multiple of 16, the micro-kernel's column width).
-    public static let keyBlock = 64
+    public static let keyBlock = 256
 
     /// Bytes of scratch memory `forward` allocates for these sizes.
     public static func workspaceBytes(queries: Int, dk: Int) -> Int {

@@ -94,7 +94,7 @@ enum Reference {
 ///   (a d-term dot product plus the scaling);
 /// - perturbing every score of a row by ≤ e_s changes each weight by a relative ≤ 2·e_s; exp
 ///   (expf, or the fused kernel's 2^x polynomial: ≤ 2 u), the Tk-term sum, the division and the
-///   fused kernel's per-block rescalings (≤ Tk/64 of them) add ≤ (Tk + 8 + Tk/16)·u relative;
+///   fused kernel's per-block rescalings (≤ Tk/16 of them for blocks of ≥ 16 keys) add ≤ (Tk + 8 + Tk/16)·u relative;
 /// - O = Σ w_j v_j adds γ_Tk · Σ w_j|v_j| ≤ Tk·u·max|v|.
 /// So |Ô − O| ≤ max|v| · (2·e_s + (3·Tk + 8)·u) for either variant.
 func attentionBound(q: Matrix, k: Matrix, v: Matrix, headDimension: Int? = nil) -> (bound: Bound, value: Double) {
