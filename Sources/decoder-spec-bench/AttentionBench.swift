@@ -12,7 +12,7 @@ enum AttentionBench {
         let d = 64
         var table = Table(
             title: "attention — causal, single head, d = 64, one thread (ms, median)",
-            header: ["T", "naive ms", "optimized ms", "speed-up", "optimized GFLOP/s", "naive extra bytes", "optimized extra bytes", "max |opt − naive|"])
+            header: ["T", "naive ms", "optimized ms", "speed-up", "optimized GFLOP/s", "naive CPU ms", "optimized CPU ms", "CPU speed-up", "naive extra bytes", "optimized extra bytes", "max |opt − naive|"])
         for t in [512, 1024, 2048, 4096] {
             var rng = SeededRNG(seed: UInt64(t))
             let q = rng.matrix(rows: t, cols: d), k = rng.matrix(rows: t, cols: d), v = rng.matrix(rows: t, cols: d)
@@ -38,21 +38,52 @@ enum AttentionBench {
             let tFused = Harness.medianAdaptive(minSeconds: 0.05, runs: 9) {
                 _ = try! scaledDotProductAttention(q: q, k: k, v: v, mask: mask, variant: .optimized)
             }
+            // The machine is shared: thread CPU time (median) is immune to being descheduled.
+            let cpuNaive = medianThreadCPUSeconds(runs: 3) {
+                _ = try! scaledDotProductAttention(q: q, k: k, v: v, mask: mask, variant: .naive)
+            }
+            let cpuFused = medianThreadCPUSeconds(runs: 9) {
+                _ = try! scaledDotProductAttention(q: q, k: k, v: v, mask: mask, variant: .optimized)
+            }
             // Useful work of causal attention: Σ_i (i + 1) keys per query, 2·d flops each for Q·Kᵀ and for P·V.
             let flops = 4.0 * Double(d) * Double(t) * Double(t + 1) / 2
             let naiveBytes = 2 * t * t * MemoryLayout<Float>.stride
             let fusedBytes = FusedAttention.workspaceBytes(queries: t, dk: d)
             table.rows.append([
-                "\(t)", ms(tNaive), ms(tFused), ratio(tNaive / tFused), String(format: "%.1f", flops / tFused / 1e9),
+                "\(t)", ms(tNaive), ms(tFused), ratio(tNaive / tFused), String(format: "%.1f", flops / tFused / 1e9), ms(cpuNaive), ms(cpuFused), ratio(cpuNaive / cpuFused),
                 bytes(naiveBytes), bytes(fusedBytes), String(format: "%.1e", worst),
             ])
             let shape = "T=\(t) d=64 causal"
             recorded.append(Measurement(suite: "attention", kernel: "sdpa-causal", variant: "naive", shape: shape,
                                         medianSeconds: tNaive, gflops: flops / tNaive / 1e9, note: "extra \(naiveBytes) B"))
             recorded.append(Measurement(suite: "attention", kernel: "sdpa-causal", variant: "optimized", shape: shape,
-                                        medianSeconds: tFused, gflops: flops / tFused / 1e9, note: "extra \(fusedBytes) B"))
+                                        medianSeconds: tFused, gflops: flops / tFused / 1e9,
+                                        note: "extra \(fusedBytes) B; thread CPU median \(ms(cpuFused)) ms"))
         }
         return [table]
+    }
+
+    /// Median thread CPU time (CLOCK_THREAD_CPUTIME_ID) of `body`, after one warm-up run, with
+    /// enough repetitions per sample to last ≥ 20 ms.
+    static func medianThreadCPUSeconds(runs: Int, _ body: () -> Void) -> Double {
+        func now() -> Double {
+            var ts = timespec()
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+            return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+        }
+        body()
+        let t0 = now()
+        body()
+        let once = max(now() - t0, 1e-9)
+        let reps = max(1, Int((0.02 / once).rounded(.up)))
+        var samples: [Double] = []
+        for _ in 0..<runs {
+            let start = now()
+            for _ in 0..<reps { body() }
+            samples.append((now() - start) / Double(reps))
+        }
+        samples.sort()
+        return samples[samples.count / 2]
     }
 
     static func bytes(_ n: Int) -> String {
