@@ -340,7 +340,7 @@ enum AttentionKernels {
                                 q: pq.baseAddress! + qOffset, ldq: q.cols, k: pk.baseAddress! + kOffset, ldk: k.cols,
                                 v: pv.baseAddress! + vOffset, ldv: v.cols, out: po.baseAddress! + outOffset, ldo: outCols,
                                 queries: tq, keys: tk, dk: dk, dv: dv, scale: 1 / Float(dk).squareRoot(),
-                                causalOffset: mask.isCausal ? mask.queryOffset : nil,
+                                causalOffset: mask.isCausal ? min(mask.queryOffset, tk) : nil,
                                 keyValidLength: mask.keyValidLength ?? tk,
                                 additive: additive, ldm: tk)
                         }

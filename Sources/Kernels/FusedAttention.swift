@@ -79,7 +79,7 @@ public enum FusedAttention {
         let keyEnd = max(0, min(tk, keyValidLength))
         @inline(__always) func visible(_ i: Int) -> Int {
             var n = keyEnd
-            if let off = causalOffset { n = min(n, i + off + 1) }
+            if let off = causalOffset { n = min(n, i + min(off, keyEnd) + 1) }
             return max(0, n)
         }
 

@@ -127,7 +127,8 @@ public struct AttentionMask: Sendable, Equatable, CustomStringConvertible {
     public func visibleKeyCount(query i: Int, keys: Int) -> Int {
         var n = keys
         if let v = keyValidLength { n = Swift.min(n, v) }
-        if isCausal { n = Swift.min(n, i + queryOffset + 1) }
+        // An offset ≥ keys hides nothing; clamping keeps i + offset + 1 from overflowing.
+        if isCausal { n = Swift.min(n, i + Swift.min(queryOffset, keys) + 1) }
         return Swift.max(0, n)
     }
 

@@ -48,6 +48,18 @@ struct MaskingSpecs {
         #expect(c.additive!.storage == zip(x.storage, y.storage).map { $0 + $1 })
     }
 
+    @Test("A causal offset beyond the keys hides nothing (and Int.max does not overflow)", arguments: AttentionVariant.allCases)
+    func hugeOffset(_ variant: AttentionVariant) throws {
+        let q = Inputs.matrix(rows: 3, cols: 8, seed: 11), k = Inputs.matrix(rows: 5, cols: 8, seed: 12)
+        let v = Inputs.matrix(rows: 5, cols: 4, seed: 13)
+        let unmasked = try scaledDotProductAttention(q: q, k: k, v: v, mask: .none, variant: variant)
+        for offset in [4, 5, 1_000, Int.max] {
+            let o = try scaledDotProductAttention(q: q, k: k, v: v, mask: .causal(queryOffset: offset), variant: variant)
+            #expect(o == unmasked, "offset \(offset), \(variant)")
+        }
+        #expect(AttentionMask.causal(queryOffset: .max).visibleKeyCount(query: 2, keys: 5) == 5)
+    }
+
     @Test("Mask shape errors name the shapes: valid length > Tk, additive bias of the wrong shape, negative sizes, NaN bias")
     func maskErrors() {
         expectError(contains: ["validLength ≤ Tk = 4", "validLength 5"]) { try AttentionMask.keyPadding(validLength: 5).validate(queries: 2, keys: 4) }
