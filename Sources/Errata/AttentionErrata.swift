@@ -45,7 +45,8 @@ public enum AttentionErrata {
 
     // MARK: Doc 000 — the snippet scales V; the prose adds V
 
-    /// Doc 000 (§3.2.3), verbatim:
+    /// Doc 000 (§3.2.3), verbatim (full block in `doc000Snippet`; `attn_mask` is the causal
+    /// mask, triu with diagonal=1 — correct in intent; `attn_bias` is never used):
     ///
     ///     attn_query = query * self.attn_in_scale
     ///     attn_key = key * self.attn_in_scale
@@ -59,6 +60,12 @@ public enum AttentionErrata {
     /// d^(−1/4) (scaling both Q and K by it gives QKᵀ/√d). Scaling V by the same factor multiplies
     /// the output by d^(−1/4): the weights are right, the output is not Attention(Q, K, V).
     public static let doc000Snippet = """
+        import torch
+        from torch import softmax
+
+        # 定义注意力机制
+        attn_mask = torch.triu(torch.ones(batch_size, max_len, max_len).to(device), diagonal=1)
+        attn_bias = torch.zeros(batch_size, max_len, max_len).to(device)
         attn_query = query * self.attn_in_scale
         attn_key = key * self.attn_in_scale
         attn_value = value * self.attn_in_scale
