@@ -102,8 +102,15 @@ public enum FusedAttention {
                 // Columns any row of this tile can see (the last row sees the most): on the
                 // diagonal, fewer than the block's width.
                 let tileColumns = min(bkPadded, (max(0, min(bk, visible(i0 + bq - 1) - j0)) + 15) & ~15)
-                scoreTile(q: q + i0 * ldq, ldq: ldq, rows: bq, kt: kt, kb: kb, columns: tileColumns, dk: dk,
-                          scale: scale2, tile: tile)
+                if bq == qb {
+                    scoreTile(q: q + i0 * ldq, ldq: ldq, rows: bq, kt: kt, kb: kb, columns: tileColumns, dk: dk,
+                              scale: scale2, tile: tile)
+                } else {  // a short tile (e.g. the single query of a KV-cache step): one row at a time
+                    for r in 0..<bq {
+                        scoreRow(q: q + (i0 + r) * ldq, kt: kt, kb: kb, columns: tileColumns, dk: dk, scale: scale2,
+                                 out: tile + r * kb)
+                    }
+                }
                 // Online-softmax update of each row; afterwards tile holds 2^(s − m') (0 where masked).
                 var columnsUsed = 0
                 for r in 0..<bq {
@@ -219,6 +226,44 @@ public enum FusedAttention {
         }
     }
 
+    /// One row of scores: out[c] = scale · Σ_p q[p] · Kᵀ[p, c] for c < columns (a multiple of 16),
+    /// 64 columns at a time in eight independent SIMD8 accumulators (enough to hide FMA latency).
+    /// Per element the same operations in the same order as `scoreTile`, so results are bitwise equal.
+    @inline(__always)
+    static func scoreRow(q: UnsafePointer<Float>, kt: UnsafePointer<Float>, kb: Int, columns: Int, dk: Int, scale: Float,
+                         out: UnsafeMutablePointer<Float>) {
+        let s = SIMD8<Float>(repeating: scale)
+        var c0 = 0
+        while c0 + 64 <= columns {
+            var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+            var a4 = SIMD8<Float>(), a5 = SIMD8<Float>(), a6 = SIMD8<Float>(), a7 = SIMD8<Float>()
+            var kp = kt + c0
+            for p in 0..<dk {
+                let b = SIMD8<Float>(repeating: q[p])
+                a0 = fmadd(b, load8(kp), a0); a1 = fmadd(b, load8(kp + 8), a1)
+                a2 = fmadd(b, load8(kp + 16), a2); a3 = fmadd(b, load8(kp + 24), a3)
+                a4 = fmadd(b, load8(kp + 32), a4); a5 = fmadd(b, load8(kp + 40), a5)
+                a6 = fmadd(b, load8(kp + 48), a6); a7 = fmadd(b, load8(kp + 56), a7)
+                kp += kb
+            }
+            let t = out + c0
+            store8(a0 * s, t); store8(a1 * s, t + 8); store8(a2 * s, t + 16); store8(a3 * s, t + 24)
+            store8(a4 * s, t + 32); store8(a5 * s, t + 40); store8(a6 * s, t + 48); store8(a7 * s, t + 56)
+            c0 += 64
+        }
+        while c0 < columns {
+            var a0 = SIMD8<Float>(), a1 = SIMD8<Float>()
+            var kp = kt + c0
+            for p in 0..<dk {
+                let b = SIMD8<Float>(repeating: q[p])
+                a0 = fmadd(b, load8(kp), a0); a1 = fmadd(b, load8(kp + 8), a1)
+                kp += kb
+            }
+            store8(a0 * s, out + c0); store8(a1 * s, out + c0 + 8)
+            c0 += 16
+        }
+    }
+
     /// O[r, :] = α_r · O[r, :] + Σ_{c < columns} P[r, c] · V[c, :] for r < rows.
     @inline(__always)
     static func valueTile(tile: UnsafePointer<Float>, kb: Int, rows: Int, columns: Int, alpha: UnsafePointer<Float>,
@@ -273,12 +318,29 @@ public enum FusedAttention {
         }
     }
 
-    /// One row, columns d0..<dv of O: SIMD8 chunks, then scalars.
+    /// One row, columns d0..<dv of O: chunks of 64 (eight accumulators), then SIMD8 chunks, then
+    /// scalars. Per element the same operations in the same order as the 6-row tile.
     @inline(__always)
     static func valueRowTail(p: UnsafePointer<Float>, columns: Int, alpha: Float, v: UnsafePointer<Float>, ldv: Int,
                              from d0: Int, dv: Int, o: UnsafeMutablePointer<Float>) {
         var d = d0
         let s = SIMD8<Float>(repeating: alpha)
+        while d + 64 <= dv {  // eight independent accumulators: FMA latency hidden
+            var a0 = load8(o + d) * s, a1 = load8(o + d + 8) * s, a2 = load8(o + d + 16) * s, a3 = load8(o + d + 24) * s
+            var a4 = load8(o + d + 32) * s, a5 = load8(o + d + 40) * s, a6 = load8(o + d + 48) * s, a7 = load8(o + d + 56) * s
+            var vr = v + d
+            for c in 0..<columns {
+                let b = SIMD8<Float>(repeating: p[c])
+                a0 = fmadd(b, load8(vr), a0); a1 = fmadd(b, load8(vr + 8), a1)
+                a2 = fmadd(b, load8(vr + 16), a2); a3 = fmadd(b, load8(vr + 24), a3)
+                a4 = fmadd(b, load8(vr + 32), a4); a5 = fmadd(b, load8(vr + 40), a5)
+                a6 = fmadd(b, load8(vr + 48), a6); a7 = fmadd(b, load8(vr + 56), a7)
+                vr += ldv
+            }
+            store8(a0, o + d); store8(a1, o + d + 8); store8(a2, o + d + 16); store8(a3, o + d + 24)
+            store8(a4, o + d + 32); store8(a5, o + d + 40); store8(a6, o + d + 48); store8(a7, o + d + 56)
+            d += 64
+        }
         while d + 8 <= dv {
             var acc = load8(o + d) * s
             var vr = v + d

@@ -60,7 +60,40 @@ enum AttentionBench {
                                         medianSeconds: tFused, gflops: flops / tFused / 1e9,
                                         note: "extra \(fusedBytes) B; thread CPU median \(ms(cpuFused)) ms"))
         }
-        return [table]
+        return [table, try decodeStep()]
+    }
+
+    /// A KV-cache decoding step: one new query over T cached keys (mask .causal(queryOffset: T − 1),
+    /// i.e. every key visible), d = 64 — the shape a decoder loop calls once per token and head.
+    static func decodeStep() throws -> Table {
+        let d = 64
+        var table = Table(title: "attention — KV-cache step: 1 query over T cached keys, d = 64, one thread (µs, median)",
+                          header: ["T", "naive µs", "optimized µs", "speed-up", "optimized CPU µs", "max |opt − naive|"])
+        for t in [512, 1024, 2048, 4096] {
+            var rng = SeededRNG(seed: UInt64(t) + 7)
+            let q = rng.matrix(rows: 1, cols: d), k = rng.matrix(rows: t, cols: d), v = rng.matrix(rows: t, cols: d)
+            let mask = AttentionMask.causal(queryOffset: t - 1)
+            let naive = try attend(q: q, cachedK: k, cachedV: v, mask: mask, variant: .naive)
+            let fused = try attend(q: q, cachedK: k, cachedV: v, mask: mask, variant: .optimized)
+            let u = 0x1p-24
+            let bound = 2 * (2 * 65.0 * 64 / 8 * u + Double(3 * t + 8) * u)
+            var worst = 0.0
+            for i in naive.storage.indices { worst = max(worst, Double(abs(naive.storage[i] - fused.storage[i]))) }
+            guard worst <= bound else {
+                throw DecoderSpecError.invalidArgument(what: "KV-step benchmark validation at T=\(t)",
+                                                       reason: "optimized differs from naive by \(worst) > \(bound)")
+            }
+            let tNaive = Harness.medianAdaptive { _ = try! attend(q: q, cachedK: k, cachedV: v, mask: mask, variant: .naive) }
+            let tFused = Harness.medianAdaptive { _ = try! attend(q: q, cachedK: k, cachedV: v, mask: mask, variant: .optimized) }
+            let cpuFused = medianThreadCPUSeconds(runs: 9) { _ = try! attend(q: q, cachedK: k, cachedV: v, mask: mask, variant: .optimized) }
+            table.rows.append(["\(t)", String(format: "%.1f", tNaive * 1e6), String(format: "%.1f", tFused * 1e6), ratio(tNaive / tFused),
+                               String(format: "%.1f", cpuFused * 1e6), String(format: "%.1e", worst)])
+            recorded.append(Measurement(suite: "attention", kernel: "kv-step", variant: "naive", shape: "Tq=1 Tk=\(t) d=64",
+                                        medianSeconds: tNaive, gflops: nil, note: nil))
+            recorded.append(Measurement(suite: "attention", kernel: "kv-step", variant: "optimized", shape: "Tq=1 Tk=\(t) d=64",
+                                        medianSeconds: tFused, gflops: nil, note: "thread CPU median \(String(format: "%.1f", cpuFused * 1e6)) µs"))
+        }
+        return table
     }
 
     /// Median thread CPU time (CLOCK_THREAD_CPUTIME_ID) of `body`, after one warm-up run, with
