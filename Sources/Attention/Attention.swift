@@ -256,16 +256,23 @@ enum AttentionValidation {
     /// (±∞·0 and NaN·0 are NaN); only on failure is the first bad index searched for.
     static func finite(_ values: [Float], _ what: @autoclosure () -> String) throws {
         let ok = values.withUnsafeBufferPointer { p -> Bool in
-            var acc = SIMD8<Float>()
-            var i = 0
+            // Four independent accumulators, so the adds do not wait on each other.
+            var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
             let zero = SIMD8<Float>()
-            while i + 8 <= p.count {
-                acc += UnsafeRawPointer(p.baseAddress! + i).loadUnaligned(as: SIMD8<Float>.self) * zero
-                i += 8
+            var i = 0
+            if let base = p.baseAddress {
+                let raw = UnsafeRawPointer(base)
+                while i + 32 <= p.count {
+                    a0 += raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self) * zero
+                    a1 += raw.loadUnaligned(fromByteOffset: 4 * i + 32, as: SIMD8<Float>.self) * zero
+                    a2 += raw.loadUnaligned(fromByteOffset: 4 * i + 64, as: SIMD8<Float>.self) * zero
+                    a3 += raw.loadUnaligned(fromByteOffset: 4 * i + 96, as: SIMD8<Float>.self) * zero
+                    i += 32
+                }
             }
             var tail: Float = 0
             while i < p.count { tail += p[i] * 0; i += 1 }
-            return acc.sum() == 0 && tail == 0
+            return ((a0 + a1) + (a2 + a3)).sum() == 0 && tail == 0
         }
         if !ok { try Validate.finite(values, what()) }
     }

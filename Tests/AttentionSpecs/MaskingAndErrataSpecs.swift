@@ -140,6 +140,15 @@ struct AttentionBadInputSpecs {
                 _ = try scaledDotProductAttention(q: qq, k: kk, v: vv, variant: variant)
             }
         }
+        // Inside the SIMD-checked part of a larger tensor (the finite check reads 32 values at a time).
+        for (index, bad) in [(77, Float.nan), (128, .infinity), (159, -.infinity)] {
+            var big = Inputs.matrix(rows: 10, cols: 16, seed: 9)
+            big.storage[index] = bad
+            expectError(contains: ["values V [10, 16]", "index \(index)"]) {
+                _ = try scaledDotProductAttention(q: Inputs.matrix(rows: 2, cols: 16, seed: 8), k: Inputs.matrix(rows: 10, cols: 16, seed: 7),
+                                                  v: big, variant: variant)
+            }
+        }
     }
 
     @Test("Multi-head: heads must divide d_model; weights must be [d, d]; inputs must be [T, d_model]")
