@@ -11,6 +11,9 @@ struct DecoderSpecCommand: ParsableCommand {
             NotebooksCommand.self,
             PECommand.self,
             EmbedCommand.self,
+            BLEUCommand.self,
+            ConllevalCommand.self,
+            AttentionCommand.self,
         ]
     )
 }
