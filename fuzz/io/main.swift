@@ -6,7 +6,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
     let selector = bytes.first ?? 0
     let body = Array(bytes.dropFirst())
-    switch selector % 6 {
+    switch selector % 7 {
     case 0:
         if let f = try? SafeTensorsFile(bytes: body) {
             for n in f.names { _ = try? f.floats(n); _ = try? f.integers(n); _ = try? f.matrix(n) }
@@ -21,6 +21,8 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
             _ = t.encode(s); _ = t.encode(words: s.split(separator: " ").map(String.init))
         }
         _ = try? WordPieceVocabulary(contentsOf: body)
+    case 6:
+        if let db = try? SQLiteDatabase(data: Data(body)) { _ = try? db.rows(ofTable: "bible") }
     default:
         let s = String(decoding: body, as: UTF8.self)
         let pieces = ByteLevel.preTokenize(s)
