@@ -67,6 +67,13 @@ struct MutationSpecs {
         _ = expectOnlyTypedErrors("merges", Self.mutants(of: merges, count: 2000, rngSeed: 6)) { _ = try BPETokenizer.parseMerges($0) }
     }
 
+    @Test("SQLite: 2,000 mutants of the hand-built Bible database (seed 8)")
+    func sqlite() {
+        _ = expectOnlyTypedErrors("sqlite", Self.mutants(of: SQLiteFixture.bible(), count: 2000, rngSeed: 8)) {
+            _ = try SQLiteDatabase(data: Data($0)).rows(ofTable: "bible")
+        }
+    }
+
     @Test("tokenizers accept any bytes (decoded with U+FFFD replacement) and the pre-tokenizer loses nothing (seed 7)")
     func tokenizers() throws {
         let wp = try WordPieceTokenizer(vocabulary: try WordPieceVocabulary(tokens: ["[UNK]", "[CLS]", "[SEP]", "a", "##a", "中"]))

@@ -1,4 +1,5 @@
 import DecoderSpec
+import Foundation
 import GSLOracle
 import SpecSupport
 import Testing
@@ -139,5 +140,27 @@ struct EntityF1Specs {
         let r = try Conlleval.evaluate(gold: gold, predicted: pred)
         #expect(r.overall == EntityTypeScore(type: "", support: goldChunks, predicted: predChunks, correct: common), "seed \(seed)")
         #expect(common > 0 && common < predChunks, "seed \(seed): the random case should contain both hits and misses")
+    }
+
+    @Test("byte-identical report to the PyPI conlleval port of conlleval.pl on 1,000 random sentences (optional, seed 99)",
+          .enabled(if: (try? runPythonSnippet("import conlleval")) != nil, "python3 package conlleval not installed (pip install conlleval); hand-worked specs still run"))
+    func conllevalPort() throws {
+        let rng = GSLRandom(seed: 99)
+        let tagSet = ["O", "O", "O", "B-PER", "I-PER", "B-LOC", "I-LOC", "I-MISC", "B-ORG", "I-ORG"]
+        var text = ""
+        var gold: [[String]] = [], pred: [[String]] = []
+        for _ in 0..<1000 {
+            let g = (0..<(1 + rng.int(below: 15))).map { _ in tagSet[rng.int(below: tagSet.count)] }
+            let p = g.map { rng.uniform() < 0.3 ? tagSet[rng.int(below: tagSet.count)] : $0 }
+            for i in g.indices { text += "w\(i) \(g[i]) \(p[i])\n" }
+            text += "\n"
+            gold.append(g); pred.append(p)
+        }
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("conlleval-\(UUID().uuidString).txt")
+        try text.write(to: url, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: url) }
+        let theirs = try runPythonSnippet("import runpy, sys; sys.argv = ['conlleval', '-f', 'conlleval', '\(url.path)']; runpy.run_module('conlleval', run_name='__main__')")
+        let ours = try Conlleval.evaluate(gold: gold, predicted: pred).conllevalText
+        #expect(ours == theirs, "seed 99")
     }
 }
