@@ -5,7 +5,7 @@ import TensorCore
 ///
 ///     post-norm ("Attention Is All You Need", BERT):  x ← LN(x + Sublayer(x))
 ///     pre-norm  (GPT-2):                              x ← x + Sublayer(LN(x))
-public enum NormPlacement: String, Sendable, CaseIterable {
+public enum NormPlacement: String, Sendable, CaseIterable, Codable {
     case pre, post
 }
 
