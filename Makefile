@@ -36,3 +36,8 @@ docs: deps
 
 clean:
 	rm -rf .build .build-* 
+
+## fetch-data: real weights and corpora into the git-ignored data/ (MiniLM, CoNLL-2003, Bible)
+.PHONY: fetch-data
+fetch-data:
+	./scripts/fetch-data

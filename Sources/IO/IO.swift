@@ -1,1 +1,0 @@
-// File formats: safetensors, CoNLL, vocab/config readers, tokenizers. (issues 5, 6)
