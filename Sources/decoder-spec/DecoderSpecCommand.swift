@@ -9,6 +9,8 @@ struct DecoderSpecCommand: ParsableCommand {
         subcommands: [
             DemoCommand.self,
             NotebooksCommand.self,
+            GenerateCommand.self,
+            ForwardCommand.self,
         ]
     )
 }
