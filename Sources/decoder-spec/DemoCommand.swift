@@ -8,5 +8,6 @@ struct DemoCommand: ParsableCommand {
 
     func run() throws {
         print("DecoderSpec demo")
+        try DecoderDemo.run()
     }
 }
