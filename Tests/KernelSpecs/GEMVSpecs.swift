@@ -14,6 +14,8 @@ struct GEMVSpecs {
             for transA in [false, true] {
                 for transB in [false, true] {
                     for (alpha, beta): (Float, Float) in [(1, 0), (0.5, 2)] {
+                        // The GPT-2 shape runs once, in the layout a Linear layer uses (debug-build time).
+                        if n * k > 100_000 && (transA || !transB || beta != 0) { continue }
                         let seed = UInt(n * 131 + k)
                         let x = Inputs.matrix(rows: 1, cols: k, seed: seed).storage          // A: [1, k] or [k, 1]
                         let b = Inputs.matrix(rows: transB ? n : k, cols: transB ? k : n, seed: seed + 1).storage
