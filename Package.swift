@@ -31,11 +31,12 @@ let package = Package(
         .target(name: "IO", dependencies: ["TensorCore"]),
         .target(name: "Layers", dependencies: ["TensorCore", "Kernels", "Masking", "Attention", "Embedding", "PositionalEncoding", "IO"]),
         .target(name: "Decoding", dependencies: ["TensorCore", "Kernels", "Layers"]),
+        .target(name: "Models", dependencies: ["TensorCore", "Kernels", "Embedding", "PositionalEncoding", "IO", "Layers", "Decoding"]),
         .target(name: "Metrics", dependencies: ["TensorCore"]),
         .target(name: "Errata", dependencies: ["TensorCore", "Kernels", "PositionalEncoding", "Attention"]),
         .target(name: "DecoderSpec", dependencies: [
             "TensorCore", "Kernels", "Embedding", "PositionalEncoding", "Masking", "Attention",
-            "IO", "Layers", "Decoding", "Metrics", "Errata",
+            "IO", "Layers", "Decoding", "Models", "Metrics", "Errata",
         ]),
 
         // Tools.
@@ -55,6 +56,8 @@ let package = Package(
         .testTarget(name: "AttentionSpecs", dependencies: ["SpecSupport", "DecoderSpec", "GSLOracle"]),
         .testTarget(name: "IOSpecs", dependencies: ["SpecSupport", "DecoderSpec", "GSLOracle"]),
         .testTarget(name: "MetricsSpecs", dependencies: ["SpecSupport", "DecoderSpec", "GSLOracle"]),
+        .testTarget(name: "ModelSpecs", dependencies: ["SpecSupport", "DecoderSpec", "GSLOracle"]),
+        .testTarget(name: "DecodingSpecs", dependencies: ["SpecSupport", "DecoderSpec", "GSLOracle"]),
         .testTarget(name: "NotebookSpecs", dependencies: ["NotebookRunner"]),
     ],
     swiftLanguageModes: [.v6]

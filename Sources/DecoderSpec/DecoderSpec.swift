@@ -12,5 +12,6 @@
 @_exported import IO
 @_exported import Layers
 @_exported import Decoding
+@_exported import Models
 @_exported import Metrics
 @_exported import Errata

@@ -5,6 +5,7 @@ import Foundation
 let suites: [(name: String, run: () throws -> [Table])] = [
     ("pe", peSuite),
     ("attention", AttentionBench.run),
+    ("decode", DecodeBench.run),
 ]
 
 var args = Array(CommandLine.arguments.dropFirst())

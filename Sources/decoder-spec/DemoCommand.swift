@@ -14,8 +14,8 @@ struct DemoCommand: ParsableCommand {
             try demo.embedding()
             try demo.positionalEncoding()
             try demo.sumEmbeddingAndPositions()
-            // Later stages (attention with its mask, one decoder step, generation) append here,
-            // each as one more method of `Demo` reading the state the previous ones left.
+            // The decoder stages run a tiny GPT-2-style model over the same vocabulary.
+            try DecoderDemo.run(vocabulary: demo.vocabulary, prompt: Array(demo.ids.prefix(5)), stopToken: 2, firstStage: 5)
         } catch let error as DecoderSpecError {
             Printing.fail(error)
             throw ExitCode.failure

@@ -1,0 +1,86 @@
+import Kernels
+import TensorCore
+
+/// A fully connected layer, `y = x · Wᵀ + b`, with W stored [out, in] as PyTorch's `nn.Linear`
+/// and Hugging Face checkpoints store it. See docs/layers.md.
+///
+/// Shapes: x [T, in] → y [T, out]; weight [out, in]; bias [out] or none.
+public struct Linear: Sendable, Equatable {
+    public var weight: Matrix
+    public var bias: [Float]?
+
+    public var inputSize: Int { weight.cols }
+    public var outputSize: Int { weight.rows }
+
+    /// - Throws: `.shapeMismatch` when the bias length is not `weight.rows`.
+    public init(weight: Matrix, bias: [Float]?) throws {
+        if let bias, bias.count != weight.rows {
+            throw DecoderSpecError.shapeMismatch(operation: "Linear(weight:bias:)", expected: "bias [\(weight.rows)] for weight \(weight.shape)",
+                                                 actual: "bias [\(bias.count)]")
+        }
+        self.weight = weight
+        self.bias = bias
+    }
+
+    /// Weights N(0, std²) and zero bias from a seeded generator (GPT-2 uses std 0.02).
+    public init(inputSize: Int, outputSize: Int, std: Float = 0.02, bias: Bool = true, rng: inout SeededRNG) {
+        weight = rng.normalMatrix(rows: outputSize, cols: inputSize, std: std)
+        self.bias = bias ? [Float](repeating: 0, count: outputSize) : nil
+    }
+
+    /// From a Conv1D weight stored [in, out] (GPT-2's original checkpoints): transposes it.
+    public static func fromConv1D(weight: Matrix, bias: [Float]?) throws -> Linear {
+        try Linear(weight: weight.transposed(), bias: bias)
+    }
+
+    /// y = x · Wᵀ + b.
+    /// - Throws: `.shapeMismatch` naming x's shape and W's when x's width is not `in`.
+    public func callAsFunction(_ x: Matrix, backend: Backend = .optimized) throws -> Matrix {
+        guard x.cols == inputSize else {
+            throw DecoderSpecError.shapeMismatch(operation: "Linear: x · Wᵀ", expected: "x [T, \(inputSize)] for W \(weight.shape)", actual: "x \(x.shape)")
+        }
+        var y = try x.matmul(weight, transposeOther: true, variant: backend.gemm)
+        if let bias { y.addRowVector(bias) }
+        return y
+    }
+}
+
+extension Matrix {
+    /// Adds `v` [cols] to every row (a broadcast bias).
+    public mutating func addRowVector(_ v: [Float]) {
+        precondition(v.count == cols, "row vector of \(v.count) for \(shape)")
+        let c = cols
+        storage.withUnsafeMutableBufferPointer { p in
+            v.withUnsafeBufferPointer { b in
+                for r in 0..<rows {
+                    let row = p.baseAddress! + r * c
+                    for j in 0..<c { row[j] += b[j] }
+                }
+            }
+        }
+    }
+
+    /// Elementwise sum: the residual connection `x + f(x)`.
+    /// - Throws: `.shapeMismatch` naming both shapes.
+    public func adding(_ other: Matrix, _ operation: String = "residual x + f(x)") throws -> Matrix {
+        guard shape == other.shape else {
+            throw DecoderSpecError.shapeMismatch(operation: operation, expected: "\(shape)", actual: "\(other.shape)")
+        }
+        var out = self
+        for i in out.storage.indices { out.storage[i] += other.storage[i] }
+        return out
+    }
+
+    /// Rows `range` as a new matrix.
+    public func rows(_ range: Range<Int>) -> Matrix {
+        try! Matrix(rows: range.count, cols: cols, storage: Array(storage[(range.lowerBound * cols)..<(range.upperBound * cols)]))
+    }
+
+    /// `self` with `other`'s rows appended (same width). Used by the KV cache.
+    public func appendingRows(_ other: Matrix) throws -> Matrix {
+        guard other.cols == cols || rows == 0 else {
+            throw DecoderSpecError.shapeMismatch(operation: "appendingRows", expected: "width \(cols)", actual: "\(other.shape)")
+        }
+        return try Matrix(rows: rows + other.rows, cols: other.cols, storage: storage + other.storage)
+    }
+}

@@ -1,0 +1,119 @@
+import Kernels
+import TensorCore
+
+/// Where LayerNorm sits relative to each residual branch. See docs/layers.md.
+///
+///     post-norm ("Attention Is All You Need", BERT):  x ← LN(x + Sublayer(x))
+///     pre-norm  (GPT-2):                              x ← x + Sublayer(LN(x))
+public enum NormPlacement: String, Sendable, CaseIterable, Codable {
+    case pre, post
+}
+
+/// One Transformer layer: self-attention (causal in a decoder), optional cross-attention over an
+/// encoder's output, and the position-wise FFN, each wrapped in a residual connection with a
+/// LayerNorm before (pre-norm) or after (post-norm) it.
+///
+/// - Encoder layer: `causal == false`, no cross-attention.
+/// - Decoder layer of the encoder-decoder: `causal == true`, cross-attention present.
+/// - GPT-2 block: `causal == true`, no cross-attention, pre-norm.
+///
+/// Shapes: x [T, d] → [T, d]; memory (encoder output) [S, d].
+public struct TransformerLayer: Sendable, Equatable {
+    public var selfAttention: AttentionLayer
+    public var selfAttentionNorm: LayerNorm
+    public var crossAttention: AttentionLayer?
+    public var crossAttentionNorm: LayerNorm?
+    public var feedForward: FeedForward
+    public var feedForwardNorm: LayerNorm
+    public var placement: NormPlacement
+    public var causal: Bool
+
+    public init(selfAttention: AttentionLayer, selfAttentionNorm: LayerNorm, crossAttention: AttentionLayer? = nil,
+                crossAttentionNorm: LayerNorm? = nil, feedForward: FeedForward, feedForwardNorm: LayerNorm,
+                placement: NormPlacement, causal: Bool) throws {
+        guard (crossAttention == nil) == (crossAttentionNorm == nil) else {
+            throw DecoderSpecError.invalidArgument(what: "TransformerLayer", reason: "cross-attention and its LayerNorm come together")
+        }
+        (self.selfAttention, self.selfAttentionNorm, self.crossAttention, self.crossAttentionNorm) =
+            (selfAttention, selfAttentionNorm, crossAttention, crossAttentionNorm)
+        (self.feedForward, self.feedForwardNorm, self.placement, self.causal) = (feedForward, feedForwardNorm, placement, causal)
+    }
+
+    /// A layer with seeded weights (N(0, std²) matrices, γ = 1, β = 0).
+    public static func seeded(modelWidth d: Int, heads: Int, feedForwardWidth ff: Int, activation: Activation.Function,
+                              placement: NormPlacement, causal: Bool, crossAttention: Bool, epsilon: Float = 1e-5,
+                              std: Float = 0.02, rng: inout SeededRNG) throws -> TransformerLayer {
+        try TransformerLayer(
+            selfAttention: AttentionLayer(modelWidth: d, heads: heads, std: std, rng: &rng),
+            selfAttentionNorm: LayerNorm(width: d, epsilon: epsilon),
+            crossAttention: crossAttention ? AttentionLayer(modelWidth: d, heads: heads, std: std, rng: &rng) : nil,
+            crossAttentionNorm: crossAttention ? LayerNorm(width: d, epsilon: epsilon) : nil,
+            feedForward: FeedForward(up: Linear(inputSize: d, outputSize: ff, std: std, rng: &rng),
+                                     down: Linear(inputSize: ff, outputSize: d, std: std, rng: &rng), activation: activation),
+            feedForwardNorm: LayerNorm(width: d, epsilon: epsilon), placement: placement, causal: causal)
+    }
+
+    /// x + f(LN(x)) or LN(x + f(x)).
+    func residual(_ x: Matrix, _ norm: LayerNorm, backend: Backend, _ f: (Matrix) throws -> Matrix) throws -> Matrix {
+        switch placement {
+        case .pre: return try x.adding(f(try norm(x, backend: backend)))
+        case .post: return try norm(try x.adding(f(x)), backend: backend)
+        }
+    }
+
+    /// The whole layer over a full sequence (no cache). `memory` is required iff the layer has
+    /// cross-attention; `memoryValidLength` masks padded source positions; `validLength` masks
+    /// padded keys of the self-attention (encoder inputs with padding).
+    public func callAsFunction(_ x: Matrix, memory: Matrix? = nil, memoryValidLength: Int? = nil, validLength: Int? = nil,
+                               backend: Backend = .optimized) throws -> Matrix {
+        var h = try residual(x, selfAttentionNorm, backend: backend) {
+            try selfAttention($0, memory: $0, causal: causal, memoryValidLength: validLength, backend: backend)
+        }
+        if let crossAttention, let crossAttentionNorm {
+            guard let memory else { throw DecoderSpecError.invalidArgument(what: "memory", reason: "a decoder layer with cross-attention needs the encoder output") }
+            h = try residual(h, crossAttentionNorm, backend: backend) {
+                try crossAttention($0, memory: memory, causal: false, memoryValidLength: memoryValidLength, backend: backend)
+            }
+        }
+        return try residual(h, feedForwardNorm, backend: backend) { try feedForward($0, backend: backend) }
+    }
+
+    /// The layer on new rows `x` [Tn, d] continuing a cached sequence (causal self-attention).
+    public func callAsFunction(_ x: Matrix, cache: inout LayerKVCache, cross: LayerKVCache? = nil,
+                               backend: Backend = .optimized) throws -> Matrix {
+        var h = try residual(x, selfAttentionNorm, backend: backend) { try selfAttention($0, cache: &cache, backend: backend) }
+        if let crossAttention, let crossAttentionNorm {
+            guard let cross else { throw DecoderSpecError.invalidArgument(what: "cross cache", reason: "a decoder layer with cross-attention needs the projected encoder output") }
+            h = try residual(h, crossAttentionNorm, backend: backend) { try crossAttention($0, projectedMemory: cross, backend: backend) }
+        }
+        return try residual(h, feedForwardNorm, backend: backend) { try feedForward($0, backend: backend) }
+    }
+}
+
+/// The decoder's memory: one self-attention cache per layer, plus (encoder-decoder) the cross
+/// keys/values computed once from the encoder output. Printing it shows what grows per step.
+public struct KVCache: Sendable, Equatable, CustomStringConvertible {
+    public var layers: [LayerKVCache]
+    public var cross: [LayerKVCache]?
+
+    public init(layers: Int, width: Int, cross: [LayerKVCache]? = nil) {
+        self.layers = Array(repeating: .empty(width: width), count: layers)
+        self.cross = cross
+    }
+
+    /// Positions held (the same in every layer).
+    public var length: Int { layers.first?.length ?? 0 }
+
+    /// Floats held: 2 · layers · length · d (+ the cross cache).
+    public var floatCount: Int {
+        layers.reduce(0) { $0 + $1.keys.storage.count + $1.values.storage.count }
+            + (cross ?? []).reduce(0) { $0 + $1.keys.storage.count + $1.values.storage.count }
+    }
+
+    public var description: String {
+        let width = layers.first?.keys.cols ?? 0
+        var s = "KVCache: \(layers.count) layer(s) × (K, V) of [\(length), \(width)] = \(floatCount) floats"
+        if let cross { s += "; cross K/V of [\(cross.first?.length ?? 0), \(width)] per layer" }
+        return s
+    }
+}

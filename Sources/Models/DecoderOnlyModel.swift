@@ -1,0 +1,144 @@
+import Decoding
+import Embedding
+import Kernels
+import Layers
+import PositionalEncoding
+import TensorCore
+
+/// Hyperparameters of a GPT-2-style decoder-only language model.
+public struct DecoderOnlyConfig: Sendable, Equatable, Codable {
+    public var vocabularySize: Int
+    public var contextLength: Int
+    public var modelWidth: Int
+    public var heads: Int
+    public var layers: Int
+    public var feedForwardWidth: Int
+    public var layerNormEpsilon: Float
+    public var activation: Activation.Function
+
+    public init(vocabularySize: Int, contextLength: Int, modelWidth: Int, heads: Int, layers: Int,
+                feedForwardWidth: Int? = nil, layerNormEpsilon: Float = 1e-5, activation: Activation.Function = .geluTanh) {
+        self.vocabularySize = vocabularySize
+        self.contextLength = contextLength
+        self.modelWidth = modelWidth
+        self.heads = heads
+        self.layers = layers
+        self.feedForwardWidth = feedForwardWidth ?? 4 * modelWidth
+        self.layerNormEpsilon = layerNormEpsilon
+        self.activation = activation
+    }
+
+    /// GPT-2 small: 124M parameters (V 50257, context 1024, d 768, 12 heads, 12 layers).
+    public static let gpt2Small = DecoderOnlyConfig(vocabularySize: 50257, contextLength: 1024, modelWidth: 768, heads: 12, layers: 12)
+
+    /// - Throws: `.invalidArgument` for non-positive sizes or heads ∤ d_model.
+    public func validate() throws {
+        for (name, v) in [("vocabulary size", vocabularySize), ("context length", contextLength), ("d_model", modelWidth),
+                          ("heads", heads), ("layers", layers), ("d_ff", feedForwardWidth)] {
+            try Validate.positive(v, name)
+        }
+        guard modelWidth % heads == 0 else {
+            throw DecoderSpecError.invalidArgument(what: "heads = \(heads)", reason: "must divide d_model = \(modelWidth)")
+        }
+    }
+}
+
+extension Activation.Function: Codable {}
+
+/// A GPT-2-style decoder: learned positions, pre-norm blocks with causal self-attention, a final
+/// LayerNorm and an LM head tied to the token embedding. See docs/layers.md, docs/decoding.md.
+///
+///     h⁰ = E[x] + P[0..<T];  hˡ = Block_l(hˡ⁻¹);  logits = LN_f(h^L) · Eᵀ      [T, V]
+public struct DecoderOnlyModel: AutoregressiveModel, Sendable {
+    public var config: DecoderOnlyConfig
+    public var tokenEmbedding: EmbeddingTable
+    public var positions: LearnedPositionalEncoding
+    public var layers: [TransformerLayer]
+    public var finalNorm: LayerNorm
+    /// Which kernels every forward pass of this model runs on.
+    public var backend: Backend
+
+    public var vocabularySize: Int { config.vocabularySize }
+    public var contextLength: Int { config.contextLength }
+
+    public init(config: DecoderOnlyConfig, tokenEmbedding: EmbeddingTable, positions: LearnedPositionalEncoding,
+                layers: [TransformerLayer], finalNorm: LayerNorm, backend: Backend = .optimized) throws {
+        try config.validate()
+        guard tokenEmbedding.weight.shape == Shape(config.vocabularySize, config.modelWidth) else {
+            throw DecoderSpecError.shapeMismatch(operation: "DecoderOnlyModel token embedding", expected: "[\(config.vocabularySize), \(config.modelWidth)]",
+                                                 actual: "\(tokenEmbedding.weight.shape)")
+        }
+        guard positions.weight.shape == Shape(config.contextLength, config.modelWidth) else {
+            throw DecoderSpecError.shapeMismatch(operation: "DecoderOnlyModel position embedding", expected: "[\(config.contextLength), \(config.modelWidth)]",
+                                                 actual: "\(positions.weight.shape)")
+        }
+        guard layers.count == config.layers else {
+            throw DecoderSpecError.shapeMismatch(operation: "DecoderOnlyModel layers", expected: "\(config.layers) layers", actual: "\(layers.count)")
+        }
+        (self.config, self.tokenEmbedding, self.positions, self.layers, self.finalNorm, self.backend) =
+            (config, tokenEmbedding, positions, layers, finalNorm, backend)
+    }
+
+    /// Seeded random weights (GPT-2's init: N(0, 0.02²) matrices, γ = 1, β = 0). For tests,
+    /// the demo and benchmarks: no download.
+    public static func seeded(_ config: DecoderOnlyConfig, seed: UInt64, backend: Backend = .optimized) throws -> DecoderOnlyModel {
+        try config.validate()
+        var rng = SeededRNG(seed: seed)
+        let d = config.modelWidth
+        let embedding = try EmbeddingTable(weight: rng.normalMatrix(rows: config.vocabularySize, cols: d, std: 0.02))
+        let positions = try LearnedPositionalEncoding(weight: rng.normalMatrix(rows: config.contextLength, cols: d, std: 0.01))
+        let layers = try (0..<config.layers).map { _ in
+            try TransformerLayer.seeded(modelWidth: d, heads: config.heads, feedForwardWidth: config.feedForwardWidth,
+                                        activation: config.activation, placement: .pre, causal: true, crossAttention: false,
+                                        epsilon: config.layerNormEpsilon, rng: &rng)
+        }
+        return try DecoderOnlyModel(config: config, tokenEmbedding: embedding, positions: positions, layers: layers,
+                                    finalNorm: LayerNorm(width: d, epsilon: config.layerNormEpsilon), backend: backend)
+    }
+
+    func checkIds(_ ids: [Int], startingAt first: Int) throws {
+        guard !ids.isEmpty else { throw DecoderSpecError.emptySequence(what: "token ids") }
+        guard first + ids.count <= contextLength else {
+            throw DecoderSpecError.invalidArgument(what: "sequence of \(first + ids.count) tokens",
+                                                   reason: "longer than the model's context of \(contextLength)")
+        }
+    }
+
+    /// Logits [T, V] for every position of `ids` (a full causal forward pass, no cache).
+    public func forward(_ ids: [Int]) throws -> Matrix {
+        try checkIds(ids, startingAt: 0)
+        var h = try positions.add(to: tokenEmbedding.lookup(ids, variant: backend == .naive ? .naive : .optimized))
+        for layer in layers { h = try layer(h, backend: backend) }
+        return try tokenEmbedding.tiedLogits(try finalNorm(h, backend: backend), variant: backend.gemm)
+    }
+
+    public func makeCache() -> KVCache { KVCache(layers: config.layers, width: config.modelWidth) }
+
+    /// Reads `tokens` at positions cache.length …, appends their K/V to every layer's cache, and
+    /// returns the logits of the last one. Only the new rows are computed.
+    public func logits(appending tokens: [Int], to cache: inout KVCache) throws -> [Float] {
+        let first = cache.length
+        try checkIds(tokens, startingAt: first)
+        var h = try positions.add(to: tokenEmbedding.lookup(tokens, variant: backend == .naive ? .naive : .optimized), startingAt: first)
+        for (l, layer) in layers.enumerated() { h = try layer(h, cache: &cache.layers[l], backend: backend) }
+        let last = try finalNorm(h.rows((h.rows - 1)..<h.rows), backend: backend)
+        return try tokenEmbedding.tiedLogits(last, variant: backend.gemm).storage
+    }
+
+    public func logits(forSequence sequence: [Int]) throws -> [Float] {
+        try forward(sequence).row(sequence.count - 1)
+    }
+
+    /// Parameters, with the tied head counted once.
+    public var parameterCount: Int {
+        var n = tokenEmbedding.weight.storage.count + positions.weight.storage.count + 2 * config.modelWidth
+        for layer in layers {
+            for lin in [layer.selfAttention.query, layer.selfAttention.key, layer.selfAttention.value, layer.selfAttention.output,
+                        layer.feedForward.up, layer.feedForward.down] {
+                n += lin.weight.storage.count + (lin.bias?.count ?? 0)
+            }
+            n += 4 * config.modelWidth
+        }
+        return n
+    }
+}

@@ -1,0 +1,142 @@
+import Decoding
+import Embedding
+import Kernels
+import Layers
+import PositionalEncoding
+import TensorCore
+
+/// Hyperparameters of the original encoder-decoder Transformer ("Attention Is All You Need").
+public struct EncoderDecoderConfig: Sendable, Equatable, Codable {
+    public var sourceVocabularySize: Int
+    public var targetVocabularySize: Int
+    public var maxLength: Int
+    public var modelWidth: Int
+    public var heads: Int
+    public var encoderLayers: Int
+    public var decoderLayers: Int
+    public var feedForwardWidth: Int
+    public var layerNormEpsilon: Float
+    public var activation: Activation.Function
+    /// Post-norm is the paper's; pre-norm trains more easily from scratch.
+    public var placement: NormPlacement
+
+    public init(sourceVocabularySize: Int, targetVocabularySize: Int, maxLength: Int, modelWidth: Int, heads: Int,
+                encoderLayers: Int, decoderLayers: Int, feedForwardWidth: Int, layerNormEpsilon: Float = 1e-5,
+                activation: Activation.Function = .relu, placement: NormPlacement = .post) {
+        (self.sourceVocabularySize, self.targetVocabularySize, self.maxLength) = (sourceVocabularySize, targetVocabularySize, maxLength)
+        (self.modelWidth, self.heads, self.encoderLayers, self.decoderLayers) = (modelWidth, heads, encoderLayers, decoderLayers)
+        (self.feedForwardWidth, self.layerNormEpsilon, self.activation, self.placement) =
+            (feedForwardWidth, layerNormEpsilon, activation, placement)
+    }
+
+    public func validate() throws {
+        for (name, v) in [("source vocabulary", sourceVocabularySize), ("target vocabulary", targetVocabularySize),
+                          ("max length", maxLength), ("d_model", modelWidth), ("heads", heads),
+                          ("encoder layers", encoderLayers), ("decoder layers", decoderLayers), ("d_ff", feedForwardWidth)] {
+            try Validate.positive(v, name)
+        }
+        guard modelWidth % heads == 0 else {
+            throw DecoderSpecError.invalidArgument(what: "heads = \(heads)", reason: "must divide d_model = \(modelWidth)")
+        }
+    }
+}
+
+/// The original encoder-decoder: sinusoidal positions, embeddings scaled by sqrt(d_model),
+/// post-norm layers, decoder layers with masked self-attention and cross-attention, and an LM
+/// head tied to the target embedding. See docs/layers.md.
+///
+///     memory = Encoder(E_src[x]·sqrt(d) + PE)                              [S, d]
+///     logits = Decoder(E_tgt[y]·sqrt(d) + PE, memory) · E_tgtᵀ              [T, V_tgt]
+public struct EncoderDecoderModel: Sendable {
+    public var config: EncoderDecoderConfig
+    public var sourceEmbedding: EmbeddingTable
+    public var targetEmbedding: EmbeddingTable
+    public var positions: SinusoidalPositionalEncoding
+    public var encoderLayers: [TransformerLayer]
+    public var decoderLayers: [TransformerLayer]
+    /// Final LayerNorms (needed with pre-norm; identity-initialized and harmless with post-norm).
+    public var encoderNorm: LayerNorm
+    public var decoderNorm: LayerNorm
+    public var backend: Backend
+
+    public static func seeded(_ config: EncoderDecoderConfig, seed: UInt64, backend: Backend = .optimized) throws -> EncoderDecoderModel {
+        try config.validate()
+        var rng = SeededRNG(seed: seed)
+        let d = config.modelWidth
+        let std = Float(1 / Double(d).squareRoot())
+        // Encoder layers: bidirectional, no cross-attention. Decoder layers: causal, with cross-attention.
+        func layers(_ n: Int, decoder: Bool) throws -> [TransformerLayer] {
+            try (0..<n).map { _ in
+                try TransformerLayer.seeded(modelWidth: d, heads: config.heads, feedForwardWidth: config.feedForwardWidth,
+                                            activation: config.activation, placement: config.placement, causal: decoder,
+                                            crossAttention: decoder, epsilon: config.layerNormEpsilon, std: std, rng: &rng)
+            }
+        }
+        return EncoderDecoderModel(
+            config: config,
+            sourceEmbedding: try EmbeddingTable(weight: rng.normalMatrix(rows: config.sourceVocabularySize, cols: d, std: std)),
+            targetEmbedding: try EmbeddingTable(weight: rng.normalMatrix(rows: config.targetVocabularySize, cols: d, std: std)),
+            positions: try SinusoidalPositionalEncoding(dimension: d, maxLength: config.maxLength),
+            encoderLayers: try layers(config.encoderLayers, decoder: false),
+            decoderLayers: try layers(config.decoderLayers, decoder: true),
+            encoderNorm: LayerNorm(width: d, epsilon: config.layerNormEpsilon),
+            decoderNorm: LayerNorm(width: d, epsilon: config.layerNormEpsilon), backend: backend)
+    }
+
+    var gather: EmbeddingGather.Variant { backend == .naive ? .naive : .optimized }
+
+    /// The encoder output [S, d] for source ids [S].
+    public func encode(_ source: [Int]) throws -> Matrix {
+        var h = try positions.add(to: sourceEmbedding.lookup(source, scaled: true, variant: gather))
+        for layer in encoderLayers { h = try layer(h, backend: backend) }
+        return try encoderNorm(h, backend: backend)
+    }
+
+    /// Teacher-forced logits [T, V_tgt] for target inputs [T] given the encoder output.
+    public func decode(_ target: [Int], memory: Matrix) throws -> Matrix {
+        var h = try positions.add(to: targetEmbedding.lookup(target, scaled: true, variant: gather))
+        for layer in decoderLayers { h = try layer(h, memory: memory, backend: backend) }
+        return try targetEmbedding.tiedLogits(try decoderNorm(h, backend: backend), variant: backend.gemm)
+    }
+
+    /// The decoder conditioned on one source sentence, as a model the decoder loop can drive.
+    /// The encoder runs once here, and each layer's cross-attention K/V are projected once.
+    public func conditioned(on source: [Int]) throws -> ConditionedDecoder {
+        let memory = try encode(source)
+        let cross = try decoderLayers.map { layer in
+            try layer.crossAttention!.project(memory: memory, backend: backend)
+        }
+        return ConditionedDecoder(model: self, memory: memory, cross: cross)
+    }
+}
+
+/// `EncoderDecoderModel` with its source fixed: an `AutoregressiveModel` over target ids.
+public struct ConditionedDecoder: AutoregressiveModel, Sendable {
+    public let model: EncoderDecoderModel
+    public let memory: Matrix
+    public let cross: [LayerKVCache]
+
+    public var vocabularySize: Int { model.config.targetVocabularySize }
+    public var contextLength: Int { model.config.maxLength }
+
+    public func makeCache() -> KVCache {
+        KVCache(layers: model.config.decoderLayers, width: model.config.modelWidth, cross: cross)
+    }
+
+    public func logits(appending tokens: [Int], to cache: inout KVCache) throws -> [Float] {
+        let first = cache.length
+        guard first + tokens.count <= contextLength else {
+            throw DecoderSpecError.invalidArgument(what: "target of \(first + tokens.count) tokens", reason: "longer than max length \(contextLength)")
+        }
+        var h = try model.positions.add(to: model.targetEmbedding.lookup(tokens, scaled: true, variant: model.gather), startingAt: first)
+        for (l, layer) in model.decoderLayers.enumerated() {
+            h = try layer(h, cache: &cache.layers[l], cross: cross[l], backend: model.backend)
+        }
+        let last = try model.decoderNorm(h.rows((h.rows - 1)..<h.rows), backend: model.backend)
+        return try model.targetEmbedding.tiedLogits(last, variant: model.backend.gemm).storage
+    }
+
+    public func logits(forSequence sequence: [Int]) throws -> [Float] {
+        try model.decode(sequence, memory: memory).row(sequence.count - 1)
+    }
+}

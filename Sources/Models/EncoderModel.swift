@@ -1,0 +1,114 @@
+import Embedding
+import Kernels
+import Layers
+import PositionalEncoding
+import TensorCore
+
+/// Hyperparameters of a BERT-style encoder (learned positions + token types, post-norm, GELU).
+public struct EncoderConfig: Sendable, Equatable {
+    public var vocabularySize: Int
+    public var maxPositions: Int
+    public var tokenTypes: Int
+    public var modelWidth: Int
+    public var heads: Int
+    public var layers: Int
+    public var feedForwardWidth: Int
+    public var layerNormEpsilon: Float
+    public var activation: Activation.Function
+
+    public init(vocabularySize: Int, maxPositions: Int, tokenTypes: Int = 2, modelWidth: Int, heads: Int, layers: Int,
+                feedForwardWidth: Int, layerNormEpsilon: Float = 1e-12, activation: Activation.Function = .gelu) {
+        (self.vocabularySize, self.maxPositions, self.tokenTypes, self.modelWidth) = (vocabularySize, maxPositions, tokenTypes, modelWidth)
+        (self.heads, self.layers, self.feedForwardWidth, self.layerNormEpsilon, self.activation) =
+            (heads, layers, feedForwardWidth, layerNormEpsilon, activation)
+    }
+
+    /// all-MiniLM-L6-v2: 6 layers, d 384, 12 heads, FFN 1536, WordPiece vocabulary 30 522.
+    public static let miniLM = EncoderConfig(vocabularySize: 30522, maxPositions: 512, modelWidth: 384, heads: 12, layers: 6,
+                                             feedForwardWidth: 1536)
+
+    public func validate() throws {
+        for (name, v) in [("vocabulary size", vocabularySize), ("max positions", maxPositions), ("token types", tokenTypes),
+                          ("d_model", modelWidth), ("heads", heads), ("layers", layers), ("d_ff", feedForwardWidth)] {
+            try Validate.positive(v, name)
+        }
+        guard modelWidth % heads == 0 else {
+            throw DecoderSpecError.invalidArgument(what: "heads = \(heads)", reason: "must divide d_model = \(modelWidth)")
+        }
+    }
+}
+
+/// A BERT-style encoder. See docs/layers.md.
+///
+///     h⁰ = LN_emb(E_word[x] + E_pos[0..<T] + E_type[types]);  hˡ = EncoderLayer_l(hˡ⁻¹)  (post-norm)
+///     sentence embedding = normalize(mean_t h^L_t)  (sentence-transformers' mean pooling + L2)
+public struct EncoderModel: Sendable {
+    public var config: EncoderConfig
+    public var wordEmbedding: EmbeddingTable
+    public var positions: LearnedPositionalEncoding
+    public var tokenTypeEmbedding: EmbeddingTable
+    public var embeddingNorm: LayerNorm
+    public var layers: [TransformerLayer]
+    public var backend: Backend
+
+    public init(config: EncoderConfig, wordEmbedding: EmbeddingTable, positions: LearnedPositionalEncoding,
+                tokenTypeEmbedding: EmbeddingTable, embeddingNorm: LayerNorm, layers: [TransformerLayer],
+                backend: Backend = .optimized) throws {
+        try config.validate()
+        let d = config.modelWidth
+        for (name, m, expected) in [("word embedding", wordEmbedding.weight, Shape(config.vocabularySize, d)),
+                                    ("position embedding", positions.weight, Shape(config.maxPositions, d)),
+                                    ("token type embedding", tokenTypeEmbedding.weight, Shape(config.tokenTypes, d))] where m.shape != expected {
+            throw DecoderSpecError.shapeMismatch(operation: "EncoderModel \(name)", expected: "\(expected)", actual: "\(m.shape)")
+        }
+        guard layers.count == config.layers else {
+            throw DecoderSpecError.shapeMismatch(operation: "EncoderModel layers", expected: "\(config.layers)", actual: "\(layers.count)")
+        }
+        (self.config, self.wordEmbedding, self.positions, self.tokenTypeEmbedding) = (config, wordEmbedding, positions, tokenTypeEmbedding)
+        (self.embeddingNorm, self.layers, self.backend) = (embeddingNorm, layers, backend)
+    }
+
+    public static func seeded(_ config: EncoderConfig, seed: UInt64, backend: Backend = .optimized) throws -> EncoderModel {
+        try config.validate()
+        var rng = SeededRNG(seed: seed)
+        let d = config.modelWidth
+        return try EncoderModel(
+            config: config,
+            wordEmbedding: EmbeddingTable(weight: rng.normalMatrix(rows: config.vocabularySize, cols: d, std: 0.02)),
+            positions: LearnedPositionalEncoding(weight: rng.normalMatrix(rows: config.maxPositions, cols: d, std: 0.02)),
+            tokenTypeEmbedding: EmbeddingTable(weight: rng.normalMatrix(rows: config.tokenTypes, cols: d, std: 0.02)),
+            embeddingNorm: LayerNorm(width: d, epsilon: config.layerNormEpsilon),
+            layers: (0..<config.layers).map { _ in
+                try TransformerLayer.seeded(modelWidth: d, heads: config.heads, feedForwardWidth: config.feedForwardWidth,
+                                            activation: config.activation, placement: .post, causal: false, crossAttention: false,
+                                            epsilon: config.layerNormEpsilon, rng: &rng)
+            }, backend: backend)
+    }
+
+    /// Hidden states [T, d] of the last layer. `tokenTypes` defaults to all 0 (one segment).
+    public func hiddenStates(_ ids: [Int], tokenTypes: [Int]? = nil) throws -> Matrix {
+        guard ids.count <= config.maxPositions else {
+            throw DecoderSpecError.invalidArgument(what: "sequence of \(ids.count) tokens", reason: "longer than max positions \(config.maxPositions)")
+        }
+        let types = tokenTypes ?? [Int](repeating: 0, count: ids.count)
+        guard types.count == ids.count else {
+            throw DecoderSpecError.shapeMismatch(operation: "EncoderModel token types", expected: "[\(ids.count)]", actual: "[\(types.count)]")
+        }
+        let gather: EmbeddingGather.Variant = backend == .naive ? .naive : .optimized
+        var h = try wordEmbedding.lookup(ids, variant: gather)
+        h = try positions.add(to: h)
+        h = try h.adding(tokenTypeEmbedding.lookup(types, variant: gather), "E_word + E_pos + E_type")
+        h = try embeddingNorm(h, backend: backend)
+        for layer in layers { h = try layer(h, backend: backend) }
+        return h
+    }
+
+    /// Mean of the hidden states over positions, scaled to unit L2 norm: [d].
+    public func sentenceEmbedding(_ ids: [Int], tokenTypes: [Int]? = nil) throws -> [Float] {
+        let h = try hiddenStates(ids, tokenTypes: tokenTypes)
+        var mean = [Double](repeating: 0, count: h.cols)
+        for t in 0..<h.rows { for j in 0..<h.cols { mean[j] += Double(h[t, j]) } }
+        let norm = max(mean.reduce(0) { $0 + $1 * $1 }.squareRoot(), 1e-12)  // as torch.nn.functional.normalize
+        return mean.map { Float($0 / norm) }
+    }
+}

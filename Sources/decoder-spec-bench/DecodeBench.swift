@@ -1,0 +1,72 @@
+import DecoderSpec
+import Foundation
+
+/// Decode speed of a GPT-2-small-shaped model (124M parameters, seeded random weights, no
+/// download): tokens/s with and without the KV cache at several context lengths, both backends,
+/// beside the memory-bandwidth bound (every weight byte is read once per cached token).
+enum DecodeBench {
+    /// Read bandwidth of one core: SIMD sum over a buffer much larger than the caches.
+    static func readBandwidth() -> Double {
+        let count = 64 << 20  // 256 MB of Float
+        let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: count)
+        defer { buffer.deallocate() }
+        for i in 0..<count { buffer[i] = Float(i & 7) }
+        var sink: Float = 0
+        let seconds = Harness.median(warmup: 1, runs: 5) {
+            let p = UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: SIMD8<Float>.self)
+            var a = SIMD8<Float>(), b = SIMD8<Float>(), c = SIMD8<Float>(), d = SIMD8<Float>()
+            var i = 0
+            while i < count / 8 {
+                a += p[i]; b += p[i + 1]; c += p[i + 2]; d += p[i + 3]
+                i += 4
+            }
+            sink += (a + b + c + d).sum()
+        }
+        if sink == .infinity { print("") }
+        return Double(count * 4) / seconds
+    }
+
+    static func run() throws -> [Table] {
+        let bandwidth = readBandwidth()
+        let config = DecoderOnlyConfig.gpt2Small
+        var table = Table(title: "Decode: GPT-2-small shape (124M params, seeded weights), one core",
+                          header: ["backend", "cache", "context", "ms/token", "tokens/s", "% of bandwidth bound"])
+        let models = try Backend.allCases.map { try DecoderOnlyModel.seeded(config, seed: 1, backend: $0) }
+        let weightBytes = Double(models[1].parameterCount * 4)
+        let bound = bandwidth / weightBytes
+        var rng = SeededRNG(seed: 5)
+        for (backend, model) in zip(Backend.allCases, models) {
+            for context in [64, 256, 1024] {
+                for cache in [true, false] {
+                    // The naive backend runs ~100× slower: measure it only where a run takes seconds.
+                    if backend == .naive && (context > 64 || !cache) { continue }
+                    if !cache && context > 256 { continue }
+                    let steps = cache ? (backend == .naive ? 2 : 16) : 2
+                    let prompt = (0..<(context - steps)).map { _ in Int(rng.next() % UInt64(config.vocabularySize)) }
+                    var cacheState = model.makeCache()
+                    _ = try model.logits(appending: prompt, to: &cacheState)
+                    var sequence = prompt
+                    let clock = ContinuousClock()
+                    var samples: [Double] = []
+                    for _ in 0..<steps {
+                        let token = Int(rng.next() % UInt64(config.vocabularySize))
+                        let d = try clock.measure {
+                            if cache { _ = try model.logits(appending: [token], to: &cacheState) }
+                            else { sequence.append(token); _ = try model.logits(forSequence: sequence) }
+                        }
+                        samples.append(Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18)
+                    }
+                    samples.sort()
+                    let perToken = samples[samples.count / 2]
+                    table.rows.append([backend.rawValue, cache ? "on" : "off", "\(context)", ms(perToken),
+                                       String(format: "%.1f", 1 / perToken), String(format: "%.0f%%", 100 / perToken / bound)])
+                    recorded.append(Measurement(suite: "decode", kernel: "gpt2-small decode", variant: "\(backend.rawValue)\(cache ? "" : "-nocache")",
+                                                shape: "context \(context)", medianSeconds: perToken, gflops: nil, note: nil))
+                }
+            }
+        }
+        table.rows.append(["bound", "", "", ms(1 / bound), String(format: "%.1f", bound),
+                           String(format: "%.0f MB of weights at %.1f GB/s read", weightBytes / 1e6, bandwidth / 1e9)])
+        return [table]
+    }
+}

@@ -1,0 +1,107 @@
+import ArgumentParser
+import DecoderSpec
+import Foundation
+
+/// Parses "1,2,3" into ids; a clear validation error otherwise.
+func parseIds(_ text: String) throws -> [Int] {
+    let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+    return try parts.enumerated().map { i, s in
+        guard let v = Int(s) else { throw ValidationError("--ids: item \(i + 1) \"\(s)\" is not an integer (expected e.g. 464,2068,7586)") }
+        return v
+    }
+}
+
+/// A GPT-2 checkpoint directory, or a seeded model of a named shape ("tiny", "gpt2-small") for
+/// runs without a download.
+func loadDecoderOnly(_ model: String, seed: UInt64, backend: Backend) throws -> DecoderOnlyModel {
+    switch model {
+    case "tiny":
+        return try DecoderOnlyModel.seeded(DecoderOnlyConfig(vocabularySize: 64, contextLength: 64, modelWidth: 32, heads: 4, layers: 2),
+                                           seed: seed, backend: backend)
+    case "gpt2-small":
+        return try DecoderOnlyModel.seeded(.gpt2Small, seed: seed, backend: backend)
+    default:
+        return try DecoderOnlyModel.load(directory: URL(fileURLWithPath: model), backend: backend)
+    }
+}
+
+extension Backend: ExpressibleByArgument {}
+
+struct GenerateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Autoregressive generation from a GPT-2-style model: greedy, sampling (temperature/top-k/top-p) or beam search.")
+
+    @Option(help: "A GPT-2 checkpoint directory (config.json + model.safetensors), or \"tiny\" / \"gpt2-small\" for seeded random weights.")
+    var model: String
+
+    @Option(help: "Prompt token ids, comma-separated.")
+    var ids: String
+
+    @Option(help: "greedy | sample | beam")
+    var strategy: String = "greedy"
+
+    @Option(name: .customLong("max-new"), help: "Maximum number of new tokens.")
+    var maxNew: Int = 20
+
+    @Option(help: "Sampling temperature (sample).") var temperature: Float = 1
+    @Option(name: .customLong("top-k"), help: "Keep the k most likely tokens (sample).") var topK: Int?
+    @Option(name: .customLong("top-p"), help: "Nucleus mass in [0, 1] (sample).") var topP: Float?
+    @Option(help: "Beam width (beam).") var beams: Int = 4
+    @Option(name: .customLong("length-penalty"), help: "α in log p / |y|^α (beam).") var lengthPenalty: Double = 1
+    @Option(help: "Seed for sampling and for seeded models.") var seed: UInt64 = 0
+    @Option(name: .customLong("stop"), help: "Stop token ids, comma-separated.") var stop: String?
+    @Option(help: "naive | optimized") var backend: Backend = .optimized
+    @Flag(name: .customLong("no-cache"), help: "Recompute the whole sequence each step instead of using the KV cache.") var noCache = false
+    @Flag(name: .customLong("print-ids"), help: "Print only the generated ids, one line.") var printIds = false
+
+    func run() throws {
+        let lm = try loadDecoderOnly(model, seed: seed, backend: backend)
+        let prompt = try parseIds(ids)
+        let chosen: DecodingStrategy
+        switch strategy {
+        case "greedy": chosen = .greedy
+        case "sample": chosen = .sample(SamplingConfig(temperature: temperature, topK: topK, topP: topP), seed: seed)
+        case "beam": chosen = .beam(BeamConfig(width: beams, lengthPenalty: lengthPenalty))
+        default: throw ValidationError("--strategy must be greedy, sample or beam (got \"\(strategy)\")")
+        }
+        let stops = Set(try stop.map(parseIds) ?? [])
+        let clock = ContinuousClock()
+        var result: Generation?
+        let elapsed = try clock.measure {
+            result = try Generator.generate(lm, prompt: prompt, strategy: chosen,
+                                            config: GenerationConfig(maxNewTokens: maxNew, stopTokens: stops, useCache: !noCache))
+        }
+        let g = result!
+        if printIds {
+            print(g.tokens.map(String.init).joined(separator: ","))
+            return
+        }
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        print("model: \(lm.config.layers) layers, d \(lm.config.modelWidth), \(lm.config.heads) heads, V \(lm.config.vocabularySize); backend \(backend.rawValue); cache \(noCache ? "off" : "on")")
+        print("prompt ids:    \(prompt.map(String.init).joined(separator: ","))")
+        print("generated ids: \(g.tokens.map(String.init).joined(separator: ","))")
+        print(String(format: "finish: %@; log p = %.4f; %d tokens in %.3f s (%.1f tokens/s, prompt included)",
+                     g.finishReason.rawValue, g.logProbability, g.tokens.count, seconds, Double(g.tokens.count) / seconds))
+    }
+}
+
+struct ForwardCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "forward",
+        abstract: "One forward pass of a GPT-2-style model; writes the logits [T, V] to a safetensors file (key \"logits\").")
+
+    @Option(help: "A GPT-2 checkpoint directory, or \"tiny\" / \"gpt2-small\" (seeded).") var model: String
+    @Option(help: "Token ids, comma-separated.") var ids: String
+    @Option(help: "Output .safetensors file.") var output: String
+    @Option(help: "naive | optimized") var backend: Backend = .optimized
+    @Option(help: "Seed for seeded models.") var seed: UInt64 = 0
+
+    func run() throws {
+        let lm = try loadDecoderOnly(model, seed: seed, backend: backend)
+        let logits = try lm.forward(try parseIds(ids))
+        try SafeTensorsFile.write([("logits", [logits.rows, logits.cols], logits.storage)],
+                                  metadata: ["ids": ids, "backend": backend.rawValue], to: URL(fileURLWithPath: output))
+        print("wrote logits \(logits.shape) to \(output)")
+    }
+}

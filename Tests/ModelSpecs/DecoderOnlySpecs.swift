@@ -1,0 +1,95 @@
+import DecoderSpec
+import SpecSupport
+import Testing
+
+/// A tiny GPT-2-shaped model: V 37, context 24, d 16, 4 heads, 2 layers. The logit scale is
+/// raised (embedding std 0.02 gives nearly uniform logits, where greedy ties would be luck).
+func tinyDecoder(seed: UInt64 = 7, backend: Backend = .optimized) throws -> DecoderOnlyModel {
+    var m = try DecoderOnlyModel.seeded(
+        DecoderOnlyConfig(vocabularySize: 37, contextLength: 24, modelWidth: 16, heads: 4, layers: 2), seed: seed, backend: backend)
+    for i in m.tokenEmbedding.weight.storage.indices { m.tokenEmbedding.weight.storage[i] *= 50 }
+    return m
+}
+
+@Suite("Decoder-only model: KV cache, backends, causality")
+struct DecoderOnlySpecs {
+    static let strategies: [DecodingStrategy] = [
+        .greedy,
+        .sample(SamplingConfig(temperature: 0.9, topK: 8), seed: 1),
+        .sample(SamplingConfig(temperature: 1.2, topP: 0.9), seed: 2),
+        .beam(BeamConfig(width: 3, lengthPenalty: 1)),
+    ]
+
+    @Test("Generation with the KV cache equals generation without it, token for token (every strategy, both backends)",
+          arguments: Backend.allCases)
+    func cacheEquivalence(backend: Backend) throws {
+        let model = try tinyDecoder(backend: backend)
+        for strategy in Self.strategies {
+            let cached = try Generator.generate(model, prompt: [3, 14, 15], strategy: strategy,
+                                                config: .init(maxNewTokens: 12, stopTokens: [0]))
+            let uncached = try Generator.generate(model, prompt: [3, 14, 15], strategy: strategy,
+                                                  config: .init(maxNewTokens: 12, stopTokens: [0], useCache: false))
+            #expect(cached.tokens == uncached.tokens, "\(strategy), \(backend)")
+        }
+    }
+
+    @Test("Cached logits equal full-recompute logits within 8 Float ULPs of the largest logit")
+    func cachedLogitsMatch() throws {
+        // The cached path multiplies [1, d] rows where the full pass multiplies [T, d] blocks;
+        // the same dot products, possibly summed in a different blocking order: a few ulps of the
+        // row's scale, bounded here by 8 ulps of max |logit|.
+        let model = try tinyDecoder()
+        let ids = [5, 9, 2, 33, 17, 8, 1]
+        let full = try model.forward(ids)
+        var cache = model.makeCache()
+        for (t, id) in ids.enumerated() {
+            let step = try model.logits(appending: [id], to: &cache)
+            let scale = Double(full.row(t).map(abs).max()!)
+            #expect(compare(step, full.row(t).map(Double.init), .absolute(8 * Double(Float(scale).ulp))).passed, "position \(t)")
+        }
+        #expect(cache.length == ids.count)
+        #expect(cache.floatCount == 2 * 2 * ids.count * 16)
+    }
+
+    @Test("Naive and optimized backends: identical greedy ids, logits within 1e-4 relative to the row scale")
+    func backendsAgree() throws {
+        // Float sums of ≤ 64 terms in two orders differ by ≤ 64·ε·Σ|terms| per dot product
+        // (≈ 4e-6 relative); through 2 layers and a LayerNorm that stays well under 1e-4.
+        let naive = try tinyDecoder(backend: .naive), fast = try tinyDecoder(backend: .optimized)
+        let ids = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
+        let a = try naive.forward(ids), b = try fast.forward(ids)
+        let scale = Double(a.storage.map(abs).max()!)
+        #expect(compare(b.storage, a.storage.map(Double.init), .absolute(1e-4 * scale)).passed)
+        let ga = try Generator.generate(naive, prompt: [4, 2], strategy: .greedy, config: .init(maxNewTokens: 15))
+        let gb = try Generator.generate(fast, prompt: [4, 2], strategy: .greedy, config: .init(maxNewTokens: 15))
+        #expect(ga.tokens == gb.tokens)
+    }
+
+    @Test("Causality: changing the tokens after position i leaves the logits at positions ≤ i bitwise unchanged")
+    func causality() throws {
+        let model = try tinyDecoder()
+        let base = [3, 1, 4, 1, 5, 9, 2, 6, 5, 3]
+        let a = try model.forward(base)
+        for i in [0, 3, 8] {
+            var changed = base
+            for j in (i + 1)..<base.count { changed[j] = (changed[j] + 7) % 37 }
+            let b = try model.forward(changed)
+            for t in 0...i { #expect(a.row(t) == b.row(t), "position \(t) changed when tokens > \(i) changed") }
+            #expect(a.row(i + 1) != b.row(i + 1), "the check must be able to fail: position \(i + 1) sees the change")
+        }
+    }
+
+    @Test("Bad input: empty prompt, prompt longer than the context, out-of-vocabulary id, bad config")
+    func badInput() throws {
+        let model = try tinyDecoder()
+        #expect(throws: DecoderSpecError.self) { try model.forward([]) }
+        #expect(throws: DecoderSpecError.self) { try model.forward(Array(repeating: 1, count: 25)) }
+        #expect(throws: DecoderSpecError.self) { try model.forward([1, 37]) }
+        #expect(throws: DecoderSpecError.self) {
+            try Generator.generate(model, prompt: Array(repeating: 1, count: 24), strategy: .greedy, config: .init(maxNewTokens: 1))
+        }
+        #expect(throws: DecoderSpecError.self) {
+            try DecoderOnlyModel.seeded(DecoderOnlyConfig(vocabularySize: 10, contextLength: 8, modelWidth: 10, heads: 4, layers: 1), seed: 0)
+        }
+    }
+}
