@@ -43,19 +43,12 @@ enum DecoderDemo {
         let q = try layer.selfAttention.query(normed), k = try layer.selfAttention.key(normed)
         let dh = layer.selfAttention.headWidth
         let t = prompt.count
-        var weights = [Float](repeating: 0, count: t * t)
-        var mask = [Float](repeating: 0, count: t * t)
-        for i in 0..<t {
-            for j in 0..<t {
-                var s: Float = 0
-                for c in 0..<dh { s += q[i, c] * k[j, c] }
-                weights[i * t + j] = s / Float(dh).squareRoot()
-                mask[i * t + j] = j <= i ? 0 : -.infinity
-            }
+        func head0(_ m: Matrix) throws -> Matrix {
+            try Matrix(rows: t, cols: dh, storage: (0..<t).flatMap { m.row($0)[0..<dh] })
         }
-        weights.withUnsafeMutableBufferPointer { w in
-            mask.withUnsafeBufferPointer { msk in Softmax.rows(.naive, w.baseAddress!, rows: t, cols: t, mask: msk.baseAddress!) }
-        }
+        let maskMatrix = try AttentionMask.causal().materialize(queries: t, keys: t)
+        let weightMatrix = try attentionWeights(q: head0(q), k: head0(k), mask: .causal())
+        let (mask, weights) = (maskMatrix.storage, weightMatrix.storage)
         let labels = prompt.map { vocabulary[$0] }
         let header = "".leftPad(7) + labels.map { $0.leftPad(7) }.joined()
         print("causal mask M (query rows, key columns): 0 = visible, -inf = future")
