@@ -27,7 +27,8 @@ struct BugZooSpecs {
         print(ZooEvaluation.table(results))
         print(ZooEvaluation.scoreLine(results))
         #expect(results.count >= 18)
-        #expect(results.allSatisfy(\.caught), "\(ZooEvaluation.scoreLine(results))")
+        let survivors = results.filter { !$0.caught }.map { "#\($0.bug.id) \($0.bug.name)" }
+        #expect(survivors.isEmpty, "\(ZooEvaluation.scoreLine(results)); not caught: \(survivors)")
         #expect(ZooEvaluation.scoreLine(results) == "mutation score: \(results.count)/\(results.count) = 100%")
     }
 
