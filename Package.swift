@@ -33,10 +33,11 @@ let package = Package(
         .target(name: "Decoding", dependencies: ["TensorCore", "Kernels", "Layers"]),
         .target(name: "Models", dependencies: ["TensorCore", "Kernels", "Embedding", "PositionalEncoding", "IO", "Layers", "Decoding"]),
         .target(name: "Metrics", dependencies: ["TensorCore"]),
+        .target(name: "Training", dependencies: ["TensorCore", "Kernels", "Embedding", "PositionalEncoding", "Layers", "Models", "IO", "Metrics"]),
         .target(name: "Errata", dependencies: ["TensorCore", "Kernels", "PositionalEncoding", "Attention"]),
         .target(name: "DecoderSpec", dependencies: [
             "TensorCore", "Kernels", "Embedding", "PositionalEncoding", "Masking", "Attention",
-            "IO", "Layers", "Decoding", "Models", "Metrics", "Errata",
+            "IO", "Layers", "Decoding", "Models", "Metrics", "Errata", "Training",
         ]),
 
         // Tools.
@@ -58,6 +59,7 @@ let package = Package(
         .testTarget(name: "MetricsSpecs", dependencies: ["SpecSupport", "DecoderSpec", "GSLOracle"]),
         .testTarget(name: "ModelSpecs", dependencies: ["SpecSupport", "DecoderSpec", "GSLOracle"]),
         .testTarget(name: "DecodingSpecs", dependencies: ["SpecSupport", "DecoderSpec", "GSLOracle"]),
+        .testTarget(name: "TrainingSpecs", dependencies: ["SpecSupport", "DecoderSpec", "GSLOracle"]),
         .testTarget(name: "NotebookSpecs", dependencies: ["NotebookRunner"]),
     ],
     swiftLanguageModes: [.v6]
