@@ -11,6 +11,8 @@ struct DecoderSpecCommand: ParsableCommand {
             NotebooksCommand.self,
             GenerateCommand.self,
             ForwardCommand.self,
+            BLEUCommand.self,
+            ConllevalCommand.self,
         ]
     )
 }
