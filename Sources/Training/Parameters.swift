@@ -18,6 +18,15 @@ public protocol ParameterContainer {
 }
 
 extension ParameterContainer {
+    /// Replaces every parameter from `flat` (visiting order); the inverse of `flattenedParameters`.
+    public mutating func setFlattenedParameters(_ flat: [Float]) {
+        var offset = 0
+        visitParameters(prefix: "") { _, _, v in
+            v = Array(flat[offset..<(offset + v.count)])
+            offset += v.count
+        }
+    }
+
     /// A copy with every parameter set to 0: the gradient accumulator of the same shape.
     public func zeroGradient() -> Self {
         var g = self
@@ -77,6 +86,14 @@ extension LayerNorm: ParameterContainer {
     }
 }
 
+extension FeedForward: ParameterContainer {
+    /// BERT names: `intermediate.dense` (W₁), `output.dense` (W₂).
+    public mutating func visitParameters(prefix: String, _ body: (String, [Int], inout [Float]) throws -> Void) rethrows {
+        try up.visitParameters(prefix: join(prefix, "intermediate.dense"), body)
+        try down.visitParameters(prefix: join(prefix, "output.dense"), body)
+    }
+}
+
 extension AttentionLayer: ParameterContainer {
     /// BERT names: `self.query`, `self.key`, `self.value`, `output.dense`.
     public mutating func visitParameters(prefix: String, _ body: (String, [Int], inout [Float]) throws -> Void) rethrows {
@@ -97,8 +114,7 @@ extension TransformerLayer: ParameterContainer {
             try crossAttention!.visitParameters(prefix: join(prefix, "crossattention"), body)
             try crossAttentionNorm!.visitParameters(prefix: join(prefix, "crossattention.output.LayerNorm"), body)
         }
-        try feedForward.up.visitParameters(prefix: join(prefix, "intermediate.dense"), body)
-        try feedForward.down.visitParameters(prefix: join(prefix, "output.dense"), body)
+        try feedForward.visitParameters(prefix: prefix, body)
         try feedForwardNorm.visitParameters(prefix: join(prefix, "output.LayerNorm"), body)
     }
 }
