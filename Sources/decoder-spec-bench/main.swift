@@ -3,6 +3,7 @@ import Foundation
 // decoder-spec-bench [suite …] [--json] [--markdown FILE]
 // Suites print naive, optimized and reference (GSL, OpenBLAS) side by side, measured in one run.
 let suites: [(name: String, run: () throws -> [Table])] = [
+    ("kernels", KernelBench.run),
 ]
 
 var args = Array(CommandLine.arguments.dropFirst())
