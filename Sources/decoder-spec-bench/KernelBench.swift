@@ -111,8 +111,11 @@ enum KernelBench {
             title: "Kernels — median ms (GFLOP/s); ratios are speed-ups measured in this run. " + peakLine,
             header: ["kernel", "shape", "naive", "optimized", "parallel", "GSL (gslcblas)", "OpenBLAS 1T",
                      "opt÷naive", "opt÷GSL", "opt÷OpenBLAS", "par÷opt"])
+        // KERNELS_GEMM_ONLY=1 (a developer knob) skips the non-GEMM rows.
+        let gemmOnly = ProcessInfo.processInfo.environment["KERNELS_GEMM_ONLY"] != nil
         for n in [512, 1024] { table.rows.append(try gemmRow(Float.self, n: n)) }
         for n in [512, 1024] { table.rows.append(try gemmRow(Double.self, n: n)) }
+        if gemmOnly { return [table] }
         table.rows.append(try softmaxRow(rows: 1024, cols: 1024, log: false))
         table.rows.append(try softmaxRow(rows: 1024, cols: 1024, log: true))
         table.rows.append(try layerNormRow(rows: 1024, d: 768))
