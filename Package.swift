@@ -33,6 +33,7 @@ let package = Package(
         .target(name: "Decoding", dependencies: ["TensorCore", "Kernels", "Layers"]),
         .target(name: "Models", dependencies: ["TensorCore", "Kernels", "Embedding", "PositionalEncoding", "IO", "Layers", "Decoding"]),
         .target(name: "Metrics", dependencies: ["TensorCore"]),
+        .target(name: "Training", dependencies: ["TensorCore", "Kernels", "Embedding", "PositionalEncoding", "Layers", "Models", "IO", "Metrics"]),
         .target(name: "Errata", dependencies: ["TensorCore", "Kernels", "PositionalEncoding", "Attention"]),
         // The bug zoo (issue 7): real-world bugs as variants of the correct code. Deliberately NOT
         // re-exported by DecoderSpec and not reachable from the CLI; only specs and `make zoo` use it.
@@ -40,7 +41,7 @@ let package = Package(
                                                "Layers", "Decoding", "Models", "Metrics"]),
         .target(name: "DecoderSpec", dependencies: [
             "TensorCore", "Kernels", "Embedding", "PositionalEncoding", "Masking", "Attention",
-            "IO", "Layers", "Decoding", "Models", "Metrics", "Errata",
+            "IO", "Layers", "Decoding", "Models", "Metrics", "Errata", "Training",
         ]),
 
         // Tools.
@@ -63,6 +64,7 @@ let package = Package(
         .testTarget(name: "MetricsSpecs", dependencies: ["SpecSupport", "DecoderSpec", "GSLOracle"]),
         .testTarget(name: "ModelSpecs", dependencies: ["SpecSupport", "DecoderSpec", "GSLOracle"]),
         .testTarget(name: "DecodingSpecs", dependencies: ["SpecSupport", "DecoderSpec", "GSLOracle"]),
+        .testTarget(name: "TrainingSpecs", dependencies: ["SpecSupport", "DecoderSpec", "GSLOracle"]),
         .testTarget(name: "NotebookSpecs", dependencies: ["NotebookRunner"]),
         .testTarget(name: "BugZooSpecs", dependencies: ["SpecSupport", "BugZoo", "DecoderSpec", "GSLOracle"]),
     ],

@@ -4,6 +4,7 @@ import Foundation
 // Suites print naive, optimized and reference (GSL, OpenBLAS) side by side, measured in one run.
 let suites: [(name: String, run: () throws -> [Table])] = [
     ("decode", DecodeBench.run),
+    ("kernels", KernelBench.run),
 ]
 
 var args = Array(CommandLine.arguments.dropFirst())

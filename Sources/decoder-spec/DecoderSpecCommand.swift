@@ -13,6 +13,7 @@ struct DecoderSpecCommand: ParsableCommand {
             ForwardCommand.self,
             BLEUCommand.self,
             ConllevalCommand.self,
+            FinetuneCommand.self,
         ]
     )
 }
