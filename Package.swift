@@ -38,7 +38,7 @@ let package = Package(
         // The bug zoo (issue 7): real-world bugs as variants of the correct code. Deliberately NOT
         // re-exported by DecoderSpec and not reachable from the CLI; only specs and `make zoo` use it.
         .target(name: "BugZoo", dependencies: ["TensorCore", "Kernels", "PositionalEncoding", "Masking", "Attention",
-                                               "Layers", "Decoding", "Models", "Metrics"]),
+                                               "Layers", "Decoding", "Models", "Metrics", "Training"]),
         .target(name: "DecoderSpec", dependencies: [
             "TensorCore", "Kernels", "Embedding", "PositionalEncoding", "Masking", "Attention",
             "IO", "Layers", "Decoding", "Models", "Metrics", "Errata", "Training",

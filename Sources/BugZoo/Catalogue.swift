@@ -15,6 +15,7 @@ import Masking
 import Models
 import TensorCore
 import Decoding
+import Training
 
 // MARK: - Entry-point signatures (one per concept the zoo mutates)
 
@@ -43,6 +44,18 @@ public typealias SamplingFilterFunction = @Sendable (_ logits: [Float], _ config
 public typealias OptimizerFunction = @Sendable (_ theta: [Double], _ gradients: [[Double]], _ hyper: AdamHyperparameters) throws -> [Double]
 /// Mean cross-entropy over rows of logits [N, C] whose target is not `ignoreIndex`, with label smoothing ε.
 public typealias LossFunction = @Sendable (_ logits: Matrix, _ targets: [Int], _ ignoreIndex: Int, _ labelSmoothing: Double) throws -> Double
+/// Adam hyper-parameters: η, β₁, β₂, ε, weight decay λ.
+public struct AdamHyperparameters: Sendable, Equatable {
+    public var learningRate: Double
+    public var beta1: Double
+    public var beta2: Double
+    public var epsilon: Double
+    public var weightDecay: Double
+    public init(learningRate: Double = 1e-2, beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8, weightDecay: Double = 0.1) {
+        (self.learningRate, self.beta1, self.beta2, self.epsilon, self.weightDecay) = (learningRate, beta1, beta2, epsilon, weightDecay)
+    }
+}
+
 /// Corpus BLEU (0…100) of hypotheses against one reference stream.
 public typealias BLEUFunction = @Sendable (_ hypotheses: [String], _ references: [String]) throws -> Double
 /// Entity-level F1 (0…1) of predicted IOB tag sentences against gold ones.

@@ -14,6 +14,7 @@ import Metrics
 import Models
 import PositionalEncoding
 import TensorCore
+import Training
 
 /// The catalogue, in the order of issue 7's table (data flow: PE, attention, masks, layers,
 /// cache, decoding, training, metrics).
@@ -57,11 +58,9 @@ public enum BugCatalogue {
     public static let correctSampling: SamplingFilterFunction = { logits, config in
         try LogitsFilter.distribution(logits, config)
     }
-    public static let correctOptimizer: OptimizerFunction = { theta, gradients, hyper in
-        try ZooReference.adamW(theta: theta, gradients: gradients, hyper: hyper)
-    }
+    public static let correctOptimizer: OptimizerFunction = trainingAdamW(.decoupled)
     public static let correctLoss: LossFunction = { logits, targets, ignore, eps in
-        try ZooReference.crossEntropy(logits: logits, targets: targets, ignoreIndex: ignore, labelSmoothing: eps)
+        try CrossEntropyLoss(ignoreIndex: ignore, labelSmoothing: Float(eps))(logits: logits, targets: targets).loss
     }
     public static let correctBLEU: BLEUFunction = { h, r in try BLEU.corpus(hypotheses: h, references: [r]).score }
     public static let correctEntityF1: EntityF1Function = { g, p in try Conlleval.evaluate(gold: g, predicted: p).f1 }
@@ -467,38 +466,74 @@ public enum BugCatalogue {
             return try LogitsFilter.distribution(logits, c)
         }), correct: .samplingFilter(correctSampling))])
 
-    // MARK: - 16–17 training (against ZooReference until the Training module is merged)
+    // MARK: - 16–17 training (the Training module's AdamW and CrossEntropyLoss)
+
+    /// One tensor of parameters, so `AdamW.update` can run on a plain vector. Its name "weight"
+    /// makes it subject to weight decay under AdamW's default `decays` rule.
+    struct ParameterVector: ParameterContainer {
+        var values: [Float]
+        mutating func visitParameters(prefix: String, _ body: (String, [Int], inout [Float]) throws -> Void) rethrows {
+            try body(prefix + "weight", [values.count], &values)
+        }
+    }
+
+    /// T steps of `Training.AdamW` with update rule `variant` on θ₀ (Float inside, Double at the boundary).
+    static func trainingAdamW(_ variant: AdamW.Variant) -> OptimizerFunction {
+        return { theta, gradients, h in
+            var optimizer = try AdamW(beta1: h.beta1, beta2: h.beta2, epsilon: h.epsilon, weightDecay: h.weightDecay, variant: variant)
+            var model = ParameterVector(values: theta.map(Float.init))
+            for (t, g) in gradients.enumerated() {
+                guard g.count == theta.count else {
+                    throw DecoderSpecError.shapeMismatch(operation: "AdamW step \(t + 1)", expected: "gradient of \(theta.count) values", actual: "\(g.count)")
+                }
+                optimizer.update(&model, gradient: ParameterVector(values: g.map(Float.init)), learningRate: h.learningRate)
+            }
+            return model.values.map(Double.init)
+        }
+    }
 
     /// #16 — Adam without bias correction; weight decay coupled into the gradient (Adam + L2, not AdamW).
     /// Loshchilov & Hutter, "Decoupled Weight Decay Regularization" (ICLR 2019): L2 regularization
     /// added to the gradient is rescaled by Adam's 1/(√v̂ + ε) and is not weight decay; AdamW
     /// subtracts η·λ·θ directly. Kingma & Ba's bias correction m̂ = m/(1 − β₁ᵗ) is the other slip.
+    /// The mutants are `Training.AdamW`'s own `.noBiasCorrection` and `.coupledL2` update rules (the
+    /// Training module keeps them beside `.decoupled` for exactly this purpose).
     public static let adamMistakes = Bug(
         id: 16, name: "Adam without bias correction; L2 in the gradient instead of decoupled decay",
         mistake: "m_hat = m; v_hat = v   # no /(1 - beta**t);   g = g + wd * theta   # Adam+L2, not AdamW",
         citation: "Loshchilov & Hutter, \"Decoupled Weight Decay Regularization\"", concept: .optimizer,
         variants: [
-            Variant("no bias correction", mutant: .optimizer({ theta, g, h in
-                try ZooReference.adam(theta: theta, gradients: g, hyper: h, biasCorrection: false, decoupled: true)
-            }), correct: .optimizer(correctOptimizer)),
-            Variant("Adam + L2 (coupled)", mutant: .optimizer({ theta, g, h in
-                try ZooReference.adam(theta: theta, gradients: g, hyper: h, biasCorrection: true, decoupled: false)
-            }), correct: .optimizer(correctOptimizer)),
+            Variant("no bias correction", mutant: .optimizer(trainingAdamW(.noBiasCorrection)), correct: .optimizer(correctOptimizer)),
+            Variant("Adam + L2 (coupled)", mutant: .optimizer(trainingAdamW(.coupledL2)), correct: .optimizer(correctOptimizer)),
         ])
+
+    /// −(1/C) Σ_c log softmax(z)_c of row i, in Double: the label-smoothing term of one row.
+    static func smoothingTerm(_ logits: Matrix, row i: Int) -> Double {
+        let z = logits.row(i).map(Double.init)
+        let mu = z.max()!
+        let logZ = mu + log(z.reduce(0) { $0 + exp($1 - mu) })
+        return -z.reduce(0) { $0 + ($1 - logZ) } / Double(z.count)
+    }
 
     /// #17 — label smoothing or the loss applied to padding / ignored positions. Common; spec it.
     /// (fairseq's `label_smoothed_nll_loss` masks both `nll_loss` and `smooth_loss` with the pad
-    /// mask; forgetting the second, or dividing by every position, is the classic slip.)
+    /// mask; forgetting the second, or dividing by every position, is the classic slip.) Both
+    /// mutants wrap the real `CrossEntropyLoss` and add the mistake on top.
     public static let lossOnIgnored = Bug(
         id: 17, name: "loss / label smoothing on ignored (padding) positions",
         mistake: "nll_loss.masked_fill_(pad_mask, 0)   # smooth_loss not masked;  or loss.sum() / num_positions (padding counted)",
         citation: "common (spec it)", concept: .loss,
         variants: [
             Variant("smoothing on ignored rows", mutant: .loss({ z, t, ignore, eps in
-                try ZooReference.smoothedLoss(logits: z, targets: t, ignoreIndex: ignore, eps: eps, smoothIgnored: true, countIgnored: false)
+                let (loss, _, n) = try CrossEntropyLoss(ignoreIndex: ignore, labelSmoothing: Float(eps))(logits: z, targets: t)
+                guard n > 0 else { return loss }
+                // ε·smooth of every ignored row added to the sum (the pad mask forgotten for smooth_loss).
+                let leaked = t.indices.filter { t[$0] == ignore }.reduce(0.0) { $0 + eps * smoothingTerm(z, row: $1) }
+                return loss + leaked / Double(n)
             }), correct: .loss(correctLoss)),
             Variant("mean over all rows", mutant: .loss({ z, t, ignore, eps in
-                try ZooReference.smoothedLoss(logits: z, targets: t, ignoreIndex: ignore, eps: eps, smoothIgnored: false, countIgnored: true)
+                let (loss, _, n) = try CrossEntropyLoss(ignoreIndex: ignore, labelSmoothing: Float(eps))(logits: z, targets: t)
+                return loss * Double(n) / Double(max(t.count, 1))  // divided by every position, padding included
             }), correct: .loss(correctLoss)),
         ])
 
