@@ -23,6 +23,7 @@ public enum BugCatalogue {
         peOneRowForAll, pePrecedence, peIntegerExponent, attentionScale, softmaxAxis, causalTriangle,
         uniformEmptyRow, crossAttentionPadding, unbiasedVariance, geluFlavour, cachePositionsNotOffset,
         cacheOffsetTwice, nucleusDropsCrossing, nucleusEdges, topKOffByOne, adamMistakes, lossOnIgnored, metricMistakes,
+        nucleusThresholdInverted,
     ]
 
     /// The bug with number `id`, if catalogued.
@@ -463,6 +464,22 @@ public enum BugCatalogue {
         variants: [Variant("> k instead of >= k", mutant: .samplingFilter({ logits, config in
             var c = config
             if let k = c.topK { c.topK = k + 1 }  // ranks 0…k survive: k + 1 tokens
+            return try LogitsFilter.distribution(logits, c)
+        }), correct: .samplingFilter(correctSampling))])
+
+    /// #19 — top-p threshold read the wrong way round (the kept mass is 1 − p).
+    ///
+    /// lucidrains/routing-transformer issue #1 ("top_p returns wrong values and re-orders the
+    /// data"): "It defines the threshold in the opposite way as top_k. So setting `thres=0.9`
+    /// results in everything being returned until a cumulative probability of 0.1 is reached."
+    /// Added beyond issue 7's table (the issue asks for more found along the way).
+    public static let nucleusThresholdInverted = Bug(
+        id: 19, name: "top-p threshold inverted (keeps mass 1 − p)",
+        mistake: "sorted_indices_to_remove = cum_probs > (1 - thres)   # thres = 0.9 keeps only the top 10% of the mass",
+        citation: "lucidrains/routing-transformer issue #1", concept: .sampling,
+        variants: [Variant("p read as 1 − p", mutant: .samplingFilter({ logits, config in
+            var c = config
+            if let p = c.topP { c.topP = 1 - p }
             return try LogitsFilter.distribution(logits, c)
         }), correct: .samplingFilter(correctSampling))])
 

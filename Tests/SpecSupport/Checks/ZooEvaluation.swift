@@ -145,7 +145,7 @@ public enum ZooEvaluation {
 
     public static func evaluateAll() -> [BugResult] { BugCatalogue.all.map(evaluate) }
 
-    /// "mutation score: 18/18 = 100%".
+    /// "mutation score: 19/19 = 100%" (caught / catalogued, rounded down).
     public static func scoreLine(_ results: [BugResult]) -> String {
         let caught = results.filter(\.caught).count
         let percent = results.isEmpty ? 0 : Int((100 * Double(caught) / Double(results.count)).rounded(.down))
