@@ -74,6 +74,20 @@ public enum AttentionOracleChecks {
         }
     }
 
+    /// Masked keys (padding, the future) get weight exactly 0: the weights, read off with V = I,
+    /// are bitwise 0 wherever the mask hides a key.
+    public static func maskedKeysGetZeroWeight(_ attention: Attention, q: Matrix, k: Matrix, mask: AttentionMask, context: String) -> Verdict {
+        CheckSupport.guarded(context) {
+            var identity = Matrix(rows: k.rows, cols: k.rows)
+            for j in 0..<k.rows { identity[j, j] = 1 }
+            let w = try attention(q, k, identity, mask)
+            for i in 0..<w.rows { for j in 0..<w.cols where !visible(mask, i, j) && w[i, j] != 0 {
+                return .fail("weight[\(i), \(j)] = \(w[i, j]) for a masked key (mask \(mask)). \(context)")
+            } }
+            return .pass
+        }
+    }
+
     /// Causality: self-attention (Q = K = V = X) with the causal mask; replacing the rows after
     /// position i leaves output rows ≤ i bitwise unchanged (each row's arithmetic never reads them).
     public static func causality(_ attention: Attention, x: Matrix, position i: Int, seed: UInt, context: String) -> Verdict {

@@ -40,6 +40,10 @@ public enum ZooChecks {
                     AttentionOracleChecks.rowsSumToOne(f, q: q, k: k, mask: .none, context: "q [5, 8], k [7, 8]")
                         .and(AttentionOracleChecks.rowsSumToOne(f, q: x, k: x, mask: .causal(), context: "causal x [6, 8]"))
                 },
+                NamedCheck(name: "masked keys get zero weight") {
+                    AttentionOracleChecks.maskedKeysGetZeroWeight(f, q: q, k: k, mask: .keyPadding(validLength: 3), context: "q [5, 8], k [7, 8]")
+                        .and(AttentionOracleChecks.maskedKeysGetZeroWeight(f, q: q, k: k, mask: .causal(queryOffset: 2), context: "q [5, 8], k [7, 8]"))
+                },
                 NamedCheck(name: "causality") { AttentionOracleChecks.causality(f, x: x, position: 2, seed: 35, context: "x [6, 8]") },
                 NamedCheck(name: "padded keys ignored") {
                     AttentionOracleChecks.paddedKeysIgnored(f, q: q, k: k, v: v, validLength: 3, seed: 36, context: "q [5, 8], k [7, 8]")
