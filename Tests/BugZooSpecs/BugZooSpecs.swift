@@ -32,7 +32,7 @@ struct BugZooSpecs {
         #expect(ZooEvaluation.scoreLine(results) == "mutation score: \(results.count)/\(results.count) = 100%")
     }
 
-    @Test("Every bug has a unique id, a citation, a quoted mistake, at least one variant, and a section in docs/bug-zoo.md")
+    @Test("Every bug has a unique id, a citation, a quoted mistake, at least one variant, and a section in docs/bug-zoo.md, whose table is current")
     func catalogueIsDocumented() throws {
         let ids = BugCatalogue.all.map(\.id)
         #expect(Set(ids).count == ids.count)
@@ -40,6 +40,8 @@ struct BugZooSpecs {
         let docs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("docs/bug-zoo.md")
         let text = try String(contentsOf: docs, encoding: .utf8)
+        let table = ZooEvaluation.table(ZooEvaluation.evaluateAll())
+        #expect(text.contains(table), "docs/bug-zoo.md's table differs from what `make zoo` prints now; paste the new one:\n\(table)")
         for bug in BugCatalogue.all {
             #expect(!bug.citation.isEmpty && !bug.mistake.isEmpty && !bug.variants.isEmpty, "#\(bug.id)")
             #expect(text.contains("### \(bug.id). "), "docs/bug-zoo.md has no section \"### \(bug.id). …\"")
