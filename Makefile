@@ -27,7 +27,7 @@ notebooks: deps
 bench:
 	@./scripts/ensure-deps --bench
 	$(SWIFT) build -c release --product decoder-spec-bench --scratch-path $(RELEASE_DIR) $(NATIVE)
-	$(RELEASE_DIR)/release/decoder-spec-bench --markdown docs/benchmarks.md $(SUITES)
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(RELEASE_DIR)/release/decoder-spec-bench --markdown docs/benchmarks.md $(SUITES)
 
 ## docs: DocC API documentation into the git-ignored .build-docs/
 docs: deps
@@ -41,3 +41,9 @@ clean:
 .PHONY: fetch-data
 fetch-data:
 	./scripts/fetch-data
+
+## zoo: the bug zoo (issue 7) — every catalogued real-world bug against the reusable checks; prints the table and mutation score
+.PHONY: zoo
+zoo: deps
+	$(SWIFT) build --product decoder-spec-zoo
+	$$($(SWIFT) build --show-bin-path)/decoder-spec-zoo

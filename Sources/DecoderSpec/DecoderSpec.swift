@@ -15,3 +15,4 @@
 @_exported import Models
 @_exported import Metrics
 @_exported import Errata
+@_exported import Training

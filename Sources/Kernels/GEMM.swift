@@ -23,10 +23,15 @@ public enum GEMM {
     ) {
         precondition(m >= 0 && n >= 0 && k >= 0, "GEMM sizes must be non-negative")
         switch variant {
-        case .naive, .optimized, .parallel:
-            // TODO(issue 3): optimized and parallel paths.
+        case .naive:
             naive(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
                   b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+        case .optimized:
+            blocked(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                    b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+        case .parallel:
+            parallel(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                     b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
         }
     }
 
@@ -38,8 +43,17 @@ public enum GEMM {
         beta: Double = 0, c: UnsafeMutablePointer<Double>, ldc: Int
     ) {
         precondition(m >= 0 && n >= 0 && k >= 0, "GEMM sizes must be non-negative")
-        naive(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
-              b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+        switch variant {
+        case .naive:
+            naive(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                  b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+        case .optimized:
+            blocked(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                    b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+        case .parallel:
+            parallel(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                     b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+        }
     }
 
     /// The definition, transcribed: for each (i, j), a dot product over p.

@@ -6,6 +6,7 @@ let suites: [(name: String, run: () throws -> [Table])] = [
     ("pe", peSuite),
     ("attention", AttentionBench.run),
     ("decode", DecodeBench.run),
+    ("kernels", KernelBench.run),
 ]
 
 var args = Array(CommandLine.arguments.dropFirst())

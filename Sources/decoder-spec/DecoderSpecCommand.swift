@@ -16,6 +16,7 @@ struct DecoderSpecCommand: ParsableCommand {
             BLEUCommand.self,
             ConllevalCommand.self,
             AttentionCommand.self,
+            FinetuneCommand.self,
         ]
     )
 }

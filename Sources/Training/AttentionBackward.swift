@@ -1,0 +1,171 @@
+// Multi-head attention forward with a cache, and its backward. See docs/training.md.
+//
+// Rows of several sequences may be packed into one matrix (length-packed batches): `segments`
+// pairs each sequence's query rows with the key/value rows it may see, so the projections run
+// as one big GEMM over all tokens while the T×T scores stay per sequence (no padding at all).
+import Kernels
+import Layers
+import TensorCore
+
+/// One packed sequence: its query rows, the key/value rows it attends over, and its mask.
+///
+///     M[i, j] = −∞ unless (j ≤ i + causalOffset when causal) and (j < keyValidLength when given)
+///
+/// with i, j relative to the segment. Padding masks are `keyValidLength`; causal is GPT's mask.
+public struct AttentionSegment: Sendable, Equatable {
+    public var queries: Range<Int>
+    public var keys: Range<Int>
+    public var causal: Bool
+    public var keyValidLength: Int?
+    public init(queries: Range<Int>, keys: Range<Int>, causal: Bool = false, keyValidLength: Int? = nil) {
+        (self.queries, self.keys, self.causal, self.keyValidLength) = (queries, keys, causal, keyValidLength)
+    }
+    /// Self-attention over rows `range`.
+    public static func selfAttention(_ range: Range<Int>, causal: Bool = false, validLength: Int? = nil) -> AttentionSegment {
+        AttentionSegment(queries: range, keys: range, causal: causal, keyValidLength: validLength)
+    }
+}
+
+public struct AttentionCache: Sendable {
+    public var queryInput: Matrix
+    public var memoryInput: Matrix
+    public var q: Matrix, k: Matrix, v: Matrix
+    /// Concat of the heads' outputs, [Tq, d] (the input of W_O).
+    public var mixed: Matrix
+    /// Softmax weights P per segment then head, each [tq, tk] row-major.
+    public var probabilities: [[Float]]
+    public var segments: [AttentionSegment]
+}
+
+extension AttentionLayer {
+    /// Forward over packed rows: Q = Xq·W_Qᵀ + b_Q, K, V from `memory`, per segment and head
+    /// P = softmax(Q_h K_hᵀ/√d_h + M), head = P·V_h, out = Concat(heads)·W_Oᵀ + b_O.
+    public func trainingForward(_ x: Matrix, memory: Matrix, segments: [AttentionSegment], compute: Compute) -> (Matrix, AttentionCache) {
+        let q = query.trainingForward(x, compute: compute)
+        let k = key.trainingForward(memory, compute: compute)
+        let v = value.trainingForward(memory, compute: compute)
+        let d = modelWidth, dh = headWidth
+        let scale = 1 / Float(dh).squareRoot()
+        var mixed = Matrix(rows: x.rows, cols: d)
+        var probabilities: [[Float]] = []
+        probabilities.reserveCapacity(segments.count * heads)
+        for seg in segments {
+            let tq = seg.queries.count, tk = seg.keys.count
+            for h in 0..<heads {
+                var p = [Float](repeating: 0, count: tq * tk)
+                q.storage.withUnsafeBufferPointer { pq in
+                    k.storage.withUnsafeBufferPointer { pk in
+                        p.withUnsafeMutableBufferPointer { pp in
+                            GEMM.sgemm(compute.gemm, transB: true, m: tq, n: tk, k: dh, alpha: scale,
+                                       a: pq.baseAddress! + seg.queries.lowerBound * d + h * dh, lda: d,
+                                       b: pk.baseAddress! + seg.keys.lowerBound * d + h * dh, ldb: d, c: pp.baseAddress!, ldc: tk)
+                        }
+                    }
+                }
+                if seg.causal || seg.keyValidLength != nil {
+                    for i in 0..<tq {
+                        var visible = tk
+                        if let n = seg.keyValidLength { visible = min(visible, n) }
+                        if seg.causal { visible = min(visible, i + 1 + (tk - tq)) }  // queries are the last tq of tk positions
+                        for j in max(0, visible)..<tk { p[i * tk + j] = -.infinity }
+                    }
+                }
+                p.withUnsafeMutableBufferPointer { pp in Softmax.rows(compute.backend.softmax, pp.baseAddress!, rows: tq, cols: tk) }
+                p.withUnsafeBufferPointer { pp in
+                    v.storage.withUnsafeBufferPointer { pv in
+                        mixed.storage.withUnsafeMutableBufferPointer { pm in
+                            GEMM.sgemm(compute.gemm, m: tq, n: dh, k: tk, a: pp.baseAddress!, lda: tk,
+                                       b: pv.baseAddress! + seg.keys.lowerBound * d + h * dh, ldb: d,
+                                       c: pm.baseAddress! + seg.queries.lowerBound * d + h * dh, ldc: d)
+                        }
+                    }
+                }
+                probabilities.append(p)
+            }
+        }
+        let out = output.trainingForward(mixed, compute: compute)
+        return (out, AttentionCache(queryInput: x, memoryInput: memory, q: q, k: k, v: v, mixed: mixed,
+                                    probabilities: probabilities, segments: segments))
+    }
+
+    /// Backward of multi-head attention, per segment and head (S = scores, P = softmax(S + M)):
+    ///
+    ///     dP   = dHead · V_hᵀ                       [tq, tk]
+    ///     dV_h += Pᵀ · dHead                        [tk, d_h]
+    ///     dS   = P ⊙ (dP − rowsum(dP ⊙ P))          (softmax backward; masked entries have P = 0 → dS = 0)
+    ///     dQ_h += dS · K_h / √d_h,   dK_h += dSᵀ · Q_h / √d_h
+    ///
+    /// then the four Linear backwards. Returns (d query input, d memory input); for self-attention
+    /// the caller adds the two.
+    public func backward(_ dOut: Matrix, cache c: AttentionCache, gradient g: inout AttentionLayer, compute: Compute) -> (dx: Matrix, dMemory: Matrix) {
+        let dMixed = output.backward(dOut, input: c.mixed, gradient: &g.output, compute: compute)
+        let d = modelWidth, dh = headWidth
+        let scale = 1 / Float(dh).squareRoot()
+        var dq = Matrix(rows: c.q.rows, cols: d), dk = Matrix(rows: c.k.rows, cols: d), dv = Matrix(rows: c.v.rows, cols: d)
+        var index = 0
+        for seg in c.segments {
+            let tq = seg.queries.count, tk = seg.keys.count
+            let qOff = seg.queries.lowerBound * d, kOff = seg.keys.lowerBound * d
+            var dp = [Float](repeating: 0, count: tq * tk)
+            for h in 0..<heads {
+                let p = c.probabilities[index]
+                index += 1
+                dMixed.storage.withUnsafeBufferPointer { pdm in
+                    c.v.storage.withUnsafeBufferPointer { pv in
+                        dp.withUnsafeMutableBufferPointer { pdp in
+                            GEMM.sgemm(compute.gemm, transB: true, m: tq, n: tk, k: dh, a: pdm.baseAddress! + qOff + h * dh, lda: d,
+                                       b: pv.baseAddress! + kOff + h * dh, ldb: d, c: pdp.baseAddress!, ldc: tk)
+                        }
+                    }
+                    p.withUnsafeBufferPointer { pp in
+                        dv.storage.withUnsafeMutableBufferPointer { pdv in
+                            GEMM.sgemm(compute.gemm, transA: true, m: tk, n: dh, k: tq, a: pp.baseAddress!, lda: tk,
+                                       b: pdm.baseAddress! + qOff + h * dh, ldb: d, beta: 1, c: pdv.baseAddress! + kOff + h * dh, ldc: d)
+                        }
+                    }
+                }
+                // dS = P ⊙ (dP − Σ_j dP_j P_j), in place in dp.
+                p.withUnsafeBufferPointer { pp in
+                    dp.withUnsafeMutableBufferPointer { pdp in
+                        for i in 0..<tq {
+                            let pr = pp.baseAddress! + i * tk, dr = pdp.baseAddress! + i * tk
+                            var dot: Float = 0
+                            for j in 0..<tk { dot += dr[j] * pr[j] }
+                            for j in 0..<tk { dr[j] = pr[j] * (dr[j] - dot) }
+                        }
+                    }
+                }
+                dp.withUnsafeBufferPointer { pds in
+                    c.k.storage.withUnsafeBufferPointer { pk in
+                        dq.storage.withUnsafeMutableBufferPointer { pdq in
+                            GEMM.sgemm(compute.gemm, m: tq, n: dh, k: tk, alpha: scale, a: pds.baseAddress!, lda: tk,
+                                       b: pk.baseAddress! + kOff + h * dh, ldb: d, beta: 1, c: pdq.baseAddress! + qOff + h * dh, ldc: d)
+                        }
+                    }
+                    c.q.storage.withUnsafeBufferPointer { pq in
+                        dk.storage.withUnsafeMutableBufferPointer { pdk in
+                            GEMM.sgemm(compute.gemm, transA: true, m: tk, n: dh, k: tq, alpha: scale, a: pds.baseAddress!, lda: tk,
+                                       b: pq.baseAddress! + qOff + h * dh, ldb: d, beta: 1, c: pdk.baseAddress! + kOff + h * dh, ldc: d)
+                        }
+                    }
+                }
+            }
+        }
+        let dx = query.backward(dq, input: c.queryInput, gradient: &g.query, compute: compute)
+        var dMemory = key.backward(dk, input: c.memoryInput, gradient: &g.key, compute: compute)
+        dMemory.addInPlace(value.backward(dv, input: c.memoryInput, gradient: &g.value, compute: compute))
+        return (dx, dMemory)
+    }
+}
+
+extension Matrix {
+    /// self += other (same shape; a precondition — internal plumbing of the backward passes).
+    public mutating func addInPlace(_ other: Matrix) {
+        precondition(shape == other.shape, "addInPlace \(shape) vs \(other.shape)")
+        storage.withUnsafeMutableBufferPointer { p in
+            other.storage.withUnsafeBufferPointer { o in
+                for i in 0..<p.count { p[i] += o[i] }
+            }
+        }
+    }
+}

@@ -1,0 +1,136 @@
+// Named-entity recognition as token classification on a BERT-style encoder.
+// See docs/finetune-ner.md.
+//
+// WordPiece alignment: a CoNLL word may become several sub-tokens ("Ljubljana" → "l ##ju ##bl
+// ##jana"). The word's tag is the target of its FIRST sub-token; the other sub-tokens and
+// [CLS]/[SEP] get the ignore index, so the loss counts each word once. At prediction time a word
+// takes the tag predicted at its first sub-token.
+import Foundation
+import IO
+import Metrics
+import Models
+import TensorCore
+
+/// One sentence ready for training: sub-token ids with [CLS]/[SEP], one target per sub-token.
+public struct NERExample: Sendable, Equatable {
+    public var words: [String]
+    /// Gold tags in IOB2.
+    public var gold: [String]
+    public var ids: [Int]
+    /// Label index at each word's first sub-token, `CrossEntropyLoss.defaultIgnoreIndex` elsewhere.
+    public var targets: [Int]
+    /// For each word, the row of its first sub-token in `ids` (nil when truncated away).
+    public var firstPiece: [Int?]
+}
+
+public enum NER {
+    /// The label set of IOB2 sentences: "O", then B-X, I-X for each type X in sorted order.
+    public static func labels(_ sentences: [[String]]) -> [String] {
+        let types = Set(sentences.joined().compactMap { t -> String? in
+            guard let (p, type) = NERTags.split(t), p != "O" else { return nil }
+            return String(type)
+        }).sorted()
+        return ["O"] + types.flatMap { ["B-\($0)", "I-\($0)"] }
+    }
+
+    /// Aligns words to sub-tokens (first sub-token labelled, the rest ignored). Tags are converted
+    /// to IOB2 first (CoNLL-2003 files may be IOB1). Sentences longer than `maxLength` sub-tokens
+    /// are truncated: the cut words get no target and are predicted `O` (counted in the scores).
+    /// - Throws: `.invalidArgument` for a tag outside `labels` or a malformed tag (naming it).
+    public static func examples(_ sentences: [(words: [String], tags: [String])], tokenizer: WordPieceTokenizer,
+                                labels: [String], maxLength: Int) throws -> [NERExample] {
+        let index = Dictionary(uniqueKeysWithValues: labels.enumerated().map { ($1, $0) })
+        let ignore = CrossEntropyLoss.defaultIgnoreIndex
+        return try sentences.enumerated().compactMap { (s, sentence) -> NERExample? in
+            guard !sentence.words.isEmpty else { return nil }
+            let gold = try NERTags.convert(sentence.tags, to: .iob2)
+            var (ids, wordIndex) = tokenizer.encode(words: sentence.words)
+            if ids.count > maxLength {
+                ids = Array(ids[..<(maxLength - 1)]) + [tokenizer.sepID]
+                wordIndex = Array(wordIndex[..<(maxLength - 1)]) + [nil]
+            }
+            var targets = [Int](repeating: ignore, count: ids.count)
+            var first = [Int?](repeating: nil, count: sentence.words.count)
+            for (row, w) in wordIndex.enumerated() {
+                guard let w, first[w] == nil else { continue }
+                first[w] = row
+                guard let label = index[gold[w]] else {
+                    throw DecoderSpecError.invalidArgument(what: "tag \"\(gold[w])\" of word \(w) in sentence \(s)", reason: "not in the label set \(labels)")
+                }
+                targets[row] = label
+            }
+            return NERExample(words: sentence.words, gold: gold, ids: ids, targets: targets, firstPiece: first)
+        }
+    }
+
+    /// Predicted IOB2 tags per sentence: argmax of the logits at each word's first sub-token.
+    public static func predict(_ model: TokenClassifier, _ examples: [NERExample], compute: Compute, batchSize: Int = 32) throws -> [[String]] {
+        var out: [[String]] = []
+        out.reserveCapacity(examples.count)
+        var start = 0
+        while start < examples.count {
+            let chunk = Array(examples[start..<min(examples.count, start + batchSize)])
+            let batch = try PackedBatch(chunk.map(\.ids))
+            let z = try model.logits(batch, compute: compute)
+            var offset = 0
+            for ex in chunk {
+                out.append(ex.firstPiece.map { row -> String in
+                    guard let row else { return "O" }
+                    var best = 0
+                    for c in 1..<z.cols where z[offset + row, c] > z[offset + row, best] { best = c }
+                    return model.labels[best]
+                })
+                offset += ex.ids.count
+            }
+            start += batchSize
+        }
+        return out
+    }
+
+    /// Entity-level P/R/F1 (conlleval semantics) and, separately, token accuracy.
+    public static func evaluate(_ model: TokenClassifier, _ examples: [NERExample], compute: Compute) throws -> (report: NERReport, predicted: [[String]]) {
+        let predicted = try predict(model, examples, compute: compute)
+        return (try Conlleval.evaluate(gold: examples.map(\.gold), predicted: predicted), predicted)
+    }
+}
+
+/// Fine-tuning a `TokenClassifier` on NER examples, for `Trainer.train`.
+public struct NERTask: TrainingTask {
+    public typealias Model = TokenClassifier
+    public var examples: [NERExample]
+    public var evaluation: [NERExample]
+    public var loss: CrossEntropyLoss
+    public var compute: Compute
+    public var freezeEncoder: Bool
+
+    public init(examples: [NERExample], evaluation: [NERExample] = [], loss: CrossEntropyLoss, compute: Compute, freezeEncoder: Bool = false) {
+        (self.examples, self.evaluation, self.loss, self.compute, self.freezeEncoder) = (examples, evaluation, loss, compute, freezeEncoder)
+    }
+
+    public var exampleCount: Int { examples.count }
+    public func length(of example: Int) -> Int { examples[example].ids.count }
+
+    public func lossAndGradient(_ model: TokenClassifier, examples indices: [Int]) throws -> (loss: Double, gradient: TokenClassifier, tokens: Int) {
+        let chosen = indices.map { examples[$0] }
+        let batch = try PackedBatch(chosen.map(\.ids))
+        let r = try model.lossAndGradient(batch, targets: chosen.flatMap(\.targets), loss: loss, freezeEncoder: freezeEncoder, compute: compute)
+        return (r.loss, r.gradient, batch.tokenCount)
+    }
+
+    public func evaluate(_ model: TokenClassifier) throws -> String {
+        guard !evaluation.isEmpty else { return "no evaluation set" }
+        let (report, _) = try NER.evaluate(model, evaluation, compute: compute)
+        return String(format: "valid entity P %.4f R %.4f F1 %.4f (token accuracy %.4f)", report.precision, report.recall, report.f1, report.tokenAccuracy)
+    }
+}
+
+extension TokenClassifier {
+    /// Writes the fine-tuned weights as one safetensors file (`bert.*` in Hugging Face BERT names,
+    /// `classifier.weight` [n_labels, d], `classifier.bias`), labels in the metadata, atomically.
+    public func save(to url: URL) throws {
+        var tensors: [(name: String, shape: [Int], values: [Float])] = []
+        var copy = self
+        copy.visitParameters(prefix: "") { n, s, v in tensors.append((n, s, v)) }
+        try SafeTensorsFile.write(tensors, metadata: ["labels": labels.joined(separator: " ")], to: url)
+    }
+}

@@ -1,0 +1,162 @@
+// AdamW, gradient clipping and the learning-rate schedule. See docs/training.md.
+import Foundation
+import TensorCore
+
+/// Adam with decoupled weight decay (Loshchilov & Hutter), as `torch.optim.AdamW`:
+///
+///     t ← t + 1
+///     θ ← θ − η·λ·θ                                   (decoupled decay: not part of the gradient)
+///     m ← β₁m + (1 − β₁)g,   v ← β₂v + (1 − β₂)g²
+///     m̂ = m/(1 − β₁ᵗ),       v̂ = v/(1 − β₂ᵗ)           (bias correction)
+///     θ ← θ − η·m̂/(√v̂ + ε)
+///
+/// Weight decay applies to tensors for which `decays(name)` is true (by default every tensor
+/// whose name does not end in "bias" and is not a LayerNorm's, as BERT fine-tuning does).
+public struct AdamW: Sendable {
+    /// The update rule. `.decoupled` is AdamW; the other two are the classic mistakes, kept so the
+    /// spec can show that the closed-form check rejects them.
+    public enum Variant: String, CaseIterable, Sendable {
+        case decoupled
+        /// Adam + L2: λθ is added to the gradient, so it is rescaled by 1/(√v̂ + ε) (not AdamW).
+        case coupledL2
+        /// Forgets the 1/(1 − βᵗ) factors: the first steps are far too small.
+        case noBiasCorrection
+    }
+
+    public var beta1: Double
+    public var beta2: Double
+    public var epsilon: Double
+    public var weightDecay: Double
+    public var variant: Variant
+    public var decays: @Sendable (String) -> Bool
+    /// Steps taken.
+    public private(set) var step: Int = 0
+    /// First and second moments, one array per parameter tensor in visiting order.
+    public var m: [[Float]] = []
+    public var v: [[Float]] = []
+
+    /// - Throws: `.invalidArgument` for β outside [0, 1), ε ≤ 0 or λ < 0.
+    public init(beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8, weightDecay: Double = 0.01,
+                variant: Variant = .decoupled,
+                decays: @escaping @Sendable (String) -> Bool = { !$0.hasSuffix("bias") && !$0.contains("LayerNorm") }) throws {
+        for (name, b) in [("β₁", beta1), ("β₂", beta2)] where !(b >= 0 && b < 1) {
+            throw DecoderSpecError.invalidArgument(what: "\(name) = \(b)", reason: "must be in [0, 1)")
+        }
+        guard epsilon > 0, weightDecay >= 0 else {
+            throw DecoderSpecError.invalidArgument(what: "ε = \(epsilon), λ = \(weightDecay)", reason: "need ε > 0 and λ ≥ 0")
+        }
+        (self.beta1, self.beta2, self.epsilon, self.weightDecay, self.variant, self.decays) = (beta1, beta2, epsilon, weightDecay, variant, decays)
+    }
+
+    /// Restores a saved state (moments and step count), e.g. from a checkpoint.
+    public mutating func restore(step: Int, m: [[Float]], v: [[Float]]) {
+        self.step = step
+        self.m = m
+        self.v = v
+    }
+
+    /// One update of `model` with `gradient` (same type, same visiting order) at learning rate η.
+    public mutating func update<M: ParameterContainer>(_ model: inout M, gradient: M, learningRate eta: Double) {
+        var grads: [[Float]] = []
+        var g = gradient
+        g.visitParameters(prefix: "") { _, _, values in grads.append(values) }
+        if m.isEmpty {
+            m = grads.map { [Float](repeating: 0, count: $0.count) }
+            v = m
+        }
+        precondition(m.count == grads.count, "optimizer state has \(m.count) tensors, model \(grads.count)")
+        step += 1
+        let t = Double(step)
+        let c1 = variant == .noBiasCorrection ? 1 : 1 - pow(beta1, t)
+        let c2 = variant == .noBiasCorrection ? 1 : 1 - pow(beta2, t)
+        let b1 = Float(beta1), b2 = Float(beta2), eps = Float(epsilon)
+        // η·m̂/(√v̂ + ε) = (η/c1)·m / (√v/√c2 + ε)
+        let stepSize = Float(eta / c1), invSqrtC2 = Float(1 / c2.squareRoot())
+        let decayFactor = Float(1 - eta * weightDecay)
+        let lambda = Float(weightDecay)
+        var index = 0
+        let variant = self.variant
+        model.visitParameters(prefix: "") { name, _, theta in
+            let decay = decays(name) && lambda > 0
+            grads[index].withUnsafeBufferPointer { pg in
+                m[index].withUnsafeMutableBufferPointer { pm in
+                    v[index].withUnsafeMutableBufferPointer { pv in
+                        theta.withUnsafeMutableBufferPointer { pt in
+                            for i in 0..<pt.count {
+                                var gi = pg[i]
+                                if decay {
+                                    if variant == .coupledL2 { gi += lambda * pt[i] } else { pt[i] *= decayFactor }
+                                }
+                                let mi = b1 * pm[i] + (1 - b1) * gi
+                                let vi = b2 * pv[i] + (1 - b2) * gi * gi
+                                pm[i] = mi
+                                pv[i] = vi
+                                pt[i] -= stepSize * mi / (vi.squareRoot() * invSqrtC2 + eps)
+                            }
+                        }
+                    }
+                }
+            }
+            index += 1
+        }
+    }
+}
+
+public enum GradientClipping {
+    /// ‖g‖₂ over every tensor, accumulated in Double.
+    public static func globalNorm<M: ParameterContainer>(_ gradient: M) -> Double {
+        var g = gradient
+        var sum = 0.0
+        g.visitParameters(prefix: "") { _, _, v in
+            v.withUnsafeBufferPointer { p in
+                var s: Float = 0
+                var partial = 0.0
+                for i in 0..<p.count {
+                    s += p[i] * p[i]
+                    if i & 1023 == 1023 { partial += Double(s); s = 0 }
+                }
+                sum += partial + Double(s)
+            }
+        }
+        return sum.squareRoot()
+    }
+
+    /// Clip by global norm, as `torch.nn.utils.clip_grad_norm_`: when ‖g‖ > maxNorm every tensor is
+    /// scaled by maxNorm/(‖g‖ + 1e-6). Returns the norm before clipping.
+    @discardableResult
+    public static func clip<M: ParameterContainer>(_ gradient: inout M, maxNorm: Double) -> Double {
+        let norm = globalNorm(gradient)
+        guard norm > maxNorm, norm.isFinite else { return norm }
+        let factor = Float(maxNorm / (norm + 1e-6))
+        gradient.visitParameters(prefix: "") { _, _, v in
+            v.withUnsafeMutableBufferPointer { p in for i in 0..<p.count { p[i] *= factor } }
+        }
+        return norm
+    }
+}
+
+/// Linear warm-up then linear decay to 0 (BERT's schedule, `get_linear_schedule_with_warmup`):
+///
+///     η(s) = η_max · s/W                     for s < W
+///     η(s) = η_max · max(0, (S − s)/(S − W))  for s ≥ W        (s = 0-based step, S total steps)
+public struct LinearSchedule: Sendable, Equatable {
+    public var peak: Double
+    public var warmupSteps: Int
+    public var totalSteps: Int
+
+    /// - Throws: `.invalidArgument` when steps are negative or warm-up exceeds the total.
+    public init(peak: Double, warmupSteps: Int, totalSteps: Int) throws {
+        guard warmupSteps >= 0, totalSteps > 0, warmupSteps <= totalSteps, peak > 0, peak.isFinite else {
+            throw DecoderSpecError.invalidArgument(what: "schedule (peak \(peak), warm-up \(warmupSteps), total \(totalSteps))",
+                                                   reason: "need peak > 0 and 0 ≤ warm-up ≤ total, total > 0")
+        }
+        (self.peak, self.warmupSteps, self.totalSteps) = (peak, warmupSteps, totalSteps)
+    }
+
+    public func learningRate(at step: Int) -> Double {
+        if step < warmupSteps { return peak * Double(step) / Double(warmupSteps) }
+        if totalSteps == warmupSteps { return 0 }
+        return peak * max(0, Double(totalSteps - step) / Double(totalSteps - warmupSteps))
+    }
+}
+

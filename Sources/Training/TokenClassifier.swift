@@ -1,0 +1,129 @@
+// The BERT-style encoder's training forward/backward and a token-classification head on top.
+// See docs/training.md and docs/finetune-ner.md.
+import Embedding
+import Kernels
+import Layers
+import Models
+import PositionalEncoding
+import TensorCore
+
+/// A batch of sequences packed row after row (no padding): sequence s occupies rows
+/// `offsets[s] ..< offsets[s+1]` of every [ΣT, d] activation.
+public struct PackedBatch: Sendable, Equatable {
+    public var sequences: [[Int]]
+    public var ids: [Int]
+    public var positions: [Int]
+    public var segments: [AttentionSegment]
+
+    /// - Throws: `.emptySequence` for an empty batch or an empty sequence.
+    public init(_ sequences: [[Int]]) throws {
+        guard !sequences.isEmpty else { throw DecoderSpecError.emptySequence(what: "batch of sequences") }
+        self.sequences = sequences
+        ids = []
+        positions = []
+        segments = []
+        var start = 0
+        for (s, seq) in sequences.enumerated() {
+            guard !seq.isEmpty else { throw DecoderSpecError.emptySequence(what: "sequence \(s) of the batch") }
+            ids.append(contentsOf: seq)
+            positions.append(contentsOf: 0..<seq.count)
+            segments.append(.selfAttention(start..<(start + seq.count)))
+            start += seq.count
+        }
+    }
+
+    public var tokenCount: Int { ids.count }
+}
+
+public struct EncoderCache: Sendable {
+    public var embeddingNorm: LayerNormCache
+    public var layers: [TransformerLayerCache]
+}
+
+extension EncoderModel {
+    /// h⁰ = LN(E_word[ids] + E_pos[positions] + E_type[0]); hˡ = layer_l(hˡ⁻¹), over packed rows.
+    /// Equals `hiddenStates` of each sequence (checked by TrainingSpecs).
+    /// - Throws: `.idOutOfRange` / `.invalidArgument` for ids or lengths the model cannot take.
+    public func trainingForward(_ batch: PackedBatch, compute: Compute) throws -> (Matrix, EncoderCache) {
+        for seq in batch.sequences where seq.count > config.maxPositions {
+            throw DecoderSpecError.invalidArgument(what: "sequence of \(seq.count) tokens", reason: "longer than max positions \(config.maxPositions)")
+        }
+        let gather: EmbeddingGather.Variant = compute.backend == .naive ? .naive : .optimized
+        var x = try wordEmbedding.lookup(batch.ids, variant: gather)
+        x.addInPlace(try EmbeddingTable(weight: positions.weight).lookup(batch.positions, variant: gather))
+        x.addInPlace(try tokenTypeEmbedding.lookup([Int](repeating: 0, count: batch.ids.count), variant: gather))
+        var (h, nc) = embeddingNorm.trainingForward(x)
+        var caches: [TransformerLayerCache] = []
+        caches.reserveCapacity(layers.count)
+        for layer in layers {
+            let (next, c) = layer.trainingForward(h, segments: batch.segments, compute: compute)
+            h = next
+            caches.append(c)
+        }
+        return (h, EncoderCache(embeddingNorm: nc, layers: caches))
+    }
+
+    /// Backward from dL/dH [ΣT, d] down to the three embedding tables (scatter-adds).
+    public func backward(_ dHidden: Matrix, batch: PackedBatch, cache: EncoderCache, gradient g: inout EncoderModel, compute: Compute) {
+        var dh = dHidden
+        var noMemory: Matrix? = nil
+        for l in layers.indices.reversed() {
+            dh = layers[l].backward(dh, cache: cache.layers[l], gradient: &g.layers[l], dMemory: &noMemory, compute: compute)
+        }
+        let dx = embeddingNorm.backward(dh, cache: cache.embeddingNorm, gradient: &g.embeddingNorm)
+        EmbeddingTable.backward(ids: batch.ids, dOut: dx, gradient: &g.wordEmbedding.weight)
+        PositionalEncodingBackward.learned(positions: batch.positions, dOut: dx, gradient: &g.positions.weight)
+        EmbeddingTable.backward(ids: [Int](repeating: 0, count: batch.ids.count), dOut: dx, gradient: &g.tokenTypeEmbedding.weight)
+    }
+}
+
+/// A token-classification head on the encoder: logits = H·Wᵀ + b, [ΣT, d] → [ΣT, n_labels].
+public struct TokenClassifier: ParameterContainer, Sendable {
+    public var encoder: EncoderModel
+    public var head: Linear
+    public var labels: [String]
+
+    /// A fresh head N(0, 0.02²) with zero bias, as BERT initializes it.
+    /// - Throws: `.invalidArgument` for fewer than 2 labels.
+    public init(encoder: EncoderModel, labels: [String], seed: UInt64) throws {
+        guard labels.count >= 2 else { throw DecoderSpecError.invalidArgument(what: "labels \(labels)", reason: "need at least 2 classes") }
+        var rng = SeededRNG(seed: seed)
+        self.encoder = encoder
+        self.labels = labels
+        head = Linear(inputSize: encoder.config.modelWidth, outputSize: labels.count, std: 0.02, rng: &rng)
+    }
+
+    public init(encoder: EncoderModel, head: Linear, labels: [String]) throws {
+        guard head.inputSize == encoder.config.modelWidth, head.outputSize == labels.count else {
+            throw DecoderSpecError.shapeMismatch(operation: "TokenClassifier head", expected: "[\(labels.count), \(encoder.config.modelWidth)]",
+                                                 actual: "\(head.weight.shape)")
+        }
+        (self.encoder, self.head, self.labels) = (encoder, head, labels)
+    }
+
+    public mutating func visitParameters(prefix: String, _ body: (String, [Int], inout [Float]) throws -> Void) rethrows {
+        try encoder.visitParameters(prefix: join(prefix, "bert"), body)
+        try head.visitParameters(prefix: join(prefix, "classifier"), body)
+    }
+
+    /// Logits [ΣT, n_labels] for a packed batch.
+    public func logits(_ batch: PackedBatch, compute: Compute) throws -> Matrix {
+        let (h, _) = try encoder.trainingForward(batch, compute: compute)
+        return head.trainingForward(h, compute: compute)
+    }
+
+    /// Loss and gradient for one batch: forward, cross-entropy over `targets` (one per packed row,
+    /// `loss.ignoreIndex` where no label), backward. `freezeEncoder` trains the head alone.
+    public func lossAndGradient(_ batch: PackedBatch, targets: [Int], loss: CrossEntropyLoss, freezeEncoder: Bool = false,
+                                compute: Compute) throws -> (loss: Double, gradient: TokenClassifier, labelled: Int) {
+        let (h, cache) = try encoder.trainingForward(batch, compute: compute)
+        let z = head.trainingForward(h, compute: compute)
+        let (value, dz, count) = try loss(logits: z, targets: targets)
+        var g = zeroGradient()
+        let dh = head.backward(dz, input: h, gradient: &g.head, compute: compute, needInputGradient: !freezeEncoder)
+        if !freezeEncoder {
+            encoder.backward(dh, batch: batch, cache: cache, gradient: &g.encoder, compute: compute)
+        }
+        return (value, g, count)
+    }
+}

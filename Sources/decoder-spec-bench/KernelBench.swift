@@ -1,0 +1,300 @@
+import DecoderSpec
+import Foundation
+import GSLOracle
+
+// Suite `kernels`: GEMM (Float, Double), softmax, log-softmax, LayerNorm, activations.
+// Every variant is validated against the naive path (or GSL / the naive result) before it is
+// timed; a variant that fails validation is reported as FAILED and not timed.
+
+/// OpenBLAS loaded at run time (no link-time dependency). `nil` when the library is absent.
+struct OpenBLAS {
+    typealias SGEMM = @convention(c) (Int32, Int32, Int32, Int32, Int32, Int32, Float,
+                                      UnsafePointer<Float>?, Int32, UnsafePointer<Float>?, Int32,
+                                      Float, UnsafeMutablePointer<Float>?, Int32) -> Void
+    typealias DGEMM = @convention(c) (Int32, Int32, Int32, Int32, Int32, Int32, Double,
+                                      UnsafePointer<Double>?, Int32, UnsafePointer<Double>?, Int32,
+                                      Double, UnsafeMutablePointer<Double>?, Int32) -> Void
+    typealias SetThreads = @convention(c) (Int32) -> Void
+    let sgemm: SGEMM
+    let dgemm: DGEMM
+    let setThreads: SetThreads?
+    let path: String
+
+    static let shared: OpenBLAS? = {
+        for name in ["libopenblas.so.0", "libopenblas.so", "libopenblas.dylib"] {
+            guard let h = dlopen(name, RTLD_NOW | RTLD_LOCAL) else { continue }
+            guard let s = dlsym(h, "cblas_sgemm"), let d = dlsym(h, "cblas_dgemm") else { continue }
+            let t = dlsym(h, "openblas_set_num_threads")
+            return OpenBLAS(sgemm: unsafeBitCast(s, to: SGEMM.self), dgemm: unsafeBitCast(d, to: DGEMM.self),
+                            setThreads: t.map { unsafeBitCast($0, to: SetThreads.self) }, path: name)
+        }
+        return nil
+    }()
+
+    // CBLAS enum values.
+    static let rowMajor: Int32 = 101, noTrans: Int32 = 111
+}
+
+/// The measured one-core peak: 12 independent SIMD8<Float> FMA chains (more than latency ×
+/// throughput = 4 × 2 = 8 on Zen 3), so the loop is bound by FMA throughput alone.
+func measuredFMAPeak() -> (gflops: Double, note: String) {
+    var seed = [Float](repeating: 0, count: 16)
+    for i in 0..<16 { seed[i] = 1 + Float(i) * 1e-7 }
+    let iterations = 20_000_000
+    var sink: Float = 0
+    let seconds = Harness.median(warmup: 1, runs: 5) {
+        let x = SIMD8<Float>(repeating: seed[0] * 0.999999)
+        let y = SIMD8<Float>(repeating: seed[1] * 1e-7)
+        var a0 = SIMD8<Float>(repeating: seed[2]), a1 = a0 + 1, a2 = a0 + 2, a3 = a0 + 3
+        var a4 = a0 + 4, a5 = a0 + 5, a6 = a0 + 6, a7 = a0 + 7, a8 = a0 + 8, a9 = a0 + 9
+        var a10 = a0 + 10, a11 = a0 + 11
+        for _ in 0..<iterations {
+            #if DECODERSPEC_NATIVE
+            a0 = a0.addingProduct(x, y); a1 = a1.addingProduct(x, y); a2 = a2.addingProduct(x, y)
+            a3 = a3.addingProduct(x, y); a4 = a4.addingProduct(x, y); a5 = a5.addingProduct(x, y)
+            a6 = a6.addingProduct(x, y); a7 = a7.addingProduct(x, y); a8 = a8.addingProduct(x, y)
+            a9 = a9.addingProduct(x, y); a10 = a10.addingProduct(x, y); a11 = a11.addingProduct(x, y)
+            #else
+            a0 = a0 * x + y; a1 = a1 * x + y; a2 = a2 * x + y; a3 = a3 * x + y
+            a4 = a4 * x + y; a5 = a5 * x + y; a6 = a6 * x + y; a7 = a7 * x + y
+            a8 = a8 * x + y; a9 = a9 * x + y; a10 = a10 * x + y; a11 = a11 * x + y
+            #endif
+        }
+        let s = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11
+        sink += s.sum()
+    }
+    if sink == 42 { print("") }  // keeps the loop alive
+    let flops = Double(iterations) * 12 * 8 * 2
+    return (flops / seconds / 1e9, "12 chains of SIMD8<Float> FMA, \(iterations) iterations")
+}
+
+/// "ms (GFLOP/s)" or "ms" when no FLOP count applies.
+private func cell(_ seconds: Double?, flops: Double?) -> String {
+    guard let s = seconds else { return "—" }
+    if let f = flops { return "\(ms(s)) (\(String(format: "%.1f", f / s / 1e9)))" }
+    return ms(s)
+}
+
+private func record(_ kernel: String, _ variant: String, _ shape: String, _ seconds: Double?, flops: Double?, note: String? = nil) {
+    recorded.append(Measurement(suite: "kernels", kernel: kernel, variant: variant, shape: shape,
+                                medianSeconds: seconds, gflops: seconds.flatMap { s in flops.map { $0 / s / 1e9 } }, note: note))
+}
+
+private func ratioCell(_ num: Double?, _ den: Double?) -> String {
+    guard let n = num, let d = den, n > 0 else { return "—" }
+    return ratio(d / n)  // speed ratio: time(den) / time(num)
+}
+
+/// max |x − ref| ≤ bound elementwise; returns the worst violation for the message.
+private func withinBound<T: BinaryFloatingPoint>(_ x: [T], _ ref: [T], _ bound: (Int) -> Double) -> (ok: Bool, worst: String) {
+    for i in x.indices {
+        let e = abs(Double(x[i]) - Double(ref[i]))
+        if !(e <= bound(i)) { return (false, "index \(i): \(x[i]) vs \(ref[i])") }
+    }
+    return (true, "")
+}
+
+enum KernelBench {
+    static func run() throws -> [Table] {
+        let peak = measuredFMAPeak()
+        let peakLine = String(format: "one-core FP32 FMA peak (measured): %.1f GFLOP/s", peak.gflops)
+        print(peakLine + " — " + peak.note)
+        if let ob = OpenBLAS.shared {
+            ob.setThreads?(1)
+            print("OpenBLAS: \(ob.path) (single thread via openblas_set_num_threads(1)); OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "unset")")
+        } else {
+            print("OpenBLAS: absent (libopenblas.so.0 could not be dlopen'ed)")
+        }
+        print("parallel: \(GEMMInfo.cores) workers; the machine is shared, so the other core may be busy")
+
+        var table = Table(
+            title: "Kernels — median ms (GFLOP/s); ratios are speed-ups measured in this run. " + peakLine,
+            header: ["kernel", "shape", "naive", "optimized", "parallel", "GSL (gslcblas)", "OpenBLAS 1T",
+                     "opt÷naive", "opt÷GSL", "opt÷OpenBLAS", "par÷opt"])
+        // KERNELS_GEMM_ONLY=1 (a developer knob) skips the non-GEMM rows.
+        let gemmOnly = ProcessInfo.processInfo.environment["KERNELS_GEMM_ONLY"] != nil
+        for n in [512, 1024] { table.rows.append(try gemmRow(Float.self, n: n)) }
+        for n in [512, 1024] { table.rows.append(try gemmRow(Double.self, n: n)) }
+        if gemmOnly { return [table] }
+        table.rows.append(try softmaxRow(rows: 1024, cols: 1024, log: false))
+        table.rows.append(try softmaxRow(rows: 1024, cols: 1024, log: true))
+        table.rows.append(try layerNormRow(rows: 1024, d: 768))
+        for f in Activation.Function.allCases { table.rows.append(try activationRow(f, count: 1 << 20)) }
+        return [table]
+    }
+
+    // MARK: GEMM
+
+    static func gemmRow<T: BenchScalar>(_: T.Type, n: Int) throws -> [String] {
+        let kernel = T.self == Float.self ? "SGEMM" : "DGEMM"
+        let shape = "\(n)×\(n)×\(n)"
+        let flops = 2.0 * Double(n) * Double(n) * Double(n)
+        let rng = GSLRandom(seed: 3)
+        let a = (0..<(n * n)).map { _ in T(rng.uniform(-1, 1)) }
+        let b = (0..<(n * n)).map { _ in T(rng.uniform(-1, 1)) }
+        var c = [T](repeating: 0, count: n * n)
+
+        func run(_ body: (UnsafePointer<T>, UnsafePointer<T>, UnsafeMutablePointer<T>) -> Void) {
+            a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
+                body(pa.baseAddress!, pb.baseAddress!, pc.baseAddress!)
+            } } }
+        }
+        func lib(_ v: GEMM.Variant) { run { T.gemm(v, n, $0, $1, $2) } }
+
+        // Naive: validated by construction (it is the definition); timed once at N = 1024.
+        let naiveRuns = n >= 1024 ? 1 : 3
+        let tNaive = Harness.median(warmup: 0, runs: naiveRuns) { lib(.naive) }
+        let reference = c
+        // Validation bound: |C − C_ref| ≤ 2·K·ε·(|A||B|)_ij ≤ 2·K·ε·K for entries in [−1, 1].
+        let tol = 2 * Double(n) * Double(T.ulpOfOne) * Double(n)
+        var times: [GEMM.Variant: Double] = [.naive: tNaive]
+        for v in [GEMM.Variant.optimized, .parallel] {
+            c = [T](repeating: .nan, count: n * n)
+            lib(v)
+            let check = withinBound(c, reference) { _ in tol }
+            guard check.ok else { throw BenchError.validation("\(kernel) \(v) \(shape): \(check.worst)") }
+            times[v] = Harness.median(runs: 5) { lib(v) }
+        }
+        c = [T](repeating: .nan, count: n * n)
+        run { T.gsl(n, $0, $1, $2) }
+        guard withinBound(c, reference, { _ in tol }).ok else { throw BenchError.validation("GSL \(kernel) \(shape)") }
+        let tGSL = Harness.median(warmup: 1, runs: 3) { run { T.gsl(n, $0, $1, $2) } }
+        var tOB: Double?
+        if let ob = OpenBLAS.shared {
+            c = [T](repeating: .nan, count: n * n)
+            run { T.openblas(ob, n, $0, $1, $2) }
+            guard withinBound(c, reference, { _ in tol }).ok else { throw BenchError.validation("OpenBLAS \(kernel) \(shape)") }
+            tOB = Harness.median(runs: 5) { run { T.openblas(ob, n, $0, $1, $2) } }
+        }
+        let naiveNote = naiveRuns == 1 ? "naive timed once" : nil
+        record(kernel, "naive", shape, tNaive, flops: flops, note: naiveNote)
+        record(kernel, "optimized", shape, times[.optimized], flops: flops)
+        record(kernel, "parallel", shape, times[.parallel], flops: flops, note: "\(GEMMInfo.cores) workers")
+        record(kernel, "gsl", shape, tGSL, flops: flops)
+        record(kernel, "openblas", shape, tOB, flops: flops, note: tOB == nil ? "absent" : "1 thread")
+        return [kernel, shape + (naiveRuns == 1 ? " (naive ×1)" : ""),
+                cell(tNaive, flops: flops), cell(times[.optimized], flops: flops), cell(times[.parallel], flops: flops),
+                cell(tGSL, flops: flops), OpenBLAS.shared == nil ? "absent" : cell(tOB, flops: flops),
+                ratioCell(times[.optimized], tNaive), ratioCell(times[.optimized], tGSL),
+                ratioCell(times[.optimized], tOB), ratioCell(times[.parallel], times[.optimized])]
+    }
+
+    // MARK: Softmax, LayerNorm, activations
+
+    static func softmaxRow(rows: Int, cols: Int, log: Bool) throws -> [String] {
+        let kernel = log ? "log-softmax" : "softmax"
+        let shape = "\(rows)×\(cols)"
+        let x = GSLRandom(seed: 5).floats(rows * cols, in: -8, 8)
+        var y = x
+        func run(_ v: Softmax.Variant, fresh: Bool = true) {
+            if fresh { y = x }
+            y.withUnsafeMutableBufferPointer { p in
+                if log { Softmax.logRows(v, p.baseAddress!, rows: rows, cols: cols) }
+                else { Softmax.rows(v, p.baseAddress!, rows: rows, cols: cols) }
+            }
+        }
+        run(.naive)
+        let reference = y
+        run(.optimized)
+        // exp polynomial ≤ 2 ULP plus the row sum's reduction error: relative 1e-5 (absolute for log).
+        let check = withinBound(y, reference) { i in 1e-5 * max(abs(Double(reference[i])), log ? 1 : 0) + 1e-7 }
+        guard check.ok else { throw BenchError.validation("\(kernel) optimized: \(check.worst)") }
+        // Timed in place on the same buffer (no copy inside the timing): the work per element
+        // does not depend on the values (no data-dependent branches but the NaN/fully-masked checks).
+        let tNaive = Harness.medianAdaptive { run(.naive, fresh: false) }
+        let tOpt = Harness.medianAdaptive { run(.optimized, fresh: false) }
+        record(kernel, "naive", shape, tNaive, flops: nil)
+        record(kernel, "optimized", shape, tOpt, flops: nil)
+        return [kernel, shape, cell(tNaive, flops: nil), cell(tOpt, flops: nil), "—", "—", "—",
+                ratioCell(tOpt, tNaive), "—", "—", "—"]
+    }
+
+    static func layerNormRow(rows: Int, d: Int) throws -> [String] {
+        let shape = "\(rows)×\(d)"
+        let rng = GSLRandom(seed: 7)
+        let x = rng.floats(rows * d, in: -3, 5)
+        let gamma = rng.floats(d, in: 0.5, 1.5), beta = rng.floats(d, in: -0.5, 0.5)
+        var y = [Float](repeating: 0, count: rows * d)
+        func run(_ v: LayerNormKernel.Variant) {
+            y.withUnsafeMutableBufferPointer { py in
+                LayerNormKernel.forward(v, x: x, y: py.baseAddress!, rows: rows, d: d, gamma: gamma, beta: beta, epsilon: 1e-5)
+            }
+        }
+        run(.naive)
+        let reference = y
+        run(.optimized)
+        let check = withinBound(y, reference) { i in 1e-5 * (abs(Double(reference[i])) + 1) }
+        guard check.ok else { throw BenchError.validation("layernorm optimized: \(check.worst)") }
+        let tNaive = Harness.medianAdaptive { run(.naive) }
+        let tOpt = Harness.medianAdaptive { run(.optimized) }
+        record("layernorm", "naive", shape, tNaive, flops: nil)
+        record("layernorm", "optimized", shape, tOpt, flops: nil)
+        return ["LayerNorm", shape, cell(tNaive, flops: nil), cell(tOpt, flops: nil), "—", "—", "—",
+                ratioCell(tOpt, tNaive), "—", "—", "—"]
+    }
+
+    static func activationRow(_ f: Activation.Function, count: Int) throws -> [String] {
+        let shape = "\(count)"
+        let x = GSLRandom(seed: 11).floats(count, in: -6, 6)
+        var y = x
+        func run(_ v: Activation.Variant, fresh: Bool = true) {
+            if fresh { y = x }
+            y.withUnsafeMutableBufferPointer { Activation.apply(f, v, $0.baseAddress!, count: count) }
+        }
+        run(.naive)
+        let reference = y
+        run(.optimized)
+        let check = withinBound(y, reference) { i in 1e-6 * (abs(Double(reference[i])) + 1) }
+        guard check.ok else { throw BenchError.validation("\(f) optimized: \(check.worst)") }
+        // Each timed run starts from a fresh copy of x (4 MiB, included in both columns alike):
+        // applying GELU repeatedly in place would drive the values into the subnormal range.
+        let tNaive = Harness.medianAdaptive { run(.naive) }
+        let tOpt = Harness.medianAdaptive { run(.optimized) }
+        record(f.rawValue, "naive", shape, tNaive, flops: nil)
+        record(f.rawValue, "optimized", shape, tOpt, flops: nil)
+        return [f.rawValue, shape, cell(tNaive, flops: nil), cell(tOpt, flops: nil), "—", "—", "—",
+                ratioCell(tOpt, tNaive), "—", "—", "—"]
+    }
+}
+
+enum BenchError: Error, CustomStringConvertible {
+    case validation(String)
+    var description: String { switch self { case .validation(let s): return "validation failed before timing: \(s)" } }
+}
+
+enum GEMMInfo {
+    static var cores: Int { ProcessInfo.processInfo.activeProcessorCount }
+}
+
+/// Float and Double through the same benchmark code.
+protocol BenchScalar: BinaryFloatingPoint {
+    static func gemm(_ v: GEMM.Variant, _ n: Int, _ a: UnsafePointer<Self>, _ b: UnsafePointer<Self>, _ c: UnsafeMutablePointer<Self>)
+    static func gsl(_ n: Int, _ a: UnsafePointer<Self>, _ b: UnsafePointer<Self>, _ c: UnsafeMutablePointer<Self>)
+    static func openblas(_ ob: OpenBLAS, _ n: Int, _ a: UnsafePointer<Self>, _ b: UnsafePointer<Self>, _ c: UnsafeMutablePointer<Self>)
+}
+
+extension Float: BenchScalar {
+    static func gemm(_ v: GEMM.Variant, _ n: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>) {
+        GEMM.sgemm(v, m: n, n: n, k: n, a: a, lda: n, b: b, ldb: n, c: c, ldc: n)
+    }
+    static func gsl(_ n: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>) {
+        GSL.sgemm(transA: false, transB: false, m: n, n: n, k: n, alpha: 1, a: a, lda: n, b: b, ldb: n, beta: 0, c: c, ldc: n)
+    }
+    static func openblas(_ ob: OpenBLAS, _ n: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>) {
+        let n32 = Int32(n)
+        ob.sgemm(OpenBLAS.rowMajor, OpenBLAS.noTrans, OpenBLAS.noTrans, n32, n32, n32, 1, a, n32, b, n32, 0, c, n32)
+    }
+}
+
+extension Double: BenchScalar {
+    static func gemm(_ v: GEMM.Variant, _ n: Int, _ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, _ c: UnsafeMutablePointer<Double>) {
+        GEMM.dgemm(v, m: n, n: n, k: n, a: a, lda: n, b: b, ldb: n, c: c, ldc: n)
+    }
+    static func gsl(_ n: Int, _ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, _ c: UnsafeMutablePointer<Double>) {
+        GSL.dgemmRaw(transA: false, transB: false, m: n, n: n, k: n, alpha: 1, a: a, lda: n, b: b, ldb: n, beta: 0, c: c, ldc: n)
+    }
+    static func openblas(_ ob: OpenBLAS, _ n: Int, _ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, _ c: UnsafeMutablePointer<Double>) {
+        let n32 = Int32(n)
+        ob.dgemm(OpenBLAS.rowMajor, OpenBLAS.noTrans, OpenBLAS.noTrans, n32, n32, n32, 1, a, n32, b, n32, 0, c, n32)
+    }
+}

