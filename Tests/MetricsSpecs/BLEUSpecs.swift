@@ -10,17 +10,9 @@ import Testing
 /// BLEU = 100 · (6/7 · 4/5 · 2/3 · 1/2)^(1/4) = 100 · (48/210)^(1/4) ≈ 69.1442.
 /// A per-sentence brevity penalty (BP₁ = e^(−1/2)) gives a lower number and must fail.
 /// `bleu` maps (hypotheses, references) to BLEU in 0…100.
+// The reusable check lives in SpecSupport (MetricChecks.corpusLevelBrevityPenalty), shared with the bug zoo.
 func checkCorpusLevelBrevityPenalty(_ bleu: ([String], [String]) throws -> Double) -> Verdict {
-    let hyps = ["the cat", "a dog ran home fast"], refs = ["the cat sat", "a dog ran home"]
-    let expected = 100 * pow(48.0 / 210.0, 0.25)
-    do {
-        let got = try bleu(hyps, refs)
-        // Tolerance: a handful of Double operations (log/exp of 4 terms); 1e-9 relative leaves
-        // ample room for summation order yet is far below the ~20% gap to the per-sentence variant.
-        return compare([got], [expected], .relative(1e-9), "corpus-level BP: hyp lengths 2+5, ref lengths 3+4")
-    } catch {
-        return .fail("threw \(error)")
-    }
+    MetricChecks.corpusLevelBrevityPenalty(bleu)
 }
 
 func corpusBLEU(_ h: [String], _ r: [String]) throws -> Double { try BLEU.corpus(hypotheses: h, references: [r]).score }
