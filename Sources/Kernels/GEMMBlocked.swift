@@ -315,10 +315,13 @@ extension GEMM {
         #endif
     }
 
-    /// `.parallel`: C is cut into as many blocks as there are cores — column blocks (multiples
-    /// of NR) when n ≥ m, row blocks (multiples of MR) otherwise — and each block runs `blocked`
-    /// on its own thread with its own pack buffers. Small products (< 2·10⁶ multiply-adds)
-    /// stay on one thread: the fork/join would cost more than it saves.
+    /// `.parallel`, identical to `blocked` except that the work of each (jc, pc) step is shared:
+    /// the packing of the B panel is split over the cores (by NR-slivers), and then the rows of C
+    /// are cut into equal chunks (multiples of MR, at most MC rows, a multiple of the core count
+    /// in number) that `DispatchQueue.concurrentPerform` hands out; each chunk packs its own
+    /// rows of A and runs the micro-kernels against the shared packed B. When m is too small to
+    /// give every core a chunk, C is cut into column blocks instead, each a full `blocked` call.
+    /// Products under 2·10⁶ multiply-adds stay on one thread: the fork/join would cost more.
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     static func parallel<T: PackedGEMMScalar>(
@@ -327,34 +330,96 @@ extension GEMM {
         beta: T, c: UnsafeMutablePointer<T>, ldc: Int
     ) {
         let workers = coreCount
-        let splitColumns = n >= m
-        let unit = splitColumns ? T.nr : T.mr
-        let extent = splitColumns ? n : m
-        let blocks = min(workers, (extent + unit - 1) / unit)
-        if blocks <= 1 || m * n * k < 2_000_000 {
+        if workers <= 1 || m * n * k < 2_000_000 || alpha == 0 {
             blocked(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
                     b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
             return
         }
-        let per = ((extent + blocks - 1) / blocks + unit - 1) / unit * unit
+        let mr = T.mr, nr = T.nr
+        // Row chunks: a multiple of `workers` in number, each at most MC rows, multiples of MR.
+        var chunks = workers
+        while (m + chunks - 1) / chunks > T.mc { chunks += workers }
+        let rowsPer = ((m + chunks - 1) / chunks + mr - 1) / mr * mr
+        chunks = (m + rowsPer - 1) / rowsPer
+        if chunks < workers {
+            columnSplit(workers: workers, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                        a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+            return
+        }
+        let ncMax = min(T.nc, (n + nr - 1) / nr * nr)
+        let kcMax = min(T.kc, k)
+        let bp = UnsafeMutableRawPointer.allocate(byteCount: kcMax * ncMax * MemoryLayout<T>.stride, alignment: 64)
+            .bindMemory(to: T.self, capacity: kcMax * ncMax)
+        let apAll = UnsafeMutableRawPointer.allocate(byteCount: chunks * rowsPer * kcMax * MemoryLayout<T>.stride, alignment: 64)
+            .bindMemory(to: T.self, capacity: chunks * rowsPer * kcMax)
+        defer { bp.deallocate(); apAll.deallocate() }
+        let ptrs = SendablePointers(a: a, b: b, c: c)
+        let packed = SendablePointers(a: UnsafePointer(apAll), b: UnsafePointer(bp), c: apAll)
+        let bpMutable = SendablePointers(a: a, b: b, c: bp)
+
+        var jc = 0
+        while jc < n {
+            let nc = min(T.nc, n - jc)
+            var pc = 0
+            while pc < k {
+                let kc = min(T.kc, k - pc)
+                let betaSlice = pc == 0 ? beta : 1
+                let (j0Panel, p0Slice) = (jc, pc)  // immutable copies for the worker closures
+                // Pack the B panel, split by slivers over the workers.
+                let slivers = (nc + nr - 1) / nr
+                let perWorker = (slivers + workers - 1) / workers
+                DispatchQueue.concurrentPerform(iterations: workers) { w in
+                    let s0 = w * perWorker, s1 = min(slivers, s0 + perWorker)
+                    if s0 >= s1 { return }
+                    let j0 = s0 * nr
+                    packB(bpMutable.c + j0 * kc, transB: transB, b: bpMutable.b, ldb: ldb, p0: p0Slice, j0: j0Panel + j0,
+                          kc: kc, nc: min(nc, s1 * nr) - j0)
+                }
+                // Row chunks of C against the shared packed B.
+                DispatchQueue.concurrentPerform(iterations: chunks) { t in
+                    let i0 = t * rowsPer
+                    let mc = min(rowsPer, m - i0)
+                    if mc <= 0 { return }
+                    let ap = packed.c + t * rowsPer * kcMax
+                    packA(ap, transA: transA, a: ptrs.a, lda: lda, i0: i0, p0: p0Slice, mc: mc, kc: kc)
+                    var jr = 0
+                    while jr < nc {
+                        let cols = min(nr, nc - jr)
+                        let bSliver = packed.b + jr * kc
+                        var ir = 0
+                        while ir < mc {
+                            T.microKernel(kc: kc, a: UnsafePointer(ap + ir * kc), b: bSliver,
+                                          c: ptrs.c + (i0 + ir) * ldc + j0Panel + jr, ldc: ldc,
+                                          alpha: alpha, beta: betaSlice, rows: min(mr, mc - ir), cols: cols)
+                            ir += mr
+                        }
+                        jr += nr
+                    }
+                }
+                pc += kc
+            }
+            jc += nc
+        }
+    }
+
+    /// Column blocks of C (multiples of NR), one `blocked` call per core: for short, wide C.
+    static func columnSplit<T: PackedGEMMScalar>(
+        workers: Int, transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: T,
+        a: UnsafePointer<T>, lda: Int, b: UnsafePointer<T>, ldb: Int,
+        beta: T, c: UnsafeMutablePointer<T>, ldc: Int
+    ) {
+        let unit = T.nr
+        let blocks = min(workers, (n + unit - 1) / unit)
+        let per = ((n + blocks - 1) / blocks + unit - 1) / unit * unit
         let ptrs = SendablePointers(a: a, b: b, c: c)
         DispatchQueue.concurrentPerform(iterations: blocks) { t in
             let start = t * per
-            let size = min(per, extent - start)
+            let size = min(per, n - start)
             if size <= 0 { return }
-            if splitColumns {
-                // Columns start..<start+size of op(B) and C.
-                let bOffset = transB ? start * ldb : start
-                blocked(transA: transA, transB: transB, m: m, n: size, k: k, alpha: alpha,
-                        a: ptrs.a, lda: lda, b: ptrs.b + bOffset, ldb: ldb,
-                        beta: beta, c: ptrs.c + start, ldc: ldc)
-            } else {
-                // Rows start..<start+size of op(A) and C.
-                let aOffset = transA ? start : start * lda
-                blocked(transA: transA, transB: transB, m: size, n: n, k: k, alpha: alpha,
-                        a: ptrs.a + aOffset, lda: lda, b: ptrs.b, ldb: ldb,
-                        beta: beta, c: ptrs.c + start * ldc, ldc: ldc)
-            }
+            let bOffset = transB ? start * ldb : start
+            blocked(transA: transA, transB: transB, m: m, n: size, k: k, alpha: alpha,
+                    a: ptrs.a, lda: lda, b: ptrs.b + bOffset, ldb: ldb,
+                    beta: beta, c: ptrs.c + start, ldc: ldc)
         }
     }
 }

@@ -106,6 +106,8 @@ enum KernelBench {
             print("OpenBLAS: absent (libopenblas.so.0 could not be dlopen'ed)")
         }
         print("parallel: \(GEMMInfo.cores) workers; the machine is shared, so the other core may be busy")
+        print("load average at start (1, 5, 15 min): \(loadAverage)")
+        defer { print("load average at end: \(loadAverage)") }
 
         var table = Table(
             title: "Kernels — median ms (GFLOP/s); ratios are speed-ups measured in this run. " + peakLine,
@@ -260,6 +262,12 @@ enum KernelBench {
 enum BenchError: Error, CustomStringConvertible {
     case validation(String)
     var description: String { switch self { case .validation(let s): return "validation failed before timing: \(s)" } }
+}
+
+/// /proc/loadavg's first three fields: how busy the shared machine was while we measured.
+var loadAverage: String {
+    guard let s = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return "unknown" }
+    return s.split(separator: " ").prefix(3).joined(separator: ", ")
 }
 
 enum GEMMInfo {
