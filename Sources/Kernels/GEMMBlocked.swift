@@ -315,11 +315,13 @@ extension GEMM {
         #endif
     }
 
-    /// `.parallel`, identical to `blocked` except that the work of each (jc, pc) step is shared:
-    /// the packing of the B panel is split over the cores (by NR-slivers), and then the rows of C
-    /// are cut into equal chunks (multiples of MR, at most MC rows, a multiple of the core count
-    /// in number) that `DispatchQueue.concurrentPerform` hands out; each chunk packs its own
-    /// rows of A and runs the micro-kernels against the shared packed B. When m is too small to
+    /// `.parallel`, identical to `blocked` except that each column panel of B is shared by the
+    /// cores in two fork/joins (`DispatchQueue.concurrentPerform`): first all K slices of the panel
+    /// are packed, split by NR-slivers over the cores; then the rows of C are cut into equal
+    /// chunks (multiples of MR, at most MC rows, a multiple of the core count in number), and each
+    /// chunk runs through all K slices — packing its own rows of A — against the shared packed B.
+    /// Two barriers per panel (not per K slice): on a shared machine every barrier waits for the
+    /// most-preempted thread. When m is too small to
     /// give every core a chunk, C is cut into column blocks instead, each a full `blocked` call.
     /// Products under 2·10⁶ multiply-adds stay on one thread: the fork/join would cost more.
     @_specialize(where T == Float)
@@ -346,46 +348,53 @@ extension GEMM {
                         a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
             return
         }
-        let ncMax = min(T.nc, (n + nr - 1) / nr * nr)
+        // The whole K extent of a B panel is packed at once (one fork/join), so the panel width
+        // is capped to keep that buffer ≤ 4·2²⁰ elements (16 MiB of Float, in the L3).
         let kcMax = min(T.kc, k)
-        let bp = UnsafeMutableRawPointer.allocate(byteCount: kcMax * ncMax * MemoryLayout<T>.stride, alignment: 64)
-            .bindMemory(to: T.self, capacity: kcMax * ncMax)
+        let slices = (k + T.kc - 1) / T.kc
+        let ncCap = max(nr, (4 << 20) / max(k, 1) / nr * nr)
+        let ncPanel = min(T.nc, ncCap, (n + nr - 1) / nr * nr)
+        let bp = UnsafeMutableRawPointer.allocate(byteCount: slices * kcMax * ncPanel * MemoryLayout<T>.stride, alignment: 64)
+            .bindMemory(to: T.self, capacity: slices * kcMax * ncPanel)
         let apAll = UnsafeMutableRawPointer.allocate(byteCount: chunks * rowsPer * kcMax * MemoryLayout<T>.stride, alignment: 64)
             .bindMemory(to: T.self, capacity: chunks * rowsPer * kcMax)
         defer { bp.deallocate(); apAll.deallocate() }
         let ptrs = SendablePointers(a: a, b: b, c: c)
-        let packed = SendablePointers(a: UnsafePointer(apAll), b: UnsafePointer(bp), c: apAll)
-        let bpMutable = SendablePointers(a: a, b: b, c: bp)
+        let packed = SendablePointers(a: UnsafePointer(apAll), b: UnsafePointer(bp), c: bp)
+        let apBase = SendablePointers(a: a, b: b, c: apAll)
 
         var jc = 0
         while jc < n {
-            let nc = min(T.nc, n - jc)
-            var pc = 0
-            while pc < k {
-                let kc = min(T.kc, k - pc)
-                let betaSlice = pc == 0 ? beta : 1
-                let (j0Panel, p0Slice) = (jc, pc)  // immutable copies for the worker closures
-                // Pack the B panel, split by slivers over the workers.
-                let slivers = (nc + nr - 1) / nr
-                let perWorker = (slivers + workers - 1) / workers
-                DispatchQueue.concurrentPerform(iterations: workers) { w in
-                    let s0 = w * perWorker, s1 = min(slivers, s0 + perWorker)
-                    if s0 >= s1 { return }
-                    let j0 = s0 * nr
-                    packB(bpMutable.c + j0 * kc, transB: transB, b: bpMutable.b, ldb: ldb, p0: p0Slice, j0: j0Panel + j0,
-                          kc: kc, nc: min(nc, s1 * nr) - j0)
+            let nc = min(ncPanel, n - jc)
+            let j0Panel = jc  // an immutable copy for the worker closures
+            // Fork/join 1: pack every K slice of the B panel, split by NR-slivers over the workers.
+            let slivers = (nc + nr - 1) / nr
+            let perWorker = (slivers + workers - 1) / workers
+            DispatchQueue.concurrentPerform(iterations: workers) { w in
+                let s0 = w * perWorker, s1 = min(slivers, s0 + perWorker)
+                if s0 >= s1 { return }
+                let j0 = s0 * nr
+                for slice in 0..<slices {
+                    let pc = slice * T.kc, kc = min(T.kc, k - pc)
+                    packB(packed.c + slice * kcMax * ncPanel + j0 * kc, transB: transB, b: ptrs.b, ldb: ldb,
+                          p0: pc, j0: j0Panel + j0, kc: kc, nc: min(nc, s1 * nr) - j0)
                 }
-                // Row chunks of C against the shared packed B.
-                DispatchQueue.concurrentPerform(iterations: chunks) { t in
-                    let i0 = t * rowsPer
-                    let mc = min(rowsPer, m - i0)
-                    if mc <= 0 { return }
-                    let ap = packed.c + t * rowsPer * kcMax
-                    packA(ap, transA: transA, a: ptrs.a, lda: lda, i0: i0, p0: p0Slice, mc: mc, kc: kc)
+            }
+            // Fork/join 2: row chunks of C, each through all K slices against the shared packed B.
+            DispatchQueue.concurrentPerform(iterations: chunks) { t in
+                let i0 = t * rowsPer
+                let mc = min(rowsPer, m - i0)
+                if mc <= 0 { return }
+                let ap = apBase.c + t * rowsPer * kcMax
+                for slice in 0..<slices {
+                    let pc = slice * T.kc, kc = min(T.kc, k - pc)
+                    let betaSlice = pc == 0 ? beta : 1
+                    let bSlice = packed.b + slice * kcMax * ncPanel
+                    packA(ap, transA: transA, a: ptrs.a, lda: lda, i0: i0, p0: pc, mc: mc, kc: kc)
                     var jr = 0
                     while jr < nc {
                         let cols = min(nr, nc - jr)
-                        let bSliver = packed.b + jr * kc
+                        let bSliver = bSlice + jr * kc
                         var ir = 0
                         while ir < mc {
                             T.microKernel(kc: kc, a: UnsafePointer(ap + ir * kc), b: bSliver,
@@ -396,7 +405,6 @@ extension GEMM {
                         jr += nr
                     }
                 }
-                pc += kc
             }
             jc += nc
         }
