@@ -10,7 +10,8 @@ public enum GEMM {
         /// Identical to naive except: panels of A and B are packed, the loops are cache-blocked,
         /// and a register-blocked SIMD micro-kernel accumulates a tile of C. Summation order differs.
         case optimized
-        /// Identical to optimized except: column blocks of C are computed on all cores.
+        /// Identical to optimized except: each packed B panel is shared by all cores, which pack
+        /// it together and then compute equal row chunks of C (`DispatchQueue.concurrentPerform`).
         case parallel
     }
 
