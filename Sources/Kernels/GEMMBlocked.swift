@@ -316,9 +316,9 @@ extension GEMM {
     }
 
     /// `.parallel`, identical to `blocked` except that each column panel of B is shared by the
-    /// cores in two fork/joins (`DispatchQueue.concurrentPerform`): first all K slices of the panel
-    /// are packed, split by NR-slivers over the cores; then the rows of C are cut into equal
-    /// chunks (multiples of MR, at most MC rows, a multiple of the core count in number), and each
+    /// cores in two fork/joins (`DispatchQueue.concurrentPerform`, which hands out iterations
+    /// dynamically): first all K slices of the panel are packed, 4 NR-slivers per task; then the
+    /// rows of C are cut into ~8 chunks per core (multiples of MR, 4·MR to MC rows), and each
     /// chunk runs through all K slices — packing its own rows of A — against the shared packed B.
     /// Two barriers per panel (not per K slice): on a shared machine every barrier waits for the
     /// most-preempted thread. When m is too small to
@@ -338,11 +338,12 @@ extension GEMM {
             return
         }
         let mr = T.mr, nr = T.nr
-        // Row chunks: a multiple of `workers` in number, each at most MC rows, multiples of MR.
-        var chunks = workers
-        while (m + chunks - 1) / chunks > T.mc { chunks += workers }
-        let rowsPer = ((m + chunks - 1) / chunks + mr - 1) / mr * mr
-        chunks = (m + rowsPer - 1) / rowsPer
+        // Row chunks, handed out dynamically: about 8 per worker (so a worker on a busy core
+        // simply takes fewer), each a multiple of MR, between 4·MR and MC rows. Chunks share the
+        // packed B and each packs only its own rows of A, so finer chunks duplicate no packing.
+        let target = (m + 8 * workers - 1) / (8 * workers)
+        let rowsPer = min(T.mc / mr * mr, max(4 * mr, (target + mr - 1) / mr * mr))
+        let chunks = (m + rowsPer - 1) / rowsPer
         if chunks < workers {
             columnSplit(workers: workers, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
                         a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
@@ -367,11 +368,11 @@ extension GEMM {
         while jc < n {
             let nc = min(ncPanel, n - jc)
             let j0Panel = jc  // an immutable copy for the worker closures
-            // Fork/join 1: pack every K slice of the B panel, split by NR-slivers over the workers.
+            // Fork/join 1: pack every K slice of the B panel, in groups of 4 NR-slivers.
             let slivers = (nc + nr - 1) / nr
-            let perWorker = (slivers + workers - 1) / workers
-            DispatchQueue.concurrentPerform(iterations: workers) { w in
-                let s0 = w * perWorker, s1 = min(slivers, s0 + perWorker)
+            let perTask = 4
+            DispatchQueue.concurrentPerform(iterations: (slivers + perTask - 1) / perTask) { w in
+                let s0 = w * perTask, s1 = min(slivers, s0 + perTask)
                 if s0 >= s1 { return }
                 let j0 = s0 * nr
                 for slice in 0..<slices {

@@ -121,7 +121,7 @@ struct GEMMSpecs {
         (1, 1, 1), (3, 5, 7), (17, 33, 65), (64, 64, 64), (255, 257, 129), (512, 512, 512),
         (7, 15, 300), (2, 4100, 3), (300, 20, 400), (1, 37, 1), (37, 1, 2),
         // `.parallel` paths: m ≤ MR (column split), two NC panels with row chunks.
-        (5, 700, 600), (13, 4100, 40),
+        (5, 700, 600), (60, 4100, 10),
     ]
     /// Shapes on which the naive (unspecialized, debug-built) loop is quick.
     static let smallShapes = shapes.filter { $0.m * $0.n * $0.k <= 300_000 }
