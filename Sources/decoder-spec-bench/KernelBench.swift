@@ -112,7 +112,7 @@ enum KernelBench {
         var table = Table(
             title: "Kernels — median ms (GFLOP/s); ratios are speed-ups measured in this run. " + peakLine,
             header: ["kernel", "shape", "naive", "optimized", "parallel", "GSL (gslcblas)", "OpenBLAS 1T",
-                     "opt÷naive", "opt÷GSL", "opt÷OpenBLAS", "par÷opt"])
+                     "opt÷naive", "opt÷GSL", "opt÷OpenBLAS", "par÷opt", "OpenBLAS 2T÷1T"])
         // KERNELS_GEMM_ONLY=1 (a developer knob) skips the non-GEMM rows.
         let gemmOnly = ProcessInfo.processInfo.environment["KERNELS_GEMM_ONLY"] != nil
         for n in [512, 1024] { table.rows.append(try gemmRow(Float.self, n: n)) }
@@ -161,12 +161,18 @@ enum KernelBench {
         run { T.gsl(n, $0, $1, $2) }
         guard withinBound(c, reference, { _ in tol }).ok else { throw BenchError.validation("GSL \(kernel) \(shape)") }
         let tGSL = Harness.median(warmup: 1, runs: 3) { run { T.gsl(n, $0, $1, $2) } }
-        var tOB: Double?
+        var tOB: Double?, tOB2: Double?
         if let ob = OpenBLAS.shared {
             c = [T](repeating: .nan, count: n * n)
             run { T.openblas(ob, n, $0, $1, $2) }
             guard withinBound(c, reference, { _ in tol }).ok else { throw BenchError.validation("OpenBLAS \(kernel) \(shape)") }
             tOB = Harness.median(runs: 5) { run { T.openblas(ob, n, $0, $1, $2) } }
+            // Control for `.parallel`: how much OpenBLAS itself gains from the second core right now.
+            if let set = ob.setThreads {
+                set(Int32(GEMMInfo.cores))
+                tOB2 = Harness.median(runs: 5) { run { T.openblas(ob, n, $0, $1, $2) } }
+                set(1)
+            }
         }
         let naiveNote = naiveRuns == 1 ? "naive timed once" : nil
         record(kernel, "naive", shape, tNaive, flops: flops, note: naiveNote)
@@ -174,11 +180,12 @@ enum KernelBench {
         record(kernel, "parallel", shape, times[.parallel], flops: flops, note: "\(GEMMInfo.cores) workers")
         record(kernel, "gsl", shape, tGSL, flops: flops)
         record(kernel, "openblas", shape, tOB, flops: flops, note: tOB == nil ? "absent" : "1 thread")
+        if tOB2 != nil { record(kernel, "openblas-\(GEMMInfo.cores)t", shape, tOB2, flops: flops, note: "\(GEMMInfo.cores) threads") }
         return [kernel, shape + (naiveRuns == 1 ? " (naive ×1)" : ""),
                 cell(tNaive, flops: flops), cell(times[.optimized], flops: flops), cell(times[.parallel], flops: flops),
                 cell(tGSL, flops: flops), OpenBLAS.shared == nil ? "absent" : cell(tOB, flops: flops),
                 ratioCell(times[.optimized], tNaive), ratioCell(times[.optimized], tGSL),
-                ratioCell(times[.optimized], tOB), ratioCell(times[.parallel], times[.optimized])]
+                ratioCell(times[.optimized], tOB), ratioCell(times[.parallel], times[.optimized]), ratioCell(tOB2, tOB)]
     }
 
     // MARK: Softmax, LayerNorm, activations
@@ -208,7 +215,7 @@ enum KernelBench {
         record(kernel, "naive", shape, tNaive, flops: nil)
         record(kernel, "optimized", shape, tOpt, flops: nil)
         return [kernel, shape, cell(tNaive, flops: nil), cell(tOpt, flops: nil), "—", "—", "—",
-                ratioCell(tOpt, tNaive), "—", "—", "—"]
+                ratioCell(tOpt, tNaive), "—", "—", "—", "—"]
     }
 
     static func layerNormRow(rows: Int, d: Int) throws -> [String] {
@@ -232,7 +239,7 @@ enum KernelBench {
         record("layernorm", "naive", shape, tNaive, flops: nil)
         record("layernorm", "optimized", shape, tOpt, flops: nil)
         return ["LayerNorm", shape, cell(tNaive, flops: nil), cell(tOpt, flops: nil), "—", "—", "—",
-                ratioCell(tOpt, tNaive), "—", "—", "—"]
+                ratioCell(tOpt, tNaive), "—", "—", "—", "—"]
     }
 
     static func activationRow(_ f: Activation.Function, count: Int) throws -> [String] {
@@ -255,7 +262,7 @@ enum KernelBench {
         record(f.rawValue, "naive", shape, tNaive, flops: nil)
         record(f.rawValue, "optimized", shape, tOpt, flops: nil)
         return [f.rawValue, shape, cell(tNaive, flops: nil), cell(tOpt, flops: nil), "—", "—", "—",
-                ratioCell(tOpt, tNaive), "—", "—", "—"]
+                ratioCell(tOpt, tNaive), "—", "—", "—", "—"]
     }
 }
 
