@@ -10,8 +10,8 @@ public enum GEMM {
         /// Identical to naive except: panels of A and B are packed, the loops are cache-blocked,
         /// and a register-blocked SIMD micro-kernel accumulates a tile of C. Summation order differs.
         case optimized
-        /// Identical to optimized except: each packed B panel is shared by all cores, which pack
-        /// it together and then compute equal row chunks of C (`DispatchQueue.concurrentPerform`).
+        /// Identical to optimized except: C is cut into one column (or row) block per core, each
+        /// computed by the optimized path on its own thread (`DispatchQueue.concurrentPerform`).
         case parallel
     }
 

@@ -315,15 +315,17 @@ extension GEMM {
         #endif
     }
 
-    /// `.parallel`, identical to `blocked` except that each column panel of B is shared by the
-    /// cores in two fork/joins (`DispatchQueue.concurrentPerform`, which hands out iterations
-    /// dynamically): first all K slices of the panel are packed, 4 NR-slivers per task; then the
-    /// rows of C are cut into ~8 chunks per core (multiples of MR, 4·MR to MC rows), and each
-    /// chunk runs through all K slices — packing its own rows of A — against the shared packed B.
-    /// Two barriers per panel (not per K slice): on a shared machine every barrier waits for the
-    /// most-preempted thread. When m is too small to
-    /// give every core a chunk, C is cut into column blocks instead, each a full `blocked` call.
-    /// Products under 2·10⁶ multiply-adds stay on one thread: the fork/join would cost more.
+    /// `.parallel`, identical to `blocked` except that C is cut into as many blocks as there are
+    /// cores — column blocks (multiples of NR) when n ≥ m, row blocks (multiples of MR)
+    /// otherwise — and each block is one `blocked` call on its own thread
+    /// (`DispatchQueue.concurrentPerform`), with its own pack buffers: one fork/join per call.
+    /// Each block repacks the panel of A (or B) it shares with the others — a few percent at the
+    /// measured sizes. Products under 2·10⁶ multiply-adds stay on one thread.
+    ///
+    /// Measured against the alternative of sharing one packed B panel between the cores and
+    /// handing out row chunks (two fork/joins per panel): in the same quiet minute on this machine
+    /// (2-thread FMA peak 1.99× one core), this split gave 1.6–2.0× `.optimized`, the shared-panel
+    /// version 1.3–1.5× (docs/kernels.md).
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     static func parallel<T: PackedGEMMScalar>(
@@ -337,77 +339,33 @@ extension GEMM {
                     b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
             return
         }
-        let mr = T.mr, nr = T.nr
-        // Row chunks, handed out dynamically: about 8 per worker (so a worker on a busy core
-        // simply takes fewer), each a multiple of MR, between 4·MR and MC rows. Chunks share the
-        // packed B and each packs only its own rows of A, so finer chunks duplicate no packing.
-        let target = (m + 8 * workers - 1) / (8 * workers)
-        let rowsPer = min(T.mc / mr * mr, max(4 * mr, (target + mr - 1) / mr * mr))
-        let chunks = (m + rowsPer - 1) / rowsPer
-        if chunks < workers {
+        if n >= m || m < 2 * T.mr {
             columnSplit(workers: workers, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
                         a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
-            return
+        } else {
+            rowSplit(workers: workers, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                     a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
         }
-        // The whole K extent of a B panel is packed at once (one fork/join), so the panel width
-        // is capped to keep that buffer ≤ 4·2²⁰ elements (16 MiB of Float, in the L3).
-        let kcMax = min(T.kc, k)
-        let slices = (k + T.kc - 1) / T.kc
-        let ncCap = max(nr, (4 << 20) / max(k, 1) / nr * nr)
-        let ncPanel = min(T.nc, ncCap, (n + nr - 1) / nr * nr)
-        let bp = UnsafeMutableRawPointer.allocate(byteCount: slices * kcMax * ncPanel * MemoryLayout<T>.stride, alignment: 64)
-            .bindMemory(to: T.self, capacity: slices * kcMax * ncPanel)
-        let apAll = UnsafeMutableRawPointer.allocate(byteCount: chunks * rowsPer * kcMax * MemoryLayout<T>.stride, alignment: 64)
-            .bindMemory(to: T.self, capacity: chunks * rowsPer * kcMax)
-        defer { bp.deallocate(); apAll.deallocate() }
-        let ptrs = SendablePointers(a: a, b: b, c: c)
-        let packed = SendablePointers(a: UnsafePointer(apAll), b: UnsafePointer(bp), c: bp)
-        let apBase = SendablePointers(a: a, b: b, c: apAll)
+    }
 
-        var jc = 0
-        while jc < n {
-            let nc = min(ncPanel, n - jc)
-            let j0Panel = jc  // an immutable copy for the worker closures
-            // Fork/join 1: pack every K slice of the B panel, in groups of 4 NR-slivers.
-            let slivers = (nc + nr - 1) / nr
-            let perTask = 4
-            DispatchQueue.concurrentPerform(iterations: (slivers + perTask - 1) / perTask) { w in
-                let s0 = w * perTask, s1 = min(slivers, s0 + perTask)
-                if s0 >= s1 { return }
-                let j0 = s0 * nr
-                for slice in 0..<slices {
-                    let pc = slice * T.kc, kc = min(T.kc, k - pc)
-                    packB(packed.c + slice * kcMax * ncPanel + j0 * kc, transB: transB, b: ptrs.b, ldb: ldb,
-                          p0: pc, j0: j0Panel + j0, kc: kc, nc: min(nc, s1 * nr) - j0)
-                }
-            }
-            // Fork/join 2: row chunks of C, each through all K slices against the shared packed B.
-            DispatchQueue.concurrentPerform(iterations: chunks) { t in
-                let i0 = t * rowsPer
-                let mc = min(rowsPer, m - i0)
-                if mc <= 0 { return }
-                let ap = apBase.c + t * rowsPer * kcMax
-                for slice in 0..<slices {
-                    let pc = slice * T.kc, kc = min(T.kc, k - pc)
-                    let betaSlice = pc == 0 ? beta : 1
-                    let bSlice = packed.b + slice * kcMax * ncPanel
-                    packA(ap, transA: transA, a: ptrs.a, lda: lda, i0: i0, p0: pc, mc: mc, kc: kc)
-                    var jr = 0
-                    while jr < nc {
-                        let cols = min(nr, nc - jr)
-                        let bSliver = bSlice + jr * kc
-                        var ir = 0
-                        while ir < mc {
-                            T.microKernel(kc: kc, a: UnsafePointer(ap + ir * kc), b: bSliver,
-                                          c: ptrs.c + (i0 + ir) * ldc + j0Panel + jr, ldc: ldc,
-                                          alpha: alpha, beta: betaSlice, rows: min(mr, mc - ir), cols: cols)
-                            ir += mr
-                        }
-                        jr += nr
-                    }
-                }
-            }
-            jc += nc
+    /// Row blocks of C (multiples of MR), one `blocked` call per core: for tall, narrow C.
+    static func rowSplit<T: PackedGEMMScalar>(
+        workers: Int, transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: T,
+        a: UnsafePointer<T>, lda: Int, b: UnsafePointer<T>, ldb: Int,
+        beta: T, c: UnsafeMutablePointer<T>, ldc: Int
+    ) {
+        let unit = T.mr
+        let blocks = min(workers, (m + unit - 1) / unit)
+        let per = ((m + blocks - 1) / blocks + unit - 1) / unit * unit
+        let ptrs = SendablePointers(a: a, b: b, c: c)
+        DispatchQueue.concurrentPerform(iterations: blocks) { t in
+            let start = t * per
+            let size = min(per, m - start)
+            if size <= 0 { return }
+            let aOffset = transA ? start : start * lda
+            blocked(transA: transA, transB: transB, m: size, n: n, k: k, alpha: alpha,
+                    a: ptrs.a + aOffset, lda: lda, b: ptrs.b, ldb: ldb,
+                    beta: beta, c: ptrs.c + start * ldc, ldc: ldc)
         }
     }
 
