@@ -10,7 +10,8 @@ public enum GEMM {
         /// Identical to naive except: panels of A and B are packed, the loops are cache-blocked,
         /// and a register-blocked SIMD micro-kernel accumulates a tile of C. Summation order differs.
         case optimized
-        /// Identical to optimized except: column blocks of C are computed on all cores.
+        /// Identical to optimized except: C is cut into one column (or row) block per core, each
+        /// computed by the optimized path on its own thread (`DispatchQueue.concurrentPerform`).
         case parallel
     }
 
