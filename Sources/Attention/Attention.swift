@@ -79,6 +79,20 @@ public func multiHeadAttention(q: Matrix, k: Matrix, v: Matrix, heads: Int, mask
     return AttentionKernels.multiHead(q: q, k: k, v: v, heads: heads, mask: mask, variant: variant)
 }
 
+/// `multiHeadAttention` for a KV-cached decoding step: the same validation and result, except
+/// that the first `cachedRows` rows of K and V — validated when they were appended to the cache —
+/// are not scanned again for NaN/±Inf (that scan would re-read the whole cache every step).
+package func multiHeadAttention(q: Matrix, k: Matrix, v: Matrix, heads: Int, mask: AttentionMask,
+                                variant: AttentionVariant, cachedRows: Int) throws -> Matrix {
+    try Validate.positive(heads, "heads")
+    try AttentionValidation.check(q: q, k: k, v: v, mask: mask, operation: "multiHeadAttention(Q, K, V) over a KV cache",
+                                  trustedKeyRows: cachedRows)
+    guard q.cols % heads == 0, v.cols % heads == 0 else {
+        throw DecoderSpecError.invalidArgument(what: "heads = \(heads)", reason: "must divide d_model (Q is \(q.shape), V is \(v.shape))")
+    }
+    return AttentionKernels.multiHead(q: q, k: k, v: v, heads: heads, mask: mask, variant: variant)
+}
+
 // MARK: - Multi-head attention with projections
 
 /// Multi-head attention with learned projections, stored as PyTorch / Hugging Face store a
@@ -216,7 +230,7 @@ public struct MultiHeadAttention: Sendable, Equatable {
                                                  actual: "\(x.shape)")
         }
         guard x.rows > 0 else { throw DecoderSpecError.emptySequence(what: "MultiHeadAttention \(what) \(x.shape)") }
-        try AttentionValidation.finite(x.storage, "MultiHeadAttention \(what) \(x.shape)")
+        try AttentionValidation.finite(x.storage[...], "MultiHeadAttention \(what) \(x.shape)")
         var y = try x.matmul(w, transposeOther: true, variant: backend.gemm)
         y.storage.withUnsafeMutableBufferPointer { p in
             for r in 0..<y.rows {
@@ -231,7 +245,9 @@ public struct MultiHeadAttention: Sendable, Equatable {
 // MARK: - Validation and kernels
 
 enum AttentionValidation {
-    static func check(q: Matrix, k: Matrix, v: Matrix?, mask: AttentionMask, operation: String) throws {
+    /// `trustedKeyRows`: leading rows of K and V already validated (a KV cache's earlier rows);
+    /// only the rows after them are scanned for NaN/±Inf.
+    static func check(q: Matrix, k: Matrix, v: Matrix?, mask: AttentionMask, operation: String, trustedKeyRows: Int = 0) throws {
         guard q.rows > 0 else { throw DecoderSpecError.emptySequence(what: "queries Q \(q.shape) in \(operation)") }
         guard k.rows > 0 else { throw DecoderSpecError.emptySequence(what: "keys K \(k.shape) in \(operation)") }
         guard q.cols > 0 else { throw DecoderSpecError.invalidArgument(what: "d_k of Q \(q.shape)", reason: "must be positive") }
@@ -247,14 +263,15 @@ enum AttentionValidation {
             guard v.cols > 0 else { throw DecoderSpecError.invalidArgument(what: "d_v of V \(v.shape)", reason: "must be positive") }
         }
         try mask.validate(queries: q.rows, keys: k.rows)
-        try finite(q.storage, "queries Q \(q.shape)")
-        try finite(k.storage, "keys K \(k.shape)")
-        if let v { try finite(v.storage, "values V \(v.shape)") }
+        try finite(q.storage[...], "queries Q \(q.shape)")
+        let trusted = Swift.min(Swift.max(trustedKeyRows, 0), k.rows)
+        try finite(k.storage[(trusted * k.cols)...], "keys K \(k.shape) (rows \(trusted)…)")
+        if let v { try finite(v.storage[(trusted * v.cols)...], "values V \(v.shape) (rows \(trusted)…)") }
     }
 
     /// `Validate.finite` with a SIMD fast path: Σ x·0 is 0 exactly when every x is finite
     /// (±∞·0 and NaN·0 are NaN); only on failure is the first bad index searched for.
-    static func finite(_ values: [Float], _ what: @autoclosure () -> String) throws {
+    static func finite(_ values: ArraySlice<Float>, _ what: @autoclosure () -> String) throws {
         let ok = values.withUnsafeBufferPointer { p -> Bool in
             // Four independent accumulators, so the adds do not wait on each other.
             var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()

@@ -10,9 +10,10 @@ import TensorCore
 ///
 /// A query with no visible key gets a zero row (docs/masking.md).
 enum HeadAttention {
+    /// `cachedRows`: leading rows of K and V already validated (the KV cache before this step).
     static func attend(q: Matrix, k: Matrix, v: Matrix, heads: Int, causalOffset: Int?, keyValidLength: Int?,
-                       backend: Backend) throws -> Matrix {
+                       backend: Backend, cachedRows: Int = 0) throws -> Matrix {
         let mask = AttentionMask(isCausal: causalOffset != nil, queryOffset: causalOffset ?? 0, keyValidLength: keyValidLength)
-        return try multiHeadAttention(q: q, k: k, v: v, heads: heads, mask: mask, variant: backend.attention)
+        return try multiHeadAttention(q: q, k: k, v: v, heads: heads, mask: mask, variant: backend.attention, cachedRows: cachedRows)
     }
 }
