@@ -188,7 +188,7 @@ public enum Trainer {
                     what: "training at step \(step + 1) (loss \(loss), gradient norm \(norm)); stopped before updating, no weights written",
                     index: step + 1, value: loss.isFinite ? norm : loss)
             }
-            if options.maxGradientNorm > 0 { GradientClipping.clip(&gradient, maxNorm: options.maxGradientNorm) }
+            if options.maxGradientNorm > 0 { GradientClipping.clip(&gradient, maxNorm: options.maxGradientNorm, knownNorm: norm) }
             optimizer.update(&model, gradient: gradient, learningRate: schedule.learningRate(at: step))
             step += 1
             summary.steps += 1
