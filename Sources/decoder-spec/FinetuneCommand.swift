@@ -34,6 +34,7 @@ struct FinetuneNERCommand: ParsableCommand {
     @Option(help: "GEMM variant: naive | optimized | parallel (all cores).") var gemm: GEMM.Variant = .parallel
     @Option(name: .customLong("label-smoothing"), help: "Label smoothing ε.") var labelSmoothing: Float = 0
     @Flag(name: .customLong("freeze-encoder"), help: "Train the head only.") var freezeEncoder = false
+    @Flag(help: "Add a linear-chain CRF over the words (trained by its NLL, decoded by Viterbi).") var crf = false
 
     func run() throws {
         do { try execute() } catch let error as DecoderSpecError {
@@ -69,6 +70,7 @@ struct FinetuneNERCommand: ParsableCommand {
         let subTokens = trainExamples.reduce(0) { $0 + $1.ids.count }
         log("train \(trainExamples.count) sentences (\(subTokens) sub-tokens), valid \(validExamples.count), test \(testExamples.count); labels \(labels.joined(separator: " "))")
         var classifier = try TokenClassifier(encoder: encoder, labels: labels, seed: seed)
+        if crf { classifier.crf = LinearChainCRF(tagCount: labels.count) }
         let task = NERTask(examples: trainExamples, evaluation: validExamples, loss: try CrossEntropyLoss(labelSmoothing: labelSmoothing),
                            compute: compute, freezeEncoder: freezeEncoder)
         var options = TrainingOptions()

@@ -155,9 +155,10 @@ struct NERSpecs {
         }
     }
 
-    @Test("The head and a tiny seeded encoder fit the fixture: entity F1 = 1.0 on its training set")
-    func fixtureFit() throws {
+    @Test("The head and a tiny seeded encoder fit the fixture: entity F1 = 1.0 on its training set", arguments: [false, true])
+    func fixtureFit(withCRF: Bool) throws {
         var (model, examples) = try TinyNER.setup()
+        if withCRF { model.crf = LinearChainCRF(tagCount: model.labels.count) }
         let task = try TinyNER.task(examples)
         let before = try NER.evaluate(model, examples, compute: .optimized).report
         var o = TrainerSpecs.options(seed: 5)
@@ -167,7 +168,7 @@ struct NERSpecs {
         let summary = try Trainer.train(&model, task: task, options: o) { _ in }
         let after = try NER.evaluate(model, examples, compute: .optimized).report
         #expect(before.f1 < 0.5, "untrained F1 \(before.f1)")
-        #expect(after.f1 == 1.0, "F1 \(after.f1) after \(summary.steps) steps; losses \(summary.losses.suffix(5))")
+        #expect(after.f1 == 1.0, "CRF \(withCRF): F1 \(after.f1) after \(summary.steps) steps; losses \(summary.losses.suffix(5))")
         let head = summary.losses.prefix(5).reduce(0, +) / 5, tail = summary.losses.suffix(5).reduce(0, +) / 5
         #expect(tail < head / 4, "loss fell only from \(head) to \(tail)")
     }
