@@ -222,7 +222,22 @@ extension FeedForward {
         let f = activation
         cache.preActivation.storage.withUnsafeBufferPointer { pre in
             dPre.storage.withUnsafeMutableBufferPointer { d in
-                for i in 0..<d.count { d[i] *= Activation.derivative(f, pre[i]) }
+                var start = 0
+                if f == .gelu && compute.backend == .optimized {
+                    // Identical to the scalar loop except: 16 lanes at a time, Φ by the kernels'
+                    // vector erf (|Δ| ≤ 1.5e-7) and φ by their vector exp.
+                    typealias V = SIMD16<Float>
+                    let invSqrt2Pi = V(repeating: Float(1 / (2 * Double.pi).squareRoot()))
+                    while start + 16 <= d.count {
+                        let x = UnsafeRawPointer(pre.baseAddress! + start).loadUnaligned(as: V.self)
+                        let g = UnsafeRawPointer(d.baseAddress! + start).loadUnaligned(as: V.self)
+                        let cdf = 0.5 * VectorMath.onePlusErfScaled(x)
+                        let pdf = VectorMath.exp(-0.5 * x * x) * invSqrt2Pi
+                        UnsafeMutableRawPointer(d.baseAddress! + start).storeBytes(of: g * (cdf + x * pdf), as: V.self)
+                        start += 16
+                    }
+                }
+                for i in start..<d.count { d[i] *= Activation.derivative(f, pre[i]) }
             }
         }
         return up.backward(dPre, input: cache.input, gradient: &g.up, compute: compute)
