@@ -29,6 +29,7 @@ struct FinetuneNERCommand: ParsableCommand {
     @Option(help: "Directory for the fine-tuned weights (model.safetensors, labels.txt, config.json, vocab.txt).") var output: String?
     @Option(help: "Resumable training checkpoint file (safetensors; resumed when present).") var checkpoint: String?
     @Option(name: .customLong("checkpoint-every"), help: "Steps between checkpoints (0 = at the end).") var checkpointEvery: Int = 0
+    @Option(name: .customLong("stop-after"), help: "Stop after this global step (with --checkpoint: resume later; a resumed run with --stop-after equal to the checkpoint's step only evaluates).") var stopAfter: Int?
     @Option(name: .customLong("eval-every"), help: "Steps between evaluations on the valid split (0 = only at the end).") var evalEvery: Int = 0
     @Option(help: "Kernel backend: naive | optimized.") var backend: Backend = .optimized
     @Option(help: "GEMM variant: naive | optimized | parallel (all cores).") var gemm: GEMM.Variant = .parallel
@@ -81,6 +82,7 @@ struct FinetuneNERCommand: ParsableCommand {
         options.evaluateEvery = evalEvery
         options.checkpointEvery = checkpointEvery
         options.checkpoint = checkpoint.map { URL(fileURLWithPath: $0) }
+        options.stopAfterStep = stopAfter
         let summary = try Trainer.train(&classifier, task: task, options: options)
         log(String(format: "trained %d steps, %d sub-tokens in %.1f s (%.0f tokens/s, gemm %@)", summary.steps, summary.tokens, summary.seconds,
                    summary.tokensPerSecond, gemm.rawValue))
