@@ -169,7 +169,6 @@ struct ModelGradientSpecs {
             m.setFlattenedParameters(p)
             return [Float(try! m.lossAndGradient(batch, targets: targets, loss: loss, compute: .naive).loss)]
         }
-        print("whole-model gradient check: worst relative error \(r.worstRelative) over \(model.parameterCount) parameters")
         #expect(r.verdict.passed, "\(r.verdict)")
     }
 
