@@ -263,6 +263,33 @@ extension EmbeddingTable {
     }
 }
 
+extension EmbeddingTable {
+    /// Backward of the tied output head logits = H·Eᵀ ([T, d]·[d, V]):
+    ///
+    ///     dH = dZ·E        [T, d]
+    ///     dE += dZᵀ·H      [V, d]   (added to the same table's input-side scatter-add gradient)
+    public func tiedLogitsBackward(_ dLogits: Matrix, hidden: Matrix, gradient dE: inout Matrix, compute: Compute) -> Matrix {
+        let t = hidden.rows, d = dimension, v = vocabularySize
+        precondition(dLogits.rows == t && dLogits.cols == v && hidden.cols == d && dE.rows == v && dE.cols == d, "tied head backward shapes")
+        var dH = Matrix(rows: t, cols: d)
+        guard t > 0 else { return dH }
+        dLogits.storage.withUnsafeBufferPointer { pz in
+            weight.storage.withUnsafeBufferPointer { pe in
+                dH.storage.withUnsafeMutableBufferPointer { ph in
+                    GEMM.sgemm(compute.gemm, m: t, n: d, k: v, a: pz.baseAddress!, lda: v, b: pe.baseAddress!, ldb: d, c: ph.baseAddress!, ldc: d)
+                }
+            }
+            hidden.storage.withUnsafeBufferPointer { ph in
+                dE.storage.withUnsafeMutableBufferPointer { pde in
+                    GEMM.sgemm(compute.gemm, transA: true, m: v, n: d, k: t, a: pz.baseAddress!, lda: v, b: ph.baseAddress!, ldb: d,
+                               beta: 1, c: pde.baseAddress!, ldc: d)
+                }
+            }
+        }
+        return dH
+    }
+}
+
 /// Backward of the PE add X' = X + P:
 /// - for X the gradient passes through unchanged (dX = dX');
 /// - a learned table is a gather of rows 0..<T (or per-token position ids), so its gradient is the

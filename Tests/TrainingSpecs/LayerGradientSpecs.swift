@@ -120,6 +120,23 @@ struct LayerGradientSpecs {
         #expect(rp.verdict.passed, "\(rp.verdict)")
     }
 
+    @Test("Tied output head H·Eᵀ: dH and dE (the decoder's LM head)")
+    func tiedHead() {
+        let table = try! EmbeddingTable(weight: Inputs.matrix(rows: 7, cols: 4, seed: 45))
+        let h = Inputs.matrix(rows: 3, cols: 4, seed: 46)
+        let g = projectionWeights(3 * 7, seed: 47)
+        var dE = Matrix(rows: 7, cols: 4)
+        let dH = table.tiedLogitsBackward(matrixFromWeights(g, rows: 3, cols: 7), hidden: h, gradient: &dE, compute: .naive)
+        let r1 = check.run(parameters: h.storage, weights: g, analytic: dH.storage, name: "tied head dH") {
+            try! table.tiedLogits(h.withStorage($0), variant: .naive).storage
+        }
+        let r2 = check.run(parameters: table.weight.storage, weights: g, analytic: dE.storage, name: "tied head dE") {
+            try! EmbeddingTable(weight: table.weight.withStorage($0)).tiedLogits(h, variant: .naive).storage
+        }
+        #expect(r1.verdict.passed, "\(r1.verdict)")
+        #expect(r2.verdict.passed, "\(r2.verdict)")
+    }
+
     @Test("Embedding scatter-add with a repeated id, and learned PE add")
     func embedding() {
         let table = Inputs.matrix(rows: 5, cols: 3, seed: 41)
