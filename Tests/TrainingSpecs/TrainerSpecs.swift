@@ -97,6 +97,12 @@ struct TrainerSpecs {
         let rest = try Trainer.train(&resumed, task: task, options: o) { resumeLines.append($0) }
         #expect(rest.steps == 6)
         #expect(resumeLines.first?.contains("resumed") == true)
+        var otherSeed = o
+        otherSeed.seed = 4
+        var untouched = initial
+        #expect(throws: DecoderSpecError.self, "resuming with another seed must be refused") {
+            try Trainer.train(&untouched, task: task, options: otherSeed) { _ in }
+        }
         let a = straight.flattenedParameters(), b = resumed.flattenedParameters()
         #expect(a.map(\.bitPattern) == b.map(\.bitPattern), "resumed parameters differ from the uninterrupted run")
         #expect(a != initial.flattenedParameters())
