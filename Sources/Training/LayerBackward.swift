@@ -222,7 +222,22 @@ extension FeedForward {
         let f = activation
         cache.preActivation.storage.withUnsafeBufferPointer { pre in
             dPre.storage.withUnsafeMutableBufferPointer { d in
-                for i in 0..<d.count { d[i] *= Activation.derivative(f, pre[i]) }
+                var start = 0
+                if f == .gelu && compute.backend == .optimized {
+                    // Identical to the scalar loop except: 16 lanes at a time, Φ by the kernels'
+                    // vector erf (|Δ| ≤ 1.5e-7) and φ by their vector exp.
+                    typealias V = SIMD16<Float>
+                    let invSqrt2Pi = V(repeating: Float(1 / (2 * Double.pi).squareRoot()))
+                    while start + 16 <= d.count {
+                        let x = UnsafeRawPointer(pre.baseAddress! + start).loadUnaligned(as: V.self)
+                        let g = UnsafeRawPointer(d.baseAddress! + start).loadUnaligned(as: V.self)
+                        let cdf = 0.5 * VectorMath.onePlusErfScaled(x)
+                        let pdf = VectorMath.exp(-0.5 * x * x) * invSqrt2Pi
+                        UnsafeMutableRawPointer(d.baseAddress! + start).storeBytes(of: g * (cdf + x * pdf), as: V.self)
+                        start += 16
+                    }
+                }
+                for i in start..<d.count { d[i] *= Activation.derivative(f, pre[i]) }
             }
         }
         return up.backward(dPre, input: cache.input, gradient: &g.up, compute: compute)
@@ -245,6 +260,33 @@ extension EmbeddingTable {
                 }
             }
         }
+    }
+}
+
+extension EmbeddingTable {
+    /// Backward of the tied output head logits = H·Eᵀ ([T, d]·[d, V]):
+    ///
+    ///     dH = dZ·E        [T, d]
+    ///     dE += dZᵀ·H      [V, d]   (added to the same table's input-side scatter-add gradient)
+    public func tiedLogitsBackward(_ dLogits: Matrix, hidden: Matrix, gradient dE: inout Matrix, compute: Compute) -> Matrix {
+        let t = hidden.rows, d = dimension, v = vocabularySize
+        precondition(dLogits.rows == t && dLogits.cols == v && hidden.cols == d && dE.rows == v && dE.cols == d, "tied head backward shapes")
+        var dH = Matrix(rows: t, cols: d)
+        guard t > 0 else { return dH }
+        dLogits.storage.withUnsafeBufferPointer { pz in
+            weight.storage.withUnsafeBufferPointer { pe in
+                dH.storage.withUnsafeMutableBufferPointer { ph in
+                    GEMM.sgemm(compute.gemm, m: t, n: d, k: v, a: pz.baseAddress!, lda: v, b: pe.baseAddress!, ldb: d, c: ph.baseAddress!, ldc: d)
+                }
+            }
+            hidden.storage.withUnsafeBufferPointer { ph in
+                dE.storage.withUnsafeMutableBufferPointer { pde in
+                    GEMM.sgemm(compute.gemm, transA: true, m: v, n: d, k: t, a: pz.baseAddress!, lda: v, b: ph.baseAddress!, ldb: d,
+                               beta: 1, c: pde.baseAddress!, ldc: d)
+                }
+            }
+        }
+        return dH
     }
 }
 

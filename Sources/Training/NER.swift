@@ -74,6 +74,21 @@ public enum NER {
             let z = try model.logits(batch, compute: compute)
             var offset = 0
             for ex in chunk {
+                if let crf = model.crf {
+                    // Viterbi over the words' first sub-tokens; truncated words are O.
+                    let rows = ex.firstPiece.compactMap { $0 }
+                    var tags = [String](repeating: "O", count: ex.words.count)
+                    if !rows.isEmpty {
+                        var emissions = Matrix(rows: rows.count, cols: z.cols)
+                        for (i, r) in rows.enumerated() { for c in 0..<z.cols { emissions[i, c] = z[offset + r, c] } }
+                        let path = try crf.viterbi(emissions)
+                        var k = 0
+                        for (w, row) in ex.firstPiece.enumerated() where row != nil { tags[w] = model.labels[path[k]]; k += 1 }
+                    }
+                    out.append(tags)
+                    offset += ex.ids.count
+                    continue
+                }
                 out.append(ex.firstPiece.map { row -> String in
                     guard let row else { return "O" }
                     var best = 0

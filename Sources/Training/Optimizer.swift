@@ -124,8 +124,8 @@ public enum GradientClipping {
     /// Clip by global norm, as `torch.nn.utils.clip_grad_norm_`: when ‖g‖ > maxNorm every tensor is
     /// scaled by maxNorm/(‖g‖ + 1e-6). Returns the norm before clipping.
     @discardableResult
-    public static func clip<M: ParameterContainer>(_ gradient: inout M, maxNorm: Double) -> Double {
-        let norm = globalNorm(gradient)
+    public static func clip<M: ParameterContainer>(_ gradient: inout M, maxNorm: Double, knownNorm: Double? = nil) -> Double {
+        let norm = knownNorm ?? globalNorm(gradient)
         guard norm > maxNorm, norm.isFinite else { return norm }
         let factor = Float(maxNorm / (norm + 1e-6))
         gradient.visitParameters(prefix: "") { _, _, v in

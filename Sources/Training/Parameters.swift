@@ -30,9 +30,8 @@ extension ParameterContainer {
     /// A copy with every parameter set to 0: the gradient accumulator of the same shape.
     public func zeroGradient() -> Self {
         var g = self
-        g.visitParameters(prefix: "") { _, _, v in
-            v.withUnsafeMutableBufferPointer { p in p.update(repeating: 0) }
-        }
+        // A fresh zeroed buffer per tensor: the model's buffers are never copied (no COW copy).
+        g.visitParameters(prefix: "") { _, _, v in v = [Float](repeating: 0, count: v.count) }
         return g
     }
 

@@ -82,6 +82,8 @@ public struct TokenClassifier: ParameterContainer, Sendable {
     public var encoder: EncoderModel
     public var head: Linear
     public var labels: [String]
+    /// Optional CRF over the labelled positions (the head's logits are its emissions).
+    public var crf: LinearChainCRF? = nil
 
     /// A fresh head N(0, 0.02²) with zero bias, as BERT initializes it.
     /// - Throws: `.invalidArgument` for fewer than 2 labels.
@@ -104,6 +106,7 @@ public struct TokenClassifier: ParameterContainer, Sendable {
     public mutating func visitParameters(prefix: String, _ body: (String, [Int], inout [Float]) throws -> Void) rethrows {
         try encoder.visitParameters(prefix: join(prefix, "bert"), body)
         try head.visitParameters(prefix: join(prefix, "classifier"), body)
+        if crf != nil { try crf!.visitParameters(prefix: join(prefix, "crf"), body) }
     }
 
     /// Logits [ΣT, n_labels] for a packed batch.
@@ -118,12 +121,44 @@ public struct TokenClassifier: ParameterContainer, Sendable {
                                 compute: Compute) throws -> (loss: Double, gradient: TokenClassifier, labelled: Int) {
         let (h, cache) = try encoder.trainingForward(batch, compute: compute)
         let z = head.trainingForward(h, compute: compute)
-        let (value, dz, count) = try loss(logits: z, targets: targets)
         var g = zeroGradient()
+        let (value, dz, count): (Double, Matrix, Int)
+        if let crf {
+            (value, dz, count) = try crfLoss(crf, logits: z, batch: batch, targets: targets, ignoreIndex: loss.ignoreIndex, gradient: &g.crf!)
+        } else {
+            (value, dz, count) = try loss(logits: z, targets: targets)
+        }
         let dh = head.backward(dz, input: h, gradient: &g.head, compute: compute, needInputGradient: !freezeEncoder)
         if !freezeEncoder {
             encoder.backward(dh, batch: batch, cache: cache, gradient: &g.encoder, compute: compute)
         }
         return (value, g, count)
+    }
+
+    /// CRF loss: per sequence, the emissions are the logits at the labelled rows (in order);
+    /// L = Σ_sequences NLL / (number of labelled rows), so its scale matches the mean cross-entropy.
+    func crfLoss(_ crf: LinearChainCRF, logits z: Matrix, batch: PackedBatch, targets: [Int], ignoreIndex: Int,
+                 gradient: inout LinearChainCRF) throws -> (Double, Matrix, Int) {
+        let labelled = targets.filter { $0 != ignoreIndex }.count
+        var dz = Matrix(rows: z.rows, cols: z.cols)
+        guard labelled > 0 else { return (0, dz, 0) }
+        var total = 0.0
+        var sequenceGradient = crf.zeroGradient()
+        for seg in batch.segments {
+            let rows = seg.queries.filter { targets[$0] != ignoreIndex }
+            guard !rows.isEmpty else { continue }
+            var emissions = Matrix(rows: rows.count, cols: z.cols)
+            for (i, r) in rows.enumerated() { for c in 0..<z.cols { emissions[i, c] = z[r, c] } }
+            let (nll, dE) = try crf.negativeLogLikelihood(emissions, gold: rows.map { targets[$0] }, gradient: &sequenceGradient)
+            total += nll
+            for (i, r) in rows.enumerated() { for c in 0..<z.cols { dz[r, c] = dE[i, c] / Float(labelled) } }
+        }
+        let scale = 1 / Float(labelled)
+        var flat = sequenceGradient.flattenedParameters()
+        for i in flat.indices { flat[i] *= scale }
+        var acc = gradient.flattenedParameters()
+        for i in acc.indices { acc[i] += flat[i] }
+        gradient.setFlattenedParameters(acc)
+        return (total / Double(labelled), dz, labelled)
     }
 }

@@ -168,6 +168,12 @@ public enum Trainer {
         var optimizer = try AdamW(weightDecay: options.weightDecay)
         var step = 0
         if let url = options.checkpoint, FileManager.default.fileExists(atPath: url.path) {
+            // Resuming with another seed would replay other batches: refuse rather than diverge silently.
+            let saved = try SafeTensorsFile.read(contentsOf: url).metadata["seed"]
+            guard saved == String(options.seed) else {
+                throw DecoderSpecError.invalidArgument(what: "seed \(options.seed) for checkpoint \(url.path)",
+                                                       reason: "the checkpoint was written with seed \(saved ?? "?"); resume with the same seed or remove it")
+            }
             step = try TrainingCheckpoint.read(from: url, into: &model, optimizer: &optimizer)
             progress("resumed from \(url.path) at step \(step)")
         }
@@ -188,7 +194,7 @@ public enum Trainer {
                     what: "training at step \(step + 1) (loss \(loss), gradient norm \(norm)); stopped before updating, no weights written",
                     index: step + 1, value: loss.isFinite ? norm : loss)
             }
-            if options.maxGradientNorm > 0 { GradientClipping.clip(&gradient, maxNorm: options.maxGradientNorm) }
+            if options.maxGradientNorm > 0 { GradientClipping.clip(&gradient, maxNorm: options.maxGradientNorm, knownNorm: norm) }
             optimizer.update(&model, gradient: gradient, learningRate: schedule.learningRate(at: step))
             step += 1
             summary.steps += 1

@@ -29,11 +29,13 @@ struct FinetuneNERCommand: ParsableCommand {
     @Option(help: "Directory for the fine-tuned weights (model.safetensors, labels.txt, config.json, vocab.txt).") var output: String?
     @Option(help: "Resumable training checkpoint file (safetensors; resumed when present).") var checkpoint: String?
     @Option(name: .customLong("checkpoint-every"), help: "Steps between checkpoints (0 = at the end).") var checkpointEvery: Int = 0
+    @Option(name: .customLong("stop-after"), help: "Stop after this global step (with --checkpoint: resume later; a resumed run with --stop-after equal to the checkpoint's step only evaluates).") var stopAfter: Int?
     @Option(name: .customLong("eval-every"), help: "Steps between evaluations on the valid split (0 = only at the end).") var evalEvery: Int = 0
     @Option(help: "Kernel backend: naive | optimized.") var backend: Backend = .optimized
     @Option(help: "GEMM variant: naive | optimized | parallel (all cores).") var gemm: GEMM.Variant = .parallel
     @Option(name: .customLong("label-smoothing"), help: "Label smoothing ε.") var labelSmoothing: Float = 0
     @Flag(name: .customLong("freeze-encoder"), help: "Train the head only.") var freezeEncoder = false
+    @Flag(help: "Add a linear-chain CRF over the words (trained by its NLL, decoded by Viterbi).") var crf = false
 
     func run() throws {
         do { try execute() } catch let error as DecoderSpecError {
@@ -69,6 +71,7 @@ struct FinetuneNERCommand: ParsableCommand {
         let subTokens = trainExamples.reduce(0) { $0 + $1.ids.count }
         log("train \(trainExamples.count) sentences (\(subTokens) sub-tokens), valid \(validExamples.count), test \(testExamples.count); labels \(labels.joined(separator: " "))")
         var classifier = try TokenClassifier(encoder: encoder, labels: labels, seed: seed)
+        if crf { classifier.crf = LinearChainCRF(tagCount: labels.count) }
         let task = NERTask(examples: trainExamples, evaluation: validExamples, loss: try CrossEntropyLoss(labelSmoothing: labelSmoothing),
                            compute: compute, freezeEncoder: freezeEncoder)
         var options = TrainingOptions()
@@ -79,6 +82,7 @@ struct FinetuneNERCommand: ParsableCommand {
         options.evaluateEvery = evalEvery
         options.checkpointEvery = checkpointEvery
         options.checkpoint = checkpoint.map { URL(fileURLWithPath: $0) }
+        options.stopAfterStep = stopAfter
         let summary = try Trainer.train(&classifier, task: task, options: options)
         log(String(format: "trained %d steps, %d sub-tokens in %.1f s (%.0f tokens/s, gemm %@)", summary.steps, summary.tokens, summary.seconds,
                    summary.tokensPerSecond, gemm.rawValue))

@@ -39,10 +39,14 @@ struct GradientCheck {
             }
             numeric.append(r.value)
         }
-        var worst = 0.0
+        var worst = 0.0, significant = 0
         for k in numeric.indices where abs(numeric[k]) > absolute * 10 {
+            significant += 1
             worst = max(worst, abs(Double(analytic[k]) - numeric[k]) / abs(numeric[k]))
         }
+        // One line per check, for docs/training.md's table of measured errors.
+        print(String(format: "gradient check %@: %d components, %d above 10× the floor %.1e; worst relative error %.2e",
+                     name, numeric.count, significant, absolute, worst))
         let v = compare(analytic, numeric, .mixed(absolute: absolute, relative: relative),
                         "\(name): gradient check, h = \(step), absolute floor \(absolute)")
         return (v, worst)

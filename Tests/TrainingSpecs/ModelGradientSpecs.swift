@@ -169,7 +169,22 @@ struct ModelGradientSpecs {
             m.setFlattenedParameters(p)
             return [Float(try! m.lossAndGradient(batch, targets: targets, loss: loss, compute: .naive).loss)]
         }
-        print("whole-model gradient check: worst relative error \(r.worstRelative) over \(model.parameterCount) parameters")
+        #expect(r.verdict.passed, "\(r.verdict)")
+    }
+
+    @Test("Whole model with a CRF on top: every parameter through the CRF negative log-likelihood")
+    func wholeModelWithCRF() throws {
+        var model = Self.tinyClassifier(seed: 95, layers: 1)
+        model.crf = try LinearChainCRF(transitions: Inputs.matrix(rows: 3, cols: 3, seed: 96), start: [0.1, -0.2, 0.3], end: [-0.1, 0.2, 0])
+        let batch = try PackedBatch([[2, 5, 5, 7, 3], [2, 1, 8, 3]])
+        let targets = [-100, 1, 2, 0, -100, -100, 0, 1, -100]
+        let loss = try CrossEntropyLoss()
+        let (_, grad, _) = try model.lossAndGradient(batch, targets: targets, loss: loss, compute: .naive)
+        let r = check.run(parameters: model.flattenedParameters(), weights: [1], analytic: grad.flattenedParameters(), name: "encoder + head + CRF") { p in
+            var m = model
+            m.setFlattenedParameters(p)
+            return [Float(try! m.lossAndGradient(batch, targets: targets, loss: loss, compute: .naive).loss)]
+        }
         #expect(r.verdict.passed, "\(r.verdict)")
     }
 

@@ -97,6 +97,12 @@ struct TrainerSpecs {
         let rest = try Trainer.train(&resumed, task: task, options: o) { resumeLines.append($0) }
         #expect(rest.steps == 6)
         #expect(resumeLines.first?.contains("resumed") == true)
+        var otherSeed = o
+        otherSeed.seed = 4
+        var untouched = initial
+        #expect(throws: DecoderSpecError.self, "resuming with another seed must be refused") {
+            try Trainer.train(&untouched, task: task, options: otherSeed) { _ in }
+        }
         let a = straight.flattenedParameters(), b = resumed.flattenedParameters()
         #expect(a.map(\.bitPattern) == b.map(\.bitPattern), "resumed parameters differ from the uninterrupted run")
         #expect(a != initial.flattenedParameters())
@@ -155,9 +161,10 @@ struct NERSpecs {
         }
     }
 
-    @Test("The head and a tiny seeded encoder fit the fixture: entity F1 = 1.0 on its training set")
-    func fixtureFit() throws {
+    @Test("The head and a tiny seeded encoder fit the fixture: entity F1 = 1.0 on its training set", arguments: [false, true])
+    func fixtureFit(withCRF: Bool) throws {
         var (model, examples) = try TinyNER.setup()
+        if withCRF { model.crf = LinearChainCRF(tagCount: model.labels.count) }
         let task = try TinyNER.task(examples)
         let before = try NER.evaluate(model, examples, compute: .optimized).report
         var o = TrainerSpecs.options(seed: 5)
@@ -167,7 +174,7 @@ struct NERSpecs {
         let summary = try Trainer.train(&model, task: task, options: o) { _ in }
         let after = try NER.evaluate(model, examples, compute: .optimized).report
         #expect(before.f1 < 0.5, "untrained F1 \(before.f1)")
-        #expect(after.f1 == 1.0, "F1 \(after.f1) after \(summary.steps) steps; losses \(summary.losses.suffix(5))")
+        #expect(after.f1 == 1.0, "CRF \(withCRF): F1 \(after.f1) after \(summary.steps) steps; losses \(summary.losses.suffix(5))")
         let head = summary.losses.prefix(5).reduce(0, +) / 5, tail = summary.losses.suffix(5).reduce(0, +) / 5
         #expect(tail < head / 4, "loss fell only from \(head) to \(tail)")
     }
