@@ -2,13 +2,10 @@ import DecoderSpec
 import SpecSupport
 import Testing
 
-/// A tiny GPT-2-shaped model: V 37, context 24, d 16, 4 heads, 2 layers. The logit scale is
-/// raised (embedding std 0.02 gives nearly uniform logits, where greedy ties would be luck).
+/// The tiny GPT-2-shaped model the decoder checks use (SpecSupport): V 37, context 24, d 16,
+/// 4 heads, 2 layers, embedding scale raised so greedy choices are not near-ties.
 func tinyDecoder(seed: UInt64 = 7, backend: Backend = .optimized) throws -> DecoderOnlyModel {
-    var m = try DecoderOnlyModel.seeded(
-        DecoderOnlyConfig(vocabularySize: 37, contextLength: 24, modelWidth: 16, heads: 4, layers: 2), seed: seed, backend: backend)
-    for i in m.tokenEmbedding.weight.storage.indices { m.tokenEmbedding.weight.storage[i] *= 50 }
-    return m
+    try DecoderChecks.tinyModel(seed: seed, backend: backend)
 }
 
 @Suite("Decoder-only model: KV cache, backends, causality")
