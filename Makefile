@@ -41,3 +41,9 @@ clean:
 .PHONY: fetch-data
 fetch-data:
 	./scripts/fetch-data
+
+## zoo: the bug zoo (issue 7) — every catalogued real-world bug against the reusable checks; prints the table and mutation score
+.PHONY: zoo
+zoo: deps
+	$(SWIFT) build --product decoder-spec-zoo
+	$$($(SWIFT) build --show-bin-path)/decoder-spec-zoo

@@ -35,6 +35,10 @@ let package = Package(
         .target(name: "Metrics", dependencies: ["TensorCore"]),
         .target(name: "Training", dependencies: ["TensorCore", "Kernels", "Embedding", "PositionalEncoding", "Layers", "Models", "IO", "Metrics"]),
         .target(name: "Errata", dependencies: ["TensorCore", "Kernels", "PositionalEncoding", "Attention"]),
+        // The bug zoo (issue 7): real-world bugs as variants of the correct code. Deliberately NOT
+        // re-exported by DecoderSpec and not reachable from the CLI; only specs and `make zoo` use it.
+        .target(name: "BugZoo", dependencies: ["TensorCore", "Kernels", "PositionalEncoding", "Masking", "Attention",
+                                               "Layers", "Decoding", "Models", "Metrics", "Training"]),
         .target(name: "DecoderSpec", dependencies: [
             "TensorCore", "Kernels", "Embedding", "PositionalEncoding", "Masking", "Attention",
             "IO", "Layers", "Decoding", "Models", "Metrics", "Errata", "Training",
@@ -47,9 +51,10 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "decoder-spec-bench", dependencies: ["DecoderSpec", "GSLOracle"]),
+        .executableTarget(name: "decoder-spec-zoo", dependencies: ["BugZoo", "SpecSupport", "DecoderSpec"]),
 
         // The executable spec: one suite target per concept.
-        .target(name: "SpecSupport", dependencies: ["TensorCore", "GSLOracle"], path: "Tests/SpecSupport"),
+        .target(name: "SpecSupport", dependencies: ["TensorCore", "GSLOracle", "DecoderSpec", "BugZoo"], path: "Tests/SpecSupport"),
         .testTarget(name: "FoundationSpecs", dependencies: ["SpecSupport", "DecoderSpec", "GSLOracle", "NotebookRunner"]),
         .testTarget(name: "EmbeddingSpecs", dependencies: ["SpecSupport", "DecoderSpec", "GSLOracle"]),
         .testTarget(name: "PositionalEncodingSpecs", dependencies: ["SpecSupport", "DecoderSpec", "GSLOracle"]),
@@ -61,6 +66,7 @@ let package = Package(
         .testTarget(name: "DecodingSpecs", dependencies: ["SpecSupport", "DecoderSpec", "GSLOracle"]),
         .testTarget(name: "TrainingSpecs", dependencies: ["SpecSupport", "DecoderSpec", "GSLOracle"]),
         .testTarget(name: "NotebookSpecs", dependencies: ["NotebookRunner"]),
+        .testTarget(name: "BugZooSpecs", dependencies: ["SpecSupport", "BugZoo", "DecoderSpec", "GSLOracle"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,1 +1,381 @@
 // Concept 3 — scaled dot-product and multi-head attention. See docs/attention.md. (issue 4)
+import Kernels
+@_exported import Masking
+import TensorCore
+
+/// The two implementations of `softmax(Q·Kᵀ/√d_k + M)·V`, enumerated so specs and benchmarks
+/// loop over all of them.
+public enum AttentionVariant: String, CaseIterable, Sendable {
+    /// Materializes S = Q·Kᵀ/√d_k [Tq, Tk], adds the materialized mask M, softmaxes each row
+    /// (`Softmax.rows(.naive)`), multiplies by V (`GEMM.naive`) — the formula as it reads.
+    case naive
+    /// `FusedAttention.forward`: identical to naive except tiled over query and key blocks with an
+    /// online softmax (running max and sum), never allocating Tq×Tk; masks applied as loop bounds
+    /// (causal blocks above the diagonal skipped); a SIMD 2^x polynomial; summation order differs.
+    case optimized
+}
+
+extension Backend {
+    /// The attention kernel of this backend.
+    public var attention: AttentionVariant { self == .naive ? .naive : .optimized }
+}
+
+// MARK: - Scaled dot-product attention
+
+/// Scaled dot-product attention of one head. See docs/attention.md.
+///
+///     Attention(Q, K, V) = softmax(Q·Kᵀ/√d_k + M) · V
+///
+/// - Parameters:
+///   - q: queries [Tq, d_k]
+///   - k: keys [Tk, d_k]
+///   - v: values [Tk, d_v]
+///   - mask: which keys each query may see (`AttentionMask`, docs/masking.md). A query that sees
+///     no key gets an all-zero output row.
+///   - variant: `.naive` (materialized scores) or `.optimized` (fused, online softmax).
+/// - Returns: [Tq, d_v]
+/// - Throws: `DecoderSpecError` for empty inputs, mismatched d_k or Tk, a mask that does not fit
+///   [Tq, Tk], or NaN/±Inf in q, k or v.
+public func scaledDotProductAttention(
+    q: Matrix, k: Matrix, v: Matrix, mask: AttentionMask = .none, variant: AttentionVariant = .optimized
+) throws -> Matrix {
+    try AttentionValidation.check(q: q, k: k, v: v, mask: mask, operation: "scaledDotProductAttention(Q, K, V)")
+    return AttentionKernels.attend(q: q, k: k, v: v, mask: mask, variant: variant)
+}
+
+/// The attention weights softmax(Q·Kᵀ/√d_k + M) [Tq, Tk] (naive path), for printing and pictures.
+/// Rows sum to 1, masked entries are exactly 0, a fully masked row is all 0.
+/// - Throws: as `scaledDotProductAttention`.
+public func attentionWeights(q: Matrix, k: Matrix, mask: AttentionMask = .none) throws -> Matrix {
+    try AttentionValidation.check(q: q, k: k, v: nil, mask: mask, operation: "attentionWeights(Q, K)")
+    return AttentionKernels.naiveWeights(q: q, k: k, mask: mask)
+}
+
+/// Attention of new queries over cached, already projected keys and values of one head — the
+/// step of a KV-cached decoder. Same as `scaledDotProductAttention(q:k:v:mask:variant:)`; with
+/// Tk cached positions and Tq new queries at the end, pass `mask: .causal(queryOffset: Tk − Tq)`.
+/// - Parameters: q [Tq, d_k]; cachedK [Tk, d_k]; cachedV [Tk, d_v]. Returns [Tq, d_v].
+public func attend(q: Matrix, cachedK: Matrix, cachedV: Matrix, mask: AttentionMask,
+                   variant: AttentionVariant = .optimized) throws -> Matrix {
+    try scaledDotProductAttention(q: q, k: cachedK, v: cachedV, mask: mask, variant: variant)
+}
+
+/// Multi-head attention on already projected matrices: Q [Tq, d_model], K [Tk, d_model],
+/// V [Tk, d_model] are split into `heads` column slices of width d_model/heads; each head attends
+/// with the same mask; the head outputs are concatenated (before W_O) into [Tq, d_model].
+///
+///     head_h = Attention(Q[:, h·d_h ..< (h+1)·d_h], K[:, …], V[:, …]),   Concat(head_1 … head_H)
+///
+/// - Throws: `.invalidArgument` when heads ∤ d_model; otherwise as `scaledDotProductAttention`.
+public func multiHeadAttention(q: Matrix, k: Matrix, v: Matrix, heads: Int, mask: AttentionMask = .none,
+                               variant: AttentionVariant = .optimized) throws -> Matrix {
+    try Validate.positive(heads, "heads")
+    try AttentionValidation.check(q: q, k: k, v: v, mask: mask, operation: "multiHeadAttention(Q, K, V)")
+    guard q.cols % heads == 0, v.cols % heads == 0 else {
+        throw DecoderSpecError.invalidArgument(
+            what: "heads = \(heads)",
+            reason: "must divide d_model (Q is \(q.shape), V is \(v.shape))")
+    }
+    return AttentionKernels.multiHead(q: q, k: k, v: v, heads: heads, mask: mask, variant: variant)
+}
+
+/// `multiHeadAttention` for a KV-cached decoding step: the same validation and result, except
+/// that the first `cachedRows` rows of K and V — validated when they were appended to the cache —
+/// are not scanned again for NaN/±Inf (that scan would re-read the whole cache every step).
+package func multiHeadAttention(q: Matrix, k: Matrix, v: Matrix, heads: Int, mask: AttentionMask,
+                                variant: AttentionVariant, cachedRows: Int) throws -> Matrix {
+    try Validate.positive(heads, "heads")
+    try AttentionValidation.check(q: q, k: k, v: v, mask: mask, operation: "multiHeadAttention(Q, K, V) over a KV cache",
+                                  trustedKeyRows: cachedRows)
+    guard q.cols % heads == 0, v.cols % heads == 0 else {
+        throw DecoderSpecError.invalidArgument(what: "heads = \(heads)", reason: "must divide d_model (Q is \(q.shape), V is \(v.shape))")
+    }
+    return AttentionKernels.multiHead(q: q, k: k, v: v, heads: heads, mask: mask, variant: variant)
+}
+
+// MARK: - Multi-head attention with projections
+
+/// Multi-head attention with learned projections, stored as PyTorch / Hugging Face store a
+/// `Linear` (weight [out, in], bias [out]). See docs/attention.md.
+///
+///     Q = X_q·W_Qᵀ + b_Q,  K = X_kv·W_Kᵀ + b_K,  V = X_kv·W_Vᵀ + b_V        [T, d_model]
+///     MultiHead = Concat(head_1 … head_H)·W_Oᵀ + b_O,  head_h = Attention(Q_h, K_h, V_h)
+///
+/// Self-attention passes the same X for query and key/value input; cross-attention passes the
+/// decoder states as query input [Tq, d_model] and the encoder output as key/value input
+/// [Tk, d_model]. For a KV cache, store `projectKeys`/`projectValues` of the past and call
+/// `attendProjected` with the new queries, then `projectOutput`.
+public struct MultiHeadAttention: Sendable, Equatable {
+    public let modelDimension: Int
+    public let heads: Int
+    /// [d_model, d_model] each, [out, in].
+    public var wQ: Matrix, wK: Matrix, wV: Matrix, wO: Matrix
+    /// [d_model] each.
+    public var bQ: [Float], bK: [Float], bV: [Float], bO: [Float]
+
+    /// d_model / heads.
+    public var headDimension: Int { modelDimension / heads }
+
+    /// - Throws: `.invalidArgument` when heads ≤ 0 or heads ∤ d_model; `.shapeMismatch` when a
+    ///   weight is not [d_model, d_model] or a bias not [d_model]; `.nonFinite` for NaN/Inf weights.
+    public init(heads: Int, wQ: Matrix, bQ: [Float], wK: Matrix, bK: [Float], wV: Matrix, bV: [Float],
+                wO: Matrix, bO: [Float]) throws {
+        try Validate.positive(heads, "heads")
+        let d = wQ.rows
+        try Validate.positive(d, "d_model (rows of W_Q)")
+        guard d % heads == 0 else {
+            throw DecoderSpecError.invalidArgument(what: "heads = \(heads)", reason: "must divide d_model = \(d)")
+        }
+        for (name, w) in [("W_Q", wQ), ("W_K", wK), ("W_V", wV), ("W_O", wO)] {
+            guard w.rows == d && w.cols == d else {
+                throw DecoderSpecError.shapeMismatch(operation: "MultiHeadAttention(\(name))", expected: "[\(d), \(d)] ([out, in])",
+                                                     actual: "\(w.shape)")
+            }
+            try Validate.finite(w.storage, "\(name) \(w.shape)")
+        }
+        for (name, b) in [("b_Q", bQ), ("b_K", bK), ("b_V", bV), ("b_O", bO)] {
+            guard b.count == d else {
+                throw DecoderSpecError.shapeMismatch(operation: "MultiHeadAttention(\(name))", expected: "[\(d)]", actual: "[\(b.count)]")
+            }
+            try Validate.finite(b, "\(name) [\(d)]")
+        }
+        self.modelDimension = d
+        self.heads = heads
+        self.wQ = wQ; self.wK = wK; self.wV = wV; self.wO = wO
+        self.bQ = bQ; self.bK = bK; self.bV = bV; self.bO = bO
+    }
+
+    /// Random weights N(0, 1/d_model) (so projections keep unit scale) and zero biases, from `seed`.
+    public init(heads: Int, modelDimension d: Int, seed: UInt64) throws {
+        try Validate.positive(d, "d_model")
+        var rng = SeededRNG(seed: seed)
+        let std = 1 / Float(d).squareRoot()
+        let zero = [Float](repeating: 0, count: d)
+        try self.init(heads: heads,
+                      wQ: rng.normalMatrix(rows: d, cols: d, std: std), bQ: zero,
+                      wK: rng.normalMatrix(rows: d, cols: d, std: std), bK: zero,
+                      wV: rng.normalMatrix(rows: d, cols: d, std: std), bV: zero,
+                      wO: rng.normalMatrix(rows: d, cols: d, std: std), bO: zero)
+    }
+
+    /// Identity projections and zero biases: MultiHead(X, X) = multiHeadAttention(X, X, X).
+    public static func identity(modelDimension d: Int, heads: Int) throws -> MultiHeadAttention {
+        try Validate.positive(d, "d_model")
+        var eye = Matrix(rows: d, cols: d)
+        for i in 0..<d { eye[i, i] = 1 }
+        let zero = [Float](repeating: 0, count: d)
+        return try MultiHeadAttention(heads: heads, wQ: eye, bQ: zero, wK: eye, bK: zero, wV: eye, bV: zero, wO: eye, bO: zero)
+    }
+
+    /// MultiHead(X_q, X_kv) [Tq, d_model].
+    /// - Parameters: query [Tq, d_model]; keyValue [Tk, d_model] (pass `query` for self-attention).
+    /// - Throws: `DecoderSpecError` for widths ≠ d_model, empty inputs, mask misfit, NaN/Inf.
+    public func callAsFunction(query: Matrix, keyValue: Matrix, mask: AttentionMask = .none,
+                               backend: Backend = .optimized) throws -> Matrix {
+        let q = try projectQueries(query, backend: backend)
+        let k = try projectKeys(keyValue, backend: backend)
+        let v = try projectValues(keyValue, backend: backend)
+        let heads = try attendProjected(queries: q, keys: k, values: v, mask: mask, backend: backend)
+        return try projectOutput(heads, backend: backend)
+    }
+
+    /// Self-attention: MultiHead(X, X) [T, d_model].
+    public func selfAttention(_ x: Matrix, mask: AttentionMask = .none, backend: Backend = .optimized) throws -> Matrix {
+        try self(query: x, keyValue: x, mask: mask, backend: backend)
+    }
+
+    /// Q = X·W_Qᵀ + b_Q, [T, d_model].
+    public func projectQueries(_ x: Matrix, backend: Backend = .optimized) throws -> Matrix {
+        try linear(x, wQ, bQ, "query input", backend)
+    }
+    /// K = X·W_Kᵀ + b_K, [T, d_model].
+    public func projectKeys(_ x: Matrix, backend: Backend = .optimized) throws -> Matrix {
+        try linear(x, wK, bK, "key/value input", backend)
+    }
+    /// V = X·W_Vᵀ + b_V, [T, d_model].
+    public func projectValues(_ x: Matrix, backend: Backend = .optimized) throws -> Matrix {
+        try linear(x, wV, bV, "key/value input", backend)
+    }
+    /// Concat(heads)·W_Oᵀ + b_O, [T, d_model].
+    public func projectOutput(_ concatenatedHeads: Matrix, backend: Backend = .optimized) throws -> Matrix {
+        try linear(concatenatedHeads, wO, bO, "concatenated heads", backend)
+    }
+
+    /// Attention of projected queries [Tq, d_model] over projected keys and values [Tk, d_model]
+    /// (e.g. a KV cache), split into `heads`; returns the concatenated heads [Tq, d_model]
+    /// (before W_O).
+    public func attendProjected(queries: Matrix, keys: Matrix, values: Matrix, mask: AttentionMask = .none,
+                                backend: Backend = .optimized) throws -> Matrix {
+        for (name, m) in [("projected queries", queries), ("projected keys", keys), ("projected values", values)] where m.cols != modelDimension {
+            throw DecoderSpecError.shapeMismatch(operation: "MultiHeadAttention.attendProjected", expected: "\(name) [T, \(modelDimension)]",
+                                                 actual: "\(m.shape)")
+        }
+        return try multiHeadAttention(q: queries, k: keys, v: values, heads: heads, mask: mask, variant: backend.attention)
+    }
+
+    /// The attention weights of every head, `heads` matrices [Tq, Tk] (naive path), for pictures.
+    public func headWeights(query: Matrix, keyValue: Matrix, mask: AttentionMask = .none) throws -> [Matrix] {
+        let q = try projectQueries(query, backend: .naive)
+        let k = try projectKeys(keyValue, backend: .naive)
+        let dh = headDimension
+        return try (0..<heads).map { h in
+            try attentionWeights(q: AttentionKernels.columns(q, from: h * dh, count: dh),
+                                 k: AttentionKernels.columns(k, from: h * dh, count: dh), mask: mask)
+        }
+    }
+
+    func linear(_ x: Matrix, _ w: Matrix, _ b: [Float], _ what: String, _ backend: Backend) throws -> Matrix {
+        guard x.cols == modelDimension else {
+            throw DecoderSpecError.shapeMismatch(operation: "MultiHeadAttention (\(what))", expected: "[T, \(modelDimension)]",
+                                                 actual: "\(x.shape)")
+        }
+        guard x.rows > 0 else { throw DecoderSpecError.emptySequence(what: "MultiHeadAttention \(what) \(x.shape)") }
+        try AttentionValidation.finite(x.storage[...], "MultiHeadAttention \(what) \(x.shape)")
+        var y = try x.matmul(w, transposeOther: true, variant: backend.gemm)
+        y.storage.withUnsafeMutableBufferPointer { p in
+            for r in 0..<y.rows {
+                let row = p.baseAddress! + r * y.cols
+                for c in 0..<y.cols { row[c] += b[c] }
+            }
+        }
+        return y
+    }
+}
+
+// MARK: - Validation and kernels
+
+enum AttentionValidation {
+    /// `trustedKeyRows`: leading rows of K and V already validated (a KV cache's earlier rows);
+    /// only the rows after them are scanned for NaN/±Inf.
+    static func check(q: Matrix, k: Matrix, v: Matrix?, mask: AttentionMask, operation: String, trustedKeyRows: Int = 0) throws {
+        guard q.rows > 0 else { throw DecoderSpecError.emptySequence(what: "queries Q \(q.shape) in \(operation)") }
+        guard k.rows > 0 else { throw DecoderSpecError.emptySequence(what: "keys K \(k.shape) in \(operation)") }
+        guard q.cols > 0 else { throw DecoderSpecError.invalidArgument(what: "d_k of Q \(q.shape)", reason: "must be positive") }
+        guard q.cols == k.cols else {
+            throw DecoderSpecError.shapeMismatch(operation: operation, expected: "Q [Tq, d_k] and K [Tk, d_k] with the same d_k",
+                                                 actual: "Q \(q.shape), K \(k.shape)")
+        }
+        if let v {
+            guard v.rows == k.rows else {
+                throw DecoderSpecError.shapeMismatch(operation: operation, expected: "K [Tk, d_k] and V [Tk, d_v] with the same Tk",
+                                                     actual: "K \(k.shape), V \(v.shape)")
+            }
+            guard v.cols > 0 else { throw DecoderSpecError.invalidArgument(what: "d_v of V \(v.shape)", reason: "must be positive") }
+        }
+        try mask.validate(queries: q.rows, keys: k.rows)
+        try finite(q.storage[...], "queries Q \(q.shape)")
+        let trusted = Swift.min(Swift.max(trustedKeyRows, 0), k.rows)
+        try finite(k.storage[(trusted * k.cols)...], "keys K \(k.shape) (rows \(trusted)…)")
+        if let v { try finite(v.storage[(trusted * v.cols)...], "values V \(v.shape) (rows \(trusted)…)") }
+    }
+
+    /// `Validate.finite` with a SIMD fast path: Σ x·0 is 0 exactly when every x is finite
+    /// (±∞·0 and NaN·0 are NaN); only on failure is the first bad index searched for.
+    static func finite(_ values: ArraySlice<Float>, _ what: @autoclosure () -> String) throws {
+        let ok = values.withUnsafeBufferPointer { p -> Bool in
+            // Four independent accumulators, so the adds do not wait on each other.
+            var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+            let zero = SIMD8<Float>()
+            var i = 0
+            if let base = p.baseAddress {
+                let raw = UnsafeRawPointer(base)
+                while i + 32 <= p.count {
+                    a0 += raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self) * zero
+                    a1 += raw.loadUnaligned(fromByteOffset: 4 * i + 32, as: SIMD8<Float>.self) * zero
+                    a2 += raw.loadUnaligned(fromByteOffset: 4 * i + 64, as: SIMD8<Float>.self) * zero
+                    a3 += raw.loadUnaligned(fromByteOffset: 4 * i + 96, as: SIMD8<Float>.self) * zero
+                    i += 32
+                }
+            }
+            var tail: Float = 0
+            while i < p.count { tail += p[i] * 0; i += 1 }
+            return ((a0 + a1) + (a2 + a3)).sum() == 0 && tail == 0
+        }
+        if !ok { try Validate.finite(values, what()) }
+    }
+}
+
+/// Unvalidated internals (inputs already checked).
+enum AttentionKernels {
+    static func attend(q: Matrix, k: Matrix, v: Matrix, mask: AttentionMask, variant: AttentionVariant) -> Matrix {
+        switch variant {
+        case .naive:
+            let weights = naiveWeights(q: q, k: k, mask: mask)
+            return try! weights.matmul(v, variant: .naive)
+        case .optimized:
+            var out = Matrix(rows: q.rows, cols: v.cols)
+            fused(q: q, qOffset: 0, k: k, kOffset: 0, v: v, vOffset: 0, dk: q.cols, dv: v.cols,
+                  mask: mask, out: &out, outOffset: 0)
+            return out
+        }
+    }
+
+    /// softmax(Q·Kᵀ/√d_k + M), the formula as it reads (GEMM.naive, Softmax.naive).
+    static func naiveWeights(q: Matrix, k: Matrix, mask: AttentionMask) -> Matrix {
+        var scores = try! q.matmul(k, transposeOther: true, variant: .naive)
+        let sqrtDk = Float(q.cols).squareRoot()
+        for i in scores.storage.indices { scores.storage[i] /= sqrtDk }
+        let m = try! mask.materialize(queries: q.rows, keys: k.rows)
+        let (rows, cols) = (scores.rows, scores.cols)
+        scores.storage.withUnsafeMutableBufferPointer { s in
+            m.storage.withUnsafeBufferPointer { mp in
+                Softmax.rows(.naive, s.baseAddress!, rows: rows, cols: cols, mask: mp.baseAddress!)
+            }
+        }
+        return scores
+    }
+
+    static func multiHead(q: Matrix, k: Matrix, v: Matrix, heads: Int, mask: AttentionMask, variant: AttentionVariant) -> Matrix {
+        let dk = q.cols / heads, dv = v.cols / heads
+        var out = Matrix(rows: q.rows, cols: v.cols)
+        for h in 0..<heads {
+            switch variant {
+            case .naive:
+                let o = attend(q: columns(q, from: h * dk, count: dk), k: columns(k, from: h * dk, count: dk),
+                               v: columns(v, from: h * dv, count: dv), mask: mask, variant: .naive)
+                for r in 0..<q.rows { for c in 0..<dv { out[r, h * dv + c] = o[r, c] } }
+            case .optimized:
+                fused(q: q, qOffset: h * dk, k: k, kOffset: h * dk, v: v, vOffset: h * dv, dk: dk, dv: dv,
+                      mask: mask, out: &out, outOffset: h * dv)
+            }
+        }
+        return out
+    }
+
+    /// Columns [from, from + count) of m, as a new matrix.
+    static func columns(_ m: Matrix, from: Int, count: Int) -> Matrix {
+        if from == 0 && count == m.cols { return m }
+        var out = Matrix(rows: m.rows, cols: count)
+        for r in 0..<m.rows { for c in 0..<count { out.storage[r * count + c] = m.storage[r * m.cols + from + c] } }
+        return out
+    }
+
+    /// One head of the fused kernel on column slices (no copies: row strides are the full widths).
+    static func fused(q: Matrix, qOffset: Int, k: Matrix, kOffset: Int, v: Matrix, vOffset: Int, dk: Int, dv: Int,
+                      mask: AttentionMask, out: inout Matrix, outOffset: Int) {
+        let (tq, tk) = (q.rows, k.rows)
+        let outCols = out.cols
+        func body(_ additive: UnsafePointer<Float>?) {
+            q.storage.withUnsafeBufferPointer { pq in
+                k.storage.withUnsafeBufferPointer { pk in
+                    v.storage.withUnsafeBufferPointer { pv in
+                        out.storage.withUnsafeMutableBufferPointer { po in
+                            FusedAttention.forward(
+                                q: pq.baseAddress! + qOffset, ldq: q.cols, k: pk.baseAddress! + kOffset, ldk: k.cols,
+                                v: pv.baseAddress! + vOffset, ldv: v.cols, out: po.baseAddress! + outOffset, ldo: outCols,
+                                queries: tq, keys: tk, dk: dk, dv: dv, scale: 1 / Float(dk).squareRoot(),
+                                causalOffset: mask.isCausal ? min(mask.queryOffset, tk) : nil,
+                                keyValidLength: mask.keyValidLength ?? tk,
+                                additive: additive, ldm: tk)
+                        }
+                    }
+                }
+            }
+        }
+        if let a = mask.additive {
+            a.storage.withUnsafeBufferPointer { body($0.baseAddress!) }
+        } else {
+            body(nil)
+        }
+    }
+}

@@ -85,10 +85,11 @@ public struct EmbeddingTable: Sendable, Equatable {
     public init(vocabularySize: Int, dimension: Int, storage: [Float]) throws {
         try Validate.positive(vocabularySize, "vocabulary size V")
         try Validate.positive(dimension, "d_model")
-        guard storage.count == vocabularySize * dimension else {
+        let (elements, overflow) = vocabularySize.multipliedReportingOverflow(by: dimension)
+        guard !overflow, storage.count == elements else {
             throw DecoderSpecError.shapeMismatch(
                 operation: "EmbeddingTable(vocabularySize:dimension:storage:)",
-                expected: "[\(vocabularySize), \(dimension)] = \(vocabularySize * dimension) elements",
+                expected: "[\(vocabularySize), \(dimension)] = \(overflow ? "too many" : String(elements)) elements",
                 actual: "\(storage.count) elements")
         }
         try self.init(weight: Matrix(rows: vocabularySize, cols: dimension, storage: storage))
@@ -99,10 +100,18 @@ public struct EmbeddingTable: Sendable, Equatable {
     public static func seeded(vocabularySize: Int, dimension: Int, seed: UInt64) throws -> EmbeddingTable {
         try Validate.positive(vocabularySize, "vocabulary size V")
         try Validate.positive(dimension, "d_model")
+        let (elements, overflow) = vocabularySize.multipliedReportingOverflow(by: dimension)
+        guard !overflow, elements <= maxSeededElements else {
+            throw DecoderSpecError.invalidArgument(
+                what: "embedding table [\(vocabularySize), \(dimension)]", reason: "larger than \(maxSeededElements) elements (8 GiB)")
+        }
         var rng = SeededRNG(seed: seed)
         let std = Float(1 / Double(dimension).squareRoot())
         return try EmbeddingTable(weight: rng.normalMatrix(rows: vocabularySize, cols: dimension, std: std))
     }
+
+    /// The largest table `seeded` creates, in elements (2³¹ Floats = 8 GiB).
+    public static let maxSeededElements = 1 << 31
 
     /// The factor sqrt(d_model) as a Float (the one rounding every scaled lookup shares).
     public var scaleFactor: Float { Float(Double(dimension).squareRoot()) }
@@ -140,4 +149,9 @@ public struct EmbeddingTable: Sendable, Equatable {
         guard hidden.rows > 0 else { throw DecoderSpecError.emptySequence(what: "hidden rows H") }
         return try hidden.matmul(weight, transposeOther: true, variant: variant)
     }
+}
+
+extension Backend {
+    /// The embedding-gather kernel of this backend.
+    public var embeddingGather: EmbeddingGather.Variant { self == .naive ? .naive : .optimized }
 }

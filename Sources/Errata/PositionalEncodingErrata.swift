@@ -2,7 +2,8 @@
 // defects can be shown executably (DESIGN.md §7). The correct formula is
 // `SinusoidalPositionalEncoding` / `PositionalTable`; docs/positional-encoding.md quotes each
 // original next to it. Every table here is [positions, d] like the correct one, so the same
-// property checks (PositionalEncodingSpecs) run against both — and fail here.
+// property checks (PositionalEncodingSpecs) run against both — and fail here. These are exhibits,
+// not API for model code: sizes are preconditions (positions ≥ 0, dimension ≥ 1), not errors.
 import TensorCore
 
 #if canImport(Glibc)

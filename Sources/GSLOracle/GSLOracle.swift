@@ -15,9 +15,10 @@ public enum GSL {
 
     @inline(__always) static func ready() { _ = handlerOff }
 
-    static func check(_ status: Int32, _ call: String) throws(GSLError) {
+    /// `call` is an autoclosure: the description is built only on failure, not on every call.
+    static func check(_ status: Int32, _ call: @autoclosure () -> String) throws(GSLError) {
         guard status == Int32(GSL_SUCCESS) else {
-            throw GSLError(call: call, status: status, message: String(cString: gsl_strerror(status)))
+            throw GSLError(call: call(), status: status, message: String(cString: gsl_strerror(status)))
         }
     }
 
@@ -36,6 +37,9 @@ public enum GSL {
     /// tanh(x) via exp: (e^{2x} − 1)/(e^{2x} + 1), with `gsl_expm1` for accuracy near 0.
     public static func tanh(_ x: Double) -> Double {
         ready()
+        // For |x| ≥ 20, tanh(x) rounds to ±1 in Double (1 − tanh 20 ≈ 8e-18 < ulp(1)/2), and
+        // expm1(2|x|) would overflow to ∞/∞ = NaN beyond |x| ≈ 355.
+        if Swift.abs(x) >= 20 { return x < 0 ? -1 : 1 }
         let e = gsl_expm1(2 * Swift.abs(x))
         let t = e / (e + 2)
         return x < 0 ? -t : t

@@ -92,6 +92,7 @@ public struct BasicTokenizer: Sendable {
     }
 
     public func tokenize(_ text: String) -> [String] {
+        if text.utf8.allSatisfy({ $0 < 0x80 }) { return tokenizeASCII(text) }
         var cleaned = String.UnicodeScalarView()
         for s in text.unicodeScalars {
             if s.value == 0 || s.value == 0xFFFD || BasicTokenizer.isControl(s) { continue }
@@ -113,6 +114,42 @@ public struct BasicTokenizer: Sendable {
             if lowercase { w = w.lowercased() }
             if stripAccents ?? lowercase { w = BasicTokenizer.stripAccents(w) }
             out.append(contentsOf: BasicTokenizer.splitOnPunctuation(w))
+        }
+        return out
+    }
+
+    /// The same steps for pure-ASCII text, where NFC, NFD and accent stripping are identities and
+    /// lower-casing is A–Z → a–z (a fast path; the general path gives the same result).
+    func tokenizeASCII(_ text: String) -> [String] {
+        var out: [String] = []
+        var current: [UInt8] = []
+        func flush() {
+            if !current.isEmpty { out.append(String(decoding: current, as: UTF8.self)); current.removeAll(keepingCapacity: true) }
+        }
+        // Words first (so never-split tokens are seen whole), then punctuation splitting.
+        var words: [[UInt8]] = []
+        var word: [UInt8] = []
+        for b in text.utf8 {
+            if b == 0 || (b < 0x20 && b != 0x09 && b != 0x0A && b != 0x0D) || b == 0x7F { continue }  // NUL and controls (Cc) dropped
+            if b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D {
+                if !word.isEmpty { words.append(word); word.removeAll(keepingCapacity: true) }
+            } else {
+                word.append(b)
+            }
+        }
+        if !word.isEmpty { words.append(word) }
+        for w in words {
+            if !neverSplit.isEmpty, let s = String(validating: w, as: UTF8.self), neverSplit.contains(s) { out.append(s); continue }
+            for var b in w {
+                if lowercase && b >= 0x41 && b <= 0x5A { b += 0x20 }
+                if (33...47).contains(b) || (58...64).contains(b) || (91...96).contains(b) || (123...126).contains(b) {
+                    flush()
+                    out.append(String(UnicodeScalar(b)))
+                } else {
+                    current.append(b)
+                }
+            }
+            flush()
         }
         return out
     }
@@ -228,16 +265,24 @@ public struct WordPieceTokenizer: Sendable {
 
     /// WordPiece ids of one already basic-tokenized word.
     public func wordPieceIDs(_ word: String) -> [Int] {
-        let scalars = Array(word.unicodeScalars)
-        if scalars.count > maxInputCharsPerWord { return [unknownID] }
+        // UTF-8 bytes of the word and the byte offset where each scalar starts (plus the end).
+        let bytes = Array(word.utf8)
+        var boundaries: [Int] = []
+        boundaries.reserveCapacity(bytes.count + 1)
+        for (i, b) in bytes.enumerated() where b & 0xC0 != 0x80 { boundaries.append(i) }
+        let scalarCount = boundaries.count
+        boundaries.append(bytes.count)
+        if scalarCount > maxInputCharsPerWord { return [unknownID] }
         var ids: [Int] = []
         var start = 0
-        while start < scalars.count {
-            var end = scalars.count
+        var piece: [UInt8] = []
+        while start < scalarCount {
+            var end = scalarCount
             var found: Int?
             while start < end {
-                var piece = start > 0 ? Array("##".utf8) : []
-                for s in scalars[start..<end] { piece.append(contentsOf: Array(String(s).utf8)) }
+                piece.removeAll(keepingCapacity: true)
+                if start > 0 { piece.append(0x23); piece.append(0x23) }  // "##"
+                piece.append(contentsOf: bytes[boundaries[start]..<boundaries[end]])
                 if let id = vocabulary.id(ofBytes: piece) { found = id; break }
                 end -= 1
             }

@@ -9,8 +9,10 @@ public enum GEMM {
         case naive
         /// Identical to naive except: panels of A and B are packed, the loops are cache-blocked,
         /// and a register-blocked SIMD micro-kernel accumulates a tile of C. Summation order differs.
+        /// Single-precision products with one row (m = 1) take the streaming `GEMV` path instead.
         case optimized
-        /// Identical to optimized except: column blocks of C are computed on all cores.
+        /// Identical to optimized except: C is cut into one column (or row) block per core, each
+        /// computed by the optimized path on its own thread (`DispatchQueue.concurrentPerform`).
         case parallel
     }
 
@@ -22,6 +24,12 @@ public enum GEMM {
         beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
         precondition(m >= 0 && n >= 0 && k >= 0, "GEMM sizes must be non-negative")
+        if m == 1 && variant != .naive {
+            // One row — a KV-cached decoding step: B has no reuse to pack for, so stream it once.
+            GEMV.sgemv(transA: transA, transB: transB, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+                       beta: beta, c: c)
+            return
+        }
         switch variant {
         case .naive:
             naive(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,

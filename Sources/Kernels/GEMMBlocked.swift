@@ -315,10 +315,17 @@ extension GEMM {
         #endif
     }
 
-    /// `.parallel`: C is cut into as many blocks as there are cores — column blocks (multiples
-    /// of NR) when n ≥ m, row blocks (multiples of MR) otherwise — and each block runs `blocked`
-    /// on its own thread with its own pack buffers. Small products (< 2·10⁶ multiply-adds)
-    /// stay on one thread: the fork/join would cost more than it saves.
+    /// `.parallel`, identical to `blocked` except that C is cut into as many blocks as there are
+    /// cores — column blocks (multiples of NR) when n ≥ m, row blocks (multiples of MR)
+    /// otherwise — and each block is one `blocked` call on its own thread
+    /// (`DispatchQueue.concurrentPerform`), with its own pack buffers: one fork/join per call.
+    /// Each block repacks the panel of A (or B) it shares with the others — a few percent at the
+    /// measured sizes. Products under 2·10⁶ multiply-adds stay on one thread.
+    ///
+    /// Measured against the alternative of sharing one packed B panel between the cores and
+    /// handing out row chunks (two fork/joins per panel): in the same quiet minute on this machine
+    /// (2-thread FMA peak 1.99× one core), this split gave 1.6–2.0× `.optimized`, the shared-panel
+    /// version 1.3–1.5× (docs/kernels.md).
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     static func parallel<T: PackedGEMMScalar>(
@@ -327,34 +334,59 @@ extension GEMM {
         beta: T, c: UnsafeMutablePointer<T>, ldc: Int
     ) {
         let workers = coreCount
-        let splitColumns = n >= m
-        let unit = splitColumns ? T.nr : T.mr
-        let extent = splitColumns ? n : m
-        let blocks = min(workers, (extent + unit - 1) / unit)
-        if blocks <= 1 || m * n * k < 2_000_000 {
+        if workers <= 1 || m * n * k < 2_000_000 || alpha == 0 {
             blocked(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
                     b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
             return
         }
-        let per = ((extent + blocks - 1) / blocks + unit - 1) / unit * unit
+        if n >= m || m < 2 * T.mr {
+            columnSplit(workers: workers, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                        a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+        } else {
+            rowSplit(workers: workers, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                     a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+        }
+    }
+
+    /// Row blocks of C (multiples of MR), one `blocked` call per core: for tall, narrow C.
+    static func rowSplit<T: PackedGEMMScalar>(
+        workers: Int, transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: T,
+        a: UnsafePointer<T>, lda: Int, b: UnsafePointer<T>, ldb: Int,
+        beta: T, c: UnsafeMutablePointer<T>, ldc: Int
+    ) {
+        let unit = T.mr
+        let blocks = min(workers, (m + unit - 1) / unit)
+        let per = ((m + blocks - 1) / blocks + unit - 1) / unit * unit
         let ptrs = SendablePointers(a: a, b: b, c: c)
         DispatchQueue.concurrentPerform(iterations: blocks) { t in
             let start = t * per
-            let size = min(per, extent - start)
+            let size = min(per, m - start)
             if size <= 0 { return }
-            if splitColumns {
-                // Columns start..<start+size of op(B) and C.
-                let bOffset = transB ? start * ldb : start
-                blocked(transA: transA, transB: transB, m: m, n: size, k: k, alpha: alpha,
-                        a: ptrs.a, lda: lda, b: ptrs.b + bOffset, ldb: ldb,
-                        beta: beta, c: ptrs.c + start, ldc: ldc)
-            } else {
-                // Rows start..<start+size of op(A) and C.
-                let aOffset = transA ? start : start * lda
-                blocked(transA: transA, transB: transB, m: size, n: n, k: k, alpha: alpha,
-                        a: ptrs.a + aOffset, lda: lda, b: ptrs.b, ldb: ldb,
-                        beta: beta, c: ptrs.c + start * ldc, ldc: ldc)
-            }
+            let aOffset = transA ? start : start * lda
+            blocked(transA: transA, transB: transB, m: size, n: n, k: k, alpha: alpha,
+                    a: ptrs.a + aOffset, lda: lda, b: ptrs.b, ldb: ldb,
+                    beta: beta, c: ptrs.c + start * ldc, ldc: ldc)
+        }
+    }
+
+    /// Column blocks of C (multiples of NR), one `blocked` call per core: for short, wide C.
+    static func columnSplit<T: PackedGEMMScalar>(
+        workers: Int, transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: T,
+        a: UnsafePointer<T>, lda: Int, b: UnsafePointer<T>, ldb: Int,
+        beta: T, c: UnsafeMutablePointer<T>, ldc: Int
+    ) {
+        let unit = T.nr
+        let blocks = min(workers, (n + unit - 1) / unit)
+        let per = ((n + blocks - 1) / blocks + unit - 1) / unit * unit
+        let ptrs = SendablePointers(a: a, b: b, c: c)
+        DispatchQueue.concurrentPerform(iterations: blocks) { t in
+            let start = t * per
+            let size = min(per, n - start)
+            if size <= 0 { return }
+            let bOffset = transB ? start * ldb : start
+            blocked(transA: transA, transB: transB, m: m, n: size, k: k, alpha: alpha,
+                    a: ptrs.a, lda: lda, b: ptrs.b + bOffset, ldb: ldb,
+                    beta: beta, c: ptrs.c + start, ldc: ldc)
         }
     }
 }

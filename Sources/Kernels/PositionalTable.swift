@@ -16,7 +16,8 @@ import Darwin
 ///
 /// Precision contract (both variants, specced in PositionalEncodingSpecs against GSL):
 /// angles and sines are computed in Double and rounded to Float once, so every value is within
-/// `2⁻²⁴·|PE| + 1e-10` of the exact value for positions < 2²⁰. Computing the angle `pos·ω` in
+/// `2⁻²⁴·|PE| + 1e-10` of the exact value for positions ≤ 8192, and `2⁻²⁴·|PE| + 1e-9` up to the
+/// ceiling 2²⁰ (the Double stage contributes ≤ ≈ 5.3·pos·2⁻⁵³). Computing the angle `pos·ω` in
 /// Float instead (what a float32 framework does) rounds it to ulp(pos)/2 — 1.2e-4 at pos 2048,
 /// 4.9e-4 at pos 8192 — and the sine inherits that error.
 public enum PositionalTable {
@@ -27,8 +28,9 @@ public enum PositionalTable {
         /// first row uses `sin`/`cos`, and each later row is the previous row rotated by ω_i
         /// (angle addition, in Double):
         ///     sin(a+ω) = sin a·cos ω + cos a·sin ω,   cos(a+ω) = cos a·cos ω − sin a·sin ω.
-        /// Error of n rotation steps ≤ ≈ 3.3·n·2⁻⁵³ (≈ 3e-12 at n = 8192), far below Float
-        /// rounding (2⁻²⁵ ≈ 3e-8); the rows are a few multiply-adds per element and vectorize.
+        /// Error of n rotation steps ≤ ≈ (√5 + 1)·n·2⁻⁵³ (a complex product's rounding plus the
+        /// rounding of (cos ω, sin ω), per step; ≈ 3e-12 at n = 8192, ≈ 4e-10 at n = 2²⁰), far
+        /// below Float rounding (2⁻²⁵ ≈ 3e-8); rows are a few multiply-adds per element and vectorize.
         case optimized
     }
 
@@ -130,4 +132,9 @@ public enum PositionalTable {
             i += 1
         }
     }
+}
+
+extension Backend {
+    /// The PE-table kernel of this backend.
+    public var positionalTable: PositionalTable.Variant { self == .naive ? .naive : .optimized }
 }

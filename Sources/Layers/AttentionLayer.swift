@@ -58,10 +58,10 @@ public struct AttentionLayer: Sendable, Equatable {
     public func callAsFunction(_ x: Matrix, cache: inout LayerKVCache, backend: Backend = .optimized) throws -> Matrix {
         let offset = cache.length
         let q = try query(x, backend: backend)
-        cache.keys = try cache.keys.appendingRows(try key(x, backend: backend))
-        cache.values = try cache.values.appendingRows(try value(x, backend: backend))
+        try cache.keys.appendRows(try key(x, backend: backend))
+        try cache.values.appendRows(try value(x, backend: backend))
         let mixed = try HeadAttention.attend(q: q, k: cache.keys, v: cache.values, heads: heads, causalOffset: offset,
-                                             keyValidLength: nil, backend: backend)
+                                             keyValidLength: nil, backend: backend, cachedRows: offset)
         return try output(mixed, backend: backend)
     }
 

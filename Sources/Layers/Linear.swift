@@ -75,12 +75,4 @@ extension Matrix {
     public func rows(_ range: Range<Int>) -> Matrix {
         try! Matrix(rows: range.count, cols: cols, storage: Array(storage[(range.lowerBound * cols)..<(range.upperBound * cols)]))
     }
-
-    /// `self` with `other`'s rows appended (same width). Used by the KV cache.
-    public func appendingRows(_ other: Matrix) throws -> Matrix {
-        guard other.cols == cols || rows == 0 else {
-            throw DecoderSpecError.shapeMismatch(operation: "appendingRows", expected: "width \(cols)", actual: "\(other.shape)")
-        }
-        return try Matrix(rows: rows + other.rows, cols: other.cols, storage: storage + other.storage)
-    }
 }

@@ -104,12 +104,22 @@ public struct DecoderOnlyModel: AutoregressiveModel, Sendable {
         }
     }
 
-    /// Logits [T, V] for every position of `ids` (a full causal forward pass, no cache).
-    public func forward(_ ids: [Int]) throws -> Matrix {
+    /// The last layer's output h^L [T, d] for `ids` (a full causal pass, no cache), before LN_f.
+    public func hiddenStates(_ ids: [Int]) throws -> Matrix {
         try checkIds(ids, startingAt: 0)
         var h = try positions.add(to: tokenEmbedding.lookup(ids, variant: backend == .naive ? .naive : .optimized))
         for layer in layers { h = try layer(h, backend: backend) }
-        return try tokenEmbedding.tiedLogits(try finalNorm(h, backend: backend), variant: backend.gemm)
+        return h
+    }
+
+    /// LN_f(h) · Eᵀ: the tied head on rows h [T, d] → logits [T, V].
+    func head(_ h: Matrix) throws -> Matrix {
+        try tokenEmbedding.tiedLogits(try finalNorm(h, backend: backend), variant: backend.gemm)
+    }
+
+    /// Logits [T, V] for every position of `ids` (a full causal forward pass, no cache).
+    public func forward(_ ids: [Int]) throws -> Matrix {
+        try head(hiddenStates(ids))
     }
 
     public func makeCache() -> KVCache { KVCache(layers: config.layers, width: config.modelWidth) }
@@ -121,12 +131,13 @@ public struct DecoderOnlyModel: AutoregressiveModel, Sendable {
         try checkIds(tokens, startingAt: first)
         var h = try positions.add(to: tokenEmbedding.lookup(tokens, variant: backend == .naive ? .naive : .optimized), startingAt: first)
         for (l, layer) in layers.enumerated() { h = try layer(h, cache: &cache.layers[l], backend: backend) }
-        let last = try finalNorm(h.rows((h.rows - 1)..<h.rows), backend: backend)
-        return try tokenEmbedding.tiedLogits(last, variant: backend.gemm).storage
+        return try head(h.rows((h.rows - 1)..<h.rows)).storage
     }
 
+    /// Recomputes every position (no cache) but applies the head to the last row only.
     public func logits(forSequence sequence: [Int]) throws -> [Float] {
-        try forward(sequence).row(sequence.count - 1)
+        let h = try hiddenStates(sequence)
+        return try head(h.rows((h.rows - 1)..<h.rows)).storage
     }
 
     /// Parameters, with the tied head counted once.

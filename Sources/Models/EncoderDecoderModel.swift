@@ -92,11 +92,21 @@ public struct EncoderDecoderModel: Sendable {
         return try encoderNorm(h, backend: backend)
     }
 
-    /// Teacher-forced logits [T, V_tgt] for target inputs [T] given the encoder output.
-    public func decode(_ target: [Int], memory: Matrix) throws -> Matrix {
+    /// The decoder's last-layer output [T, d] for target inputs [T] given the encoder output.
+    public func decoderStates(_ target: [Int], memory: Matrix) throws -> Matrix {
         var h = try positions.add(to: targetEmbedding.lookup(target, scaled: true, variant: gather))
         for layer in decoderLayers { h = try layer(h, memory: memory, backend: backend) }
-        return try targetEmbedding.tiedLogits(try decoderNorm(h, backend: backend), variant: backend.gemm)
+        return h
+    }
+
+    /// The tied head on decoder rows h [T, d] → logits [T, V_tgt].
+    func head(_ h: Matrix) throws -> Matrix {
+        try targetEmbedding.tiedLogits(try decoderNorm(h, backend: backend), variant: backend.gemm)
+    }
+
+    /// Teacher-forced logits [T, V_tgt] for target inputs [T] given the encoder output.
+    public func decode(_ target: [Int], memory: Matrix) throws -> Matrix {
+        try head(decoderStates(target, memory: memory))
     }
 
     /// The decoder conditioned on one source sentence, as a model the decoder loop can drive.
@@ -132,11 +142,12 @@ public struct ConditionedDecoder: AutoregressiveModel, Sendable {
         for (l, layer) in model.decoderLayers.enumerated() {
             h = try layer(h, cache: &cache.layers[l], cross: cross[l], backend: model.backend)
         }
-        let last = try model.decoderNorm(h.rows((h.rows - 1)..<h.rows), backend: model.backend)
-        return try model.targetEmbedding.tiedLogits(last, variant: model.backend.gemm).storage
+        return try model.head(h.rows((h.rows - 1)..<h.rows)).storage
     }
 
+    /// Recomputes every target position (no cache) but applies the head to the last row only.
     public func logits(forSequence sequence: [Int]) throws -> [Float] {
-        try model.decode(sequence, memory: memory).row(sequence.count - 1)
+        let h = try model.decoderStates(sequence, memory: memory)
+        return try model.head(h.rows((h.rows - 1)..<h.rows)).storage
     }
 }

@@ -115,7 +115,9 @@ public struct NotebookRunner {
         try writeIfChanged(manifest, to: package.appendingPathComponent("Package.swift"))
         log("building \(notebooks.count) notebook(s) …")
         let (status, out, err) = try Self.process(
-            "/usr/bin/env", ["swift", "build", "--package-path", package.path,
+            // Re-plan every time: a path dependency that gained a source file (e.g. after a git
+            // merge) is otherwise built from a stale cached manifest ("cannot find X in scope").
+            "/usr/bin/env", ["swift", "build", "--disable-build-manifest-caching", "--package-path", package.path,
                              "--scratch-path", scratch.appendingPathComponent("build").path], cwd: package)
         guard status == 0 else { throw NotebookError.buildFailed(log: out + err) }
         return targets.map { scratch.appendingPathComponent("build/debug/\($0)") }

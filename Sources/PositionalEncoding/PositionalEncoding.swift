@@ -27,8 +27,9 @@ extension PositionEncoder {
             throw DecoderSpecError.invalidArgument(what: "position \(first)", reason: "positions are non-negative")
         }
         guard first <= maxLength - count else {
+            let (end, overflow) = first.addingReportingOverflow(count)
             throw DecoderSpecError.invalidArgument(
-                what: "positions \(first)..<\(first + count)",
+                what: overflow ? "positions \(first) + \(count)" : "positions \(first)..<\(end)",
                 reason: "beyond maxLength \(maxLength) (valid positions 0..<\(maxLength))")
         }
     }
@@ -68,8 +69,13 @@ public func addPositions(_ embeddings: Matrix, _ positions: Matrix) throws -> Ma
 /// `maxLength` is the model's context length; its ceiling 2²⁰ keeps the stated accuracy bound
 /// (docs/positional-encoding.md).
 public struct SinusoidalPositionalEncoding: PositionEncoder {
-    /// The largest `maxLength` accepted; below it every value is within 2⁻²⁴·|PE| + 1e-10 of exact.
+    /// The largest `maxLength` accepted; below it every value is within 2⁻²⁴·|PE| + 1e-9 of exact
+    /// (+ 1e-10 for positions ≤ 8192). Beyond it the recurrence's Double error would approach the
+    /// budget, and no model of this suite needs longer contexts.
     public static let positionCeiling = 1 << 20
+
+    /// The largest table `table(count:)` builds, in elements (2³¹ Floats = 8 GiB).
+    public static let maxElements = 1 << 31
 
     public let dimension: Int
     public let maxLength: Int
@@ -93,6 +99,11 @@ public struct SinusoidalPositionalEncoding: PositionEncoder {
     /// Rows for positions `first ..< first + count`, shape [count, d].
     public func table(count: Int, startingAt first: Int = 0) throws -> Matrix {
         try validateRange(count: count, first: first)
+        let (elements, overflow) = count.multipliedReportingOverflow(by: dimension)
+        guard !overflow, elements <= Self.maxElements else {
+            throw DecoderSpecError.invalidArgument(
+                what: "table of \(count) × \(dimension) values", reason: "larger than \(Self.maxElements) elements (8 GiB)")
+        }
         var out = Matrix(rows: count, cols: dimension)
         out.storage.withUnsafeMutableBufferPointer { buffer in
             PositionalTable.sinusoidal(variant, first: first, count: count, dimension: dimension,
@@ -137,6 +148,10 @@ public struct LearnedPositionalEncoding: PositionEncoder {
     public static func seeded(maxLength: Int, dimension: Int, seed: UInt64, std: Float = 0.02) throws -> LearnedPositionalEncoding {
         try Validate.positive(maxLength, "maxLength")
         try Validate.positive(dimension, "d_model")
+        let (elements, overflow) = maxLength.multipliedReportingOverflow(by: dimension)
+        guard !overflow, elements <= SinusoidalPositionalEncoding.maxElements else {
+            throw DecoderSpecError.invalidArgument(what: "learned table [\(maxLength), \(dimension)]", reason: "too large")
+        }
         var rng = SeededRNG(seed: seed)
         return try LearnedPositionalEncoding(weight: rng.normalMatrix(rows: maxLength, cols: dimension, std: std))
     }

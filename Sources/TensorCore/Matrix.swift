@@ -12,7 +12,7 @@ public struct Shape: Hashable, Sendable, CustomStringConvertible {
 /// The library's arrays of shape `[T, d]` (a sequence of T vectors of width d) are `Matrix`
 /// values. Kernels take raw buffers; `Matrix` is the safe, validated face of the public API.
 public struct Matrix: Equatable, Sendable, CustomStringConvertible {
-    public let rows: Int
+    public private(set) var rows: Int
     public let cols: Int
     public var storage: [Float]
 
@@ -59,6 +59,17 @@ public struct Matrix: Equatable, Sendable, CustomStringConvertible {
 
     /// Row `r` as an array (a copy).
     public func row(_ r: Int) -> [Float] { Array(storage[(r * cols)..<((r + 1) * cols)]) }
+
+    /// Appends `other`'s rows in place: amortized O(size of `other`), like `Array.append` (a KV
+    /// cache grows by one row per decoding step without copying what it holds).
+    /// - Throws: `.shapeMismatch` when the widths differ.
+    public mutating func appendRows(_ other: Matrix) throws {
+        guard other.cols == cols else {
+            throw DecoderSpecError.shapeMismatch(operation: "appendRows", expected: "rows of width \(cols)", actual: "\(other.shape)")
+        }
+        storage.append(contentsOf: other.storage)
+        rows += other.rows
+    }
 
     /// The transpose, `[cols, rows]`.
     public func transposed() -> Matrix {

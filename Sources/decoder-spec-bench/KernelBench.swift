@@ -37,12 +37,23 @@ struct OpenBLAS {
 
 /// The measured one-core peak: 12 independent SIMD8<Float> FMA chains (more than latency ×
 /// throughput = 4 × 2 = 8 on Zen 3), so the loop is bound by FMA throughput alone.
-func measuredFMAPeak() -> (gflops: Double, note: String) {
+func measuredFMAPeak(threads: Int = 1) -> (gflops: Double, note: String) {
+    let iterations = 20_000_000
+    let seconds = Harness.median(warmup: 1, runs: 5) {
+        if threads == 1 { fmaLoop(iterations) } else {
+            DispatchQueue.concurrentPerform(iterations: threads) { _ in fmaLoop(iterations) }
+        }
+    }
+    let flops = Double(iterations) * 12 * 8 * 2 * Double(threads)
+    return (flops / seconds / 1e9, "12 chains of SIMD8<Float> FMA, \(iterations) iterations")
+}
+
+/// The FMA loop itself (one thread).
+func fmaLoop(_ iterations: Int) {
     var seed = [Float](repeating: 0, count: 16)
     for i in 0..<16 { seed[i] = 1 + Float(i) * 1e-7 }
-    let iterations = 20_000_000
     var sink: Float = 0
-    let seconds = Harness.median(warmup: 1, runs: 5) {
+    do {
         let x = SIMD8<Float>(repeating: seed[0] * 0.999999)
         let y = SIMD8<Float>(repeating: seed[1] * 1e-7)
         var a0 = SIMD8<Float>(repeating: seed[2]), a1 = a0 + 1, a2 = a0 + 2, a3 = a0 + 3
@@ -64,8 +75,6 @@ func measuredFMAPeak() -> (gflops: Double, note: String) {
         sink += s.sum()
     }
     if sink == 42 { print("") }  // keeps the loop alive
-    let flops = Double(iterations) * 12 * 8 * 2
-    return (flops / seconds / 1e9, "12 chains of SIMD8<Float> FMA, \(iterations) iterations")
 }
 
 /// "ms (GFLOP/s)" or "ms" when no FLOP count applies.
@@ -99,6 +108,9 @@ enum KernelBench {
         let peak = measuredFMAPeak()
         let peakLine = String(format: "one-core FP32 FMA peak (measured): %.1f GFLOP/s", peak.gflops)
         print(peakLine + " — " + peak.note)
+        let peak2 = measuredFMAPeak(threads: GEMMInfo.cores)
+        print(String(format: "all-core FP32 FMA peak (measured now, %d threads): %.1f GFLOP/s = %.2f× one core — what the shared machine lets a parallel kernel gain at this moment",
+                     GEMMInfo.cores, peak2.gflops, peak2.gflops / peak.gflops))
         if let ob = OpenBLAS.shared {
             ob.setThreads?(1)
             print("OpenBLAS: \(ob.path) (single thread via openblas_set_num_threads(1)); OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "unset")")
@@ -106,11 +118,13 @@ enum KernelBench {
             print("OpenBLAS: absent (libopenblas.so.0 could not be dlopen'ed)")
         }
         print("parallel: \(GEMMInfo.cores) workers; the machine is shared, so the other core may be busy")
+        print("load average at start (1, 5, 15 min): \(loadAverage)")
+        defer { print("load average at end: \(loadAverage)") }
 
         var table = Table(
             title: "Kernels — median ms (GFLOP/s); ratios are speed-ups measured in this run. " + peakLine,
             header: ["kernel", "shape", "naive", "optimized", "parallel", "GSL (gslcblas)", "OpenBLAS 1T",
-                     "opt÷naive", "opt÷GSL", "opt÷OpenBLAS", "par÷opt"])
+                     "opt÷naive", "opt÷GSL", "opt÷OpenBLAS", "par÷opt", "OpenBLAS 2T÷1T"])
         // KERNELS_GEMM_ONLY=1 (a developer knob) skips the non-GEMM rows.
         let gemmOnly = ProcessInfo.processInfo.environment["KERNELS_GEMM_ONLY"] != nil
         for n in [512, 1024] { table.rows.append(try gemmRow(Float.self, n: n)) }
@@ -159,12 +173,18 @@ enum KernelBench {
         run { T.gsl(n, $0, $1, $2) }
         guard withinBound(c, reference, { _ in tol }).ok else { throw BenchError.validation("GSL \(kernel) \(shape)") }
         let tGSL = Harness.median(warmup: 1, runs: 3) { run { T.gsl(n, $0, $1, $2) } }
-        var tOB: Double?
+        var tOB: Double?, tOB2: Double?
         if let ob = OpenBLAS.shared {
             c = [T](repeating: .nan, count: n * n)
             run { T.openblas(ob, n, $0, $1, $2) }
             guard withinBound(c, reference, { _ in tol }).ok else { throw BenchError.validation("OpenBLAS \(kernel) \(shape)") }
             tOB = Harness.median(runs: 5) { run { T.openblas(ob, n, $0, $1, $2) } }
+            // Control for `.parallel`: how much OpenBLAS itself gains from the second core right now.
+            if let set = ob.setThreads {
+                set(Int32(GEMMInfo.cores))
+                tOB2 = Harness.median(runs: 5) { run { T.openblas(ob, n, $0, $1, $2) } }
+                set(1)
+            }
         }
         let naiveNote = naiveRuns == 1 ? "naive timed once" : nil
         record(kernel, "naive", shape, tNaive, flops: flops, note: naiveNote)
@@ -172,11 +192,12 @@ enum KernelBench {
         record(kernel, "parallel", shape, times[.parallel], flops: flops, note: "\(GEMMInfo.cores) workers")
         record(kernel, "gsl", shape, tGSL, flops: flops)
         record(kernel, "openblas", shape, tOB, flops: flops, note: tOB == nil ? "absent" : "1 thread")
+        if tOB2 != nil { record(kernel, "openblas-\(GEMMInfo.cores)t", shape, tOB2, flops: flops, note: "\(GEMMInfo.cores) threads") }
         return [kernel, shape + (naiveRuns == 1 ? " (naive ×1)" : ""),
                 cell(tNaive, flops: flops), cell(times[.optimized], flops: flops), cell(times[.parallel], flops: flops),
                 cell(tGSL, flops: flops), OpenBLAS.shared == nil ? "absent" : cell(tOB, flops: flops),
                 ratioCell(times[.optimized], tNaive), ratioCell(times[.optimized], tGSL),
-                ratioCell(times[.optimized], tOB), ratioCell(times[.parallel], times[.optimized])]
+                ratioCell(times[.optimized], tOB), ratioCell(times[.parallel], times[.optimized]), ratioCell(tOB2, tOB)]
     }
 
     // MARK: Softmax, LayerNorm, activations
@@ -206,7 +227,7 @@ enum KernelBench {
         record(kernel, "naive", shape, tNaive, flops: nil)
         record(kernel, "optimized", shape, tOpt, flops: nil)
         return [kernel, shape, cell(tNaive, flops: nil), cell(tOpt, flops: nil), "—", "—", "—",
-                ratioCell(tOpt, tNaive), "—", "—", "—"]
+                ratioCell(tOpt, tNaive), "—", "—", "—", "—"]
     }
 
     static func layerNormRow(rows: Int, d: Int) throws -> [String] {
@@ -230,7 +251,7 @@ enum KernelBench {
         record("layernorm", "naive", shape, tNaive, flops: nil)
         record("layernorm", "optimized", shape, tOpt, flops: nil)
         return ["LayerNorm", shape, cell(tNaive, flops: nil), cell(tOpt, flops: nil), "—", "—", "—",
-                ratioCell(tOpt, tNaive), "—", "—", "—"]
+                ratioCell(tOpt, tNaive), "—", "—", "—", "—"]
     }
 
     static func activationRow(_ f: Activation.Function, count: Int) throws -> [String] {
@@ -253,13 +274,19 @@ enum KernelBench {
         record(f.rawValue, "naive", shape, tNaive, flops: nil)
         record(f.rawValue, "optimized", shape, tOpt, flops: nil)
         return [f.rawValue, shape, cell(tNaive, flops: nil), cell(tOpt, flops: nil), "—", "—", "—",
-                ratioCell(tOpt, tNaive), "—", "—", "—"]
+                ratioCell(tOpt, tNaive), "—", "—", "—", "—"]
     }
 }
 
 enum BenchError: Error, CustomStringConvertible {
     case validation(String)
     var description: String { switch self { case .validation(let s): return "validation failed before timing: \(s)" } }
+}
+
+/// /proc/loadavg's first three fields: how busy the shared machine was while we measured.
+var loadAverage: String {
+    guard let s = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return "unknown" }
+    return s.split(separator: " ").prefix(3).joined(separator: ", ")
 }
 
 enum GEMMInfo {

@@ -2,9 +2,12 @@ import Foundation
 
 // decoder-spec-bench [suite …] [--json] [--markdown FILE]
 // Suites print naive, optimized and reference (GSL, OpenBLAS) side by side, measured in one run.
+// In reading order: the kernels first, then the concepts built on them.
 let suites: [(name: String, run: () throws -> [Table])] = [
-    ("decode", DecodeBench.run),
     ("kernels", KernelBench.run),
+    ("pe", peSuite),
+    ("attention", AttentionBench.run),
+    ("decode", DecodeBench.run),
 ]
 
 var args = Array(CommandLine.arguments.dropFirst())
@@ -22,7 +25,21 @@ if selected.isEmpty {
 }
 print("machine: \(cpuDescription)")
 print("code generation: \(codeGeneration)")
-var markdown = "Machine: \(cpuDescription)\n\nCode generation: \(codeGeneration)\n\n"
+let startedAt = Date().formatted(.iso8601)
+var markdown = """
+# Benchmarks
+
+Written by `make bench` (release build, native code generation; every variant is validated
+before it is timed; medians of several runs; ratios measured in the same run). Suites:
+\(selected.map(\.name).joined(separator: ", ")). Started \(startedAt); load average at start \(loadAverage)
+(1, 5, 15 min) on a shared machine.
+
+Machine: \(cpuDescription)
+
+Code generation: \(codeGeneration)
+
+
+"""
 var measurements: [Measurement] = []
 for suite in selected {
     for table in try suite.run() {

@@ -9,10 +9,13 @@ struct DecoderSpecCommand: ParsableCommand {
         subcommands: [
             DemoCommand.self,
             NotebooksCommand.self,
+            PECommand.self,
+            EmbedCommand.self,
             GenerateCommand.self,
             ForwardCommand.self,
             BLEUCommand.self,
             ConllevalCommand.self,
+            AttentionCommand.self,
             FinetuneCommand.self,
         ]
     )

@@ -4,15 +4,14 @@ import Foundation
 /// The decoder half of `decoder-spec demo`: attention with its mask, the KV cache growing one
 /// step at a time, and the three decoding strategies — on a tiny seeded model (no download).
 enum DecoderDemo {
-    static let vocabulary = ["<bos>", "<eos>", "the", "cat", "dog", "sat", "ran", "on", "under", "a", "mat", "log",
-                             "and", "slept", "big", "small"]
+    nonisolated(unsafe) static var vocabulary: [String] = []
 
     static func words(_ ids: [Int]) -> String { ids.map { vocabulary[$0] }.joined(separator: " ") }
 
-    /// A 2-layer, 4-head, d = 16 GPT-2-style model with seeded weights over the 16-word vocabulary.
+    /// A 2-layer, 4-head, d = 16 GPT-2-style model with seeded weights over the demo's vocabulary.
     static func model() throws -> DecoderOnlyModel {
         var m = try DecoderOnlyModel.seeded(
-            DecoderOnlyConfig(vocabularySize: vocabulary.count, contextLength: 16, modelWidth: 16, heads: 4, layers: 2), seed: 2026)
+            DecoderOnlyConfig(vocabularySize: vocabulary.count, contextLength: 16, modelWidth: 16, heads: 4, layers: 2), seed: 6)
         // Random embeddings of std 0.02 give nearly uniform logits; widen them so the
         // distributions printed below are not all ≈ 1/16.
         // distributions printed below are not all ≈ 1/16; widen W_Q, W_K so attention is not
@@ -44,19 +43,12 @@ enum DecoderDemo {
         let q = try layer.selfAttention.query(normed), k = try layer.selfAttention.key(normed)
         let dh = layer.selfAttention.headWidth
         let t = prompt.count
-        var weights = [Float](repeating: 0, count: t * t)
-        var mask = [Float](repeating: 0, count: t * t)
-        for i in 0..<t {
-            for j in 0..<t {
-                var s: Float = 0
-                for c in 0..<dh { s += q[i, c] * k[j, c] }
-                weights[i * t + j] = s / Float(dh).squareRoot()
-                mask[i * t + j] = j <= i ? 0 : -.infinity
-            }
+        func head0(_ m: Matrix) throws -> Matrix {
+            try Matrix(rows: t, cols: dh, storage: (0..<t).flatMap { m.row($0)[0..<dh] })
         }
-        weights.withUnsafeMutableBufferPointer { w in
-            mask.withUnsafeBufferPointer { msk in Softmax.rows(.naive, w.baseAddress!, rows: t, cols: t, mask: msk.baseAddress!) }
-        }
+        let maskMatrix = try AttentionMask.causal().materialize(queries: t, keys: t)
+        let weightMatrix = try attentionWeights(q: head0(q), k: head0(k), mask: .causal())
+        let (mask, weights) = (maskMatrix.storage, weightMatrix.storage)
         let labels = prompt.map { vocabulary[$0] }
         let header = "".leftPad(7) + labels.map { $0.leftPad(7) }.joined()
         print("causal mask M (query rows, key columns): 0 = visible, -inf = future")
@@ -84,8 +76,8 @@ enum DecoderDemo {
         }
     }
 
-    static func strategies(_ m: DecoderOnlyModel, _ prompt: [Int]) throws {
-        let config = GenerationConfig(maxNewTokens: 8, stopTokens: [1])
+    static func strategies(_ m: DecoderOnlyModel, _ prompt: [Int], stopToken: Int) throws {
+        let config = GenerationConfig(maxNewTokens: 8, stopTokens: [stopToken])
         let runs: [(String, DecodingStrategy)] = [
             ("greedy", .greedy),
             ("sample τ=0.8 top-k=5 (seed 7)", .sample(SamplingConfig(temperature: 0.8, topK: 5), seed: 7)),
@@ -95,7 +87,7 @@ enum DecoderDemo {
         for (name, strategy) in runs {
             let g = try Generator.generate(m, prompt: prompt, strategy: strategy, config: config)
             let cached = try Generator.generate(m, prompt: prompt, strategy: strategy,
-                                                config: GenerationConfig(maxNewTokens: 8, stopTokens: [1], useCache: false))
+                                                config: GenerationConfig(maxNewTokens: 8, stopTokens: [stopToken], useCache: false))
             print(name.padding(toLength: 30, withPad: " ", startingAt: 0) + words(g.tokens))
             print("".padding(toLength: 30, withPad: " ", startingAt: 0)
                   + String(format: "log p = %.2f, finished by %@, same tokens without the cache: %@", g.logProbability,
@@ -103,15 +95,21 @@ enum DecoderDemo {
         }
     }
 
-    static func run() throws {
+    /// Stages `firstStage` … `firstStage + 2` of the demo: attention with its mask, the KV cache
+    /// growing, and the decoding strategies.
+    static func run(vocabulary: [String], prompt: [Int], stopToken: Int, firstStage: Int) throws {
+        self.vocabulary = vocabulary
         let m = try model()
-        let prompt = [0, 2, 3, 5, 7]  // <bos> the cat sat on
+        Demo.heading(firstStage, "Attention with the causal mask (a tiny GPT-2-style decoder)")
+        print("model: 2 pre-norm layers, d_model 16, 4 heads, learned positions, tied head, seeded weights")
         print("prompt: \"\(words(prompt))\" → ids \(prompt)\n")
         try attentionMap(m, prompt)
-        print("\nKV cache: each step feeds one token and appends one row of K and V per layer")
+        Demo.heading(firstStage + 1, "One decoder step at a time: the KV cache")
+        print("each step feeds one token and appends one row of K and V per layer")
         try cacheSteps(m, prompt)
-        print("\ndecoding strategies (random tiny model: the words are arbitrary, the mechanics are not)")
-        try strategies(m, prompt)
+        Demo.heading(firstStage + 2, "Decoding strategies")
+        print("(random tiny model: the words are arbitrary, the mechanics are not; \(vocabulary[stopToken]) stops)")
+        try strategies(m, prompt, stopToken: stopToken)
     }
 }
 

@@ -56,6 +56,13 @@ struct GenerateCommand: ParsableCommand {
     @Flag(name: .customLong("print-ids"), help: "Print only the generated ids, one line.") var printIds = false
 
     func run() throws {
+        do { try generate() } catch let error as DecoderSpecError {
+            Printing.fail(error)
+            throw ExitCode.failure
+        }
+    }
+
+    func generate() throws {
         let lm = try loadDecoderOnly(model, seed: seed, backend: backend)
         let prompt = try parseIds(ids)
         let chosen: DecodingStrategy
@@ -81,7 +88,7 @@ struct GenerateCommand: ParsableCommand {
         print("model: \(lm.config.layers) layers, d \(lm.config.modelWidth), \(lm.config.heads) heads, V \(lm.config.vocabularySize); backend \(backend.rawValue); cache \(noCache ? "off" : "on")")
         print("prompt ids:    \(prompt.map(String.init).joined(separator: ","))")
         print("generated ids: \(g.tokens.map(String.init).joined(separator: ","))")
-        print(String(format: "finish: %@; log p = %.4f; %d tokens in %.3f s (%.1f tokens/s, prompt included)",
+        print(String(format: "finish: %@; log p = %.4f; %d tokens in %.3f s (%.1f tokens/s; the time includes reading the prompt)",
                      g.finishReason.rawValue, g.logProbability, g.tokens.count, seconds, Double(g.tokens.count) / seconds))
     }
 }
@@ -98,10 +105,15 @@ struct ForwardCommand: ParsableCommand {
     @Option(help: "Seed for seeded models.") var seed: UInt64 = 0
 
     func run() throws {
-        let lm = try loadDecoderOnly(model, seed: seed, backend: backend)
-        let logits = try lm.forward(try parseIds(ids))
-        try SafeTensorsFile.write([("logits", [logits.rows, logits.cols], logits.storage)],
-                                  metadata: ["ids": ids, "backend": backend.rawValue], to: URL(fileURLWithPath: output))
-        print("wrote logits \(logits.shape) to \(output)")
+        do {
+            let lm = try loadDecoderOnly(model, seed: seed, backend: backend)
+            let logits = try lm.forward(try parseIds(ids))
+            try SafeTensorsFile.write([("logits", [logits.rows, logits.cols], logits.storage)],
+                                      metadata: ["ids": ids, "backend": backend.rawValue], to: URL(fileURLWithPath: output))
+            print("wrote logits \(logits.shape) to \(output)")
+        } catch let error as DecoderSpecError {
+            Printing.fail(error)
+            throw ExitCode.failure
+        }
     }
 }

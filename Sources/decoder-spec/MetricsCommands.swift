@@ -33,7 +33,7 @@ func readLines(_ path: String) throws -> [String] {
 struct BLEUCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bleu",
-        abstract: "Corpus BLEU with sacreBLEU semantics (13a tokenization, exp smoothing, corpus brevity penalty).",
+        abstract: "Corpus BLEU with sacreBLEU semantics (13a tokenization, exp smoothing, corpus brevity penalty); --chrf adds chrF.",
         discussion: "One sentence per line; --ref may be repeated for multiple references. See docs/metrics.md.")
 
     @Option(name: .long, help: "Hypothesis file, one sentence per line.")
@@ -44,6 +44,9 @@ struct BLEUCommand: ParsableCommand {
 
     @Flag(name: .long, help: "Lower-case hypotheses and references before scoring (case:lc).")
     var lowercase = false
+
+    @Flag(name: .long, help: "Also print chrF (sacreBLEU defaults: character 6-grams, beta 2).")
+    var chrf = false
 
     func run() throws {
         try reportingErrors("bleu") {
@@ -59,6 +62,11 @@ struct BLEUCommand: ParsableCommand {
             let score = try BLEU.corpus(hypotheses: hyps, references: refs, lowercase: lowercase)
             print(score.formatted)
             print(score.signature)
+            if chrf {
+                let c = try ChrF.corpus(hypotheses: hyps, references: refs, lowercase: lowercase)
+                print(c.formatted)
+                print(c.signature)
+            }
         }
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import DecoderSpec
 import GSLOracle
 import SpecSupport
@@ -80,5 +81,19 @@ struct FoundationSpecs {
         #expect(!compare([Float(1), 2], [1.0, 2.1], .absolute(0.05)).passed)
         #expect(compare([Float.nan], [Double.nan], .exact).passed)
         #expect(!compare([Float(1)], [Double.nan], .absolute(1)).passed)
+    }
+}
+
+@Suite("Foundation: oracle edge cases")
+struct OracleEdgeSpecs {
+    @Test("GSL.tanh saturates to ±1 for large |x| instead of ∞/∞ = NaN, and matches tanh elsewhere (4 Double ulps)")
+    func tanhSaturates() {
+        #expect(GSL.tanh(400) == 1 && GSL.tanh(-1e300) == -1)
+        for x in [-19.5, -3.0, -0.5, 1e-10, 0.25, 2.0, 19.9] {
+            let t = GSL.tanh(x)
+            // Independent reference: the C library's tanh (within 1 ulp), not GSL's expm1 route.
+            let reference = Foundation.tanh(x)
+            #expect(abs(t - reference) <= 4 * max(abs(reference), Double.leastNormalMagnitude).ulp, "x = \(x)")
+        }
     }
 }

@@ -1,5 +1,6 @@
 import DecoderSpec
 import Foundation
+import GSLOracle
 import Testing
 
 @Suite("IO: WordPiece (BERT uncased)")
@@ -65,6 +66,20 @@ struct WordPieceSpecs {
         #expect(BasicTokenizer().tokenize("$5^~") == ["$", "5", "^", "~"])  // ASCII symbols count as punctuation
         #expect(t.tokenize("   ") == [])
         #expect(t.encode("") == [Self.id("[CLS]"), Self.id("[SEP]")])
+    }
+
+    @Test("the ASCII fast path equals the general Unicode path on 500 random ASCII strings (seed 31)")
+    func asciiFastPath() throws {
+        // Appending U+FFFD (which the clean-up step deletes) forces the general path on the same text.
+        let t = try Self.tokenizer()
+        let rng = GSLRandom(seed: 31)
+        let pieces = ["The", "FOX", "jumps", "[SEP]", "[sep]", "un", "aff", "able", " ", "  ", "\t", "\n", "\r", "\u{0B}", "\u{1F}", "\u{7F}", "\u{0}",
+                      ".", ",", "!", "$", "~", "`", "{", "\\", "'", "-", "_", "0", "9", "dog.", "a", "b", "ab"]
+        for _ in 0..<500 {
+            let s = (0..<rng.int(below: 12)).map { _ in pieces[rng.int(below: pieces.count)] }.joined()
+            #expect(t.basic.tokenize(s) == t.basic.tokenize(s + "\u{FFFD}"), "seed 31: \(s.debugDescription)")
+            #expect(t.ids(s) == t.ids(s + "\u{FFFD}"), "seed 31: \(s.debugDescription)")
+        }
     }
 
     @Test("special tokens written in the text are kept whole")

@@ -115,11 +115,13 @@ func checkGEMMStrided(
 struct GEMMSpecs {
     /// The sweep plus shapes that exercise every edge of the blocking: m not a multiple of
     /// MR = 6, n not a multiple of NR = 16 (Float) / 8 (Double), K > KC = 256 (several K slices,
-    /// β applied once), m > MC, n > NC = 4080 (several column panels), and n < m (row split in
-    /// `.parallel`).
+    /// β applied once), m > MC, n > NC = 4080 (several column panels), and for `.parallel` (≥ 2·10⁶
+    /// multiply-adds) both its column split (n ≥ m) and its row split (n < m).
     static let shapes: [(m: Int, n: Int, k: Int)] = [
         (1, 1, 1), (3, 5, 7), (17, 33, 65), (64, 64, 64), (255, 257, 129), (512, 512, 512),
         (7, 15, 300), (2, 4100, 3), (300, 20, 400), (1, 37, 1), (37, 1, 2),
+        // `.parallel` paths: column split (m small, or two NC panels), row split (n < m).
+        (5, 700, 600), (60, 4100, 10),
     ]
     /// Shapes on which the naive (unspecialized, debug-built) loop is quick.
     static let smallShapes = shapes.filter { $0.m * $0.n * $0.k <= 300_000 }

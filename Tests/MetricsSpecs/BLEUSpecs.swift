@@ -1,5 +1,6 @@
 import DecoderSpec
 import Foundation
+import GSLOracle
 import SpecSupport
 import Testing
 
@@ -9,17 +10,9 @@ import Testing
 /// BLEU = 100 · (6/7 · 4/5 · 2/3 · 1/2)^(1/4) = 100 · (48/210)^(1/4) ≈ 69.1442.
 /// A per-sentence brevity penalty (BP₁ = e^(−1/2)) gives a lower number and must fail.
 /// `bleu` maps (hypotheses, references) to BLEU in 0…100.
+// The reusable check lives in SpecSupport (MetricChecks.corpusLevelBrevityPenalty), shared with the bug zoo.
 func checkCorpusLevelBrevityPenalty(_ bleu: ([String], [String]) throws -> Double) -> Verdict {
-    let hyps = ["the cat", "a dog ran home fast"], refs = ["the cat sat", "a dog ran home"]
-    let expected = 100 * pow(48.0 / 210.0, 0.25)
-    do {
-        let got = try bleu(hyps, refs)
-        // Tolerance: a handful of Double operations (log/exp of 4 terms); 1e-9 relative leaves
-        // ample room for summation order yet is far below the ~20% gap to the per-sentence variant.
-        return compare([got], [expected], .relative(1e-9), "corpus-level BP: hyp lengths 2+5, ref lengths 3+4")
-    } catch {
-        return .fail("threw \(error)")
-    }
+    MetricChecks.corpusLevelBrevityPenalty(bleu)
 }
 
 func corpusBLEU(_ h: [String], _ r: [String]) throws -> Double { try BLEU.corpus(hypotheses: h, references: [r]).score }
@@ -113,6 +106,50 @@ struct BLEUSpecs {
     }
 }
 
+extension BLEUSpecs {
+    @Test("13a tokens, BLEU and chrF equal sacrebleu's on 300 random sentence pairs (optional, seed 4242)",
+          .enabled(if: SacreBLEU.available, "python3 sacrebleu not installed; hand-computed specs still run"))
+    func randomCrossCheck() throws {
+        let rng = GSLRandom(seed: 4242)
+        let pieces = ["the", "cat", "sat", "on", "mat", "3.14", "1,000", "5-3", "U.S.", "it's", "&quot;", "&amp;", "(", ")", ".", ",",
+                      "!", "?", "$", "—", "é", "中文", "well-known", "-", "--", " ", "  ", "\t", "x.y", "a,b", "<skipped>"]
+        func sentence() -> String { (0..<(rng.int(below: 14))).map { _ in pieces[rng.int(below: pieces.count)] }.joined(separator: rng.uniform() < 0.5 ? " " : "") }
+        let hyps = (0..<300).map { _ in sentence() }
+        let refs = hyps.map { h in rng.uniform() < 0.3 ? sentence() : h + (rng.uniform() < 0.5 ? " the end." : "") }
+        func literal(_ xs: [String]) -> String {
+            "[" + xs.map { "\"" + $0.unicodeScalars.map { String(format: "\\U%08x", $0.value) }.joined() + "\"" }.joined(separator: ",") + "]"
+        }
+        let out = try runPythonSnippet("""
+        import sacrebleu, json
+        from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
+        h = \(literal(hyps)); r = \(literal(refs)); t = Tokenizer13a()
+        print(json.dumps([[t(x.rstrip()).split() for x in h], sacrebleu.corpus_bleu(h, [r]).score, sacrebleu.corpus_chrf(h, [r]).score]))
+        """)
+        guard case .array(let parts) = try JSONValue.parse(Array(out.utf8), path: "python"), parts.count == 3,
+              case .array(let tokenLists) = parts[0], let bleu = parts[1].double, let chrf = parts[2].double else {
+            Issue.record("unexpected python output: \(out)")
+            return
+        }
+        for (i, list) in tokenLists.enumerated() {
+            guard case .array(let items) = list else { continue }
+            let expected = items.compactMap { v -> String? in if case .string(let s) = v { return s } else { return nil } }
+            #expect(Tokenizer13a.tokenize(rstrip(hyps[i])) == expected, "seed 4242, sentence \(i): \(hyps[i].debugDescription)")
+        }
+        // Same Double arithmetic, possibly in another order: 1e-9 relative.
+        #expect(compare([try BLEU.corpus(hypotheses: hyps, references: [refs]).score], [bleu], .relative(1e-9)).passed, "BLEU, seed 4242")
+        #expect(compare([try ChrF.corpus(hypotheses: hyps, references: [refs]).score], [chrf], .relative(1e-9)).passed, "chrF, seed 4242")
+    }
+}
+
+/// Python's rstrip for the cross-check (the library's is internal).
+private func rstrip(_ s: String) -> String {
+    var scalars = Array(s.unicodeScalars)
+    while let last = scalars.last, last.properties.isWhitespace || (0x1C...0x1F).contains(last.value) { scalars.removeLast() }
+    var v = String.UnicodeScalarView()
+    v.append(contentsOf: scalars)
+    return String(v)
+}
+
 enum SacreBLEU {
     static let available: Bool = (try? runPythonSnippet("import sacrebleu")) != nil
 }
@@ -127,9 +164,13 @@ func runPythonBLEU(_ hyps: [String], _ refs: [String]) throws -> Double {
 
 @discardableResult
 func runPythonSnippet(_ script: String) throws -> String {
+    // The script goes through a temporary file: a long `-c` argument exceeds the kernel's limit.
+    let file = FileManager.default.temporaryDirectory.appendingPathComponent("decoderspec-\(UUID().uuidString).py")
+    try script.write(to: file, atomically: true, encoding: .utf8)
+    defer { try? FileManager.default.removeItem(at: file) }
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = ["python3", "-c", script]
+    p.arguments = ["python3", file.path]
     let out = Pipe()
     p.standardOutput = out
     p.standardError = FileHandle.nullDevice

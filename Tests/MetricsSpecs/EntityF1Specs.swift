@@ -1,29 +1,12 @@
 import DecoderSpec
+import Foundation
 import GSLOracle
 import SpecSupport
 import Testing
 
-// MARK: Reusable checks (run against the real metric, and against wrong variants that must fail)
-
-/// Entity F1 must not count `O` as an entity: predicting `O` everywhere scores 0 however many
-/// `O` tokens it gets right; no entities anywhere scores 0 (not 1, not NaN); a perfect
-/// prediction scores 1. `f1` maps (gold, predicted) sentences to F1 in 0…1.
-func checkF1IgnoresO(_ f1: ([[String]], [[String]]) throws -> Double) -> Verdict {
-    do {
-        // 19 O tokens right, the one entity missed: a token-level score including O gives 0.95.
-        let gold = [["B-PER"] + Array(repeating: "O", count: 19)]
-        let allO = [Array(repeating: "O", count: 20)]
-        let missed = try f1(gold, allO)
-        if missed != 0 { return .fail("predicting only O scored F1 = \(missed); entity F1 must be 0 (O is not an entity)") }
-        let none = try f1(allO, allO)
-        if none != 0 { return .fail("no gold and no predicted entities scored F1 = \(none); conlleval defines it as 0") }
-        let perfect = try f1(gold, gold)
-        if perfect != 1 { return .fail("a perfect prediction scored F1 = \(perfect), expected 1") }
-        return .pass
-    } catch {
-        return .fail("threw \(error)")
-    }
-}
+// The reusable check lives in SpecSupport (MetricChecks.entityF1IgnoresO): the bug zoo runs the
+// same check against its variants.
+func checkF1IgnoresO(_ f1: ([[String]], [[String]]) throws -> Double) -> Verdict { MetricChecks.entityF1IgnoresO(f1) }
 
 func entityF1(_ gold: [[String]], _ predicted: [[String]]) throws -> Double {
     try Conlleval.evaluate(gold: gold, predicted: predicted).f1
@@ -139,5 +122,27 @@ struct EntityF1Specs {
         let r = try Conlleval.evaluate(gold: gold, predicted: pred)
         #expect(r.overall == EntityTypeScore(type: "", support: goldChunks, predicted: predChunks, correct: common), "seed \(seed)")
         #expect(common > 0 && common < predChunks, "seed \(seed): the random case should contain both hits and misses")
+    }
+
+    @Test("byte-identical report to the PyPI conlleval port of conlleval.pl on 1,000 random sentences (optional, seed 99)",
+          .enabled(if: (try? runPythonSnippet("import conlleval")) != nil, "python3 package conlleval not installed (pip install conlleval); hand-worked specs still run"))
+    func conllevalPort() throws {
+        let rng = GSLRandom(seed: 99)
+        let tagSet = ["O", "O", "O", "B-PER", "I-PER", "B-LOC", "I-LOC", "I-MISC", "B-ORG", "I-ORG"]
+        var text = ""
+        var gold: [[String]] = [], pred: [[String]] = []
+        for _ in 0..<1000 {
+            let g = (0..<(1 + rng.int(below: 15))).map { _ in tagSet[rng.int(below: tagSet.count)] }
+            let p = g.map { rng.uniform() < 0.3 ? tagSet[rng.int(below: tagSet.count)] : $0 }
+            for i in g.indices { text += "w\(i) \(g[i]) \(p[i])\n" }
+            text += "\n"
+            gold.append(g); pred.append(p)
+        }
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("conlleval-\(UUID().uuidString).txt")
+        try text.write(to: url, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: url) }
+        let theirs = try runPythonSnippet("import runpy, sys; sys.argv = ['conlleval', '-f', 'conlleval', '\(url.path)']; runpy.run_module('conlleval', run_name='__main__')")
+        let ours = try Conlleval.evaluate(gold: gold, predicted: pred).conllevalText
+        #expect(ours == theirs, "seed 99")
     }
 }

@@ -79,6 +79,21 @@ struct DecoderOnlySpecs {
         }
     }
 
+    @Test("A NaN reaching the KV cache is an error on the step that appends it, not silent garbage")
+    func nanInCache() throws {
+        var model = try tinyDecoder()
+        var cache = model.makeCache()
+        _ = try model.logits(appending: [1, 2, 3], to: &cache)
+        // Poison the value projection's bias: the next step's new V row is NaN.
+        model.layers[1].selfAttention.value.bias![0] = .nan
+        do {
+            _ = try model.logits(appending: [4], to: &cache)
+            Issue.record("expected a non-finite error")
+        } catch let error as DecoderSpecError {
+            #expect("\(error)".contains("non-finite") && "\(error)".contains("values V"), "\(error)")
+        }
+    }
+
     @Test("Bad input: empty prompt, prompt longer than the context, out-of-vocabulary id, bad config")
     func badInput() throws {
         let model = try tinyDecoder()
