@@ -17,6 +17,8 @@ struct DecoderSpecCommand: ParsableCommand {
             ConllevalCommand.self,
             AttentionCommand.self,
             FinetuneCommand.self,
+            TrainCommand.self,
+            TranslateCommand.self,
         ]
     )
 }

@@ -1,0 +1,151 @@
+// The encoder-decoder's training step: teacher forcing over packed batches, the tied head,
+// label-smoothed cross-entropy, and the whole backward (decoder with cross-attention, encoder,
+// both embedding tables). See docs/training.md and docs/finetune-translation.md.
+import Embedding
+import Kernels
+import Layers
+import Models
+import PositionalEncoding
+import TensorCore
+
+/// A batch of (source, target) pairs packed row after row (no padding rows, so no padded
+/// position ever reaches the loss — the ignore-index is never needed for padding here).
+///
+/// Teacher forcing: for target y₁…y_m the decoder reads `<bos> y₁ … y_m` and is trained to
+/// predict `y₁ … y_m <eos>` (label t is the token after input t).
+///
+///     encoder rows: source s at rows srcOffset[s] ..< srcOffset[s] + |x_s|   (bidirectional)
+///     decoder rows: target s at rows tgtOffset[s] ..< tgtOffset[s] + m_s + 1 (causal)
+///     cross-attention: decoder rows of s attend to encoder rows of s only
+public struct Seq2SeqBatch: Sendable, Equatable {
+    public var sources: [[Int]]
+    public var decoderInputs: [[Int]]
+    /// One label per packed decoder row.
+    public var labels: [Int]
+    public var sourceSegments: [AttentionSegment]
+    public var targetSegments: [AttentionSegment]
+    public var crossSegments: [AttentionSegment]
+
+    /// - Throws: `.emptySequence` for no pairs or an empty source.
+    public init(pairs: [(source: [Int], target: [Int])], bos: Int, eos: Int) throws {
+        guard !pairs.isEmpty else { throw DecoderSpecError.emptySequence(what: "batch of sentence pairs") }
+        (sources, decoderInputs, labels, sourceSegments, targetSegments, crossSegments) = ([], [], [], [], [], [])
+        var s0 = 0, t0 = 0
+        for (i, pair) in pairs.enumerated() {
+            guard !pair.source.isEmpty else { throw DecoderSpecError.emptySequence(what: "source \(i) of the batch") }
+            let input = [bos] + pair.target
+            sources.append(pair.source)
+            decoderInputs.append(input)
+            labels.append(contentsOf: pair.target + [eos])
+            let src = s0..<(s0 + pair.source.count), tgt = t0..<(t0 + input.count)
+            sourceSegments.append(.selfAttention(src))
+            targetSegments.append(.selfAttention(tgt, causal: true))
+            crossSegments.append(AttentionSegment(queries: tgt, keys: src))
+            s0 = src.upperBound
+            t0 = tgt.upperBound
+        }
+    }
+
+    public var sourceTokens: Int { sources.reduce(0) { $0 + $1.count } }
+    public var targetTokens: Int { labels.count }
+}
+
+extension EncoderDecoderModel: ParameterContainer {
+    /// Names in the spirit of Hugging Face's Marian/BART checkpoints. The LM head has no tensor of
+    /// its own: it is `decoder.embed_tokens.weight` (tied).
+    public mutating func visitParameters(prefix: String, _ body: (String, [Int], inout [Float]) throws -> Void) rethrows {
+        let d = config.modelWidth
+        try body(join(prefix, "encoder.embed_tokens.weight"), [config.sourceVocabularySize, d], &sourceEmbedding.weight.storage)
+        try body(join(prefix, "decoder.embed_tokens.weight"), [config.targetVocabularySize, d], &targetEmbedding.weight.storage)
+        for i in encoderLayers.indices { try encoderLayers[i].visitParameters(prefix: join(prefix, "encoder.layers.\(i)"), body) }
+        for i in decoderLayers.indices { try decoderLayers[i].visitParameters(prefix: join(prefix, "decoder.layers.\(i)"), body) }
+        try encoderNorm.visitParameters(prefix: join(prefix, "encoder.layer_norm"), body)
+        try decoderNorm.visitParameters(prefix: join(prefix, "decoder.layer_norm"), body)
+    }
+}
+
+extension EncoderDecoderModel {
+    /// E[ids]·sqrt(d) + PE(position within its own sequence), for sequences packed row after row.
+    func packedEmbedding(_ table: EmbeddingTable, _ sequences: [[Int]], compute: Compute) throws -> Matrix {
+        for seq in sequences where seq.count > config.maxLength {
+            throw DecoderSpecError.invalidArgument(what: "sequence of \(seq.count) tokens", reason: "longer than max length \(config.maxLength)")
+        }
+        let gather: EmbeddingGather.Variant = compute.backend == .naive ? .naive : .optimized
+        var x = try table.lookup(sequences.flatMap { $0 }, scaled: true, variant: gather)
+        let d = config.modelWidth
+        var row = 0
+        for seq in sequences {
+            let pe = try positions.table(count: seq.count, startingAt: 0)
+            for i in 0..<(seq.count * d) { x.storage[row * d + i] += pe.storage[i] }
+            row += seq.count
+        }
+        return x
+    }
+
+    /// Teacher-forced logits [Σ(m+1), V_tgt] for a packed batch (the training forward without caches).
+    public func logits(_ batch: Seq2SeqBatch, compute: Compute) throws -> Matrix {
+        try lossAndGradient(batch, loss: CrossEntropyLoss(), compute: compute, wantGradient: false).logits
+    }
+
+    /// Mean (label-smoothed) cross-entropy over the batch's labels and its gradient with respect to
+    /// every parameter.
+    ///
+    ///     memory = LN_enc(Encoder(E_src[x]·√d + PE))
+    ///     u      = LN_dec(Decoder(E_tgt[<bos> y]·√d + PE, memory))
+    ///     logits = u·E_tgtᵀ,   L = CE_ε(logits, y <eos>)
+    ///
+    /// Backward, in reverse: dU = dZ·E_tgt and dE_tgt += dZᵀ·u (head); through LN_dec and the
+    /// decoder layers, which also accumulate dMemory from every cross-attention; the target
+    /// scatter-add dE_tgt[y_t] += √d·dX_t (the tied table gets both contributions); then LN_enc,
+    /// the encoder layers, and dE_src[x_t] += √d·dX_t. Sinusoidal positions have no parameters.
+    public func lossAndGradient(_ batch: Seq2SeqBatch, loss: CrossEntropyLoss, compute: Compute)
+        throws -> (loss: Double, gradient: EncoderDecoderModel, labelled: Int)
+    {
+        let r = try lossAndGradient(batch, loss: loss, compute: compute, wantGradient: true)
+        return (r.loss, r.gradient!, r.labelled)
+    }
+
+    func lossAndGradient(_ batch: Seq2SeqBatch, loss: CrossEntropyLoss, compute: Compute, wantGradient: Bool)
+        throws -> (loss: Double, gradient: EncoderDecoderModel?, labelled: Int, logits: Matrix)
+    {
+        // Encoder.
+        var h = try packedEmbedding(sourceEmbedding, batch.sources, compute: compute)
+        var encoderCaches: [TransformerLayerCache] = []
+        for layer in encoderLayers {
+            let (next, c) = layer.trainingForward(h, segments: batch.sourceSegments, compute: compute)
+            h = next
+            encoderCaches.append(c)
+        }
+        let (memory, encoderNormCache) = encoderNorm.trainingForward(h)
+        // Decoder (the layers are causal; cross-attention reads each pair's own source rows).
+        var y = try packedEmbedding(targetEmbedding, batch.decoderInputs, compute: compute)
+        var decoderCaches: [TransformerLayerCache] = []
+        for layer in decoderLayers {
+            let (next, c) = layer.trainingForward(y, segments: batch.targetSegments, memory: memory,
+                                                  memorySegments: batch.crossSegments, compute: compute)
+            y = next
+            decoderCaches.append(c)
+        }
+        let (u, decoderNormCache) = decoderNorm.trainingForward(y)
+        let z = try targetEmbedding.tiedLogits(u, variant: compute.gemm)
+        let (value, dz, count) = try loss(logits: z, targets: batch.labels)
+        guard wantGradient else { return (value, nil, count, z) }
+
+        var g = zeroGradient()
+        let du = targetEmbedding.tiedLogitsBackward(dz, hidden: u, gradient: &g.targetEmbedding.weight, compute: compute)
+        var dy = decoderNorm.backward(du, cache: decoderNormCache, gradient: &g.decoderNorm)
+        var dMemory: Matrix? = nil
+        for l in decoderLayers.indices.reversed() {
+            dy = decoderLayers[l].backward(dy, cache: decoderCaches[l], gradient: &g.decoderLayers[l], dMemory: &dMemory, compute: compute)
+        }
+        let scale = targetEmbedding.scaleFactor
+        EmbeddingTable.backward(ids: batch.decoderInputs.flatMap { $0 }, dOut: dy, scale: scale, gradient: &g.targetEmbedding.weight)
+        var dh = encoderNorm.backward(dMemory ?? Matrix(rows: memory.rows, cols: memory.cols), cache: encoderNormCache, gradient: &g.encoderNorm)
+        var noMemory: Matrix? = nil
+        for l in encoderLayers.indices.reversed() {
+            dh = encoderLayers[l].backward(dh, cache: encoderCaches[l], gradient: &g.encoderLayers[l], dMemory: &noMemory, compute: compute)
+        }
+        EmbeddingTable.backward(ids: batch.sources.flatMap { $0 }, dOut: dh, scale: sourceEmbedding.scaleFactor, gradient: &g.sourceEmbedding.weight)
+        return (value, g, count, z)
+    }
+}
