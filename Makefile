@@ -24,10 +24,11 @@ notebooks: deps
 	$$($(SWIFT) build --show-bin-path)/decoder-spec notebooks $(if $(UPDATE),--update,)
 
 ## bench: release build with native code generation; prints the tables and records docs/benchmarks.md
+## (SUITES="kernels decode" runs a subset and leaves docs/benchmarks.md, the full table, alone)
 bench:
 	@./scripts/ensure-deps --bench
 	$(SWIFT) build -c release --product decoder-spec-bench --scratch-path $(RELEASE_DIR) $(NATIVE)
-	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(RELEASE_DIR)/release/decoder-spec-bench --markdown docs/benchmarks.md $(SUITES)
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(RELEASE_DIR)/release/decoder-spec-bench $(if $(SUITES),,--markdown docs/benchmarks.md) $(SUITES)
 
 ## docs: DocC API documentation into the git-ignored .build-docs/
 docs: deps
