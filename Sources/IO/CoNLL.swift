@@ -102,7 +102,7 @@ public struct CoNLLCorpus: Sendable {
     /// Reads a file; a missing file says how to fetch the real data.
     public static func read(contentsOf url: URL, entityTypes: Set<String>? = conll2003Types) throws -> CoNLLCorpus {
         guard FileManager.default.fileExists(atPath: url.path) else {
-            throw DecoderSpecError.missingFile(path: url.path, hint: "CoNLL-2003 is fetched with scripts/fetch-data (make fetch-data) into data/pkgs/neuroner/data/conll2003/en/.")
+            throw DecoderSpecError.missingFile(path: url.path, hint: "Run `make fetch-data` to fetch CoNLL-2003 into data/pkgs/neuroner/data/conll2003/en/.")
         }
         return try CoNLLCorpus(bytes: Array(try Data(contentsOf: url)), path: url.path, entityTypes: entityTypes)
     }

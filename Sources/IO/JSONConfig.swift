@@ -46,7 +46,7 @@ struct ConfigReader {
 
     static func load(_ url: URL) throws -> [UInt8] {
         guard FileManager.default.fileExists(atPath: url.path) else {
-            throw DecoderSpecError.missingFile(path: url.path, hint: "A model directory needs its config.json; real models are fetched with scripts/fetch-data.")
+            throw DecoderSpecError.missingFile(path: url.path, hint: "A model directory needs its config.json; run `make fetch-data` to fetch the real models into data/pkgs.")
         }
         return Array(try Data(contentsOf: url))
     }

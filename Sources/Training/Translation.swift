@@ -207,7 +207,7 @@ public struct Translator: Sendable {
 
     public static func load(directory: URL) throws -> Translator {
         let configURL = directory.appendingPathComponent("config.json")
-        guard let data = FileManager.default.contents(atPath: configURL.path) else { throw DecoderSpecError.missingFile(path: configURL.path, hint: "train one with decoder-spec train translate --output DIR") }
+        guard let data = FileManager.default.contents(atPath: configURL.path) else { throw DecoderSpecError.missingFile(path: configURL.path, hint: "Train one with `decoder-spec train translate --data DIR --output DIR` (the data comes from `make fetch-data`).") }
         let config = try JSONDecoder().decode(EncoderDecoderConfig.self, from: data)
         var model = try EncoderDecoderModel.seeded(config, seed: 0)
         let file = try SafeTensorsFile.read(contentsOf: directory.appendingPathComponent("model.safetensors"))

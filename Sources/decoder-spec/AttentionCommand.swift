@@ -37,7 +37,7 @@ struct AttentionCommand: ParsableCommand {
     var svg: String?
 
     func run() throws {
-        try reportingErrors("attention") {
+        do {
             guard let kernel = AttentionVariant(rawValue: variant) else {
                 throw DecoderSpecError.invalidArgument(what: "--variant \(variant)", reason: "expected one of \(AttentionVariant.allCases.map(\.rawValue).joined(separator: ", "))")
             }

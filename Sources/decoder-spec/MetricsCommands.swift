@@ -2,16 +2,6 @@ import ArgumentParser
 import DecoderSpec
 import Foundation
 
-/// Runs `body`; a `DecoderSpecError` becomes one line on stderr and exit status 1 (docs/errors.md).
-func reportingErrors(_ command: String, _ body: () throws -> Void) throws {
-    do {
-        try body()
-    } catch let error as DecoderSpecError {
-        FileHandle.standardError.write(Data("decoder-spec \(command): error: \(error)\n".utf8))
-        throw ExitCode.failure
-    }
-}
-
 /// Reads a text file as lines ("\n"-separated, a trailing "\r" stripped, no line after a final
 /// newline). Invalid UTF-8 is an error naming the line.
 func readLines(_ path: String) throws -> [String] {
@@ -49,7 +39,7 @@ struct BLEUCommand: ParsableCommand {
     var chrf = false
 
     func run() throws {
-        try reportingErrors("bleu") {
+        do {
             let hyps = try readLines(hyp)
             var refs: [[String]] = []
             for path in ref {
@@ -81,7 +71,7 @@ struct ConllevalCommand: ParsableCommand {
     var file: String
 
     func run() throws {
-        try reportingErrors("conlleval") {
+        do {
             let predictions = try CoNLLPredictions.read(contentsOf: URL(fileURLWithPath: file))
             let report = try Conlleval.evaluate(gold: predictions.sentences.map(\.gold), predicted: predictions.sentences.map(\.predicted))
             print(report.conllevalText, terminator: "")

@@ -37,9 +37,6 @@ struct PECommand: ParsableCommand {
             case .csv: print(Printing.csv(table))
             case .table: print(Printing.table(table, rowLabels: (start..<(start + positions)).map(String.init)))
             }
-        } catch let error as DecoderSpecError {
-            Printing.fail(error)
-            throw ExitCode.failure
         }
     }
 }
@@ -91,9 +88,6 @@ struct EmbedCommand: ParsableCommand {
             case .csv: print(Printing.csv(x))
             case .table: print(Printing.table(x, rowLabels: parsed.enumerated().map { "t\($0.offset):\($0.element)" }))
             }
-        } catch let error as DecoderSpecError {
-            Printing.fail(error)
-            throw ExitCode.failure
         }
     }
 }

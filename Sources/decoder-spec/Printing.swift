@@ -24,28 +24,10 @@ enum Printing {
             .joined(separator: "\n")
     }
 
-    /// Writes `text` to `path` through a temporary file in the same directory and a rename, so a
+    /// Writes `text` to `path` atomically (IO's AtomicFile: temporary file, fsync, rename), so a
     /// reader never sees a partial file and a failure leaves no file behind.
     static func writeAtomically(_ text: String, to path: String) throws {
-        let url = URL(fileURLWithPath: path)
-        let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(getpid()).tmp")
-        do {
-            try Data(text.utf8).write(to: tmp)
-            if rename(tmp.path, url.path) != 0 {
-                throw DecoderSpecError.invalidArgument(what: "output file \(path)", reason: "cannot rename \(tmp.path) to it (errno \(errno))")
-            }
-        } catch let error as DecoderSpecError {
-            try? FileManager.default.removeItem(at: tmp)
-            throw error
-        } catch {
-            try? FileManager.default.removeItem(at: tmp)
-            throw DecoderSpecError.invalidArgument(what: "output file \(path)", reason: "cannot write: \(error.localizedDescription)")
-        }
-    }
-
-    /// Prints `error: …` as one line on stderr.
-    static func fail(_ error: Error) {
-        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        try AtomicFile.write(text, to: URL(fileURLWithPath: path))
     }
 }
 

@@ -69,7 +69,7 @@ struct TrainTranslateCommand: ParsableCommand {
     @Option(help: "Write the test translations here.") var hypotheses: String?
 
     func run() throws {
-        do { try execute() } catch let error as DecoderSpecError { throw ValidationError("\(error)") }
+        try execute()
     }
 
     func execute() throws {
@@ -120,7 +120,7 @@ struct TranslateCommand: ParsableCommand {
     @Flag(help: "Print test BLEU (greedy, beam, copy baseline) instead of translating --text.") var evaluate = false
 
     func run() throws {
-        do { try execute() } catch let error as DecoderSpecError { throw ValidationError("\(error)") }
+        try execute()
     }
 
     func execute() throws {
