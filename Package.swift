@@ -67,6 +67,7 @@ let package = Package(
         .testTarget(name: "TrainingSpecs", dependencies: ["SpecSupport", "DecoderSpec", "GSLOracle"]),
         .testTarget(name: "NotebookSpecs", dependencies: ["NotebookRunner"]),
         .testTarget(name: "BugZooSpecs", dependencies: ["SpecSupport", "BugZoo", "DecoderSpec", "GSLOracle"]),
+        .testTarget(name: "HardeningSpecs", dependencies: ["SpecSupport", "DecoderSpec"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -71,12 +71,14 @@ public struct EmbeddingTable: Sendable, Equatable {
     public var dimension: Int { weight.cols }
 
     /// Wraps an existing table (e.g. a checkpoint's `word_embeddings.weight`, stored [V, d]).
-    /// - Throws: `.invalidArgument` naming the shape when V or d is 0.
+    /// - Throws: `.invalidArgument` naming the shape when V or d is 0; `.nonFinite` naming the
+    ///   first NaN/±Inf entry.
     public init(weight: Matrix) throws {
         guard weight.rows > 0, weight.cols > 0 else {
             throw DecoderSpecError.invalidArgument(
                 what: "embedding table of shape \(weight.shape)", reason: "needs V ≥ 1 rows and d ≥ 1 columns")
         }
+        try Validate.finite(weight.storage, "embedding table \(weight.shape)")
         self.weight = weight
     }
 

@@ -70,15 +70,16 @@ extension GEMM {
 }
 
 extension Matrix {
-    /// Row softmax of `self` (+ `mask`), see `Softmax.rows`: a fully masked row gives all zeros,
-    /// a row containing NaN gives all NaN.
-    /// - Throws: `.shapeMismatch` when `mask` is not the shape of `self`.
+    /// Row softmax of `self` (+ `mask`), see `Softmax.rows`: a fully masked row gives all zeros.
+    /// Masking goes through `mask` (−∞ entries), never through −∞ in `self`.
+    /// - Throws: `.shapeMismatch` when `mask` is not the shape of `self`; `.nonFinite` naming the
+    ///   first NaN/±Inf of `self` or a NaN/+∞ of `mask`.
     public func softmaxRows(mask: Matrix? = nil, variant: Softmax.Variant = .optimized) throws -> Matrix {
         try softmaxImpl(mask: mask, variant: variant, log: false)
     }
 
     /// Row log-softmax of `self` (+ `mask`), see `Softmax.logRows`: a fully masked row gives −∞.
-    /// - Throws: `.shapeMismatch` when `mask` is not the shape of `self`.
+    /// - Throws: as `softmaxRows`.
     public func logSoftmaxRows(mask: Matrix? = nil, variant: Softmax.Variant = .optimized) throws -> Matrix {
         try softmaxImpl(mask: mask, variant: variant, log: true)
     }
@@ -87,6 +88,11 @@ extension Matrix {
         if let mask, mask.shape != shape {
             throw DecoderSpecError.shapeMismatch(operation: log ? "logSoftmaxRows(mask:)" : "softmaxRows(mask:)",
                                                  expected: "mask of shape \(shape)", actual: "\(mask.shape)")
+        }
+        try Validate.finite(storage, "\(log ? "log-softmax" : "softmax") input \(shape)")
+        if let mask, let bad = mask.storage.firstIndex(where: { $0.isNaN || $0 == .infinity }) {
+            throw DecoderSpecError.nonFinite(what: "softmax mask \(mask.shape) (only finite values and −∞ mask)", index: bad,
+                                             value: Double(mask.storage[bad]))
         }
         var out = self
         if rows == 0 || cols == 0 { return out }
@@ -125,6 +131,7 @@ extension Matrix {
         guard beta.count == cols else {
             throw DecoderSpecError.shapeMismatch(operation: "layerNorm(beta:)", expected: "β of shape [\(cols)] for input \(shape)", actual: "[\(beta.count)]")
         }
+        try Validate.finite(storage, "LayerNorm input \(shape)")
         var out = Matrix(rows: rows, cols: cols)
         if rows == 0 { return out }
         let (r, d) = (rows, cols)

@@ -12,8 +12,11 @@ public struct Linear: Sendable, Equatable {
     public var inputSize: Int { weight.cols }
     public var outputSize: Int { weight.rows }
 
-    /// - Throws: `.shapeMismatch` when the bias length is not `weight.rows`.
+    /// - Throws: `.shapeMismatch` when the bias length is not `weight.rows`; `.nonFinite` naming
+    ///   the first NaN/±Inf weight or bias.
     public init(weight: Matrix, bias: [Float]?) throws {
+        try Validate.finite(weight.storage, "Linear weight \(weight.shape)")
+        if let bias { try Validate.finite(bias, "Linear bias [\(bias.count)]") }
         if let bias, bias.count != weight.rows {
             throw DecoderSpecError.shapeMismatch(operation: "Linear(weight:bias:)", expected: "bias [\(weight.rows)] for weight \(weight.shape)",
                                                  actual: "bias [\(bias.count)]")

@@ -43,7 +43,9 @@ public struct TransformerLayer: Sendable, Equatable {
     public static func seeded(modelWidth d: Int, heads: Int, feedForwardWidth ff: Int, activation: Activation.Function,
                               placement: NormPlacement, causal: Bool, crossAttention: Bool, epsilon: Float = 1e-5,
                               std: Float = 0.02, rng: inout SeededRNG) throws -> TransformerLayer {
-        try TransformerLayer(
+        try Validate.positive(d, "d_model")
+        try Validate.positive(ff, "feed-forward width d_ff")
+        return try TransformerLayer(
             selfAttention: AttentionLayer(modelWidth: d, heads: heads, std: std, rng: &rng),
             selfAttentionNorm: LayerNorm(width: d, epsilon: epsilon),
             crossAttention: crossAttention ? AttentionLayer(modelWidth: d, heads: heads, std: std, rng: &rng) : nil,

@@ -126,6 +126,7 @@ public enum BLEU {
     /// hypotheses' or there are no references.
     public static func corpus(hypotheses: [String], references: [[String]], lowercase: Bool = false) throws -> BLEUScore {
         guard !references.isEmpty else { throw DecoderSpecError.emptySequence(what: "references (at least one reference stream)") }
+        guard !hypotheses.isEmpty else { throw DecoderSpecError.emptySequence(what: "hypotheses (a corpus score needs at least one sentence)") }
         for (k, r) in references.enumerated() where r.count != hypotheses.count {
             throw DecoderSpecError.shapeMismatch(operation: "BLEU.corpus reference stream \(k)", expected: "\(hypotheses.count) lines (one per hypothesis)", actual: "\(r.count) lines")
         }

@@ -30,6 +30,7 @@ public enum ChrF {
 
     public static func corpus(hypotheses: [String], references: [[String]], lowercase: Bool = false) throws -> ChrFScore {
         guard !references.isEmpty else { throw DecoderSpecError.emptySequence(what: "references (at least one reference stream)") }
+        guard !hypotheses.isEmpty else { throw DecoderSpecError.emptySequence(what: "hypotheses (a corpus score needs at least one sentence)") }
         for (k, r) in references.enumerated() where r.count != hypotheses.count {
             throw DecoderSpecError.shapeMismatch(operation: "ChrF.corpus reference stream \(k)", expected: "\(hypotheses.count) lines (one per hypothesis)", actual: "\(r.count) lines")
         }

@@ -87,6 +87,7 @@ public struct EncoderDecoderModel: Sendable {
 
     /// The encoder output [S, d] for source ids [S].
     public func encode(_ source: [Int]) throws -> Matrix {
+        guard !source.isEmpty else { throw DecoderSpecError.emptySequence(what: "source token ids") }
         var h = try positions.add(to: sourceEmbedding.lookup(source, scaled: true, variant: gather))
         for layer in encoderLayers { h = try layer(h, backend: backend) }
         return try encoderNorm(h, backend: backend)

@@ -135,12 +135,14 @@ public struct LearnedPositionalEncoding: PositionEncoder {
     public var maxLength: Int { weight.rows }
 
     /// Wraps an existing table (e.g. loaded from a checkpoint's `position_embeddings`).
-    /// - Throws: `.invalidArgument` when either side of the shape is 0.
+    /// - Throws: `.invalidArgument` when either side of the shape is 0; `.nonFinite` naming the
+    ///   first NaN/±Inf entry.
     public init(weight: Matrix) throws {
         guard weight.rows > 0, weight.cols > 0 else {
             throw DecoderSpecError.invalidArgument(
                 what: "learned position table of shape \(weight.shape)", reason: "needs ≥ 1 position and d ≥ 1")
         }
+        try Validate.finite(weight.storage, "learned position table \(weight.shape)")
         self.weight = weight
     }
 

@@ -42,6 +42,7 @@ public struct CrossEntropyLoss: Sendable {
                                                  actual: "\(targets.count) targets")
         }
         let classes = logits.cols
+        try Validate.finite(logits.storage, "cross-entropy logits \(logits.shape)")
         for (i, t) in targets.enumerated() where t != ignoreIndex && (t < 0 || t >= classes) {
             throw DecoderSpecError.idOutOfRange(id: t, position: i, vocabularySize: classes)
         }

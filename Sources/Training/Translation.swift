@@ -208,7 +208,12 @@ public struct Translator: Sendable {
     public static func load(directory: URL) throws -> Translator {
         let configURL = directory.appendingPathComponent("config.json")
         guard let data = FileManager.default.contents(atPath: configURL.path) else { throw DecoderSpecError.missingFile(path: configURL.path, hint: "Train one with `decoder-spec train translate --data DIR --output DIR` (the data comes from `make fetch-data`).") }
-        let config = try JSONDecoder().decode(EncoderDecoderConfig.self, from: data)
+        let config: EncoderDecoderConfig
+        do {
+            config = try JSONDecoder().decode(EncoderDecoderConfig.self, from: data)
+        } catch let error as DecodingError {
+            throw DecoderSpecError.malformedFile(path: configURL.path, location: JSONDecoding.location(error), reason: JSONDecoding.reason(error))
+        }
         var model = try EncoderDecoderModel.seeded(config, seed: 0)
         let file = try SafeTensorsFile.read(contentsOf: directory.appendingPathComponent("model.safetensors"))
         try model.visitParameters(prefix: "") { name, shape, v in
@@ -226,5 +231,29 @@ public struct Translator: Sendable {
     public func evaluate(_ verses: [ParallelVerse], beams: Int) throws -> (score: BLEUScore, hypotheses: [String]) {
         let hyps = try verses.map { try translate($0.source, beams: beams) }
         return (try BLEU.corpus(hypotheses: hyps, references: [verses.map(\.target)]), hyps)
+    }
+}
+
+/// Turns Foundation's `DecodingError` for a config file into the location and reason of a
+/// `DecoderSpecError.malformedFile` (e.g. "key heads", "missing key (expected Int)").
+enum JSONDecoding {
+    static func location(_ error: DecodingError) -> String {
+        let path: [CodingKey]
+        switch error {
+        case let .keyNotFound(key, context): path = context.codingPath + [key]
+        case let .typeMismatch(_, context), let .valueNotFound(_, context), let .dataCorrupted(context): path = context.codingPath
+        @unknown default: path = []
+        }
+        return path.isEmpty ? "top level" : "key " + path.map(\.stringValue).joined(separator: ".")
+    }
+
+    static func reason(_ error: DecodingError) -> String {
+        switch error {
+        case .keyNotFound: return "missing key"
+        case let .typeMismatch(type, _): return "expected a value of type \(type)"
+        case let .valueNotFound(type, _): return "expected a value of type \(type), found null"
+        case let .dataCorrupted(context): return "not valid JSON (\(context.debugDescription))"
+        @unknown default: return "cannot decode"
+        }
     }
 }

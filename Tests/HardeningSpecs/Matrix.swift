@@ -1,0 +1,100 @@
+import DecoderSpec
+import Foundation
+import SpecSupport
+import Testing
+
+// The bad-input matrix (issue 8, docs/errors.md): one row per way a user can hand the library
+// something wrong. Each row is the input, the typed error it must raise (or the documented numeric
+// result), and the values the message must name so that the message alone says what to fix.
+// A row that traps instead of throwing takes the whole test process down: that is a failure too.
+
+/// The kind of `DecoderSpecError` a row expects (the payload is checked through the message).
+enum ErrorKind: String, Sendable {
+    case shapeMismatch, emptySequence, idOutOfRange, nonFinite, invalidArgument, malformedFile, missingFile
+
+    init(_ error: DecoderSpecError) {
+        switch error {
+        case .shapeMismatch: self = .shapeMismatch
+        case .emptySequence: self = .emptySequence
+        case .idOutOfRange: self = .idOutOfRange
+        case .nonFinite: self = .nonFinite
+        case .invalidArgument: self = .invalidArgument
+        case .malformedFile: self = .malformedFile
+        case .missingFile: self = .missingFile
+        }
+    }
+}
+
+/// A row whose call must throw `kind` with a message containing every string of `naming`.
+struct ErrorRow: Sendable, CustomTestStringConvertible {
+    let area: String
+    let input: String
+    let kind: ErrorKind
+    let naming: [String]
+    let call: @Sendable () throws -> Void
+    var testDescription: String { "\(area): \(input)" }
+
+    init(_ area: String, _ input: String, _ kind: ErrorKind, naming: [String], _ call: @escaping @Sendable () throws -> Void) {
+        (self.area, self.input, self.kind, self.naming, self.call) = (area, input, kind, naming, call)
+    }
+}
+
+/// A row whose input is legal but extreme: the documented result must hold. `check` returns nil
+/// when it does, or what went wrong.
+struct ResultRow: Sendable, CustomTestStringConvertible {
+    let area: String
+    let input: String
+    let documented: String
+    let check: @Sendable () throws -> String?
+    var testDescription: String { "\(area): \(input) → \(documented)" }
+
+    init(_ area: String, _ input: String, documented: String, _ check: @escaping @Sendable () throws -> String?) {
+        (self.area, self.input, self.documented, self.check) = (area, input, documented, check)
+    }
+}
+
+/// Matrix helpers for the rows.
+enum Fixture {
+    static func m(_ rows: Int, _ cols: Int, seed: UInt = 1) -> Matrix { Inputs.matrix(rows: rows, cols: cols, seed: seed) }
+
+    /// `m` with `value` written at flat index `index`.
+    static func poisoned(_ rows: Int, _ cols: Int, at index: Int, _ value: Float) -> Matrix {
+        var x = m(rows, cols)
+        x.storage[index] = value
+        return x
+    }
+
+    static func tinyDecoder() throws -> DecoderOnlyModel {
+        try DecoderOnlyModel.seeded(DecoderOnlyConfig(vocabularySize: 16, contextLength: 8, modelWidth: 8, heads: 2, layers: 1), seed: 3)
+    }
+
+    static func tinyEncoder() throws -> EncoderModel {
+        try EncoderModel.seeded(EncoderConfig(vocabularySize: 16, maxPositions: 8, modelWidth: 8, heads: 2, layers: 1, feedForwardWidth: 16),
+                                seed: 4)
+    }
+
+    static func tinySeq2Seq() throws -> EncoderDecoderModel {
+        try EncoderDecoderModel.seeded(
+            EncoderDecoderConfig(sourceVocabularySize: 12, targetVocabularySize: 10, maxLength: 8, modelWidth: 8, heads: 2,
+                                 encoderLayers: 1, decoderLayers: 1, feedForwardWidth: 16), seed: 5)
+    }
+
+    /// A fresh directory under the temporary directory.
+    static func directory() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("hardening-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    /// Writes `bytes` to a new file named `name` in a fresh directory.
+    static func file(_ name: String, _ bytes: [UInt8]) throws -> URL {
+        let url = try directory().appendingPathComponent(name)
+        try Data(bytes).write(to: url)
+        return url
+    }
+
+    static func file(_ name: String, _ text: String) throws -> URL { try file(name, Array(text.utf8)) }
+}
+
+/// The same Float as the message prints it, e.g. "nan", "inf", "-inf" for Double(value).
+func printed(_ value: Float) -> String { "\(Double(value))" }
