@@ -26,7 +26,11 @@ public struct Linear: Sendable, Equatable {
     }
 
     /// Weights N(0, std²) and zero bias from a seeded generator (GPT-2 uses std 0.02).
-    public init(inputSize: Int, outputSize: Int, std: Float = 0.02, bias: Bool = true, rng: inout SeededRNG) {
+    /// - Throws: `.invalidArgument` when a size is ≤ 0 or std is negative or non-finite.
+    public init(inputSize: Int, outputSize: Int, std: Float = 0.02, bias: Bool = true, rng: inout SeededRNG) throws {
+        try Validate.positive(inputSize, "Linear input size")
+        try Validate.positive(outputSize, "Linear output size")
+        guard std.isFinite, std >= 0 else { throw DecoderSpecError.invalidArgument(what: "Linear init std \(std)", reason: "must be finite and ≥ 0") }
         weight = rng.normalMatrix(rows: outputSize, cols: inputSize, std: std)
         self.bias = bias ? [Float](repeating: 0, count: outputSize) : nil
     }

@@ -25,10 +25,10 @@ public struct LayerNorm: Sendable, Equatable {
     }
 
     /// γ = 1, β = 0.
-    public init(width: Int, epsilon: Float = 1e-5) {
-        gamma = [Float](repeating: 1, count: width)
-        beta = [Float](repeating: 0, count: width)
-        self.epsilon = epsilon
+    /// - Throws: `.invalidArgument` for width ≤ 0, ε ≤ 0 or non-finite.
+    public init(width: Int, epsilon: Float = 1e-5) throws {
+        try Validate.positive(width, "LayerNorm width")
+        try self.init(gamma: [Float](repeating: 1, count: width), beta: [Float](repeating: 0, count: width), epsilon: epsilon)
     }
 
     public func callAsFunction(_ x: Matrix, backend: Backend = .optimized) throws -> Matrix {

@@ -79,8 +79,8 @@ public struct EncoderDecoderModel: Sendable {
             positions: try SinusoidalPositionalEncoding(dimension: d, maxLength: config.maxLength),
             encoderLayers: try layers(config.encoderLayers, decoder: false),
             decoderLayers: try layers(config.decoderLayers, decoder: true),
-            encoderNorm: LayerNorm(width: d, epsilon: config.layerNormEpsilon),
-            decoderNorm: LayerNorm(width: d, epsilon: config.layerNormEpsilon), backend: backend)
+            encoderNorm: try LayerNorm(width: d, epsilon: config.layerNormEpsilon),
+            decoderNorm: try LayerNorm(width: d, epsilon: config.layerNormEpsilon), backend: backend)
     }
 
     var gather: EmbeddingGather.Variant { backend == .naive ? .naive : .optimized }

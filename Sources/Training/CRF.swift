@@ -23,7 +23,10 @@ public struct LinearChainCRF: ParameterContainer, Sendable, Equatable {
     public var end: [Float]
     public var tagCount: Int { start.count }
 
-    public init(tagCount: Int) {
+    /// Zero transitions, start and end scores for `tagCount` tags.
+    /// - Throws: `.invalidArgument` for tagCount ≤ 0.
+    public init(tagCount: Int) throws {
+        try Validate.positive(tagCount, "CRF tag count")
         transitions = Matrix(rows: tagCount, cols: tagCount)
         start = [Float](repeating: 0, count: tagCount)
         end = start

@@ -92,7 +92,7 @@ public struct TokenClassifier: ParameterContainer, Sendable {
         var rng = SeededRNG(seed: seed)
         self.encoder = encoder
         self.labels = labels
-        head = Linear(inputSize: encoder.config.modelWidth, outputSize: labels.count, std: 0.02, rng: &rng)
+        head = try Linear(inputSize: encoder.config.modelWidth, outputSize: labels.count, std: 0.02, rng: &rng)
     }
 
     public init(encoder: EncoderModel, head: Linear, labels: [String]) throws {

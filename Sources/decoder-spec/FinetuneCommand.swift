@@ -69,7 +69,7 @@ struct FinetuneNERCommand: ParsableCommand {
         let subTokens = trainExamples.reduce(0) { $0 + $1.ids.count }
         log("train \(trainExamples.count) sentences (\(subTokens) sub-tokens), valid \(validExamples.count), test \(testExamples.count); labels \(labels.joined(separator: " "))")
         var classifier = try TokenClassifier(encoder: encoder, labels: labels, seed: seed)
-        if crf { classifier.crf = LinearChainCRF(tagCount: labels.count) }
+        if crf { classifier.crf = try LinearChainCRF(tagCount: labels.count) }
         let task = NERTask(examples: trainExamples, evaluation: validExamples, loss: try CrossEntropyLoss(labelSmoothing: labelSmoothing),
                            compute: compute, freezeEncoder: freezeEncoder)
         var options = TrainingOptions()

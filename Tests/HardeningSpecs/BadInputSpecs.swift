@@ -37,6 +37,19 @@ struct LibraryBadInputSpecs {
         }
         #expect(Set(LibraryRows.all.map(\.area)).count == 11)
     }
+
+    @Test("docs/errors.md explains every error case, every area of the matrix and every CLI command")
+    func documented() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let page = try String(contentsOf: root.appendingPathComponent("docs/errors.md"), encoding: .utf8)
+        for kind in Set(LibraryRows.all.map(\.kind)) { #expect(page.contains("`\(kind.rawValue)`"), "no entry for .\(kind.rawValue)") }
+        let headings = page.split(separator: "\n").filter { $0.hasPrefix("**") }.map { $0.prefix(40).lowercased() }
+        for area in Set(LibraryRows.all.map(\.area)) { #expect(headings.contains { $0.contains(area) }, "no section for \(area)") }
+        let commands = Set(CLIRows.all.compactMap { $0.command.split(separator: " ").dropFirst().first.map(String.init) })
+        for command in commands.union(["demo", "pe", "embed", "generate", "forward", "attention", "bleu", "conlleval", "finetune", "train", "translate", "notebooks"]) {
+            #expect(page.contains("| `\(command)"), "no row for decoder-spec \(command)")
+        }
+    }
 }
 
 @Suite("Bad-input matrix: every CLI command exits non-zero with one clear line on stderr")

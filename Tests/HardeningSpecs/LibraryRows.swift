@@ -171,6 +171,17 @@ enum LibraryRows {
         ErrorRow("layers", "Linear with a NaN weight", .nonFinite, naming: ["nan"]) {
             _ = try Linear(weight: F.poisoned(3, 4, at: 2, .nan), bias: nil)
         },
+        ErrorRow("layers", "Linear with input size 0", .invalidArgument, naming: ["input size", "0"]) {
+            var rng = SeededRNG(seed: 0)
+            _ = try Linear(inputSize: 0, outputSize: 4, rng: &rng)
+        },
+        ErrorRow("layers", "Linear with output size −4", .invalidArgument, naming: ["output size", "-4"]) {
+            var rng = SeededRNG(seed: 0)
+            _ = try Linear(inputSize: 3, outputSize: -4, rng: &rng)
+        },
+        ErrorRow("layers", "LayerNorm of width −2", .invalidArgument, naming: ["width", "-2"]) {
+            _ = try LayerNorm(width: -2)
+        },
         ErrorRow("layers", "LayerNorm γ [3], β [4]", .shapeMismatch, naming: ["3", "4"]) {
             _ = try LayerNorm(gamma: [1, 1, 1], beta: [0, 0, 0, 0], epsilon: 1e-5)
         },
@@ -361,6 +372,9 @@ enum LibraryRows {
         },
         ErrorRow("training", "CRF gold tag 7 of 3", .idOutOfRange, naming: ["7"]) {
             _ = try LinearChainCRF(transitions: F.m(3, 3), start: [0, 0, 0], end: [0, 0, 0]).score(F.m(2, 3), [0, 7])
+        },
+        ErrorRow("training", "CRF with 0 tags", .invalidArgument, naming: ["tag count", "0"]) {
+            _ = try LinearChainCRF(tagCount: 0)
         },
         ErrorRow("training", "token classifier with no labels", .invalidArgument, naming: ["labels"]) {
             _ = try TokenClassifier(encoder: F.tinyEncoder(), labels: [], seed: 0)

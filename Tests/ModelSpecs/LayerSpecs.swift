@@ -9,7 +9,7 @@ struct LayerSpecs {
           arguments: Backend.allCases)
     func linearVsGSL(backend: Backend) throws {
         var rng = SeededRNG(seed: 31)
-        let layer = Linear(inputSize: 37, outputSize: 19, std: 0.5, rng: &rng)
+        let layer = try Linear(inputSize: 37, outputSize: 19, std: 0.5, rng: &rng)
         var biased = layer
         biased.bias = (0..<19).map { Float($0) * 0.1 - 1 }
         let x = Inputs.matrix(rows: 5, cols: 37, seed: 32)
@@ -53,7 +53,7 @@ struct LayerSpecs {
     @Test("Shape errors name both shapes")
     func shapes() throws {
         var rng = SeededRNG(seed: 36)
-        let layer = Linear(inputSize: 8, outputSize: 4, rng: &rng)
+        let layer = try Linear(inputSize: 8, outputSize: 4, rng: &rng)
         do {
             _ = try layer(Matrix(rows: 2, cols: 7))
             Issue.record("expected a shape error")

@@ -60,8 +60,8 @@ struct CRFSpecs {
     }
 
     @Test("Bad shapes and tags throw")
-    func errors() {
-        let crf = LinearChainCRF(tagCount: 3)
+    func errors() throws {
+        let crf = try LinearChainCRF(tagCount: 3)
         var g = crf.zeroGradient()
         #expect(throws: DecoderSpecError.self) { try crf.viterbi(Matrix(rows: 2, cols: 4)) }
         #expect(throws: DecoderSpecError.self) { try crf.negativeLogLikelihood(Matrix(rows: 2, cols: 3), gold: [0, 3], gradient: &g) }

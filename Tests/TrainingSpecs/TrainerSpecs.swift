@@ -164,7 +164,7 @@ struct NERSpecs {
     @Test("The head and a tiny seeded encoder fit the fixture: entity F1 = 1.0 on its training set", arguments: [false, true])
     func fixtureFit(withCRF: Bool) throws {
         var (model, examples) = try TinyNER.setup()
-        if withCRF { model.crf = LinearChainCRF(tagCount: model.labels.count) }
+        if withCRF { model.crf = try LinearChainCRF(tagCount: model.labels.count) }
         let task = try TinyNER.task(examples)
         let before = try NER.evaluate(model, examples, compute: .optimized).report
         var o = TrainerSpecs.options(seed: 5)
