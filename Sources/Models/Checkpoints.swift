@@ -28,11 +28,13 @@ struct TensorSource {
     func has(_ name: String) -> Bool { file.tensors[prefix + name] != nil }
 
     func matrix(_ name: String, _ rows: Int, _ cols: Int) throws -> Matrix {
-        try file.matrix(prefix + name, rows: rows, cols: cols)
+        let m = try file.matrix(prefix + name, rows: rows, cols: cols)
+        try Validate.finite(m.storage, "tensor \"\(prefix + name)\" of \(file.path)")
+        return m
     }
 
     func vector(_ name: String, _ count: Int) throws -> [Float] {
-        try file.matrix(prefix + name, rows: 1, cols: count).storage
+        try matrix(name, 1, count).storage
     }
 
     /// LayerNorm parameters under `weight`/`bias` or the older `gamma`/`beta`.

@@ -135,6 +135,7 @@ public enum TrainingCheckpoint {
                 guard s == shape else {
                     throw DecoderSpecError.malformedFile(path: url.path, location: "tensor param/\(name)", reason: "shape \(Shape(s)), model expects \(Shape(shape))")
                 }
+                try Validate.finite(p, "tensor param/\(name) of \(url.path)")
                 values = p
                 if file.tensors["adam.m/" + name] != nil {
                     m.append(try file.floats("adam.m/" + name).values)

@@ -221,6 +221,7 @@ public struct Translator: Sendable {
             guard s == shape else {
                 throw DecoderSpecError.shapeMismatch(operation: "loading \(name)", expected: "\(shape)", actual: "\(s)")
             }
+            try Validate.finite(values, "tensor \(name) of \(directory.appendingPathComponent("model.safetensors").path)")
             v = values
         }
         return Translator(model: model, sourceTokenizer: try BPETokenizer.load(directory: directory.appendingPathComponent("source")),

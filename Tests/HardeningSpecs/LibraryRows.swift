@@ -302,6 +302,21 @@ enum LibraryRows {
         ErrorRow("models", "encoder-decoder: memory of width 6 for d 8", .shapeMismatch, naming: ["6", "8"]) {
             _ = try F.tinySeq2Seq().decode([1], memory: F.m(2, 6))
         },
+        ErrorRow("models", "GPT-2 checkpoint with a NaN in h.0.mlp.c_fc.weight", .nonFinite,
+                 naming: ["h.0.mlp.c_fc.weight", "model.safetensors", "nan", "index 3"]) {
+            let dir = try F.directory()
+            defer { try? FileManager.default.removeItem(at: dir) }
+            try F.tinyDecoder().save(directory: dir)
+            let url = dir.appendingPathComponent("model.safetensors")
+            let file = try SafeTensorsFile.read(contentsOf: url)
+            let tensors = try file.names.map { name -> (name: String, shape: [Int], values: [Float]) in
+                var (shape, values) = try file.floats(name)
+                if name == "h.0.mlp.c_fc.weight" { values[3] = .nan }
+                return (name, shape, values)
+            }
+            try SafeTensorsFile.write(tensors, to: url)
+            _ = try DecoderOnlyModel.load(directory: dir)
+        },
         ErrorRow("models", "GPT-2 checkpoint directory that does not exist", .missingFile, naming: ["config.json"]) {
             _ = try DecoderOnlyModel.load(directory: URL(fileURLWithPath: "/nonexistent/gpt2"))
         },
