@@ -50,6 +50,20 @@ public enum AtomicFile {
             unlink(tempPath)
             throw e
         }
+        removeStaleTemporaries(of: url)
+    }
+
+    /// A process killed between creating its temporary file and the rename (kill -9, power loss)
+    /// leaves `.<name>.tmp-<pid>-<random>` behind; the next successful write of the same file
+    /// removes those whose process no longer exists. The destination itself is never touched.
+    static func removeStaleTemporaries(of url: URL) {
+        let directory = url.deletingLastPathComponent().path
+        let prefix = "." + url.lastPathComponent + ".tmp-"
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
+        for name in names where name.hasPrefix(prefix) {
+            guard let pid = Int32(name.dropFirst(prefix.count).prefix { $0 != "-" }), pid != getpid() else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH { unlink(directory + "/" + name) }
+        }
     }
 
     /// Writes `text` as UTF-8, atomically.
