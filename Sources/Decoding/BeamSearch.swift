@@ -9,6 +9,12 @@ public struct BeamConfig: Sendable, Equatable {
     /// mean log-probability per token (Hugging Face's default `length_penalty=1.0`).
     public var lengthPenalty: Double
 
+    /// The widest beam accepted. Each step scores width × V candidates and keeps a KV cache per
+    /// hypothesis, so the cost grows with the width; 4096 is far above any practical beam (and above
+    /// the exhaustive widths V^(L−1) the specs use) while keeping a typo such as 10¹⁸ from running
+    /// an exponential search that never ends.
+    public static let maximumWidth = 4096
+
     public init(width: Int, lengthPenalty: Double = 1) {
         self.width = width
         self.lengthPenalty = lengthPenalty
@@ -42,8 +48,8 @@ public enum BeamSearch {
     public static func run<M: AutoregressiveModel>(
         _ model: M, prompt: [Int], beam: BeamConfig, config: GenerationConfig
     ) throws -> Generation {
-        guard beam.width >= 1 else {
-            throw DecoderSpecError.invalidArgument(what: "beam width \(beam.width)", reason: "must be ≥ 1")
+        guard beam.width >= 1, beam.width <= BeamConfig.maximumWidth else {
+            throw DecoderSpecError.invalidArgument(what: "beam width \(beam.width)", reason: "must be in 1…\(BeamConfig.maximumWidth)")
         }
         guard beam.lengthPenalty.isFinite else {
             throw DecoderSpecError.invalidArgument(what: "length penalty \(beam.lengthPenalty)", reason: "must be finite")

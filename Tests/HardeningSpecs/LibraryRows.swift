@@ -248,6 +248,10 @@ enum LibraryRows {
         ErrorRow("decoding", "beam width 0", .invalidArgument, naming: ["0"]) {
             _ = try Generator.generate(F.tinyDecoder(), prompt: [1], strategy: .beam(BeamConfig(width: 0)), config: GenerationConfig(maxNewTokens: 2))
         },
+        ErrorRow("decoding", "beam width 10¹⁸ (an exponential search)", .invalidArgument, naming: ["1000000000000000000", "4096"]) {
+            _ = try Generator.generate(F.tinyDecoder(), prompt: [1], strategy: .beam(BeamConfig(width: 1_000_000_000_000_000_000)),
+                                       config: GenerationConfig(maxNewTokens: 2))
+        },
         ErrorRow("decoding", "beam length penalty NaN", .invalidArgument, naming: ["nan"]) {
             _ = try Generator.generate(F.tinyDecoder(), prompt: [1], strategy: .beam(BeamConfig(width: 2, lengthPenalty: .nan)),
                                        config: GenerationConfig(maxNewTokens: 2))
