@@ -84,6 +84,7 @@ public enum LogitsFilter {
 
     /// Index of the largest logit; ties go to the lowest id. Precondition: non-empty.
     public static func argmax(_ x: [Float]) -> Int {
+        precondition(!x.isEmpty, "argmax of no logits (the checked entry point is distribution(_:_:))")
         var best = 0
         for i in 1..<x.count where x[i] > x[best] { best = i }
         return best
@@ -91,6 +92,7 @@ public enum LogitsFilter {
 
     /// log softmax(z) in Double: z − max − log Σ exp(z − max). −∞ entries stay −∞.
     public static func logSoftmax(_ z: [Float]) -> [Double] {
+        precondition(!z.isEmpty, "logSoftmax of no logits")
         let m = Double(z.max()!)
         let logZ = m + log(z.reduce(0.0) { $0 + exp(Double($1) - m) })
         return z.map { Double($0) - logZ }

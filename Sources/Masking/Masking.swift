@@ -93,10 +93,13 @@ public struct AttentionMask: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Checks that the mask fits `queries` × `keys` scores.
-    /// - Throws: `.invalidArgument` for a negative offset or valid length; `.shapeMismatch` when
+    /// - Throws: `.invalidArgument` for negative sizes, a negative offset or valid length; `.shapeMismatch` when
     ///   the valid length exceeds `keys` or the additive bias is not [queries, keys];
     ///   `.nonFinite` for a NaN or +∞ in the additive bias (−∞ means "masked" and is allowed).
     public func validate(queries: Int, keys: Int) throws {
+        guard queries >= 0, keys >= 0 else {
+            throw DecoderSpecError.invalidArgument(what: "mask size [\(queries), \(keys)]", reason: "Tq and Tk must be ≥ 0")
+        }
         if isCausal && queryOffset < 0 {
             throw DecoderSpecError.invalidArgument(what: "causal mask queryOffset", reason: "must be ≥ 0, got \(queryOffset)")
         }

@@ -30,9 +30,13 @@ public struct Matrix: Equatable, Sendable, CustomStringConvertible {
         guard rows >= 0, cols >= 0 else {
             throw DecoderSpecError.invalidArgument(what: "matrix shape [\(rows), \(cols)]", reason: "sizes must be non-negative")
         }
-        guard storage.count == rows * cols else {
+        let (count, overflow) = rows.multipliedReportingOverflow(by: cols)
+        guard !overflow else {
+            throw DecoderSpecError.invalidArgument(what: "matrix shape [\(rows), \(cols)]", reason: "rows × cols overflows Int")
+        }
+        guard storage.count == count else {
             throw DecoderSpecError.shapeMismatch(
-                operation: "Matrix(rows:cols:storage:)", expected: "\(rows * cols) elements for [\(rows), \(cols)]",
+                operation: "Matrix(rows:cols:storage:)", expected: "\(count) elements for [\(rows), \(cols)]",
                 actual: "\(storage.count) elements")
         }
         self.rows = rows

@@ -36,12 +36,26 @@ public enum NER {
     /// Aligns words to sub-tokens (first sub-token labelled, the rest ignored). Tags are converted
     /// to IOB2 first (CoNLL-2003 files may be IOB1). Sentences longer than `maxLength` sub-tokens
     /// are truncated: the cut words get no target and are predicted `O` (counted in the scores).
-    /// - Throws: `.invalidArgument` for a tag outside `labels` or a malformed tag (naming it).
+    /// - Throws: `.invalidArgument` for a tag outside `labels` or a malformed tag (naming it), a
+    ///   repeated label, or maxLength < 3 ([CLS], one sub-token, [SEP]); `.shapeMismatch` when a
+    ///   sentence has more or fewer tags than words.
     public static func examples(_ sentences: [(words: [String], tags: [String])], tokenizer: WordPieceTokenizer,
                                 labels: [String], maxLength: Int) throws -> [NERExample] {
-        let index = Dictionary(uniqueKeysWithValues: labels.enumerated().map { ($1, $0) })
+        guard maxLength >= 3 else {
+            throw DecoderSpecError.invalidArgument(what: "maxLength \(maxLength)", reason: "must be ≥ 3 ([CLS], one sub-token, [SEP])")
+        }
+        var index: [String: Int] = [:]
+        for (i, label) in labels.enumerated() {
+            guard index.updateValue(i, forKey: label) == nil else {
+                throw DecoderSpecError.invalidArgument(what: "label set \(labels)", reason: "\"\(label)\" appears twice")
+            }
+        }
         let ignore = CrossEntropyLoss.defaultIgnoreIndex
         return try sentences.enumerated().compactMap { (s, sentence) -> NERExample? in
+            guard sentence.words.count == sentence.tags.count else {
+                throw DecoderSpecError.shapeMismatch(operation: "NER.examples sentence \(s)", expected: "one tag per word (\(sentence.words.count) words)",
+                                                     actual: "\(sentence.tags.count) tags")
+            }
             guard !sentence.words.isEmpty else { return nil }
             let gold = try NERTags.convert(sentence.tags, to: .iob2)
             var (ids, wordIndex) = tokenizer.encode(words: sentence.words)

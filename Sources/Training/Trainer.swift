@@ -68,7 +68,10 @@ public struct BatchPlan: Sendable {
     public let bucketWindow: Int
     public var stepsPerEpoch: Int { (lengths.count + batchSize - 1) / batchSize }
 
+    /// Preconditions: batchSize ≥ 1 and bucketWindow ≥ 1 (`TrainingOptions.validate()` checks both
+    /// before the trainer builds a plan).
     public init(lengths: [Int], batchSize: Int, seed: UInt64, bucketWindow: Int) {
+        precondition(batchSize >= 1 && bucketWindow >= 1, "BatchPlan needs batchSize ≥ 1 and bucketWindow ≥ 1")
         (self.lengths, self.batchSize, self.seed, self.bucketWindow) = (lengths, batchSize, seed, bucketWindow)
     }
 

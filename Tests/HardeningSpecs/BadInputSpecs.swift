@@ -56,25 +56,8 @@ struct LibraryBadInputSpecs {
 
 @Suite("Bad-input matrix: every CLI command exits non-zero with one clear line on stderr")
 struct CLIBadInputSpecs {
-    struct Run { let status: Int32; let signalled: Bool; let stdout: String; let stderr: String }
-
-    static func run(_ arguments: [String]) throws -> Run {
-        let p = Process()
-        p.executableURL = CLIFixtures.executable
-        p.arguments = arguments
-        p.environment = ProcessInfo.processInfo.environment.merging(["NO_COLOR": "1"]) { $1 }
-        let out = Pipe(), err = Pipe()
-        (p.standardOutput, p.standardError) = (out, err)
-        try p.run()
-        // Read both pipes to the end before waiting, so a full pipe cannot block the child.
-        nonisolated(unsafe) var errData = Data()
-        let group = DispatchGroup()
-        DispatchQueue.global().async(group: group) { errData = err.fileHandleForReading.readDataToEndOfFile() }
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        p.waitUntilExit()
-        return Run(status: p.terminationStatus, signalled: p.terminationReason == .uncaughtSignal,
-                   stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
+    static func run(_ arguments: [String]) throws -> Subprocess.Result {
+        try Subprocess.run(CLIFixtures.executable, arguments, environment: ProcessInfo.processInfo.environment.merging(["NO_COLOR": "1"]) { $1 })
     }
 
     @Test("decoder-spec is built beside the test bundle")

@@ -76,6 +76,15 @@ enum LibraryRows {
         ErrorRow("kernels", "matmul [3, 4] · [5, 2]", .shapeMismatch, naming: ["[3, 4]", "[5, 2]"]) {
             _ = try F.m(3, 4).matmul(F.m(5, 2))
         },
+        ErrorRow("kernels", "Matrix [Int.max, 2] from 0 values (the size overflows)", .invalidArgument, naming: ["9223372036854775807"]) {
+            _ = try Matrix(rows: .max, cols: 2, storage: [])
+        },
+        ErrorRow("kernels", "Matrix [−1, 2]", .invalidArgument, naming: ["[-1, 2]"]) {
+            _ = try Matrix(rows: -1, cols: 2, storage: [])
+        },
+        ErrorRow("kernels", "ragged nested rows [[1, 2], [3]]", .shapeMismatch, naming: ["row 1", "length 1"]) {
+            _ = try Matrix([[1, 2], [3]])
+        },
         ErrorRow("kernels", "sgemm with A of 5 values for m 2, k 3", .shapeMismatch, naming: ["6", "5"]) {
             var c = [Float](repeating: 0, count: 4)
             try GEMM.sgemmChecked(.optimized, m: 2, n: 2, k: 3, a: [Float](repeating: 1, count: 5), b: [Float](repeating: 1, count: 6), c: &c)
@@ -152,6 +161,9 @@ enum LibraryRows {
         },
         ErrorRow("masking", "causal query offset −1", .invalidArgument, naming: ["-1"]) {
             try AttentionMask.causal(queryOffset: -1).validate(queries: 2, keys: 3)
+        },
+        ErrorRow("masking", "materialize for −1 queries", .invalidArgument, naming: ["-1"]) {
+            _ = try AttentionMask.causal().materialize(queries: -1, keys: 3)
         },
         ErrorRow("masking", "NaN in an additive mask", .nonFinite, naming: ["nan"]) {
             _ = try scaledDotProductAttention(q: F.m(2, 4), k: F.m(3, 4), v: F.m(3, 4), mask: .additive(F.poisoned(2, 3, at: 1, .nan)))
@@ -327,6 +339,11 @@ enum LibraryRows {
         ErrorRow("models", "BERT directory without a download", .missingFile, naming: ["config.json", "make fetch-data"]) {
             _ = try EncoderModel.load(directory: URL(fileURLWithPath: "/nonexistent/all-MiniLM-L6-v2"))
         },
+        ErrorRow("models", "translator: source ids of nothing", .emptySequence, naming: ["source"]) {
+            let t = Translator(model: try F.tinySeq2Seq(), sourceTokenizer: try BPETokenizer(tokens: ["<pad>", "<bos>", "<eos>"] + byteAlphabet, merges: []),
+                               targetTokenizer: try BPETokenizer(tokens: ["<pad>", "<bos>", "<eos>"] + byteAlphabet, merges: []))
+            _ = try t.translate(ids: [])
+        },
     ]
 
     static let metrics: [ErrorRow] = [
@@ -395,6 +412,29 @@ enum LibraryRows {
         ErrorRow("training", "CRF with 0 tags", .invalidArgument, naming: ["tag count", "0"]) {
             _ = try LinearChainCRF(tagCount: 0)
         },
+        ErrorRow("training", "NER examples truncated to maxLength 0", .invalidArgument, naming: ["maxLength", "0"]) {
+            _ = try NER.examples([(words: ["john", "visited", "paris"], tags: ["B-PER", "O", "B-LOC"])], tokenizer: NERFixture.tokenizer(),
+                                 labels: ["O", "B-PER", "B-LOC"], maxLength: 0)
+        },
+        ErrorRow("training", "NER sentence of 3 words with 2 tags", .shapeMismatch, naming: ["3", "2"]) {
+            _ = try NER.examples([(words: ["john", "visited", "paris"], tags: ["B-PER", "O"])], tokenizer: NERFixture.tokenizer(),
+                                 labels: ["O", "B-PER", "B-LOC"], maxLength: 16)
+        },
+        ErrorRow("training", "NER label set with \"O\" twice", .invalidArgument, naming: ["\"O\" appears twice"]) {
+            _ = try NER.examples([(words: ["john"], tags: ["B-PER"])], tokenizer: NERFixture.tokenizer(), labels: ["O", "B-PER", "O"], maxLength: 16)
+        },
+        ErrorRow("training", "NER tag not among the labels", .invalidArgument, naming: ["B-ORG"]) {
+            _ = try NER.examples([(words: ["acme"], tags: ["B-ORG"])], tokenizer: NERFixture.tokenizer(), labels: ["O", "B-PER"], maxLength: 16)
+        },
+        ErrorRow("training", "resume from a file that is not a training checkpoint", .malformedFile, naming: ["plain.safetensors", "header"]) {
+            let dir = try F.directory()
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let url = dir.appendingPathComponent("plain.safetensors")
+            try SafeTensorsFile.write([(name: "x", shape: [1], values: [1])], to: url)
+            var model = try TokenClassifier(encoder: F.tinyEncoder(), labels: ["O", "B-PER"], seed: 0)
+            var optimizer = try AdamW()
+            _ = try TrainingCheckpoint.read(from: url, into: &model, optimizer: &optimizer)
+        },
         ErrorRow("training", "token classifier with no labels", .invalidArgument, naming: ["labels"]) {
             _ = try TokenClassifier(encoder: F.tinyEncoder(), labels: [], seed: 0)
         },
@@ -428,6 +468,35 @@ enum LibraryRows {
             let dir = try F.directory()
             defer { try? FileManager.default.removeItem(at: dir) }
             try SafeTensorsFile.write([(name: "x", shape: [2, 2], values: [1, 2, 3])], to: dir.appendingPathComponent("o.safetensors"))
+        },
+        ErrorRow("files", "safetensors: a tensor that is not there", .malformedFile, naming: ["\"w\""]) {
+            let dir = try F.directory()
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let url = dir.appendingPathComponent("t.safetensors")
+            try SafeTensorsFile.write([(name: "x", shape: [2], values: [1, 2])], to: url)
+            _ = try SafeTensorsFile.read(contentsOf: url).floats("w")
+        },
+        ErrorRow("files", "safetensors: [2] read as a [3, 1] matrix", .shapeMismatch, naming: ["[3, 1]", "[2]"]) {
+            let dir = try F.directory()
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let url = dir.appendingPathComponent("t.safetensors")
+            try SafeTensorsFile.write([(name: "x", shape: [2], values: [1, 2])], to: url)
+            _ = try SafeTensorsFile.read(contentsOf: url).matrix("x", rows: 3, cols: 1)
+        },
+        ErrorRow("files", "prediction file with 2 columns", .malformedFile, naming: ["line 1"]) {
+            _ = try CoNLLPredictions(bytes: Array("EU B-ORG\n".utf8), path: "pred.txt")
+        },
+        ErrorRow("files", "tag conversion of X-PER", .invalidArgument, naming: ["X-PER"]) {
+            _ = try NERTags.convert(["O", "X-PER"], to: .iob2)
+        },
+        ErrorRow("files", "BPE decode of id 999 (V 259)", .idOutOfRange, naming: ["999", "259"]) {
+            _ = try BPETokenizer(tokens: ["<pad>", "<bos>", "<eos>"] + byteAlphabet, merges: []).decode([1, 999])
+        },
+        ErrorRow("files", "BPE merge of symbols not in the vocabulary", .malformedFile, naming: ["zz"]) {
+            _ = try BPETokenizer(tokens: byteAlphabet, merges: [("z", "z")])
+        },
+        ErrorRow("files", "WordPiece vocabulary without [UNK]", .malformedFile, naming: ["[UNK]"]) {
+            _ = try WordPieceTokenizer(vocabulary: WordPieceVocabulary(tokens: ["[CLS]", "[SEP]", "a"]))
         },
         ErrorRow("files", "CoNLL: a line of 2 columns", .malformedFile, naming: ["line 2"]) {
             _ = try CoNLLCorpus(bytes: Array("EU NNP B-NP B-ORG\nrejects VBZ\n".utf8), path: "bad.conll")

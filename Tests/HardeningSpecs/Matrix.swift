@@ -98,3 +98,6 @@ enum Fixture {
 
 /// The same Float as the message prints it, e.g. "nan", "inf", "-inf" for Double(value).
 func printed(_ value: Float) -> String { "\(Double(value))" }
+
+/// The 256 byte symbols of byte-level BPE, in byte order.
+let byteAlphabet: [String] = ByteLevel.byteToScalar.map { String($0) }

@@ -322,18 +322,9 @@ enum PythonSafeTensors {
 /// Runs `python3 -c script`; throws when python3 is absent or the script fails. Returns stdout.
 @discardableResult
 func runPython(_ script: String) throws -> String {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = ["python3", "-c", script]
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    let errData = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    guard p.terminationStatus == 0 else {
-        throw DecoderSpecError.invalidArgument(what: "python3 script", reason: String(decoding: errData, as: UTF8.self))
+    let r = try Subprocess.run(URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-c", script])
+    guard r.status == 0, !r.signalled else {
+        throw DecoderSpecError.invalidArgument(what: "python3 script", reason: r.stderr)
     }
-    return String(decoding: data, as: UTF8.self)
+    return r.stdout
 }

@@ -168,15 +168,7 @@ func runPythonSnippet(_ script: String) throws -> String {
     let file = FileManager.default.temporaryDirectory.appendingPathComponent("decoderspec-\(UUID().uuidString).py")
     try script.write(to: file, atomically: true, encoding: .utf8)
     defer { try? FileManager.default.removeItem(at: file) }
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = ["python3", file.path]
-    let out = Pipe()
-    p.standardOutput = out
-    p.standardError = FileHandle.nullDevice
-    try p.run()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    guard p.terminationStatus == 0 else { throw DecoderSpecError.invalidArgument(what: "python3 script", reason: "exit \(p.terminationStatus)") }
-    return String(decoding: data, as: UTF8.self)
+    let r = try Subprocess.run(URL(fileURLWithPath: "/usr/bin/env"), ["python3", file.path])
+    guard r.status == 0, !r.signalled else { throw DecoderSpecError.invalidArgument(what: "python3 script", reason: "exit \(r.status)") }
+    return r.stdout
 }
