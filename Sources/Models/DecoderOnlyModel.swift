@@ -113,8 +113,12 @@ public struct DecoderOnlyModel: AutoregressiveModel, Sendable {
     }
 
     /// LN_f(h) · Eᵀ: the tied head on rows h [T, d] → logits [T, V].
+    /// - Throws: `.nonFinite` when a logit is NaN/±Inf: finite weights can still overflow Float
+    ///   in the activations (e.g. weights of 1e30), and a NaN logit must not become a token.
     func head(_ h: Matrix) throws -> Matrix {
-        try tokenEmbedding.tiedLogits(try finalNorm(h, backend: backend), variant: backend.gemm)
+        let logits = try tokenEmbedding.tiedLogits(try finalNorm(h, backend: backend), variant: backend.gemm)
+        try Validate.finite(logits.storage, "logits \(logits.shape) (the activations overflowed Float: check the scale of the weights)")
+        return logits
     }
 
     /// Logits [T, V] for every position of `ids` (a full causal forward pass, no cache).
@@ -128,6 +132,7 @@ public struct DecoderOnlyModel: AutoregressiveModel, Sendable {
     /// returns the logits of the last one. Only the new rows are computed.
     public func logits(appending tokens: [Int], to cache: inout KVCache) throws -> [Float] {
         let first = cache.length
+        try cache.check(layers: config.layers, width: config.modelWidth)
         try checkIds(tokens, startingAt: first)
         var h = try positions.add(to: tokenEmbedding.lookup(tokens, variant: backend == .naive ? .naive : .optimized), startingAt: first)
         for (l, layer) in layers.enumerated() { h = try layer(h, cache: &cache.layers[l], backend: backend) }
@@ -151,5 +156,16 @@ public struct DecoderOnlyModel: AutoregressiveModel, Sendable {
             n += 4 * config.modelWidth
         }
         return n
+    }
+}
+
+extension KVCache {
+    /// - Throws: `.shapeMismatch` when this cache was made by a model of another depth or width
+    ///   (use the model's own `makeCache()`).
+    func check(layers: Int, width: Int) throws {
+        guard self.layers.count == layers, self.layers.allSatisfy({ $0.keys.cols == width && $0.values.cols == width }) else {
+            throw DecoderSpecError.shapeMismatch(operation: "KV cache", expected: "\(layers) layers of width \(width) (the model's makeCache())",
+                                                 actual: "\(self.layers.count) layers of width \(self.layers.first.map { String($0.keys.cols) } ?? "–")")
+        }
     }
 }

@@ -90,7 +90,9 @@ public struct EncoderDecoderModel: Sendable {
         guard !source.isEmpty else { throw DecoderSpecError.emptySequence(what: "source token ids") }
         var h = try positions.add(to: sourceEmbedding.lookup(source, scaled: true, variant: gather))
         for layer in encoderLayers { h = try layer(h, backend: backend) }
-        return try encoderNorm(h, backend: backend)
+        let memory = try encoderNorm(h, backend: backend)
+        try Validate.finite(memory.storage, "encoder output \(memory.shape) (the activations overflowed Float: check the scale of the weights)")
+        return memory
     }
 
     /// The decoder's last-layer output [T, d] for target inputs [T] given the encoder output.
@@ -101,8 +103,11 @@ public struct EncoderDecoderModel: Sendable {
     }
 
     /// The tied head on decoder rows h [T, d] → logits [T, V_tgt].
+    /// - Throws: `.nonFinite` for a NaN/±Inf logit (overflowing activations), as DecoderOnlyModel.
     func head(_ h: Matrix) throws -> Matrix {
-        try targetEmbedding.tiedLogits(try decoderNorm(h, backend: backend), variant: backend.gemm)
+        let logits = try targetEmbedding.tiedLogits(try decoderNorm(h, backend: backend), variant: backend.gemm)
+        try Validate.finite(logits.storage, "logits \(logits.shape) (the activations overflowed Float: check the scale of the weights)")
+        return logits
     }
 
     /// Teacher-forced logits [T, V_tgt] for target inputs [T] given the encoder output.
@@ -136,6 +141,7 @@ public struct ConditionedDecoder: AutoregressiveModel, Sendable {
 
     public func logits(appending tokens: [Int], to cache: inout KVCache) throws -> [Float] {
         let first = cache.length
+        try cache.check(layers: model.config.decoderLayers, width: model.config.modelWidth)
         guard first + tokens.count <= contextLength else {
             throw DecoderSpecError.invalidArgument(what: "target of \(first + tokens.count) tokens", reason: "longer than max length \(contextLength)")
         }

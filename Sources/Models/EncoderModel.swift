@@ -100,6 +100,7 @@ public struct EncoderModel: Sendable {
         h = try h.adding(tokenTypeEmbedding.lookup(types, variant: gather), "E_word + E_pos + E_type")
         h = try embeddingNorm(h, backend: backend)
         for layer in layers { h = try layer(h, backend: backend) }
+        try Validate.finite(h.storage, "hidden states \(h.shape) (the activations overflowed Float: check the scale of the weights)")
         return h
     }
 

@@ -299,6 +299,20 @@ enum LibraryRows {
             _ = try model.logits(appending: Array(repeating: 1, count: 8), to: &cache)
             _ = try model.logits(appending: [1], to: &cache)
         },
+        ErrorRow("models", "KV cache of a 2-layer, d 32 model used with a 1-layer, d 8 model", .shapeMismatch, naming: ["1 layers of width 8", "2 layers of width 32"]) {
+            let model = try F.tinyDecoder()
+            var cache = KVCache(layers: 2, width: 32)
+            _ = try model.logits(appending: [1], to: &cache)
+        },
+        ErrorRow("models", "weights of 1e30 (finite) overflow the activations", .nonFinite, naming: ["overflowed Float"]) {
+            let m = try F.tinyDecoder()
+            var layer = m.layers[0]
+            layer.feedForward.up.weight.storage = layer.feedForward.up.weight.storage.map { $0 * 1e30 }
+            layer.feedForward.down.weight.storage = layer.feedForward.down.weight.storage.map { $0 * 1e30 }
+            let big = try DecoderOnlyModel(config: m.config, tokenEmbedding: m.tokenEmbedding, positions: m.positions, layers: [layer],
+                                           finalNorm: m.finalNorm)
+            _ = try Generator.generate(big, prompt: [1, 2], strategy: .greedy, config: GenerationConfig(maxNewTokens: 3))
+        },
         ErrorRow("models", "encoder: token types of 2 for 3 ids", .shapeMismatch, naming: ["2", "3"]) {
             _ = try F.tinyEncoder().hiddenStates([1, 2, 3], tokenTypes: [0, 0])
         },
