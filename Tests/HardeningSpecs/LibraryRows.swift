@@ -221,6 +221,20 @@ enum LibraryRows {
             _ = try TransformerLayer.seeded(modelWidth: 8, heads: 2, feedForwardWidth: 0, activation: .relu, placement: .pre, causal: true,
                                             crossAttention: false, rng: &rng)
         },
+        ErrorRow("layers", "attention layer (d 8) over memory [3, 6]", .shapeMismatch, naming: ["[3, 6]", "8"]) {
+            var rng = SeededRNG(seed: 0)
+            _ = try AttentionLayer(modelWidth: 8, heads: 2, rng: &rng)(F.m(2, 8), memory: F.m(3, 6), causal: false)
+        },
+        ErrorRow("layers", "attention layer, memory valid length 9 of 3", .shapeMismatch, naming: ["9", "3"]) {
+            var rng = SeededRNG(seed: 0)
+            _ = try AttentionLayer(modelWidth: 8, heads: 2, rng: &rng)(F.m(2, 8), memory: F.m(3, 8), causal: false, memoryValidLength: 9)
+        },
+        ErrorRow("layers", "decoder layer with cross-attention called without memory", .invalidArgument, naming: ["memory"]) {
+            var rng = SeededRNG(seed: 0)
+            let layer = try TransformerLayer.seeded(modelWidth: 8, heads: 2, feedForwardWidth: 16, activation: .relu, placement: .post,
+                                                    causal: true, crossAttention: true, rng: &rng)
+            _ = try layer(F.m(2, 8))
+        },
         ErrorRow("layers", "residual [2, 4] + [3, 4]", .shapeMismatch, naming: ["[2, 4]", "[3, 4]"]) {
             _ = try F.m(2, 4).adding(F.m(3, 4))
         },
@@ -328,6 +342,16 @@ enum LibraryRows {
         ErrorRow("models", "encoder-decoder: target id 10 (V_target 10)", .idOutOfRange, naming: ["10"]) {
             let model = try F.tinySeq2Seq()
             _ = try model.decode([1, 10], memory: model.encode([1, 2]))
+        },
+        ErrorRow("models", "encoder-decoder: conditioned step with target id 12 (V_target 10)", .idOutOfRange, naming: ["12"]) {
+            let decoder = try F.tinySeq2Seq().conditioned(on: [1, 2, 3])
+            var cache = decoder.makeCache()
+            _ = try decoder.logits(appending: [1, 12], to: &cache)
+        },
+        ErrorRow("models", "decoder-only: KV-cached step of no tokens", .emptySequence, naming: ["token ids"]) {
+            let model = try F.tinyDecoder()
+            var cache = model.makeCache()
+            _ = try model.logits(appending: [], to: &cache)
         },
         ErrorRow("models", "encoder-decoder: memory of width 6 for d 8", .shapeMismatch, naming: ["6", "8"]) {
             _ = try F.tinySeq2Seq().decode([1], memory: F.m(2, 6))
