@@ -152,14 +152,15 @@ struct SoftmaxSpecs {
         }
     }
 
-    @Test("NaN in a row makes that row NaN (softmax and log-softmax); other rows are unaffected",
+    // The raw kernel's convention; the checked `softmaxRows` throws instead (EdgeNumericsSpecs).
+    @Test("Kernel: NaN in a row makes that row NaN (softmax and log-softmax); other rows are unaffected",
           arguments: Softmax.Variant.allCases)
     func nanPropagates(variant: Softmax.Variant) {
         for cols in [1, 9, 16, 40] {
             var x = GSLRandom(seed: 9).floats(3 * cols)
             x[cols + cols / 2] = .nan
             for log in [false, true] {
-                let y = librarySoftmax(variant, log: log)(x, nil, 3, cols)
+                let y = rawKernelSoftmax(variant, log: log)(x, nil, 3, cols)
                 #expect(y[cols..<(2 * cols)].allSatisfy { $0.isNaN }, "\(variant) log=\(log) cols=\(cols)")
                 #expect(!y[0..<cols].contains { $0.isNaN } && !y[(2 * cols)...].contains { $0.isNaN })
             }
