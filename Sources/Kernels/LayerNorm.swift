@@ -55,7 +55,7 @@ public enum LayerNormKernel {
     /// SIMD16<Float> registers each (32 partial sums, a different summation order); the mean is
     /// corrected by δ = Σc/d and the variance is (Σc² − (Σc)²/d)/d (the corrected two-pass
     /// algorithm: μ̂'s rounding error, up to ~d·u·max|x|, would otherwise swamp a small spread
-    /// about a large mean); the output is γ·((x − μ̂) − δ)·inv + β, 16 lanes at a time.
+    /// about a large mean); the output is γ·((x − μ̂)·inv − δ·inv) + β, 16 lanes at a time.
     /// A row whose Float σ² is not finite (overflow of Σx or of c², at |x| ≳ 1.8e19) is redone by
     /// `doubleRow`, so the fast path costs one branch per row and large scales stay correct.
     static func optimized(
@@ -101,14 +101,17 @@ public enum LayerNormKernel {
                 continue
             }
             let inv = 1 / (variance + epsilon).squareRoot()
-            let iv = V(repeating: inv), dv = V(repeating: delta)
+            // x̂ = (x − μ̂)·inv − δ·inv: one multiply-add per element, the same count as without
+            // the correction (−δ·inv is a per-row scalar).
+            let shift = -(delta * inv)
+            let iv = V(repeating: inv), sv = V(repeating: shift)
             j = 0
             while j < full {
-                let c = ((VectorMath.load(xr + j) - mv) - dv) * iv
-                VectorMath.store(VectorMath.load(gamma + j) * c + VectorMath.load(beta + j), yr + j)
+                let c = VectorMath.madd(VectorMath.load(xr + j) - mv, iv, sv)
+                VectorMath.store(VectorMath.madd(VectorMath.load(gamma + j), c, VectorMath.load(beta + j)), yr + j)
                 j += 16
             }
-            for t in full..<d { yr[t] = gamma[t] * (((xr[t] - mean) - delta) * inv) + beta[t] }
+            for t in full..<d { yr[t] = gamma[t] * ((xr[t] - mean) * inv + shift) + beta[t] }
         }
     }
 }
