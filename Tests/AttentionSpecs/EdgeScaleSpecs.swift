@@ -11,6 +11,9 @@ import Testing
 private let u = unitRoundoff
 private func gammaN(_ n: Int) -> Double { Double(n) * u / (1 - Double(n) * u) }
 
+/// Worst |error| / bound seen in the first-order regime, per variant (for the report).
+final class EdgeRatio: @unchecked Sendable { var worst = 0.0 }
+
 /// How one output row was judged (for the report).
 enum EdgeRowRegime: String, CaseIterable, Sendable {
     case fullyMasked = "fully masked (must be exactly 0)"
@@ -37,7 +40,7 @@ enum EdgeRowRegime: String, CaseIterable, Sendable {
 ///     convex hull of the visible V rows" is required (and the row is counted as ill-conditioned).
 /// Always: no NaN, no ±∞.
 func checkAttentionEdges(_ attention: AttentionFunction, q: Matrix, k: Matrix, v: Matrix, mask: AttentionMask,
-                         regimes: inout [EdgeRowRegime: Int], context: String) -> Verdict {
+                         regimes: inout [EdgeRowRegime: Int], ratio: EdgeRatio = EdgeRatio(), context: String) -> Verdict {
     let o: Matrix
     do { o = try attention(q, k, v, mask) } catch { return .fail("threw \(error). \(context)") }
     let ref: [Double]
@@ -89,6 +92,7 @@ func checkAttentionEdges(_ attention: AttentionFunction, q: Matrix, k: Matrix, v
                 }
                 continue
             }
+            if tol > 0 { ratio.worst = Swift.max(ratio.worst, abs(got - want) / tol) }
             if !(abs(got - want) <= tol) {
                 return .fail("row \(i) col \(c): expected \(want), observed \(got), |error| \(abs(got - want)) > \(tol) (E = \(e)). \(context)")
             }
@@ -127,20 +131,22 @@ struct AttentionEdgeScaleSpecs {
           arguments: AttentionVariant.allCases)
     func table(variant: AttentionVariant) {
         var regimes: [EdgeRowRegime: Int] = [:]
+        let ratio = EdgeRatio()
         for (shapeIndex, (tq, tk, d)) in [(5, 9, 16), (3, 7, 3), (4, 300, 8)].enumerated() {
             for (mi, (maskName, mask)) in edgeMasks(tq: tq, tk: tk).enumerated() {
                 for a in qkExponents {
                     for b in vExponents where tk < 300 || b == 0 || b == 38 {
                         let seed = UInt(10_000 + shapeIndex * 1000 + mi * 100 + (a + 40) * 2 + (b + 40))
                         let (q, k, v) = edgeInputs(tq: tq, tk: tk, d: d, dv: 5, a: a, b: b, seed: seed)
-                        let verdict = checkAttentionEdges(sdpa(variant), q: q, k: k, v: v, mask: mask, regimes: &regimes,
+                        let verdict = checkAttentionEdges(sdpa(variant), q: q, k: k, v: v, mask: mask, regimes: &regimes, ratio: ratio,
                                                           context: "\(variant) Tq=\(tq) Tk=\(tk) d=\(d) mask \(maskName) Q,K·1e\(a) V·1e\(b) seed \(seed)")
                         #expect(verdict.passed, "\(verdict.message)")
                     }
                 }
             }
         }
-        print("attention edge rows (\(variant)): " + EdgeRowRegime.allCases.map { "\($0.rawValue): \(regimes[$0, default: 0])" }.joined(separator: "; "))
+        print("attention edge rows (\(variant)): " + EdgeRowRegime.allCases.map { "\($0.rawValue): \(regimes[$0, default: 0])" }.joined(separator: "; ")
+              + String(format: "; worst first-order |error|/bound %.3g", ratio.worst))
     }
 
     @Test("Scores beyond FLT_MAX (Q, K at 1e25): weights still sum to 1 (0 for a fully masked row) and equal the Double reference",
