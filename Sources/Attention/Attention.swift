@@ -2,6 +2,11 @@
 import Kernels
 @_exported import Masking
 import TensorCore
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// The two implementations of `softmax(Q·Kᵀ/√d_k + M)·V`, enumerated so specs and benchmarks
 /// loop over all of them.
@@ -36,19 +41,31 @@ extension Backend {
 /// - Returns: [Tq, d_v]
 /// - Throws: `DecoderSpecError` for empty inputs, mismatched d_k or Tk, a mask that does not fit
 ///   [Tq, Tk], or NaN/±Inf in q, k or v.
+///
+/// Edge numerics (docs/attention.md, "Edge numerics"): every finite input gives a finite, correct
+/// result. When the Float computation overflows — a score |q·k|/√d_k (or q·k + M) beyond
+/// Float.greatestFiniteMagnitude ≈ 3.4e38, or the fused kernel's unnormalized Σ 2^(s−m)·V beyond
+/// it — the output would hold NaN/±∞; it is then recomputed in Double (`AttentionKernels.wide`:
+/// scores up to d_k·FLT_MAX² fit, and O is a convex combination of V rows, so it fits in Float).
+/// The check is one pass over the output; inputs in Float range cost nothing extra.
 public func scaledDotProductAttention(
     q: Matrix, k: Matrix, v: Matrix, mask: AttentionMask = .none, variant: AttentionVariant = .optimized
 ) throws -> Matrix {
     try AttentionValidation.check(q: q, k: k, v: v, mask: mask, operation: "scaledDotProductAttention(Q, K, V)")
-    return AttentionKernels.attend(q: q, k: k, v: v, mask: mask, variant: variant)
+    let out = AttentionKernels.attend(q: q, k: k, v: v, mask: mask, variant: variant)
+    if AttentionKernels.allFinite(out.storage) { return out }
+    return AttentionKernels.wide(q: q, k: k, v: v, heads: 1, mask: mask)
 }
 
 /// The attention weights softmax(Q·Kᵀ/√d_k + M) [Tq, Tk] (naive path), for printing and pictures.
-/// Rows sum to 1, masked entries are exactly 0, a fully masked row is all 0.
+/// Rows sum to 1, masked entries are exactly 0, a fully masked row is all 0. Scores that overflow
+/// Float are handled as in `scaledDotProductAttention` (recomputed in Double).
 /// - Throws: as `scaledDotProductAttention`.
 public func attentionWeights(q: Matrix, k: Matrix, mask: AttentionMask = .none) throws -> Matrix {
     try AttentionValidation.check(q: q, k: k, v: nil, mask: mask, operation: "attentionWeights(Q, K)")
-    return AttentionKernels.naiveWeights(q: q, k: k, mask: mask)
+    let w = AttentionKernels.naiveWeights(q: q, k: k, mask: mask)
+    if AttentionKernels.allFinite(w.storage) { return w }
+    return AttentionKernels.wideWeights(q: q, qOffset: 0, k: k, kOffset: 0, dk: q.cols, mask: mask)
 }
 
 /// Attention of new queries over cached, already projected keys and values of one head — the
@@ -66,7 +83,8 @@ public func attend(q: Matrix, cachedK: Matrix, cachedV: Matrix, mask: AttentionM
 ///
 ///     head_h = Attention(Q[:, h·d_h ..< (h+1)·d_h], K[:, …], V[:, …]),   Concat(head_1 … head_H)
 ///
-/// - Throws: `.invalidArgument` when heads ∤ d_model; otherwise as `scaledDotProductAttention`.
+/// - Throws: `.invalidArgument` when heads ∤ d_model; otherwise as `scaledDotProductAttention`
+///   (including its edge numerics: an overflowing Float result is recomputed in Double).
 public func multiHeadAttention(q: Matrix, k: Matrix, v: Matrix, heads: Int, mask: AttentionMask = .none,
                                variant: AttentionVariant = .optimized) throws -> Matrix {
     try Validate.positive(heads, "heads")
@@ -76,7 +94,9 @@ public func multiHeadAttention(q: Matrix, k: Matrix, v: Matrix, heads: Int, mask
             what: "heads = \(heads)",
             reason: "must divide d_model (Q is \(q.shape), V is \(v.shape))")
     }
-    return AttentionKernels.multiHead(q: q, k: k, v: v, heads: heads, mask: mask, variant: variant)
+    let out = AttentionKernels.multiHead(q: q, k: k, v: v, heads: heads, mask: mask, variant: variant)
+    if AttentionKernels.allFinite(out.storage) { return out }
+    return AttentionKernels.wide(q: q, k: k, v: v, heads: heads, mask: mask)
 }
 
 /// `multiHeadAttention` for a KV-cached decoding step: the same validation and result, except
@@ -90,7 +110,9 @@ package func multiHeadAttention(q: Matrix, k: Matrix, v: Matrix, heads: Int, mas
     guard q.cols % heads == 0, v.cols % heads == 0 else {
         throw DecoderSpecError.invalidArgument(what: "heads = \(heads)", reason: "must divide d_model (Q is \(q.shape), V is \(v.shape))")
     }
-    return AttentionKernels.multiHead(q: q, k: k, v: v, heads: heads, mask: mask, variant: variant)
+    let out = AttentionKernels.multiHead(q: q, k: k, v: v, heads: heads, mask: mask, variant: variant)
+    if AttentionKernels.allFinite(out.storage) { return out }
+    return AttentionKernels.wide(q: q, k: k, v: v, heads: heads, mask: mask)
 }
 
 // MARK: - Multi-head attention with projections
@@ -297,6 +319,73 @@ enum AttentionValidation {
 
 /// Unvalidated internals (inputs already checked).
 enum AttentionKernels {
+    /// True when every value is finite (Σ x·0 = 0 exactly then; ±∞·0 and NaN·0 are NaN).
+    static func allFinite(_ values: [Float]) -> Bool {
+        values.withUnsafeBufferPointer { p -> Bool in
+            var a0 = SIMD8<Float>(), a1 = SIMD8<Float>()
+            let zero = SIMD8<Float>()
+            var i = 0
+            if let base = p.baseAddress {
+                let raw = UnsafeRawPointer(base)
+                while i + 16 <= p.count {
+                    a0 += raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self) * zero
+                    a1 += raw.loadUnaligned(fromByteOffset: 4 * i + 32, as: SIMD8<Float>.self) * zero
+                    i += 16
+                }
+            }
+            var tail: Float = 0
+            while i < p.count { tail += p[i] * 0; i += 1 }
+            return (a0 + a1).sum() == 0 && tail == 0
+        }
+    }
+
+    /// The weights softmax(Q_h·K_hᵀ/√d_k + M) of one head (columns [qOffset, qOffset + dk) of Q
+    /// and [kOffset, kOffset + dk) of K) with the scores, the max subtraction and the sum in
+    /// Double — the fallback for scores beyond Float's range (|q·k| ≤ d_k·FLT_MAX² ≈ 1.2e77·d_k
+    /// fits in Double). A fully masked row stays all 0.
+    static func wideWeights(q: Matrix, qOffset: Int, k: Matrix, kOffset: Int, dk: Int, mask: AttentionMask) -> Matrix {
+        let (tq, tk) = (q.rows, k.rows)
+        let m = try! mask.materialize(queries: tq, keys: tk)
+        let sqrtDk = Double(dk).squareRoot()
+        var weights = Matrix(rows: tq, cols: tk)
+        var scores = [Double](repeating: 0, count: tk)
+        for i in 0..<tq {
+            var mu = -Double.infinity
+            for j in 0..<tk {
+                var dot: Double = 0
+                for p in 0..<dk { dot += Double(q.storage[i * q.cols + qOffset + p]) * Double(k.storage[j * k.cols + kOffset + p]) }
+                let s = dot / sqrtDk + Double(m.storage[i * tk + j])
+                scores[j] = s
+                mu = Swift.max(mu, s)
+            }
+            if mu == -.infinity { continue }  // fully masked: all 0
+            var sum: Double = 0
+            for j in 0..<tk { scores[j] = exp(scores[j] - mu); sum += scores[j] }
+            for j in 0..<tk { weights.storage[i * tk + j] = Float(scores[j] / sum) }
+        }
+        return weights
+    }
+
+    /// Multi-head attention entirely in Double (weights from `wideWeights`, O = Σ_j w_j·V_j),
+    /// rounded once to Float: finite for every finite input, since each output row is a convex
+    /// combination of V rows (|O| ≤ max|V| ≤ FLT_MAX). The fallback when the Float result overflows.
+    static func wide(q: Matrix, k: Matrix, v: Matrix, heads: Int, mask: AttentionMask) -> Matrix {
+        let dk = q.cols / heads, dv = v.cols / heads
+        let (tq, tk) = (q.rows, k.rows)
+        var out = Matrix(rows: tq, cols: v.cols)
+        for h in 0..<heads {
+            let w = wideWeights(q: q, qOffset: h * dk, k: k, kOffset: h * dk, dk: dk, mask: mask)
+            for i in 0..<tq {
+                for c in 0..<dv {
+                    var acc: Double = 0
+                    for j in 0..<tk { acc += Double(w.storage[i * tk + j]) * Double(v.storage[j * v.cols + h * dv + c]) }
+                    out.storage[i * v.cols + h * dv + c] = Float(acc)
+                }
+            }
+        }
+        return out
+    }
+
     static func attend(q: Matrix, k: Matrix, v: Matrix, mask: AttentionMask, variant: AttentionVariant) -> Matrix {
         switch variant {
         case .naive:
@@ -311,10 +400,16 @@ enum AttentionKernels {
     }
 
     /// softmax(Q·Kᵀ/√d_k + M), the formula as it reads (GEMM.naive, Softmax.naive).
+    /// A row with a score that overflowed Float (±∞ from finite inputs) is all NaN, so the caller
+    /// can tell it from a fully masked row (the public API recomputes it in Double).
     static func naiveWeights(q: Matrix, k: Matrix, mask: AttentionMask) -> Matrix {
         var scores = try! q.matmul(k, transposeOther: true, variant: .naive)
         let sqrtDk = Float(q.cols).squareRoot()
         for i in scores.storage.indices { scores.storage[i] /= sqrtDk }
+        let tk = k.rows
+        for r in 0..<q.rows where scores.storage[(r * tk)..<((r + 1) * tk)].contains(where: { !$0.isFinite }) {
+            for j in 0..<tk { scores.storage[r * tk + j] = .nan }
+        }
         let m = try! mask.materialize(queries: q.rows, keys: k.rows)
         let (rows, cols) = (scores.rows, scores.cols)
         scores.storage.withUnsafeMutableBufferPointer { s in

@@ -71,9 +71,11 @@ extension GEMM {
 
 extension Matrix {
     /// Row softmax of `self` (+ `mask`), see `Softmax.rows`: a fully masked row gives all zeros.
-    /// Masking goes through `mask` (−∞ entries), never through −∞ in `self`.
-    /// - Throws: `.shapeMismatch` when `mask` is not the shape of `self`; `.nonFinite` naming the
-    ///   first NaN/±Inf of `self` or a NaN/+∞ of `mask`.
+    /// Finite logits of any magnitude (±1e30, ±Float.greatestFiniteMagnitude, subnormals) give a
+    /// correct result (docs/kernels.md, "Edge numerics"); −∞ in `self` or `mask` means weight 0.
+    /// - Throws: `.shapeMismatch` when `mask` is not the shape of `self`; `.nonFinite` for NaN or
+    ///   +∞ in `self` or `mask`, and when a finite x + M overflows to +∞ (the softmax of such a
+    ///   row is not defined in Float) — never a silent NaN row.
     public func softmaxRows(mask: Matrix? = nil, variant: Softmax.Variant = .optimized) throws -> Matrix {
         try softmaxImpl(mask: mask, variant: variant, log: false)
     }
@@ -89,11 +91,9 @@ extension Matrix {
             throw DecoderSpecError.shapeMismatch(operation: log ? "logSoftmaxRows(mask:)" : "softmaxRows(mask:)",
                                                  expected: "mask of shape \(shape)", actual: "\(mask.shape)")
         }
-        try Validate.finite(storage, "\(log ? "log-softmax" : "softmax") input \(shape)")
-        if let mask, let bad = mask.storage.firstIndex(where: { $0.isNaN || $0 == .infinity }) {
-            throw DecoderSpecError.nonFinite(what: "softmax mask \(mask.shape) (only finite values and −∞ mask)", index: bad,
-                                             value: Double(mask.storage[bad]))
-        }
+        let operation = log ? "logSoftmaxRows" : "softmaxRows"
+        try Self.rejectNaNOrPlusInfinity(storage, "\(operation) input x \(shape)")
+        if let mask { try Self.rejectNaNOrPlusInfinity(mask.storage, "\(operation) mask \(shape)") }
         var out = self
         if rows == 0 || cols == 0 { return out }
         let (r, c) = (rows, cols)
@@ -108,12 +108,31 @@ extension Matrix {
                 else { Softmax.rows(variant, px.baseAddress!, rows: r, cols: c) }
             }
         }
+        // Inputs are NaN/+∞-free, so a NaN can only come from a finite x + M overflowing to +∞.
+        if let bad = out.storage.firstIndex(where: { $0.isNaN }) {
+            let i = bad / c
+            var worst = -Double.infinity
+            for j in 0..<c {
+                let m: Float = mask?.storage[i * c + j] ?? 0
+                worst = Swift.max(worst, Double(storage[i * c + j]) + Double(m))
+            }
+            throw DecoderSpecError.nonFinite(what: "\(operation) x + mask of row \(i) (overflows Float)", index: bad, value: worst)
+        }
         return out
     }
 
+    /// −∞ is allowed (weight 0); NaN and +∞ are not.
+    private static func rejectNaNOrPlusInfinity(_ values: [Float], _ what: @autoclosure () -> String) throws {
+        for (i, v) in values.enumerated() where v.isNaN || v == .infinity {
+            throw DecoderSpecError.nonFinite(what: what(), index: i, value: Double(v))
+        }
+    }
+
     /// LayerNorm over each row (the last axis): y = γ ⊙ (x − μ)/sqrt(σ² + ε) + β, population σ².
-    /// - Throws: `.invalidArgument` when `cols == 0` or ε ≤ 0, `.nonFinite` when ε is NaN or ±∞,
-    ///   `.shapeMismatch` when γ or β is not of length `cols`.
+    /// Correct for finite x of any magnitude (subnormals to ±Float.greatestFiniteMagnitude): see
+    /// `LayerNormKernel` and docs/kernels.md, "Edge numerics".
+    /// - Throws: `.invalidArgument` when `cols == 0` or ε ≤ 0, `.nonFinite` when ε, x, γ or β
+    ///   holds NaN or ±∞, `.shapeMismatch` when γ or β is not of length `cols`.
     public func layerNorm(gamma: [Float], beta: [Float], epsilon: Float = 1e-5,
                           variant: LayerNormKernel.Variant = .optimized) throws -> Matrix {
         guard epsilon.isFinite else {
@@ -131,7 +150,9 @@ extension Matrix {
         guard beta.count == cols else {
             throw DecoderSpecError.shapeMismatch(operation: "layerNorm(beta:)", expected: "β of shape [\(cols)] for input \(shape)", actual: "[\(beta.count)]")
         }
-        try Validate.finite(storage, "LayerNorm input \(shape)")
+        try Validate.finite(storage, "layerNorm input x \(shape)")
+        try Validate.finite(gamma, "layerNorm γ [\(cols)]")
+        try Validate.finite(beta, "layerNorm β [\(cols)]")
         var out = Matrix(rows: rows, cols: cols)
         if rows == 0 { return out }
         let (r, d) = (rows, cols)

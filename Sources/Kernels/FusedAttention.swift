@@ -15,7 +15,8 @@ import Darwin
 ///   block every query block of `queryBlock` rows that can see it updates a running row maximum
 ///   m, a running sum l and an unnormalized output row O (the online softmax):
 ///       m' = max(m, max_j s_j),  l' = l·2^(m−m') + Σ_j 2^(s_j−m'),  O' = O·2^(m−m') + Σ_j 2^(s_j−m')·V_j
-///   and O / l is the result (0 when l = 0: a fully masked row);
+///   and O / l is the result (0 when l = 0: a fully masked row; NaN when a score overflowed
+///   Float — ±∞ from a finite q·k — so the caller can tell; the public API then recomputes in Double);
 /// - scores are kept in base 2 (s·log₂e) and exponentiated by a SIMD polynomial for 2^x instead
 ///   of `expf`; values below 2^−126 are flushed to 0;
 /// - the causal and key-padding masks are loop bounds: query i visits keys
@@ -149,7 +150,16 @@ public enum FusedAttention {
                     }
                     let mOld = rowMax[i]
                     let mNew = max(mOld, mv.max())
-                    if mNew == -.infinity {  // every visible score is −∞ (additive bias): nothing to add
+                    if mNew == -.infinity {
+                        // Every visible score is −∞: masked by the additive bias (nothing to add), or
+                        // q·k overflowed Float to −∞ — then mark the row NaN (see the end), so the
+                        // caller can recompute it (the public API does, in Double).
+                        var overflowed = additive == nil
+                        if let additive {
+                            let mrow = additive + i * ldm + j0
+                            for c in 0..<seen where mrow[c] != -.infinity { overflowed = true; break }
+                        }
+                        if overflowed { rowSum[i] = .nan }
                         for c in 0..<tileColumns { srow[c] = 0 }
                         alpha[r] = 1
                         continue
@@ -176,15 +186,18 @@ public enum FusedAttention {
             j0 += bk
         }
 
-        // O = O / l; a row that saw no key has l = 0 and stays 0.
+        // O = O / l; a row that saw no key has l = 0 and stays 0. A row whose scores overflowed
+        // Float (l is NaN: +∞ − +∞ in 2^(s − m), or marked above) is all NaN — never a silent 0.
         for i in 0..<tq {
             let o = out + i * ldo
             let l = rowSum[i]
             if l > 0 {
                 let inv = 1 / l
                 for c in 0..<dv { o[c] *= inv }
-            } else {
+            } else if l == 0 {
                 for c in 0..<dv { o[c] = 0 }
+            } else {
+                for c in 0..<dv { o[c] = .nan }
             }
         }
     }

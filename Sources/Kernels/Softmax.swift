@@ -12,9 +12,14 @@ import Darwin
 /// Subtracting the row maximum μ_r changes nothing mathematically (softmax is shift-invariant)
 /// and keeps every exponent ≤ 0, so nothing overflows.
 ///
-/// Conventions (specced in KernelSpecs):
+/// Conventions (specced in KernelSpecs, EdgeNumericsSpecs):
 /// - A fully masked row (every x + M = −∞) yields all zeros: "attend to nothing", never NaN.
 /// - A NaN anywhere in a row makes that whole row NaN (NaN in, NaN out; nothing is hidden).
+///   A +∞ in x + M also gives a NaN row here (∞ − ∞); the checked `Matrix.softmaxRows` rejects
+///   NaN/+∞ with a typed error instead.
+/// - Every finite row is safe at any scale (±1e30, ±Float.greatestFiniteMagnitude, subnormals):
+///   x − μ ≤ 0 cannot overflow (−∞ when it would, whose eˣ is exactly 0), Σ ≥ 1 (the max term is
+///   e⁰ = 1), so 1/Σ never overflows.
 public enum Softmax {
     public enum Variant: String, CaseIterable, Sendable {
         /// Three passes per row (max, exp-and-sum, divide), scalar.
@@ -38,7 +43,11 @@ public enum Softmax {
         }
     }
 
-    /// log-softmax in place: y = x + M − μ − log Σ exp(x + M − μ). A fully masked row gives −∞.
+    /// log-softmax in place: y = (x + M − μ) − log Σ exp(x + M − μ). A fully masked row gives −∞.
+    ///
+    /// The parenthesization matters at large scale: (v − μ) − log Σ keeps log Σ ∈ [0, log n]
+    /// against a difference that is exactly 0 at the max, whereas v − (μ + log Σ) rounds
+    /// μ + log Σ back to μ once |μ| ≫ log n (at |μ| = 1e30 the whole −log n term would vanish).
     public static func logRows(
         _ variant: Variant, _ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int,
         mask: UnsafePointer<Float>? = nil
@@ -63,8 +72,8 @@ public enum Softmax {
             if mu == -.infinity { continue }  // fully masked: all −∞ already
             var sum: Float = 0
             for j in 0..<cols { sum += expf(row[j] - mu) }
-            let logZ = mu + logf(sum)
-            for j in 0..<cols { row[j] -= logZ }
+            let logSum = logf(sum)
+            for j in 0..<cols { row[j] = (row[j] - mu) - logSum }
         }
     }
 
@@ -142,14 +151,14 @@ public enum Softmax {
             sum += e
         }
         let total = sum.sum()
-        // Pass 3: normalize (softmax: × 1/Σ; log-softmax: − (μ + log Σ)).
-        let s = log ? V(repeating: mu + logf(total)) : V(repeating: 1 / total)
+        // Pass 3: normalize (softmax: × 1/Σ; log-softmax: (v − μ) − log Σ, see `logRows`).
+        let s = log ? V(repeating: logf(total)) : V(repeating: 1 / total)
         j = 0
         while j < full {
             let v = VectorMath.load(row + j)
-            VectorMath.store(log ? v - s : v * s, row + j)
+            VectorMath.store(log ? (v - muV) - s : v * s, row + j)
             j += 16
         }
-        for j in full..<cols { row[j] = log ? row[j] - s[0] : row[j] * s[0] }
+        for j in full..<cols { row[j] = log ? (row[j] - mu) - s[0] : row[j] * s[0] }
     }
 }

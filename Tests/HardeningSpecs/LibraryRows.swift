@@ -93,14 +93,17 @@ enum LibraryRows {
             var c: [Float] = []
             try GEMM.sgemmChecked(.optimized, m: -1, n: 2, k: 3, a: [], b: [Float](repeating: 1, count: 6), c: &c)
         },
-        ErrorRow("kernels", "softmax rows with NaN", .nonFinite, naming: ["nan", "4"]) {
+        ErrorRow("kernels", "softmax rows with NaN", .nonFinite, naming: ["nan", "4", "softmaxRows"]) {
             _ = try F.poisoned(2, 3, at: 4, .nan).softmaxRows()
         },
         ErrorRow("kernels", "softmax with a mask of the wrong shape", .shapeMismatch, naming: ["[2, 3]", "[3, 2]"]) {
             _ = try F.m(2, 3).softmaxRows(mask: F.m(3, 2))
         },
-        ErrorRow("kernels", "log-softmax rows with −Inf input", .nonFinite, naming: ["-inf"]) {
-            _ = try F.poisoned(2, 3, at: 0, -.infinity).logSoftmaxRows()
+        ErrorRow("kernels", "log-softmax rows with +Inf input", .nonFinite, naming: ["inf", "logSoftmaxRows"]) {
+            _ = try F.poisoned(2, 3, at: 0, .infinity).logSoftmaxRows()
+        },
+        ErrorRow("kernels", "softmax of 3e38 + a mask of 3e38 (x + M overflows)", .nonFinite, naming: ["inf"]) {
+            _ = try Matrix([[3e38, 0]]).softmaxRows(mask: Matrix([[3e38, 0]]))
         },
         ErrorRow("kernels", "LayerNorm γ of 3 for width 4", .shapeMismatch, naming: ["[3]", "[2, 4]"]) {
             _ = try F.m(2, 4).layerNorm(gamma: [1, 1, 1], beta: [0, 0, 0, 0])
