@@ -91,8 +91,10 @@ public struct LayerNormCache: Sendable {
 }
 
 extension LayerNorm {
-    /// y = γ ⊙ x̂ + β with x̂ = (x − μ)/sqrt(σ² + ε) (population variance). Same two-pass formula as
-    /// `LayerNormKernel.naive`, keeping x̂ and r for the backward.
+    /// y = γ ⊙ x̂ + β with x̂ = (x − μ)/sqrt(σ² + ε) (population variance). As `LayerNormKernel.naive` (y bit for bit):
+    /// μ and σ² are two-pass sums in Double, so no finite row overflows (x² of 1e20 would in Float)
+    /// and a constant row gives x̂ = 0 exactly (docs/kernels.md, "Edge numerics"). Keeps x̂ and r
+    /// for the backward.
     public func trainingForward(_ x: Matrix) -> (Matrix, LayerNormCache) {
         let d = x.cols, rows = x.rows
         precondition(d == gamma.count, "LayerNorm forward: x \(x.shape) for width \(gamma.count)")
@@ -106,18 +108,18 @@ extension LayerNorm {
                         beta.withUnsafeBufferPointer { b in
                             for r in 0..<rows {
                                 let xr = px.baseAddress! + r * d, yr = py.baseAddress! + r * d, hr = ph.baseAddress! + r * d
-                                var mean: Float = 0
-                                for j in 0..<d { mean += xr[j] }
-                                mean /= Float(d)
-                                var variance: Float = 0
-                                for j in 0..<d { let c = xr[j] - mean; variance += c * c }
-                                variance /= Float(d)
-                                let inv = 1 / (variance + epsilon).squareRoot()
-                                rstd[r] = inv
+                                var mean = 0.0
+                                for j in 0..<d { mean += Double(xr[j]) }
+                                mean /= Double(d)
+                                var variance = 0.0
+                                for j in 0..<d { let c = Double(xr[j]) - mean; variance += c * c }
+                                variance /= Double(d)
+                                let inv = 1 / (variance + Double(epsilon)).squareRoot()
+                                rstd[r] = Float(inv)
                                 for j in 0..<d {
-                                    let h = (xr[j] - mean) * inv
-                                    hr[j] = h
-                                    yr[j] = g[j] * h + b[j]
+                                    let h = (Double(xr[j]) - mean) * inv
+                                    hr[j] = Float(h)
+                                    yr[j] = Float(Double(g[j]) * h + Double(b[j]))  // as the naive kernel, bit for bit
                                 }
                             }
                         }

@@ -103,7 +103,10 @@ public struct AdamW: Sendable {
 }
 
 public enum GradientClipping {
-    /// ‖g‖₂ over every tensor, accumulated in Double.
+    /// ‖g‖₂ over every tensor, accumulated in Double: squares are summed in Float blocks of 1024
+    /// (fast), and a tensor whose Float block overflows (|g| ≳ 1e19, a loss spike) is summed again
+    /// with Double squares, so a finite spike is measured — and clipped — instead of reading ∞.
+    /// ∞ or NaN only when a gradient entry is itself non-finite.
     public static func globalNorm<M: ParameterContainer>(_ gradient: M) -> Double {
         var g = gradient
         var sum = 0.0
@@ -115,7 +118,12 @@ public enum GradientClipping {
                     s += p[i] * p[i]
                     if i & 1023 == 1023 { partial += Double(s); s = 0 }
                 }
-                sum += partial + Double(s)
+                partial += Double(s)
+                if !partial.isFinite {
+                    partial = 0
+                    for i in 0..<p.count { let x = Double(p[i]); partial += x * x }
+                }
+                sum += partial
             }
         }
         return sum.squareRoot()
