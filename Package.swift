@@ -54,7 +54,7 @@ let package = Package(
         .executableTarget(name: "decoder-spec-zoo", dependencies: ["BugZoo", "SpecSupport", "DecoderSpec"]),
 
         // The executable spec: one suite target per concept.
-        .target(name: "SpecSupport", dependencies: ["TensorCore", "GSLOracle", "DecoderSpec", "BugZoo"], path: "Tests/SpecSupport"),
+        .target(name: "SpecSupport", dependencies: ["TensorCore", "GSLOracle", "DecoderSpec", "BugZoo", "NotebookRunner"], path: "Tests/SpecSupport"),
         .testTarget(name: "FoundationSpecs", dependencies: ["SpecSupport", "DecoderSpec", "GSLOracle", "NotebookRunner"]),
         .testTarget(name: "EmbeddingSpecs", dependencies: ["SpecSupport", "DecoderSpec", "GSLOracle"]),
         .testTarget(name: "PositionalEncodingSpecs", dependencies: ["SpecSupport", "DecoderSpec", "GSLOracle"]),

@@ -291,11 +291,19 @@ enum AttentionValidation {
         if let v { try finite(v.storage[(trusted * v.cols)...], "values V \(v.shape) (rows \(trusted)…)") }
     }
 
-    /// `Validate.finite` with a SIMD fast path: Σ x·0 is 0 exactly when every x is finite
-    /// (±∞·0 and NaN·0 are NaN); only on failure is the first bad index searched for.
+    /// `Validate.finite` with a SIMD fast path (`AttentionKernels.allFinite`); only on failure is
+    /// the first bad index searched for.
     static func finite(_ values: ArraySlice<Float>, _ what: @autoclosure () -> String) throws {
-        let ok = values.withUnsafeBufferPointer { p -> Bool in
-            // Four independent accumulators, so the adds do not wait on each other.
+        if !AttentionKernels.allFinite(values) { try Validate.finite(values, what()) }
+    }
+}
+
+/// Unvalidated internals (inputs already checked).
+enum AttentionKernels {
+    /// True when every value is finite: Σ x·0 is 0 exactly then (±∞·0 and NaN·0 are NaN).
+    /// Four independent SIMD accumulators, so the adds do not wait on each other.
+    static func allFinite(_ values: ArraySlice<Float>) -> Bool {
+        values.withUnsafeBufferPointer { p -> Bool in
             var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
             let zero = SIMD8<Float>()
             var i = 0
@@ -313,31 +321,9 @@ enum AttentionValidation {
             while i < p.count { tail += p[i] * 0; i += 1 }
             return ((a0 + a1) + (a2 + a3)).sum() == 0 && tail == 0
         }
-        if !ok { try Validate.finite(values, what()) }
     }
-}
 
-/// Unvalidated internals (inputs already checked).
-enum AttentionKernels {
-    /// True when every value is finite (Σ x·0 = 0 exactly then; ±∞·0 and NaN·0 are NaN).
-    static func allFinite(_ values: [Float]) -> Bool {
-        values.withUnsafeBufferPointer { p -> Bool in
-            var a0 = SIMD8<Float>(), a1 = SIMD8<Float>()
-            let zero = SIMD8<Float>()
-            var i = 0
-            if let base = p.baseAddress {
-                let raw = UnsafeRawPointer(base)
-                while i + 16 <= p.count {
-                    a0 += raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self) * zero
-                    a1 += raw.loadUnaligned(fromByteOffset: 4 * i + 32, as: SIMD8<Float>.self) * zero
-                    i += 16
-                }
-            }
-            var tail: Float = 0
-            while i < p.count { tail += p[i] * 0; i += 1 }
-            return (a0 + a1).sum() == 0 && tail == 0
-        }
-    }
+    static func allFinite(_ values: [Float]) -> Bool { allFinite(values[...]) }
 
     /// The weights softmax(Q_h·K_hᵀ/√d_k + M) of one head (columns [qOffset, qOffset + dk) of Q
     /// and [kOffset, kOffset + dk) of K) with the scores, the max subtraction and the sum in

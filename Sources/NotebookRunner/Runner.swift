@@ -132,31 +132,10 @@ public struct NotebookRunner {
         try text.write(to: url, atomically: true, encoding: .utf8)
     }
 
-    /// Runs a process with stdout and stderr going to temporary files, read after it exits. (Pipes
-    /// would need blocking reads while it runs, and when other code in this process spawns or kills
-    /// children — the specs do — SIGCHLD interrupts those reads and Foundation's
-    /// `readDataToEndOfFile` traps on EINTR.)
+    /// Runs a process to completion (see `ChildProcess`).
     static func process(_ path: String, _ args: [String], cwd: URL) throws -> (Int32, String, String) {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("notebook-run-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let outURL = dir.appendingPathComponent("stdout"), errURL = dir.appendingPathComponent("stderr")
-        FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        FileManager.default.createFile(atPath: errURL.path, contents: nil)
-        let out = try FileHandle(forWritingTo: outURL), err = try FileHandle(forWritingTo: errURL)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = args
-        p.currentDirectoryURL = cwd
-        p.standardOutput = out
-        p.standardError = err
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
-        p.waitUntilExit()
-        try out.close()
-        try err.close()
-        return (p.terminationStatus, String(decoding: try Data(contentsOf: outURL), as: UTF8.self),
-                String(decoding: try Data(contentsOf: errURL), as: UTF8.self))
+        let r = try ChildProcess.run(URL(fileURLWithPath: path), args, directory: cwd)
+        return (r.status, r.stdout, r.stderr)
     }
 
     /// A unified-style listing of where expected and actual differ, for failure messages.

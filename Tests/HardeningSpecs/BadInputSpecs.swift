@@ -44,7 +44,8 @@ struct LibraryBadInputSpecs {
         let page = try String(contentsOf: root.appendingPathComponent("docs/errors.md"), encoding: .utf8)
         for kind in Set(LibraryRows.all.map(\.kind)) { #expect(page.contains("`\(kind.rawValue)`"), "no entry for .\(kind.rawValue)") }
         let counts = "(\(LibraryRows.all.count) library rows, \(ResultRows.all.count) documented results, \(CLIRows.all.count) command lines)"
-        #expect(page.replacingOccurrences(of: "\n", with: " ").contains(counts), "the page should say \(counts)")
+        let saysCounts = page.replacingOccurrences(of: "\n", with: " ").contains(counts)
+        #expect(saysCounts, "docs/errors.md should say \(counts)")
         let headings = page.split(separator: "\n").filter { $0.hasPrefix("**") }.map { $0.prefix(40).lowercased() }
         for area in Set(LibraryRows.all.map(\.area)) { #expect(headings.contains { $0.contains(area) }, "no section for \(area)") }
         let commands = Set(CLIRows.all.compactMap { $0.command.split(separator: " ").dropFirst().first.map(String.init) })
