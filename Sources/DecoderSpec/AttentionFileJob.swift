@@ -18,9 +18,15 @@ public enum AttentionFileJob {
         public var weights: [Matrix]
     }
 
+    /// The largest weights tensor [H, Tq, Tk] the job writes: 2²⁸ values (1 GiB of Float). Beyond
+    /// it the weights would not fit in memory or a sensible file; the library's
+    /// `scaledDotProductAttention` (fused) computes o without ever materializing them.
+    public static let maximumWeightCount = 1 << 28
+
     /// Reads q, k, v from `input`, attends, writes o and weights to `output`; returns them.
     /// - Throws: `DecoderSpecError` for a missing/malformed file, missing tensor, wrong rank or
-    ///   shape, heads ∤ widths, NaN/Inf, or an unwritable output.
+    ///   shape, heads ∤ widths, NaN/Inf, weights larger than `maximumWeightCount`, or an
+    ///   unwritable output.
     @discardableResult
     public static func run(input: URL, output: URL, causal: Bool, heads: Int, validLength: Int? = nil,
                            variant: AttentionVariant = .optimized) throws -> Result {
@@ -38,6 +44,14 @@ public enum AttentionFileJob {
             tensors.append(try file.matrix(name))
         }
         let (q, k, v) = (tensors[0], tensors[1], tensors[2])
+        try Validate.positive(heads, "heads")
+        let (perHead, overflow1) = q.rows.multipliedReportingOverflow(by: k.rows)
+        let (count, overflow2) = perHead.multipliedReportingOverflow(by: heads)
+        guard !overflow1, !overflow2, count <= maximumWeightCount else {
+            throw DecoderSpecError.invalidArgument(
+                what: "attention weights [\(heads), \(q.rows), \(k.rows)]",
+                reason: "more than \(maximumWeightCount) values (1 GiB of Float) to write; split the sequence, or call scaledDotProductAttention, which never materializes them")
+        }
         var mask = causal ? AttentionMask.causal(queryOffset: max(0, k.rows - q.rows)) : .none
         if let validLength { mask = try mask.combined(with: .keyPadding(validLength: validLength)) }
         let o = try multiHeadAttention(q: q, k: k, v: v, heads: heads, mask: mask, variant: variant)

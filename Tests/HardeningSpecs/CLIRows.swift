@@ -41,6 +41,10 @@ enum CLIFixtures {
             try SafeTensorsFile.write([("q", [2, 6], poisoned), ("k", [3, 6], k.storage), ("v", [3, 6], v.storage)],
                                       to: dir.appendingPathComponent("nan.safetensors"))
             try SafeTensorsFile.write([("q", [2, 6], q.storage), ("k", [3, 6], k.storage)], to: dir.appendingPathComponent("qk.safetensors"))
+            // 16 385² = 268 468 225 weights > 2²⁸: a small file whose weights tensor would be 1 GiB.
+            let long = [Float](repeating: 0.5, count: 16_385)
+            try SafeTensorsFile.write([("q", [16_385, 1], long), ("k", [16_385, 1], long), ("v", [16_385, 1], long)],
+                                      to: dir.appendingPathComponent("long.safetensors"))
             let badModel = dir.appendingPathComponent("badmodel")
             try FileManager.default.createDirectory(at: badModel, withIntermediateDirectories: true)
             try text("badmodel/config.json", #"{"n_embd": 8, "n_head": 3, "n_layer": 1, "n_positions": 8, "vocab_size": 16}"#)
@@ -129,6 +133,9 @@ enum CLIRows {
                "decoder-spec attention", naming: ["9", "3"], noFile: "{dir}/o6.safetensors"),
         CLIRow(["attention", "--input", "{dir}/qkv6.safetensors", "--output", "{dir}/o7.safetensors", "--variant", "turbo"], 1,
                "decoder-spec attention", naming: ["turbo"], noFile: "{dir}/o7.safetensors"),
+
+        CLIRow(["attention", "--input", "{dir}/long.safetensors", "--output", "{dir}/o8.safetensors"], 1, "decoder-spec attention",
+               naming: ["[1, 16385, 16385]", "268435456"], noFile: "{dir}/o8.safetensors"),
 
         // metrics: files.
         CLIRow(["bleu", "--hyp", "{dir}/hyp2.txt", "--ref", "{dir}/ref3.txt"], 1, "decoder-spec bleu", naming: ["2 lines", "3 lines"]),
