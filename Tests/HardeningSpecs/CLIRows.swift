@@ -33,6 +33,7 @@ enum CLIFixtures {
             try text("ref3.txt", "the cat sat\non the mat\nand slept\n")
             try Data(Array("fine\n".utf8) + [0xC3, 0x28, 0x0A]).write(to: dir.appendingPathComponent("badutf8.txt"))
             try text("bad.conll", "EU B-ORG\n\n")
+            try text("badtag.conll", "EU B-ORG B-ORG\nrejects O X-ORG\n\n")
             let q = Inputs.matrix(rows: 2, cols: 6, seed: 1), k = Inputs.matrix(rows: 3, cols: 6, seed: 2), v = Inputs.matrix(rows: 3, cols: 6, seed: 3)
             try SafeTensorsFile.write([("q", [2, 6], q.storage), ("k", [3, 6], k.storage), ("v", [3, 6], v.storage)],
                                       to: dir.appendingPathComponent("qkv6.safetensors"))
@@ -143,6 +144,7 @@ enum CLIRows {
         CLIRow(["bleu", "--hyp", "{dir}/badutf8.txt", "--ref", "{dir}/hyp2.txt"], 1, "decoder-spec bleu", naming: ["line 2", "UTF-8"]),
         CLIRow(["bleu", "--hyp", "{dir}", "--ref", "{dir}/hyp2.txt"], 1, "decoder-spec bleu", naming: ["directory"]),
         CLIRow(["conlleval", "{dir}/bad.conll"], 1, "decoder-spec conlleval", naming: ["bad.conll", "line 1"]),
+        CLIRow(["conlleval", "{dir}/badtag.conll"], 1, "decoder-spec conlleval", naming: ["badtag.conll", "line 2", "X-ORG"]),
         CLIRow(["conlleval", "{dir}/nope.txt"], 1, "decoder-spec conlleval", naming: ["nope.txt"]),
 
         // fine-tuning and translation: missing data names the fetch command.
