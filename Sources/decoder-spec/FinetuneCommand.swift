@@ -37,6 +37,15 @@ struct FinetuneNERCommand: ParsableCommand {
     @Flag(name: .customLong("freeze-encoder"), help: "Train the head only.") var freezeEncoder = false
     @Flag(help: "Add a linear-chain CRF over the words (trained by its NLL, decoded by Viterbi).") var crf = false
 
+    /// Options out of range are command-line errors (exit 64), checked before any file is read.
+    func validate() throws {
+        try requireNonNegative(["--max-sentences": maxSentences, "--max-eval-sentences": maxEvalSentences, "--checkpoint-every": checkpointEvery,
+                                "--stop-after": stopAfter, "--eval-every": evalEvery])
+        try requirePositive(["--epochs": epochs, "--batch": batch])
+        guard lr.isFinite, lr > 0 else { throw ValidationError("--lr \(lr) must be finite and > 0") }
+        guard labelSmoothing >= 0, labelSmoothing < 1 else { throw ValidationError("--label-smoothing \(labelSmoothing) must be in [0, 1)") }
+    }
+
     func run() throws {
         try execute()
     }

@@ -68,6 +68,15 @@ struct TrainTranslateCommand: ParsableCommand {
     @Option(help: "Directory for model.safetensors, config.json, source/ and target/ tokenizers.") var output: String?
     @Option(help: "Write the test translations here.") var hypotheses: String?
 
+    /// Options out of range are command-line errors (exit 64), checked before the data is read.
+    func validate() throws {
+        try requireNonNegative(["--eval-verses": evalVerses, "--merges": merges, "--max-chars": maxChars, "--warmup": warmup])
+        try requirePositive(["--model-dim": modelDim, "--layers": layers, "--heads": heads, "--ff-dim": ffDim, "--steps": steps,
+                             "--batch-tokens": batchTokens, "--beams": beams])
+        guard lr.isFinite, lr > 0 else { throw ValidationError("--lr \(lr) must be finite and > 0") }
+        guard labelSmoothing >= 0, labelSmoothing < 1 else { throw ValidationError("--label-smoothing \(labelSmoothing) must be in [0, 1)") }
+    }
+
     func run() throws {
         try execute()
     }
@@ -119,6 +128,11 @@ struct TranslateCommand: ParsableCommand {
     @Option(help: "Write the test translations here.") var hypotheses: String?
     @Flag(help: "Print test BLEU (greedy, beam, copy baseline) instead of translating --text.") var evaluate = false
 
+    func validate() throws {
+        try requireNonNegative(["--eval-verses": evalVerses, "--max-chars": maxChars])
+        try requirePositive(["--beams": beams])
+    }
+
     func run() throws {
         try execute()
     }
@@ -136,4 +150,14 @@ struct TranslateCommand: ParsableCommand {
             print(try translator.translate(text, beams: beams))
         }
     }
+}
+
+/// Throws a command-line error naming the first flag whose value is negative.
+func requireNonNegative(_ values: KeyValuePairs<String, Int?>) throws {
+    for (flag, value) in values { if let value, value < 0 { throw ValidationError("\(flag) \(value) must be ≥ 0") } }
+}
+
+/// Throws a command-line error naming the first flag whose value is not positive.
+func requirePositive(_ values: KeyValuePairs<String, Int?>) throws {
+    for (flag, value) in values { if let value, value < 1 { throw ValidationError("\(flag) \(value) must be ≥ 1") } }
 }

@@ -82,6 +82,12 @@ enum CLIRows {
         CLIRow(["bleu", "--hyp", "{dir}/hyp2.txt"], 64, "decoder-spec bleu", naming: ["--ref"]),
         CLIRow(["conlleval"], 64, "decoder-spec conlleval", naming: ["file"]),
         CLIRow(["finetune", "ner", "--model", "m"], 64, "decoder-spec finetune ner", naming: ["--data"]),
+        CLIRow(["finetune", "ner", "--model", "m", "--data", "d", "--max-sentences=-5"], 64, "decoder-spec finetune ner", naming: ["--max-sentences -5"]),
+        CLIRow(["finetune", "ner", "--model", "m", "--data", "d", "--epochs", "0"], 64, "decoder-spec finetune ner", naming: ["--epochs 0"]),
+        CLIRow(["finetune", "ner", "--model", "m", "--data", "d", "--lr", "nan"], 64, "decoder-spec finetune ner", naming: ["--lr nan"]),
+        CLIRow(["train", "translate", "--data", "d", "--eval-verses=-1"], 64, "decoder-spec train translate", naming: ["--eval-verses -1"]),
+        CLIRow(["train", "translate", "--data", "d", "--heads", "0"], 64, "decoder-spec train translate", naming: ["--heads 0"]),
+        CLIRow(["translate", "--model", "m", "--beams", "0"], 64, "decoder-spec translate", naming: ["--beams 0"]),
         CLIRow(["translate", "--model", "{dir}/badmodel", "--evaluate"], 1, "decoder-spec translate", naming: ["config.json", "sourceVocabularySize"]),
 
         // pe / embed: sizes, ids, odd d_model, outputs.
