@@ -10,19 +10,32 @@ let suites: [(name: String, run: () throws -> [Table])] = [
     ("decode", DecodeBench.run),
 ]
 
+/// One line on stderr and exit status 64 (a bad command line) or 1 — the CLI's convention (docs/errors.md).
+func fail(_ message: String, status: Int32 = 64) -> Never {
+    FileHandle.standardError.write(Data("decoder-spec-bench: error: \(message)\n".utf8))
+    exit(status)
+}
+
 var args = Array(CommandLine.arguments.dropFirst())
 let json = args.contains("--json")
 args.removeAll { $0 == "--json" }
 var markdownPath: String?
-if let i = args.firstIndex(of: "--markdown"), i + 1 < args.count {
+if let i = args.firstIndex(of: "--markdown") {
+    guard i + 1 < args.count else { fail("--markdown needs a file") }
     markdownPath = args[i + 1]
     args.removeSubrange(i...(i + 1))
+    // Checked before the (long) run, so a typo does not cost the whole benchmark.
+    let directory = URL(fileURLWithPath: markdownPath!).deletingLastPathComponent().path
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+        fail("--markdown \(markdownPath!): the directory \(directory) does not exist")
+    }
+}
+let unknown = args.filter { a in !suites.contains { $0.name == a } }
+guard unknown.isEmpty else {
+    fail("unknown suite or option \(unknown.map { "\"\($0)\"" }.joined(separator: ", ")); suites: \(suites.map(\.name).joined(separator: ", ")); options: --json, --markdown FILE")
 }
 let selected = args.isEmpty ? suites : suites.filter { args.contains($0.name) }
-if selected.isEmpty {
-    FileHandle.standardError.write("unknown suite(s) \(args); available: \(suites.map(\.name).joined(separator: ", "))\n".data(using: .utf8)!)
-    exit(2)
-}
 print("machine: \(cpuDescription)")
 print("code generation: \(codeGeneration)")
 let startedAt = Date().formatted(.iso8601)
@@ -42,7 +55,9 @@ Code generation: \(codeGeneration)
 """
 var measurements: [Measurement] = []
 for suite in selected {
-    for table in try suite.run() {
+    let tables: [Table]
+    do { tables = try suite.run() } catch { fail("suite \(suite.name): \(error)", status: 1) }
+    for table in tables {
         print("\n" + table.text())
         markdown += table.markdown() + "\n"
     }
@@ -51,8 +66,12 @@ measurements.append(contentsOf: recorded)
 if json {
     let enc = JSONEncoder()
     enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-    print(String(decoding: try enc.encode(measurements), as: UTF8.self))
+    do { print(String(decoding: try enc.encode(measurements), as: UTF8.self)) } catch { fail("--json: \(error)", status: 1) }
 }
 if let markdownPath {
-    try markdown.write(toFile: markdownPath, atomically: true, encoding: .utf8)
+    do {
+        try markdown.write(toFile: markdownPath, atomically: true, encoding: .utf8)
+    } catch {
+        fail("cannot write \(markdownPath): \(error.localizedDescription)", status: 1)
+    }
 }
