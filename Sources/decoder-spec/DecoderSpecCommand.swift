@@ -72,7 +72,9 @@ enum CLIErrors {
             message = DecoderSpecCommand.message(for: error)
             if message.isEmpty { message = "\(error)" }
             let full = DecoderSpecCommand.fullMessage(for: error)
-            if commandName != "decoder-spec" {
+            if code != .validationFailure {
+                // A run-time failure of a helper (e.g. the notebook runner): no usage hint.
+            } else if commandName != "decoder-spec" {
                 hint = " (see '\(commandName) --help')"
             } else if let see = full.split(separator: "\n").last(where: { $0.contains("See '") && $0.contains("--help'") }),
                // Parse errors happen before a command exists: take its name from the usage text.
