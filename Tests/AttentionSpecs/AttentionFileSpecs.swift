@@ -27,12 +27,12 @@ struct AttentionFileSpecs {
         let mask = AttentionMask.causal(queryOffset: 3)
         let expected = try multiHeadAttention(q: q, k: k, v: v, heads: 2, mask: mask)
         #expect(o.values == expected.storage)
-        let reference = try Reference.multiHead(q: q, k: k, v: v, heads: 2, mask: mask)
+        let reference = try AttentionOracleChecks.multiHeadReference(q: q, k: k, v: v, heads: 2, mask: mask)
         let verdict = compare(o.values, reference, attentionBound(q: q, k: k, v: v, headDimension: 4).bound, "file job seed=501")
         #expect(verdict.passed, "\(verdict)")
         for h in 0..<2 {
             let wh = Array(w.values[(h * 54)..<((h + 1) * 54)])
-            let ref = try Reference.weights(q: Reference.slice(q, h * 4, 4), k: Reference.slice(k, h * 4, 4), mask: mask)
+            let ref = try AttentionOracleChecks.weightsReference(q: AttentionOracleChecks.slice(q, h * 4, 4), k: AttentionOracleChecks.slice(k, h * 4, 4), mask: mask)
             #expect(compare(wh, ref, .mixed(absolute: 1e-7, relative: 64 * unitRoundoff), "weights head \(h)").passed)
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted() == ["in.safetensors", "out.safetensors"])

@@ -63,7 +63,7 @@ struct AttentionOracleSpecs {
         let q = Inputs.matrix(rows: c.tq, cols: dModel, seed: c.seed)
         let k = Inputs.matrix(rows: c.tk, cols: dModel, seed: c.seed + 1)
         let v = Inputs.matrix(rows: c.tk, cols: dModel, seed: c.seed + 2)
-        let ref = try Reference.multiHead(q: q, k: k, v: v, heads: c.heads, mask: c.mask)
+        let ref = try AttentionOracleChecks.multiHeadReference(q: q, k: k, v: v, heads: c.heads, mask: c.mask)
         let (bound, tol) = attentionBound(q: q, k: k, v: v, headDimension: c.d)
         var outputs: [AttentionVariant: Matrix] = [:]
         for variant in AttentionVariant.allCases {
@@ -89,7 +89,7 @@ struct AttentionOracleSpecs {
         let v = Inputs.matrix(rows: tk, cols: d + 3, seed: seed + 2)  // d_v ≠ d_k on purpose
         for mask in [AttentionMask.none, .causal(queryOffset: max(0, tk - tq)), .keyPadding(validLength: (tk + 1) / 2)] {
             for variant in AttentionVariant.allCases {
-                let verdict = AttentionChecks.matchesReference(sdpa(variant), q: q, k: k, v: v, mask: mask,
+                let verdict = AttentionOracleChecks.matchesGSLReference(sdpa(variant), q: q, k: k, v: v, mask: mask,
                                                                context: "\(variant) Tq=\(tq) Tk=\(tk) d=\(d) mask=\(mask) seed=\(seed)")
                 #expect(verdict.passed, "\(verdict)")
             }
@@ -102,7 +102,7 @@ struct AttentionOracleSpecs {
         let k = Inputs.matrix(rows: 90, cols: 64, seed: 72, range: -8...8)
         let v = Inputs.matrix(rows: 90, cols: 16, seed: 73)
         for variant in AttentionVariant.allCases {
-            let verdict = AttentionChecks.matchesReference(sdpa(variant), q: q, k: k, v: v, mask: .causal(queryOffset: 50),
+            let verdict = AttentionOracleChecks.matchesGSLReference(sdpa(variant), q: q, k: k, v: v, mask: .causal(queryOffset: 50),
                                                            context: "\(variant) large scores seed=71")
             #expect(verdict.passed, "\(verdict)")
         }
@@ -118,7 +118,7 @@ struct AttentionOracleSpecs {
         let k = Inputs.matrix(rows: tk, cols: 8, seed: 83)
         let v = Inputs.matrix(rows: tk, cols: 8, seed: 84)
         let mask = AttentionMask.additive(bias)
-        let wRef = try Reference.weights(q: q, k: k, mask: mask)
+        let wRef = try AttentionOracleChecks.weightsReference(q: q, k: k, mask: mask)
         for variant in AttentionVariant.allCases {
             let o = try scaledDotProductAttention(q: q, k: k, v: v, mask: mask, variant: variant)
             // The reference adds the bias itself; masked (−∞) entries must get weight 0.
@@ -134,7 +134,7 @@ struct AttentionOracleSpecs {
         let q = Inputs.matrix(rows: 12, cols: 64, seed: 91)
         let k = Inputs.matrix(rows: 33, cols: 64, seed: 92)
         let w = try attentionWeights(q: q, k: k, mask: .causal(queryOffset: 21))
-        let ref = try Reference.weights(q: q, k: k, mask: .causal(queryOffset: 21))
+        let ref = try AttentionOracleChecks.weightsReference(q: q, k: k, mask: .causal(queryOffset: 21))
         // Per-weight relative bound of attentionBound's second step (e_s for |q|, |k| ≤ 1, d = 64).
         let es = 65 * unitRoundoff * 64 / 8.0
         let verdict = compare(w.storage, ref, .relative(2 * es + Double(33 + 8) * unitRoundoff), "weights seed=91")
@@ -151,14 +151,14 @@ struct AttentionPropertySpecs {
             let q = Inputs.matrix(rows: tq, cols: d, seed: seed), k = Inputs.matrix(rows: tk, cols: d, seed: seed + 1)
             for mask in [AttentionMask.none, .causal(), .keyPadding(validLength: tk / 2),
                          try! AttentionMask.causal().combined(with: .keyPadding(validLength: 3))] {
-                let verdict = AttentionChecks.rowsSumToOne(weights(of: sdpa(variant)), q: q, k: k, mask: mask,
+                let verdict = AttentionOracleChecks.rowsSumToOne(weights(of: sdpa(variant)), q: q, k: k, mask: mask,
                                                            context: "\(variant) Tq=\(tq) Tk=\(tk) mask=\(mask) seed=\(seed)")
                 #expect(verdict.passed, "\(verdict)")
             }
         }
         // The library's own weights function too.
         let q = Inputs.matrix(rows: 10, cols: 16, seed: 5), k = Inputs.matrix(rows: 10, cols: 16, seed: 6)
-        let verdict = AttentionChecks.rowsSumToOne({ try attentionWeights(q: $0, k: $1, mask: $2) }, q: q, k: k,
+        let verdict = AttentionOracleChecks.rowsSumToOne({ try attentionWeights(q: $0, k: $1, mask: $2) }, q: q, k: k,
                                                    mask: .causal(), context: "attentionWeights seed=5")
         #expect(verdict.passed, "\(verdict)")
     }
@@ -168,14 +168,14 @@ struct AttentionPropertySpecs {
     func causality(_ variant: AttentionVariant) throws {
         let x = Inputs.matrix(rows: 70, cols: 16, seed: 11)
         for i in [0, 6, 31, 63, 68] {
-            let verdict = AttentionChecks.causality({ try scaledDotProductAttention(q: $0, k: $0, v: $0, mask: .causal(), variant: variant) },
+            let verdict = AttentionOracleChecks.causality({ try scaledDotProductAttention(q: $0, k: $0, v: $0, mask: .causal(), variant: variant) },
                                                     x: x, position: i, seed: UInt(100 + i), context: "SDPA \(variant) i=\(i) seed=11")
             #expect(verdict.passed, "\(verdict)")
         }
         let mha = try MultiHeadAttention(heads: 4, modelDimension: 16, seed: 12)
         let backend: Backend = variant == .naive ? .naive : .optimized
         for i in [0, 5, 40] {
-            let verdict = AttentionChecks.causality({ try mha.selfAttention($0, mask: .causal(), backend: backend) },
+            let verdict = AttentionOracleChecks.causality({ try mha.selfAttention($0, mask: .causal(), backend: backend) },
                                                     x: x, position: i, seed: UInt(200 + i), context: "MHA \(backend) i=\(i) seed=12")
             #expect(verdict.passed, "\(verdict)")
         }
@@ -189,10 +189,10 @@ struct AttentionPropertySpecs {
             let k = Inputs.matrix(rows: tk, cols: 24, seed: seed + 1)
             let v = Inputs.matrix(rows: tk, cols: 12, seed: seed + 2)
             let ctx = "\(variant) Tq=\(tq) Tk=\(tk) valid=\(valid) seed=\(seed)"
-            let w = AttentionChecks.maskedKeysGetZeroWeight(weights(of: sdpa(variant)), q: q, k: k,
+            let w = AttentionOracleChecks.maskedKeysGetZeroWeight(weights(of: sdpa(variant)), q: q, k: k,
                                                             mask: .keyPadding(validLength: valid), context: ctx)
             #expect(w.passed, "\(w)")
-            let o = AttentionChecks.paddedKeysIgnored(sdpa(variant), q: q, k: k, v: v, validLength: valid, seed: seed + 3, context: ctx)
+            let o = AttentionOracleChecks.paddedKeysIgnored(sdpa(variant), q: q, k: k, v: v, validLength: valid, seed: seed + 3, context: ctx)
             #expect(o.passed, "\(o)")
         }
     }
@@ -202,7 +202,7 @@ struct AttentionPropertySpecs {
     func causalZeros(_ variant: AttentionVariant) {
         let q = Inputs.matrix(rows: 70, cols: 8, seed: 31), k = Inputs.matrix(rows: 100, cols: 8, seed: 32)
         for mask in [AttentionMask.causal(), .causal(queryOffset: 30), .causal(queryOffset: 99)] {
-            let verdict = AttentionChecks.maskedKeysGetZeroWeight(weights(of: sdpa(variant)), q: q, k: k, mask: mask,
+            let verdict = AttentionOracleChecks.maskedKeysGetZeroWeight(weights(of: sdpa(variant)), q: q, k: k, mask: mask,
                                                                   context: "\(variant) mask=\(mask) seed=31")
             #expect(verdict.passed, "\(verdict)")
         }
@@ -295,7 +295,7 @@ struct MultiHeadSpecs {
         // Reference in Double throughout; rounding Q, K, V to Float for the attention reference costs ≤ u relative each,
         // covered by the bound's score term (e_s uses d + 1 roundings).
         let qRef = try linear(xq, ws[0], bs[0]), kRef = try linear(xkv, ws[1], bs[1]), vRef = try linear(xkv, ws[2], bs[2])
-        let heads64 = try Reference.multiHead(q: toMatrix(qRef, tq), k: toMatrix(kRef, tk), v: toMatrix(vRef, tk), heads: heads, mask: .causal(queryOffset: 5))
+        let heads64 = try AttentionOracleChecks.multiHeadReference(q: toMatrix(qRef, tq), k: toMatrix(kRef, tk), v: toMatrix(vRef, tk), heads: heads, mask: .causal(queryOffset: 5))
         let out = try linear(toMatrix(heads64, tq), ws[3], bs[3])
         // Bound: the attention bound on the projected inputs, propagated through W_O (row sums of |W_O| ≤ d·0.4),
         // plus the projection GEMMs' own γ_d relative error on |x|·|W| ≤ d·0.4 (inputs ≤ 1).

@@ -6,7 +6,7 @@ import Testing
 // Numerics at the edges (issue 8): scaled dot-product attention with Q, K scaled by 10^a
 // (scores ~ 10^{2a}, beyond FLT_MAX for a ≥ 20) and V by 10^b (subnormal 1e-40 up to 3e38),
 // naive and fused, unmasked / causal / padded / with fully masked rows, against the Double GSL
-// reference (`Reference.attention`). See docs/attention.md "Edge numerics".
+// reference (`AttentionOracleChecks.reference`). See docs/attention.md "Edge numerics".
 
 private let u = unitRoundoff
 private func gammaN(_ n: Int) -> Double { Double(n) * u / (1 - Double(n) * u) }
@@ -44,11 +44,11 @@ func checkAttentionEdges(_ attention: AttentionFunction, q: Matrix, k: Matrix, v
     let o: Matrix
     do { o = try attention(q, k, v, mask) } catch { return .fail("threw \(error). \(context)") }
     let ref: [Double]
-    do { ref = try Reference.attention(q: q, k: k, v: v, mask: mask) } catch { return .fail("reference threw \(error)") }
+    do { ref = try AttentionOracleChecks.reference(q: q, k: k, v: v, mask: mask) } catch { return .fail("reference threw \(error)") }
     let (tq, tk, d, dv) = (q.rows, k.rows, q.cols, v.cols)
     let sqrtD = Double(d).squareRoot()
     for i in 0..<tq {
-        let visible = (0..<tk).filter { j in referenceVisible(mask, i, j) && mask.additive?[i, j] != -.infinity }
+        let visible = (0..<tk).filter { j in AttentionOracleChecks.visible(mask, i, j) && mask.additive?[i, j] != -.infinity }
         let row = (0..<dv).map { Double(o[i, $0]) }
         if row.contains(where: { !$0.isFinite }) { return .fail("non-finite output in row \(i): \(row). \(context)") }
         if visible.isEmpty {
@@ -156,7 +156,7 @@ struct AttentionEdgeScaleSpecs {
         for (name, mask) in edgeMasks(tq: 4, tk: 6) {
             let viaV = try weights(of: sdpa(variant))(q, k, mask)
             let direct = try attentionWeights(q: q, k: k, mask: mask)
-            let ref = try Reference.weights(q: q, k: k, mask: mask)
+            let ref = try AttentionOracleChecks.weightsReference(q: q, k: k, mask: mask)
             for w in [viaV, direct] {
                 #expect(!w.storage.contains { !$0.isFinite }, "\(variant) \(name)")
                 // Scores ~1e50 apart: every weight is exactly 0 or 1 in Float and in the reference.
@@ -183,9 +183,9 @@ struct AttentionEdgeScaleSpecs {
             let mh = try multiHeadAttention(q: q, k: k, v: v, heads: 2, mask: .causal(queryOffset: 2), variant: variant)
             #expect(!mh.storage.contains { !$0.isFinite })
             for h in 0..<2 {
-                let one = try scaledDotProductAttention(q: Reference.slice(q, 4 * h, 4), k: Reference.slice(k, 4 * h, 4),
-                                                        v: Reference.slice(v, 4 * h, 4), mask: .causal(queryOffset: 2), variant: variant)
-                #expect(Reference.slice(mh, 4 * h, 4).storage == one.storage, "\(variant) head \(h)")
+                let one = try scaledDotProductAttention(q: AttentionOracleChecks.slice(q, 4 * h, 4), k: AttentionOracleChecks.slice(k, 4 * h, 4),
+                                                        v: AttentionOracleChecks.slice(v, 4 * h, 4), mask: .causal(queryOffset: 2), variant: variant)
+                #expect(AttentionOracleChecks.slice(mh, 4 * h, 4).storage == one.storage, "\(variant) head \(h)")
             }
         }
     }

@@ -18,7 +18,7 @@ struct MaskingSpecs {
             #expect(m.shape == Shape(tq, tk))
             for i in 0..<tq {
                 for j in 0..<tk {
-                    let expected: Float = referenceVisible(mask, i, j) ? 0 : -.infinity
+                    let expected: Float = AttentionOracleChecks.visible(mask, i, j) ? 0 : -.infinity
                     #expect(m[i, j] == expected, "mask \(mask) at (\(i), \(j)) of [\(tq), \(tk)]")
                     // The loop bound agrees with the matrix.
                     #expect((j < mask.visibleKeyCount(query: i, keys: tk)) == (expected == 0))
@@ -183,10 +183,10 @@ struct AttentionErrataSpecs {
 
     @Test("Doc 004's a_ij = exp(q·k/√d)/√d: rows do not sum to 1 (the real weights do, same inputs)")
     func doc004RowsDoNotSumToOne() {
-        let errata = AttentionChecks.rowsSumToOne({ try AttentionErrata.doc004Weights(q: $0, k: $1, mask: $2) }, q: q, k: k,
+        let errata = AttentionOracleChecks.rowsSumToOne({ try AttentionErrata.doc004Weights(q: $0, k: $1, mask: $2) }, q: q, k: k,
                                                   mask: .causal(), context: "doc 004 seed=301")
         #expect(!errata.passed, "doc 004's weights unexpectedly normalized")
-        let real = AttentionChecks.rowsSumToOne({ try attentionWeights(q: $0, k: $1, mask: $2) }, q: q, k: k, mask: .causal(),
+        let real = AttentionOracleChecks.rowsSumToOne({ try attentionWeights(q: $0, k: $1, mask: $2) }, q: q, k: k, mask: .causal(),
                                                 context: "library seed=301")
         #expect(real.passed, "\(real)")
         #expect(AttentionErrata.doc004Formula.contains(#"\sqrt{d_{model}}}}{\sqrt{d_{model}}}"#))
@@ -195,7 +195,7 @@ struct AttentionErrataSpecs {
     @Test("Doc 004's weights also fail the GSL reference and the constant-values check")
     func doc004Output() {
         let fn: AttentionFunction = { try AttentionErrata.doc004Attention(q: $0, k: $1, v: $2, mask: $3) }
-        #expect(!AttentionChecks.matchesReference(fn, q: q, k: k, v: v, mask: .none, context: "doc 004").passed)
+        #expect(!AttentionOracleChecks.matchesGSLReference(fn, q: q, k: k, v: v, mask: .none, context: "doc 004").passed)
         #expect(!AttentionChecks.constantValuesPreserved(fn, q: q, k: k, mask: .causal(), context: "doc 004").passed)
         // Closed form of the defect: the doc's row i is the true row scaled by Σ_j exp(s_ij)/√d.
         let w = try! AttentionErrata.doc004Weights(q: q, k: k)
@@ -208,12 +208,12 @@ struct AttentionErrataSpecs {
     @Test("Doc 000's snippet scales V by attn_in_scale: it fails the GSL reference and the constant-values check")
     func doc000Snippet() {
         let fn: AttentionFunction = { try AttentionErrata.doc000Snippet(q: $0, k: $1, v: $2, mask: $3) }
-        #expect(!AttentionChecks.matchesReference(fn, q: q, k: k, v: v, mask: .causal(), context: "doc 000 snippet").passed)
+        #expect(!AttentionOracleChecks.matchesGSLReference(fn, q: q, k: k, v: v, mask: .causal(), context: "doc 000 snippet").passed)
         #expect(!AttentionChecks.constantValuesPreserved(fn, q: q, k: k, mask: .causal(), context: "doc 000 snippet").passed)
         // Its weights are right (Q and K scaled by d^(−1/4) each give QKᵀ/√d): the output is exactly
         // the true output times d^(−1/4), up to rounding.
         let o = try! AttentionErrata.doc000Snippet(q: q, k: k, v: v, mask: .causal())
-        let truth = try! Reference.attention(q: q, k: k, v: v, mask: .causal())
+        let truth = try! AttentionOracleChecks.reference(q: q, k: k, v: v, mask: .causal())
         // d^(−1/4) = 16^(−1/4) = 1/2.
         let verdict = compare(o.storage, truth.map { $0 / 2 },
                               .absolute(2 * attentionBound(q: q, k: k, v: v).value), "doc 000 = d^(-1/4) · attention")
@@ -224,11 +224,11 @@ struct AttentionErrataSpecs {
     @Test("Doc 000's prose adds V to the output: it fails the GSL reference, constant values, and causality")
     func doc000Prose() {
         let fn: AttentionFunction = { try AttentionErrata.doc000Prose(q: $0, k: $1, v: $2, mask: $3) }
-        #expect(!AttentionChecks.matchesReference(fn, q: q, k: k, v: v, mask: .causal(), context: "doc 000 prose").passed)
+        #expect(!AttentionOracleChecks.matchesGSLReference(fn, q: q, k: k, v: v, mask: .causal(), context: "doc 000 prose").passed)
         #expect(!AttentionChecks.constantValuesPreserved(fn, q: q, k: k, mask: .causal(), context: "doc 000 prose").passed)
         // Still causal (V_i is position i's own value), so causality passes — the defect is the sum, not a leak.
         let x = Inputs.matrix(rows: 9, cols: 8, seed: 304)
-        #expect(AttentionChecks.causality({ try AttentionErrata.doc000Prose(q: $0, k: $0, v: $0, mask: .causal()) }, x: x,
+        #expect(AttentionOracleChecks.causality({ try AttentionErrata.doc000Prose(q: $0, k: $0, v: $0, mask: .causal()) }, x: x,
                                           position: 4, seed: 305, context: "doc 000 prose").passed)
         // Cross-attention (Tq ≠ Tk) has no V row per output row: the prose is not even defined.
         #expect(throws: DecoderSpecError.self) { try AttentionErrata.doc000Prose(q: q, k: Inputs.matrix(rows: 4, cols: 16, seed: 1), v: Inputs.matrix(rows: 4, cols: 16, seed: 2)) }
@@ -240,9 +240,9 @@ struct AttentionErrataSpecs {
         // Attention that ignores the mask (a real bug: forgetting to pass it).
         let leaky: AttentionFunction = { q, k, v, _ in try scaledDotProductAttention(q: q, k: k, v: v, mask: .none, variant: .naive) }
         let x = Inputs.matrix(rows: 9, cols: 8, seed: 306)
-        #expect(!AttentionChecks.causality({ try leaky($0, $0, $0, .causal()) }, x: x, position: 3, seed: 307, context: "leaky").passed)
-        #expect(!AttentionChecks.paddedKeysIgnored(leaky, q: q, k: k, v: v, validLength: 3, seed: 308, context: "leaky").passed)
-        #expect(!AttentionChecks.maskedKeysGetZeroWeight(weights(of: leaky), q: q, k: k, mask: .causal(), context: "leaky").passed)
+        #expect(!AttentionOracleChecks.causality({ try leaky($0, $0, $0, .causal()) }, x: x, position: 3, seed: 307, context: "leaky").passed)
+        #expect(!AttentionOracleChecks.paddedKeysIgnored(leaky, q: q, k: k, v: v, validLength: 3, seed: 308, context: "leaky").passed)
+        #expect(!AttentionOracleChecks.maskedKeysGetZeroWeight(weights(of: leaky), q: q, k: k, mask: .causal(), context: "leaky").passed)
         // A KV-cache step that forgets the query offset (query 0 treated as position 0).
         let noOffset: AttentionFunction = { q, k, v, mask in
             var m = mask

@@ -6,38 +6,97 @@ import TensorCore
 /// Checks of scaled dot-product / multi-head / cross-attention and their masks
 /// (docs/attention.md, docs/masking.md, docs/bug-zoo.md #4–8).
 public enum AttentionOracleChecks {
+    /// An implementation under test of single-head attention: (Q, K, V, mask) → O.
     public typealias Attention = (Matrix, Matrix, Matrix, AttentionMask) throws -> Matrix
+    /// An implementation under test of the attention weights: (Q, K, mask) → W [Tq, Tk].
+    public typealias Weights = (Matrix, Matrix, AttentionMask) throws -> Matrix
 
     /// The check's own reading of a mask (independent of `AttentionMask.allows`):
-    /// visible(i, j) = (not causal or j ≤ i + offset) and (no padding or j < validLength).
-    static func visible(_ mask: AttentionMask, _ i: Int, _ j: Int) -> Bool {
+    /// visible(i, j) = (not causal or j ≤ i + offset) and (no padding or j < validLength) and the
+    /// additive bias is not −∞ there.
+    public static func visible(_ mask: AttentionMask, _ i: Int, _ j: Int) -> Bool {
         if mask.isCausal && j > i + mask.queryOffset { return false }
         if let n = mask.keyValidLength, j >= n { return false }
         if let a = mask.additive, a[i, j] == -.infinity { return false }
         return true
     }
 
-    /// softmax(Q·Kᵀ/√d_k + M)·V in Double with GSL's exponential; a query that sees no key gets 0.
-    /// Q [Tq, d_k], K [Tk, d_k], V [Tk, d_v]; row-major [Tq, d_v].
-    public static func reference(q: Matrix, k: Matrix, v: Matrix, mask: AttentionMask, scaleDimension: Int? = nil) -> [Double] {
-        let scale = 1 / Double(scaleDimension ?? q.cols).squareRoot()
-        var out = [Double](repeating: 0, count: q.rows * v.cols)
-        for i in 0..<q.rows {
-            var s = [Double](repeating: -.infinity, count: k.rows)
-            for j in 0..<k.rows where visible(mask, i, j) {
-                var dot = 0.0
-                for c in 0..<q.cols { dot += Double(q[i, c]) * Double(k[j, c]) }
-                s[j] = dot * scale + Double(mask.additive?[i, j] ?? 0)
+    /// The weights of any attention implementation, read off by attending over V = I_Tk:
+    /// O = W · I = W. This lets weight properties run on the fused kernel, which never stores W.
+    public static func weights(of attention: @escaping Attention) -> Weights {
+        { q, k, mask in
+            var identity = Matrix(rows: k.rows, cols: k.rows)
+            for j in 0..<k.rows { identity[j, j] = 1 }
+            return try attention(q, k, identity, mask)
+        }
+    }
+
+    /// The Double-precision reference weights, built from GSL: S = dgemm(Q, Kᵀ)·scale (+ the additive
+    /// bias), w_ij = exp(s_ij − m_i)/Σ_l exp(s_il − m_i) with gsl_sf_exp over the visible keys; 0 for
+    /// masked keys and for a row that sees no key. Row-major [Tq, Tk]. scale = 1/√(scaleDimension ?? d_k).
+    public static func weightsReference(q: Matrix, k: Matrix, mask: AttentionMask, scaleDimension: Int? = nil) throws -> [Double] {
+        let (tq, tk, d) = (q.rows, k.rows, q.cols)
+        var s = try GSL.dgemm(transB: true, m: tq, n: tk, k: d, a: q.storage.doubles, b: k.storage.doubles)
+        let scale = 1 / Double(scaleDimension ?? d).squareRoot()
+        var w = [Double](repeating: 0, count: tq * tk)
+        for i in 0..<tq {
+            var m = -Double.infinity
+            for j in 0..<tk where visible(mask, i, j) {
+                s[i * tk + j] = s[i * tk + j] * scale + Double(mask.additive?[i, j] ?? 0)
+                m = max(m, s[i * tk + j])
             }
-            let w = CheckSupport.softmax(s)
-            for j in 0..<k.rows where w[j] != 0 { for c in 0..<v.cols { out[i * v.cols + c] += w[j] * Double(v[j, c]) } }
+            if m == -.infinity { continue }  // fully masked row: all weights 0
+            var sum = 0.0
+            for j in 0..<tk where visible(mask, i, j) {
+                let e = CheckSupport.exp(s[i * tk + j] - m)
+                w[i * tk + j] = e
+                sum += e
+            }
+            for j in 0..<tk { w[i * tk + j] /= sum }
+        }
+        return w
+    }
+
+    /// softmax(Q·Kᵀ/√d_k + M)·V in Double: the reference weights times V by GSL's dgemm.
+    /// Q [Tq, d_k], K [Tk, d_k], V [Tk, d_v]; row-major [Tq, d_v]. A query that sees no key gets 0.
+    public static func reference(q: Matrix, k: Matrix, v: Matrix, mask: AttentionMask, scaleDimension: Int? = nil) throws -> [Double] {
+        let w = try weightsReference(q: q, k: k, mask: mask, scaleDimension: scaleDimension)
+        return try GSL.dgemm(m: q.rows, n: v.cols, k: k.rows, a: w, b: v.storage.doubles)
+    }
+
+    /// Multi-head on projected [T, d_model] matrices: head h uses columns h·d_h ..< (h+1)·d_h of Q
+    /// and K (and of V with d_v = V.cols/H), scale 1/√d_h; the heads' outputs concatenated.
+    public static func multiHeadReference(q: Matrix, k: Matrix, v: Matrix, heads: Int, mask: AttentionMask) throws -> [Double] {
+        let dh = q.cols / heads, dv = v.cols / heads
+        var out = [Double](repeating: 0, count: q.rows * v.cols)
+        for h in 0..<heads {
+            let o = try reference(q: slice(q, h * dh, dh), k: slice(k, h * dh, dh), v: slice(v, h * dv, dv), mask: mask)
+            for r in 0..<q.rows { for c in 0..<dv { out[r * v.cols + h * dv + c] = o[r * dv + c] } }
         }
         return out
     }
 
-    /// The forward-error bound of Float attention against the exact value (as AttentionSpecs'
-    /// `attentionBound`): scores carry e_s = (d+1)·u·d·max|q|·max|k|/√d, the weights a relative
-    /// 2e_s + (3Tk + 8)u (exp, sum, divide), the output that times max|v|.
+    /// Columns from ..< from + count of `m`.
+    public static func slice(_ m: Matrix, _ from: Int, _ count: Int) -> Matrix {
+        var out = Matrix(rows: m.rows, cols: count)
+        for r in 0..<m.rows { for c in 0..<count { out[r, c] = m[r, from + c] } }
+        return out
+    }
+
+    /// Rows from ..< m.rows of `m`.
+    public static func rowsFrom(_ m: Matrix, _ from: Int) -> Matrix {
+        try! Matrix(rows: m.rows - from, cols: m.cols, storage: Array(m.storage[(from * m.cols)...]))
+    }
+
+    /// The error bound of one head's output against the exact value (first order in u, worst case —
+    /// not a statistical estimate), with γ_n = n·u:
+    /// - a score s = q·k/√d computed in Float is off by e_s ≤ γ_{d+1} · d · max|q| · max|k| / √d
+    ///   (a d-term dot product plus the scaling);
+    /// - perturbing every score of a row by ≤ e_s changes each weight by a relative ≤ 2·e_s; exp
+    ///   (expf, or the fused kernel's 2^x polynomial: ≤ 2 u), the Tk-term sum, the division and the
+    ///   fused kernel's per-block rescalings (≤ Tk/16 of them for blocks of ≥ 16 keys) add ≤ (Tk + 8 + Tk/16)·u relative;
+    /// - O = Σ w_j v_j adds γ_Tk · Σ w_j|v_j| ≤ Tk·u·max|v|.
+    /// So |Ô − O| ≤ max|v| · (2·e_s + (3·Tk + 8)·u) for either variant.
     public static func bound(q: Matrix, k: Matrix, v: Matrix, headDimension: Int? = nil) -> Double {
         let u = CheckSupport.unitRoundoff
         let maxQ = Double(q.storage.map { abs($0) }.max() ?? 0)
@@ -52,35 +111,31 @@ public enum AttentionOracleChecks {
     public static func matchesGSLReference(_ attention: Attention, q: Matrix, k: Matrix, v: Matrix, mask: AttentionMask, context: String) -> Verdict {
         CheckSupport.guarded(context) {
             let o = try attention(q, k, v, mask)
-            return compare(o.storage, reference(q: q, k: k, v: v, mask: mask), .absolute(bound(q: q, k: k, v: v)),
+            return compare(o.storage, try reference(q: q, k: k, v: v, mask: mask), .absolute(bound(q: q, k: k, v: v)),
                            "attention vs GSL reference, mask \(mask). \(context)")
         }
     }
 
-    /// The weights, read off with V = I [Tk, Tk], sum to 1 over the keys in every row that sees a key
-    /// (0 in a fully masked row). Tolerance (2·Tk + 4)·u: the Tk-term sum plus the normalization.
-    public static func rowsSumToOne(_ attention: Attention, q: Matrix, k: Matrix, mask: AttentionMask, context: String) -> Verdict {
+    /// Every row of W with a visible key sums to 1 within (2·Tk + 4)·u (the Tk-term sum of the
+    /// normalized weights plus the normalization's own rounding); a fully masked row sums to 0.
+    /// Pass `weights(of:)` to check an implementation that only returns O.
+    public static func rowsSumToOne(_ weights: Weights, q: Matrix, k: Matrix, mask: AttentionMask, context: String) -> Verdict {
         CheckSupport.guarded(context) {
-            var identity = Matrix(rows: k.rows, cols: k.rows)
-            for j in 0..<k.rows { identity[j, j] = 1 }
-            let w = try attention(q, k, identity, mask)
+            let w = try weights(q, k, mask)
             var sums: [Double] = [], expected: [Double] = []
             for i in 0..<w.rows {
                 sums.append((0..<w.cols).reduce(0.0) { $0 + Double(w[i, $1]) })
                 expected.append((0..<k.rows).contains { visible(mask, i, $0) } ? 1 : 0)
             }
             return compare(sums, expected, .absolute(Double(2 * k.rows + 4) * CheckSupport.unitRoundoff),
-                           "row sums over keys (weights via V = I), mask \(mask). \(context)")
+                           "row sums over keys, mask \(mask). \(context)")
         }
     }
 
-    /// Masked keys (padding, the future) get weight exactly 0: the weights, read off with V = I,
-    /// are bitwise 0 wherever the mask hides a key.
-    public static func maskedKeysGetZeroWeight(_ attention: Attention, q: Matrix, k: Matrix, mask: AttentionMask, context: String) -> Verdict {
+    /// Masked keys (padding, the future) get weight exactly 0: bitwise 0 wherever the mask hides a key.
+    public static func maskedKeysGetZeroWeight(_ weights: Weights, q: Matrix, k: Matrix, mask: AttentionMask, context: String) -> Verdict {
         CheckSupport.guarded(context) {
-            var identity = Matrix(rows: k.rows, cols: k.rows)
-            for j in 0..<k.rows { identity[j, j] = 1 }
-            let w = try attention(q, k, identity, mask)
+            let w = try weights(q, k, mask)
             for i in 0..<w.rows { for j in 0..<w.cols where !visible(mask, i, j) && w[i, j] != 0 {
                 return .fail("weight[\(i), \(j)] = \(w[i, j]) for a masked key (mask \(mask)). \(context)")
             } }
@@ -88,15 +143,16 @@ public enum AttentionOracleChecks {
         }
     }
 
-    /// Causality: self-attention (Q = K = V = X) with the causal mask; replacing the rows after
-    /// position i leaves output rows ≤ i bitwise unchanged (each row's arithmetic never reads them).
-    public static func causality(_ attention: Attention, x: Matrix, position i: Int, seed: UInt, context: String) -> Verdict {
+    /// Causality: for causal self-attention over X [T, d] (e.g. `{ try f($0, $0, $0, .causal()) }`,
+    /// or a multi-head layer), replacing the rows after position i leaves output rows ≤ i bitwise
+    /// unchanged (each row's arithmetic never reads them).
+    public static func causality(_ selfAttention: (Matrix) throws -> Matrix, x: Matrix, position i: Int, seed: UInt, context: String) -> Verdict {
         CheckSupport.guarded(context) {
-            let o1 = try attention(x, x, x, .causal())
+            let o1 = try selfAttention(x)
             var x2 = x
             let junk = CheckSupport.matrix(x.rows, x.cols, seed: seed, range: -3...3)
             for r in (i + 1)..<x.rows { for c in 0..<x.cols { x2[r, c] = junk[r, c] } }
-            let o2 = try attention(x2, x2, x2, .causal())
+            let o2 = try selfAttention(x2)
             let n = (i + 1) * o1.cols
             return compare(Array(o2.storage[0..<n]), Array(o1.storage[0..<n]), .exact,
                            "outputs at positions ≤ \(i) changed when the tokens after \(i) changed (seed \(seed)). \(context)")
@@ -135,17 +191,8 @@ public enum AttentionOracleChecks {
                                                  q: Matrix, k: Matrix, v: Matrix, heads: Int, mask: AttentionMask, context: String) -> Verdict {
         CheckSupport.guarded(context) {
             let o = try mha(q, k, v, heads, mask)
-            let dh = q.cols / heads, dv = v.cols / heads
-            var expected = [Double](repeating: 0, count: q.rows * v.cols)
-            for h in 0..<heads {
-                func slice(_ m: Matrix, _ w: Int) -> Matrix {
-                    var s = Matrix(rows: m.rows, cols: w)
-                    for r in 0..<m.rows { for c in 0..<w { s[r, c] = m[r, h * w + c] } }
-                    return s
-                }
-                let ref = reference(q: slice(q, dh), k: slice(k, dh), v: slice(v, dv), mask: mask)
-                for r in 0..<q.rows { for c in 0..<dv { expected[r * v.cols + h * dv + c] = ref[r * dv + c] } }
-            }
+            let dh = q.cols / heads
+            let expected = try multiHeadReference(q: q, k: k, v: v, heads: heads, mask: mask)
             return compare(o.storage, expected, .absolute(bound(q: q, k: k, v: v, headDimension: dh)),
                            "\(heads)-head attention vs per-head GSL reference (÷√d_head = ÷√\(dh)), mask \(mask). \(context)")
         }

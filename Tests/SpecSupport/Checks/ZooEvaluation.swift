@@ -37,14 +37,14 @@ public enum ZooChecks {
                     return verdict.and(AttentionOracleChecks.matchesGSLReference(f, q: x, k: x, v: x, mask: .causal(), context: "self-attention x [6, 8]"))
                 },
                 NamedCheck(name: "rows sum to 1 over keys") {
-                    AttentionOracleChecks.rowsSumToOne(f, q: q, k: k, mask: .none, context: "q [5, 8], k [7, 8]")
-                        .and(AttentionOracleChecks.rowsSumToOne(f, q: x, k: x, mask: .causal(), context: "causal x [6, 8]"))
+                    AttentionOracleChecks.rowsSumToOne(AttentionOracleChecks.weights(of: f), q: q, k: k, mask: .none, context: "q [5, 8], k [7, 8]")
+                        .and(AttentionOracleChecks.rowsSumToOne(AttentionOracleChecks.weights(of: f), q: x, k: x, mask: .causal(), context: "causal x [6, 8]"))
                 },
                 NamedCheck(name: "masked keys get zero weight") {
-                    AttentionOracleChecks.maskedKeysGetZeroWeight(f, q: q, k: k, mask: .keyPadding(validLength: 3), context: "q [5, 8], k [7, 8]")
-                        .and(AttentionOracleChecks.maskedKeysGetZeroWeight(f, q: q, k: k, mask: .causal(queryOffset: 2), context: "q [5, 8], k [7, 8]"))
+                    AttentionOracleChecks.maskedKeysGetZeroWeight(AttentionOracleChecks.weights(of: f), q: q, k: k, mask: .keyPadding(validLength: 3), context: "q [5, 8], k [7, 8]")
+                        .and(AttentionOracleChecks.maskedKeysGetZeroWeight(AttentionOracleChecks.weights(of: f), q: q, k: k, mask: .causal(queryOffset: 2), context: "q [5, 8], k [7, 8]"))
                 },
-                NamedCheck(name: "causality") { AttentionOracleChecks.causality(f, x: x, position: 2, seed: 35, context: "x [6, 8]") },
+                NamedCheck(name: "causality") { AttentionOracleChecks.causality({ try f($0, $0, $0, .causal()) }, x: x, position: 2, seed: 35, context: "x [6, 8]") },
                 NamedCheck(name: "padded keys ignored") {
                     AttentionOracleChecks.paddedKeysIgnored(f, q: q, k: k, v: v, validLength: 3, seed: 36, context: "q [5, 8], k [7, 8]")
                 },
@@ -59,7 +59,7 @@ public enum ZooChecks {
                         .and(AttentionOracleChecks.multiHeadMatchesReference(f, q: x, k: x, v: x, heads: 2, mask: .causal(), context: "causal, d_model 16, 2 heads"))
                 },
                 NamedCheck(name: "MHA causality") {
-                    AttentionOracleChecks.causality({ a, b, c, m in try f(a, b, c, 4, m) }, x: x, position: 3, seed: 45, context: "4 heads")
+                    AttentionOracleChecks.causality({ try f($0, $0, $0, 4, .causal()) }, x: x, position: 3, seed: 45, context: "4 heads")
                 },
             ]
         case .crossAttention(let f):
