@@ -21,22 +21,10 @@ let peDoubleStageError = 1e-10
 /// the truth. A float32 angle (PyTorch's way) misses it by 1e-4 at pos 2048 — and must fail.
 let peOracleBound = Bound.mixed(absolute: peDoubleStageError, relative: floatUnitRoundoff)
 
-/// ω_i = 10000^(−2i/d), by GSL: exp(−(2i/d)·log 10000).
-func gslFrequencies(_ d: Int) throws -> [Double] {
-    let log10000 = try GSL.log(10000)
-    return try (0..<(d / 2)).map { i in try GSL.exp(-Double(2 * i) / Double(d) * log10000) }
-}
-
-/// The exact row PE(pos) in Double, from GSL's sin and cos.
-func gslRow(_ pos: Int, _ omega: [Double]) throws -> [Double] {
-    var row = [Double](repeating: 0, count: 2 * omega.count)
-    for (i, w) in omega.enumerated() {
-        let angle = Double(pos) * w
-        row[2 * i] = try GSL.sin(angle)
-        row[2 * i + 1] = try GSL.cos(angle)
-    }
-    return row
-}
+/// ω_i and the exact rows come from SpecSupport (`PositionalEncodingChecks.frequencies/row`), shared
+/// with the bug zoo.
+func gslFrequencies(_ d: Int) throws -> [Double] { try PositionalEncodingChecks.frequencies(d) }
+func gslRow(_ pos: Int, _ omega: [Double]) throws -> [Double] { try PositionalEncodingChecks.row(pos, frequencies: omega) }
 
 /// Rows `rows` of `table` equal GSL's sin/cos within `bound`.
 func checkAgainstGSL(_ table: Matrix, rows: [Int], bound: Bound = peOracleBound, label: String) -> Verdict {

@@ -3,21 +3,29 @@ import TensorCore
 
 /// Checks of the sinusoidal positional encoding (docs/positional-encoding.md, docs/bug-zoo.md #1–3).
 public enum PositionalEncodingChecks {
+    /// ω_i = 10000^(−2i/d) = exp(−(2i/d)·log 10000), by GSL's exp and log.
+    public static func frequencies(_ d: Int) throws -> [Double] {
+        let log10000 = try GSL.log(10000)
+        return try (0..<(d / 2)).map { i in try GSL.exp(-Double(2 * i) / Double(d) * log10000) }
+    }
+
+    /// The exact row PE(pos) in Double: (sin(pos·ω_i), cos(pos·ω_i)) pairs from gsl_sf_sin/cos.
+    public static func row(_ pos: Int, frequencies omega: [Double]) throws -> [Double] {
+        var row = [Double](repeating: 0, count: 2 * omega.count)
+        for (i, w) in omega.enumerated() {
+            let angle = Double(pos) * w
+            row[2 * i] = try GSL.sin(angle)
+            row[2 * i + 1] = try GSL.cos(angle)
+        }
+        return row
+    }
+
     /// PE[pos, 2i] = sin(pos·ω_i), PE[pos, 2i+1] = cos(pos·ω_i), ω_i = 10000^(−2i/d), in Double with
     /// gsl_sf_sin / gsl_sf_cos; row-major [n, d].
     public static func reference(positions n: Int, dimension d: Int) throws -> [Double] {
-        var out = [Double](repeating: 0, count: n * d)
-        for pos in 0..<n {
-            for i in 0..<(d / 2) {
-                let angle = Double(pos) / pow10000(Double(2 * i) / Double(d))
-                out[pos * d + 2 * i] = try GSL.sin(angle)
-                out[pos * d + 2 * i + 1] = try GSL.cos(angle)
-            }
-        }
-        return out
+        let omega = try frequencies(d)
+        return try (0..<n).flatMap { try row($0, frequencies: omega) }
     }
-
-    static func pow10000(_ e: Double) -> Double { CheckSupport.exp(e * CheckSupport.log(10000)) }
 
     /// The table matches the GSL reference. Tolerance: each value is a Double sine rounded once to
     /// Float (≤ 2⁻²⁴·|PE|) plus the Double angle's own error (positions < 2¹⁰: < 1e-12) — so
