@@ -225,7 +225,7 @@ enum FuzzHarness {
     // MARK: WordPiece
 
     /// Input = vocab.txt bytes, 0xFF, text. The vocab bytes are read as vocab.txt (accepted files
-    /// re-serialize to the same tokens). A tokenizer is built from the valid non-empty lines plus
+    /// re-serialize, with BOM and CRLF, to the same tokens). A tokenizer is built from the valid non-empty lines plus
     /// [UNK] [CLS] [SEP]; the text is encoded: ids in range, [CLS] … [SEP], every non-[UNK] word's
     /// pieces glue back to the word, encode(words:) keeps one entry per word, decode never throws,
     /// and for ASCII text the fast path equals the general Unicode path.
@@ -233,7 +233,9 @@ enum FuzzHarness {
         let t = FuzzTarget.wordpiece
         let parts = sections(bytes, separator: 0xFF, parts: 2)
         if let vocab = try? WordPieceVocabulary(contentsOf: parts[0]) {
-            let text = Array(vocab.tokens.joined(separator: "\n").utf8)
+            // BOM + CRLF is the exact inverse of the reader (it strips one BOM and one "\r" per line),
+            // so tokens that start with U+FEFF or end in "\r" survive too.
+            let text = Array(("\u{FEFF}" + vocab.tokens.map { $0 + "\r\n" }.joined()).utf8)
             let again = try must(t, "re-reading the vocabulary") { try WordPieceVocabulary(contentsOf: text) }
             try check(t, again.tokens.map { Array($0.utf8) } == vocab.tokens.map { Array($0.utf8) }, "vocabulary changed in the round trip")
             for (i, token) in vocab.tokens.enumerated() { try check(t, vocab.id(of: token) == i, "id(of: \"\(token)\") ≠ \(i)") }
