@@ -283,22 +283,31 @@ enum FuzzHarness {
     /// Input = vocab.json, 0xFF, merges.txt, 0xFF, text. vocab.json and merges.txt are parsed
     /// (an accepted vocab.json re-serializes to the same tokens). A tokenizer is built from the
     /// 256 byte symbols, the parsed tokens, and every merge's parts and result; it must be
-    /// accepted. Then for the text: tokenize = encode's tokens, the batch encode equals encode, and
-    /// decode(encode(text)) == text byte for byte (the documented lossless round trip).
+    /// accepted unless a merge part is present only as a canonically equal twin with other scalars. Then for the text and its NFD and NFC spellings: tokenize = encode's tokens, the
+    /// batch encode equals encode, and decode(encode(x)) == x byte for byte (the documented
+    /// lossless round trip).
     static func bpe(_ bytes: [UInt8]) throws {
         let t = FuzzTarget.bpe
         let parts = sections(bytes, separator: 0xFF, parts: 3)
         let parsedTokens = (try? BPETokenizer.parseVocabJSON(parts[0])) ?? []
         let parsedMerges = (try? BPETokenizer.parseMerges(parts[1])) ?? []
         var tokens = ByteLevel.byteToScalar.map { String($0) }
-        var seen = Set(tokens)
+        var seen = Set(tokens)  // canonical equivalence, the tokenizer's notion of a duplicate
         func add(_ s: String) { if seen.insert(s).inserted { tokens.append(s) } }
         parsedTokens.forEach(add)
         for (a, b) in parsedMerges { add(a); add(b); add(a + b) }
-        let tokenizer = try must(t, "BPETokenizer(tokens:merges:)") { try BPETokenizer(tokens: tokens, merges: parsedMerges) }
+        // A merge part whose exact spelling is missing (only a canonically equal twin is there) must be refused.
+        let exact = Set(tokens.map { Array($0.utf8) })
+        let twinOnly = parsedMerges.contains { a, b in [a, b, a + b].contains { !exact.contains(Array($0.utf8)) } }
+        let tokenizer: BPETokenizer
+        do { tokenizer = try BPETokenizer(tokens: tokens, merges: parsedMerges) } catch let error as DecoderSpecError {
+            try check(t, twinOnly, "BPETokenizer(tokens:merges:) refused a valid vocabulary: \(error)")
+            return
+        }
+        try check(t, !twinOnly, "BPETokenizer(tokens:merges:) accepted a merge part present only as a canonically equal twin")
         if !parsedTokens.isEmpty {
             let again = try must(t, "parseVocabJSON(vocabJSON)") { try BPETokenizer.parseVocabJSON(Array(tokenizer.vocabJSON.utf8)) }
-            try check(t, again == tokens, "vocab.json round trip changed the tokens")
+            try check(t, again.map { Array($0.utf8) } == tokens.map { Array($0.utf8) }, "vocab.json round trip changed the tokens")
             let merges = try must(t, "parseMerges(mergesText)") { try BPETokenizer.parseMerges(Array(tokenizer.mergesText.utf8)) }
             try check(t, merges.map { [$0.0, $0.1] } == parsedMerges.map { [$0.0, $0.1] }, "merges.txt round trip changed the merges")
         }
@@ -308,9 +317,16 @@ enum FuzzHarness {
         let symbols = tokenizer.tokenize(text)
         let ids = tokenizer.encode(text)
         try check(t, symbols.count == ids.count && zip(symbols, ids).allSatisfy { tokenizer.tokens[$1] == $0 }, "tokenize and encode disagree")
-        try check(t, tokenizer.encode([text, text]) == [ids, ids], "batch encode differs from encode")
-        let decoded = try must(t, "decode") { try tokenizer.decode(ids) }
-        try check(t, Array(decoded.utf8) == Array(text.utf8), "decode(encode(\(text.debugDescription))) = \(decoded.debugDescription)")
+        // The batch encoder memoizes pieces: the NFC and NFD spellings are equal Strings but
+        // different bytes, so each must still encode (and decode) as itself.
+        let variants = [text, text.decomposedStringWithCanonicalMapping, text.precomposedStringWithCanonicalMapping]
+        let single = variants.map { tokenizer.encode($0) }
+        try check(t, single[0] == ids, "encode is not deterministic")
+        try check(t, tokenizer.encode(variants + [text]) == single + [ids], "batch encode differs from encode")
+        for (variant, variantIDs) in zip(variants, single) {
+            let decoded = try must(t, "decode") { try tokenizer.decode(variantIDs) }
+            try check(t, Array(decoded.utf8) == Array(variant.utf8), "decode(encode(\(variant.debugDescription))) = \(decoded.debugDescription)")
+        }
     }
 
     // MARK: config
