@@ -133,6 +133,7 @@ public struct BPETokenizer: Sendable {
     /// Builds from a token list (id = index) and merges in rank order. Every merge's parts and
     /// result must be in the vocabulary, and all 256 byte symbols must be, so any text encodes.
     ///
+    /// Merge parts must be non-empty, without spaces, "\n" or "\r" (merges.txt could not hold them).
     /// Tokens must be distinct as Swift Strings (canonical equivalence, as the JSON reader's keys).
     /// Byte symbols and merge parts must be in the vocabulary with their exact scalars: "A" + U+0304
     /// where the vocabulary holds "Ā" (U+0100, byte 0x00's symbol) is refused, since encode would
@@ -152,6 +153,12 @@ public struct BPETokenizer: Sendable {
         }
         var ranks: [PairKey: Int] = [:]
         for (r, (a, b)) in merges.enumerated() {
+            // merges.txt holds one "a b" per line and its reader strips a "\r" before "\n", so a
+            // part with a space, "\n" or "\r" would not survive mergesText → parseMerges (found by
+            // fuzzing). Byte-level symbols never contain them (0x20 → "Ġ", 0x0A → "Ċ", 0x0D → "č").
+            for part in [a, b] where part.isEmpty || part.unicodeScalars.contains(where: { $0 == " " || $0 == "\n" || $0 == "\r" }) {
+                throw DecoderSpecError.malformedFile(path: path, location: "merge \(r + 1)", reason: "merge part \(part.debugDescription) must be non-empty without spaces or line breaks (merges.txt could not hold it)")
+            }
             for part in [a, b, a + b] where !exactlyPresent(part) {
                 let twin = ids[part].map { " (\"\(tokens[$0])\", id \($0), has the same characters but different Unicode scalars)" } ?? ""
                 throw DecoderSpecError.malformedFile(path: path, location: "merge \(r + 1)", reason: "\"\(part)\" (from merge \"\(a) \(b)\") is not in the vocabulary\(twin)")

@@ -299,12 +299,15 @@ enum FuzzHarness {
         // A merge part whose exact spelling is missing (only a canonically equal twin is there) must be refused.
         let exact = Set(tokens.map { Array($0.utf8) })
         let twinOnly = parsedMerges.contains { a, b in [a, b, a + b].contains { !exact.contains(Array($0.utf8)) } }
+        // A part ending in "\r" parses (the reader strips one "\r") but merges.txt could not hold it.
+        let unwritable = parsedMerges.contains { a, b in [a, b].contains { $0.unicodeScalars.contains { $0 == " " || $0 == "\n" || $0 == "\r" } } }
         let tokenizer: BPETokenizer
         do { tokenizer = try BPETokenizer(tokens: tokens, merges: parsedMerges) } catch let error as DecoderSpecError {
-            try check(t, twinOnly, "BPETokenizer(tokens:merges:) refused a valid vocabulary: \(error)")
+            try check(t, twinOnly || unwritable, "BPETokenizer(tokens:merges:) refused a valid vocabulary: \(error)")
             return
         }
         try check(t, !twinOnly, "BPETokenizer(tokens:merges:) accepted a merge part present only as a canonically equal twin")
+        try check(t, !unwritable, "BPETokenizer(tokens:merges:) accepted a merge part merges.txt cannot hold")
         if !parsedTokens.isEmpty {
             let again = try must(t, "parseVocabJSON(vocabJSON)") { try BPETokenizer.parseVocabJSON(Array(tokenizer.vocabJSON.utf8)) }
             try check(t, again.map { Array($0.utf8) } == tokens.map { Array($0.utf8) }, "vocab.json round trip changed the tokens")
