@@ -48,3 +48,12 @@ fetch-data:
 zoo: deps
 	$(SWIFT) build --product decoder-spec-zoo
 	$$($(SWIFT) build --show-bin-path)/decoder-spec-zoo
+
+## fuzz: libFuzzer runs over the IO readers (issue 8), each target for SECONDS (default 60), one after
+## another; TARGETS="conll bpe" selects (safetensors conll wordpiece bpe config sqlite). Summary lines
+## go to .build-fuzz/runs.log, crashing inputs to fuzz-artifacts/. See docs/reliability.md.
+SECONDS ?= 60
+TARGETS ?=
+.PHONY: fuzz
+fuzz:
+	./scripts/fuzz $(SECONDS) $(TARGETS)

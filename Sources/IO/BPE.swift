@@ -118,8 +118,27 @@ public struct BPETokenizer: Sendable {
         let b: String
     }
 
+    /// A string compared and hashed by its UTF-8 bytes (exact scalars), not by Swift's canonical
+    /// equivalence (under which "가" equals its conjoining-jamo spelling).
+    struct ExactKey: Hashable, Sendable {
+        let string: String
+        init(_ string: String) { self.string = string }
+        static func == (l: ExactKey, r: ExactKey) -> Bool { l.string.utf8.elementsEqual(r.string.utf8) }
+        func hash(into hasher: inout Hasher) {
+            var s = string
+            s.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+        }
+    }
+
     /// Builds from a token list (id = index) and merges in rank order. Every merge's parts and
     /// result must be in the vocabulary, and all 256 byte symbols must be, so any text encodes.
+    ///
+    /// Merge parts must be non-empty, without spaces, "\n" or "\r" (merges.txt could not hold them).
+    /// Tokens must be distinct as Swift Strings (canonical equivalence, as the JSON reader's keys).
+    /// Byte symbols and merge parts must be in the vocabulary with their exact scalars: "A" + U+0304
+    /// where the vocabulary holds "Ā" (U+0100, byte 0x00's symbol) is refused, since encode would
+    /// look up one spelling and decode the other's bytes (found while writing the fuzz harness;
+    /// inputs in fuzz/bpe/regressions).
     public init(tokens: [String], merges: [(String, String)], path: String = "<bpe>") throws {
         var ids: [String: Int] = [:]
         for (i, t) in tokens.enumerated() {
@@ -128,13 +147,21 @@ public struct BPETokenizer: Sendable {
             }
             ids[t] = i
         }
-        for (b, s) in ByteLevel.byteToScalar.enumerated() where ids[String(s)] == nil {
+        func exactlyPresent(_ t: String) -> Bool { ids[t].map { tokens[$0].utf8.elementsEqual(t.utf8) } ?? false }
+        for (b, s) in ByteLevel.byteToScalar.enumerated() where !exactlyPresent(String(s)) {
             throw DecoderSpecError.malformedFile(path: path, location: "vocabulary", reason: "missing the byte-level symbol \"\(s)\" for byte 0x\(String(b, radix: 16)); a byte-level vocabulary must contain all 256")
         }
         var ranks: [PairKey: Int] = [:]
         for (r, (a, b)) in merges.enumerated() {
-            for part in [a, b, a + b] where ids[part] == nil {
-                throw DecoderSpecError.malformedFile(path: path, location: "merge \(r + 1)", reason: "\"\(part)\" (from merge \"\(a) \(b)\") is not in the vocabulary")
+            // merges.txt holds one "a b" per line and its reader strips a "\r" before "\n", so a
+            // part with a space, "\n" or "\r" would not survive mergesText → parseMerges (found by
+            // fuzzing). Byte-level symbols never contain them (0x20 → "Ġ", 0x0A → "Ċ", 0x0D → "č").
+            for part in [a, b] where part.isEmpty || part.unicodeScalars.contains(where: { $0 == " " || $0 == "\n" || $0 == "\r" }) {
+                throw DecoderSpecError.malformedFile(path: path, location: "merge \(r + 1)", reason: "merge part \(part.debugDescription) must be non-empty without spaces or line breaks (merges.txt could not hold it)")
+            }
+            for part in [a, b, a + b] where !exactlyPresent(part) {
+                let twin = ids[part].map { " (\"\(tokens[$0])\", id \($0), has the same characters but different Unicode scalars)" } ?? ""
+                throw DecoderSpecError.malformedFile(path: path, location: "merge \(r + 1)", reason: "\"\(part)\" (from merge \"\(a) \(b)\") is not in the vocabulary\(twin)")
             }
             if ranks[PairKey(a: a, b: b)] == nil { ranks[PairKey(a: a, b: b)] = r }
         }
@@ -223,18 +250,21 @@ public struct BPETokenizer: Sendable {
     /// Token strings of `text`.
     public func tokenize(_ text: String) -> [String] { ByteLevel.preTokenize(text).flatMap(bpe) }
 
-    /// Ids of `text`. Always succeeds: the vocabulary holds every byte symbol and merge result.
+    /// Ids of `text`. Always succeeds: every symbol `bpe` produces is a byte symbol or a merge's
+    /// `a + b`, and `init` checked that the vocabulary holds all of them, so `ids[$0]!` cannot fail.
     public func encode(_ text: String) -> [Int] { tokenize(text).map { ids[$0]! } }
 
     /// Ids of many texts, memoizing each distinct pre-tokenized piece (corpus encoding is
     /// dominated by repeated words). Same result as `encode` on each text.
     public func encode(_ texts: [String]) -> [[Int]] {
-        var memo: [String: [Int]] = [:]
+        // Keyed by exact scalars: "가" and its conjoining-jamo spelling are equal Strings but
+        // different bytes, and must not share ids (found while writing the fuzz harness).
+        var memo: [ExactKey: [Int]] = [:]
         return texts.map { text in
             ByteLevel.preTokenize(text).flatMap { piece -> [Int] in
-                if let hit = memo[piece] { return hit }
+                if let hit = memo[ExactKey(piece)] { return hit }
                 let pieceIDs = bpe(piece).map { ids[$0]! }
-                memo[piece] = pieceIDs
+                memo[ExactKey(piece)] = pieceIDs
                 return pieceIDs
             }
         }

@@ -159,7 +159,7 @@ func checkTag(_ tag: String, column: String, types: Set<String>?, path: String, 
 }
 
 /// Calls `body(lineNumber, fields)` for each line: BOM skipped, "\r" before "\n" stripped, fields
-/// split on runs of spaces/tabs (empty for blank lines). Invalid UTF-8 is an error naming the line.
+/// split on runs of U+0020/U+0009 scalars (empty for blank lines). Invalid UTF-8 is an error naming the line.
 func forEachLine(_ bytes: [UInt8], path: String, _ body: (Int, [String]) throws -> Void) throws {
     var start = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0
     var lineNumber = 0
@@ -172,7 +172,9 @@ func forEachLine(_ bytes: [UInt8], path: String, _ body: (Int, [String]) throws 
         guard let line = String(validating: bytes[start..<end], as: UTF8.self) else {
             throw DecoderSpecError.malformedFile(path: path, location: "line \(lineNumber)", reason: "invalid UTF-8")
         }
-        let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+        // Split on scalars, not Characters: a space followed by a combining mark is one Character
+        // (" \u{36D}") and would otherwise hide the column break (found by fuzzing).
+        let fields = line.unicodeScalars.split(whereSeparator: { $0 == " " || $0 == "\t" }).map { String(String.UnicodeScalarView($0)) }
         try body(lineNumber, fields)
         start = next
     }

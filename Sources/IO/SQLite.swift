@@ -207,7 +207,13 @@ public struct SQLiteDatabase: Sendable {
             let headerSize = try varint(b, &p, b.count, page)
             guard headerSize >= 1, headerSize <= Int64(b.count) else { throw fail(page, "record header size \(headerSize) outside a \(b.count)-byte payload") }
             var types: [Int64] = []
-            while p < Int(headerSize) { types.append(try varint(b, &p, Int(headerSize), page)) }
+            while p < Int(headerSize) {
+                // Negative serial types (9-byte varints) made the filter's skip run backwards, and
+                // Int64.min overflowed the size formula (found while writing the fuzz harness; inputs in fuzz/sqlite/regressions): reject them here.
+                let t = try varint(b, &p, Int(headerSize), page)
+                guard t >= 0, t < Int64(Int32.max) else { throw fail(page, "serial type \(t) is not a valid record type") }
+                types.append(t)
+            }
             var q = Int(headerSize)
             if let filter, filter.column < types.count {
                 // Skip to the filter column: serial types give each value's size.

@@ -272,6 +272,8 @@ public struct SafeTensorsFile: Sendable {
                 case .bf16: for i in 0..<n { dst[i] = NarrowFloat.bf16(UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) }
                 case .f8e5m2: for i in 0..<n { dst[i] = NarrowFloat.f8e5m2(base.load(fromByteOffset: i, as: UInt8.self)) }
                 case .f8e4m3: for i in 0..<n { dst[i] = NarrowFloat.f8e4m3(base.load(fromByteOffset: i, as: UInt8.self)) }
+                case .u64:  // not through Int64: values above Int64.max would turn negative (found by fuzzing)
+                    for i in 0..<n { dst[i] = Float(UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))) }
                 default:
                     let ints = SafeTensorsFile.decodeIntegers(base: base, count: n, dtype: info.dtype)
                     for i in 0..<n { dst[i] = Float(ints[i]) }
