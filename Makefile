@@ -57,3 +57,12 @@ TARGETS ?=
 .PHONY: fuzz
 fuzz:
 	./scripts/fuzz $(SECONDS) $(TARGETS)
+
+## fuzz-cli: random edge-case command lines for decoder-spec (RUNS, SEED); fails on a trap, a hang
+## or an error that is not one stderr line. See docs/reliability.md.
+RUNS ?= 300
+SEED ?= 1
+.PHONY: fuzz-cli
+fuzz-cli: deps
+	$(SWIFT) build --product decoder-spec
+	./scripts/fuzz-cli $(SEED) $(RUNS)
