@@ -100,4 +100,10 @@ public struct LayerKVCache: Sendable, Equatable {
 
     /// Positions held.
     public var length: Int { keys.rows }
+
+    /// Drops the positions from `length` on (a failed step's rows), keeping the first ones.
+    public mutating func truncate(to length: Int) {
+        keys.truncateRows(to: Swift.min(length, keys.rows))
+        values.truncateRows(to: Swift.min(length, values.rows))
+    }
 }

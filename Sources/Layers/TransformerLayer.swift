@@ -106,6 +106,12 @@ public struct KVCache: Sendable, Equatable, CustomStringConvertible {
     /// Positions held (the same in every layer).
     public var length: Int { layers.first?.length ?? 0 }
 
+    /// Rolls every self-attention layer back to `length` positions: a step that throws half-way
+    /// (some layers appended, a later check failed) leaves the cache as it was before the step.
+    public mutating func truncate(to length: Int) {
+        for l in layers.indices { layers[l].truncate(to: length) }
+    }
+
     /// Floats held: 2 · layers · length · d (+ the cross cache).
     public var floatCount: Int {
         layers.reduce(0) { $0 + $1.keys.storage.count + $1.values.storage.count }

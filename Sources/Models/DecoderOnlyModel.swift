@@ -134,9 +134,14 @@ public struct DecoderOnlyModel: AutoregressiveModel, Sendable {
         let first = cache.length
         try cache.check(layers: config.layers, width: config.modelWidth)
         try checkIds(tokens, startingAt: first)
-        var h = try positions.add(to: tokenEmbedding.lookup(tokens, variant: backend == .naive ? .naive : .optimized), startingAt: first)
-        for (l, layer) in layers.enumerated() { h = try layer(h, cache: &cache.layers[l], backend: backend) }
-        return try head(h.rows((h.rows - 1)..<h.rows)).storage
+        do {
+            var h = try positions.add(to: tokenEmbedding.lookup(tokens, variant: backend == .naive ? .naive : .optimized), startingAt: first)
+            for (l, layer) in layers.enumerated() { h = try layer(h, cache: &cache.layers[l], backend: backend) }
+            return try head(h.rows((h.rows - 1)..<h.rows)).storage
+        } catch {
+            cache.truncate(to: first)  // a failed step leaves the cache as it was
+            throw error
+        }
     }
 
     /// Recomputes every position (no cache) but applies the head to the last row only.

@@ -145,11 +145,16 @@ public struct ConditionedDecoder: AutoregressiveModel, Sendable {
         guard first + tokens.count <= contextLength else {
             throw DecoderSpecError.invalidArgument(what: "target of \(first + tokens.count) tokens", reason: "longer than max length \(contextLength)")
         }
-        var h = try model.positions.add(to: model.targetEmbedding.lookup(tokens, scaled: true, variant: model.gather), startingAt: first)
-        for (l, layer) in model.decoderLayers.enumerated() {
-            h = try layer(h, cache: &cache.layers[l], cross: cross[l], backend: model.backend)
+        do {
+            var h = try model.positions.add(to: model.targetEmbedding.lookup(tokens, scaled: true, variant: model.gather), startingAt: first)
+            for (l, layer) in model.decoderLayers.enumerated() {
+                h = try layer(h, cache: &cache.layers[l], cross: cross[l], backend: model.backend)
+            }
+            return try model.head(h.rows((h.rows - 1)..<h.rows)).storage
+        } catch {
+            cache.truncate(to: first)  // a failed step leaves the cache as it was
+            throw error
         }
-        return try model.head(h.rows((h.rows - 1)..<h.rows)).storage
     }
 
     /// Recomputes every target position (no cache) but applies the head to the last row only.

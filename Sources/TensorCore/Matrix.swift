@@ -75,6 +75,14 @@ public struct Matrix: Equatable, Sendable, CustomStringConvertible {
         rows += other.rows
     }
 
+    /// Keeps the first `count` rows (0 ≤ count ≤ rows), dropping the rest in place — the undo of
+    /// `appendRows` (a KV cache rolled back after a failed step).
+    public mutating func truncateRows(to count: Int) {
+        precondition(count >= 0 && count <= rows, "truncateRows(to: \(count)) of a matrix with \(rows) rows")
+        storage.removeLast((rows - count) * cols)
+        rows = count
+    }
+
     /// The transpose, `[cols, rows]`.
     public func transposed() -> Matrix {
         var t = Matrix(rows: cols, cols: rows)

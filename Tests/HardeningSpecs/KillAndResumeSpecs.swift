@@ -112,3 +112,29 @@ struct StaleTemporarySpecs {
         #expect(try String(contentsOf: dir.appendingPathComponent("out.txt"), encoding: .utf8) == "new")
     }
 }
+
+@Suite("A failed decoding step leaves the KV cache as it was")
+struct CacheRollbackSpecs {
+    @Test("Overflowing activations fail the step after every layer appended: the cache is rolled back bitwise, and the next step still matches a full recompute")
+    func rollback() throws {
+        let m = try Fixture.tinyDecoder()
+        var cache = m.makeCache()
+        _ = try m.logits(appending: [1, 2, 3], to: &cache)
+        let before = cache
+        // The same model with weights ×1e30 in the FFN: finite, but the activations overflow and the
+        // head's logits check fails after the layer has appended its K/V.
+        var layer = m.layers[0]
+        layer.feedForward.up.weight.storage = layer.feedForward.up.weight.storage.map { $0 * 1e30 }
+        layer.feedForward.down.weight.storage = layer.feedForward.down.weight.storage.map { $0 * 1e30 }
+        let big = try DecoderOnlyModel(config: m.config, tokenEmbedding: m.tokenEmbedding, positions: m.positions, layers: [layer],
+                                       finalNorm: m.finalNorm)
+        #expect(throws: DecoderSpecError.self) { _ = try big.logits(appending: [4], to: &cache) }
+        #expect(cache == before, "cache length \(cache.length), expected \(before.length)")
+        let cached = try m.logits(appending: [4], to: &cache)
+        let full = try m.logits(forSequence: [1, 2, 3, 4])
+        // As ModelSpecs' cache = recompute: 8 Float ULPs of the largest |logit| (same dot products,
+        // GEMV vs blocked summation order).
+        let scale = Double((full.map(abs).max() ?? 0).ulp)
+        #expect(compare(cached, full.map(Double.init), .absolute(8 * scale), "after rollback").passed)
+    }
+}
