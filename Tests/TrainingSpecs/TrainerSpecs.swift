@@ -21,23 +21,6 @@ enum TinyNER {
     }
 }
 
-/// Returns NaN as the loss from step `poisonStep` on (1-based), to test the non-finite stop.
-struct PoisonedTask: TrainingTask {
-    var inner: NERTask
-    var poisonStep: Int
-    final class Counter: @unchecked Sendable { var calls = 0 }
-    let counter = Counter()
-    var exampleCount: Int { inner.exampleCount }
-    func length(of example: Int) -> Int { inner.length(of: example) }
-    func lossAndGradient(_ model: TokenClassifier, examples: [Int]) throws -> (loss: Double, gradient: TokenClassifier, tokens: Int) {
-        counter.calls += 1
-        var r = try inner.lossAndGradient(model, examples: examples)
-        if counter.calls >= poisonStep { r.loss = .nan }
-        return r
-    }
-    func evaluate(_ model: TokenClassifier) throws -> String { "" }
-}
-
 @Suite("Training loop: batches, progress, checkpoints, resume, non-finite stop")
 struct TrainerSpecs {
     static func options(seed: UInt64 = 3) -> TrainingOptions {
@@ -120,7 +103,7 @@ struct TrainerSpecs {
         o.checkpoint = dir.appendingPathComponent("ckpt.safetensors")
         o.checkpointEvery = 1
         var model = initial
-        let task = PoisonedTask(inner: try TinyNER.task(examples), poisonStep: 3)
+        let task = SpikedTask(inner: try TinyNER.task(examples), spikeStep: 3, loss: .nan)  // LossSpikeSpecs.swift
         do {
             _ = try Trainer.train(&model, task: task, options: o) { _ in }
             Issue.record("training with a NaN loss did not stop")
