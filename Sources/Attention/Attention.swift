@@ -52,9 +52,8 @@ public func scaledDotProductAttention(
     q: Matrix, k: Matrix, v: Matrix, mask: AttentionMask = .none, variant: AttentionVariant = .optimized
 ) throws -> Matrix {
     try AttentionValidation.check(q: q, k: k, v: v, mask: mask, operation: "scaledDotProductAttention(Q, K, V)")
-    let out = AttentionKernels.attend(q: q, k: k, v: v, mask: mask, variant: variant)
-    if AttentionKernels.allFinite(out.storage) { return out }
-    return AttentionKernels.wide(q: q, k: k, v: v, heads: 1, mask: mask)
+    return AttentionKernels.finiteOrWide(AttentionKernels.attend(q: q, k: k, v: v, mask: mask, variant: variant),
+                                         q: q, k: k, v: v, heads: 1, mask: mask)
 }
 
 /// The attention weights softmax(Q·Kᵀ/√d_k + M) [Tq, Tk] (naive path), for printing and pictures.
@@ -64,7 +63,7 @@ public func scaledDotProductAttention(
 public func attentionWeights(q: Matrix, k: Matrix, mask: AttentionMask = .none) throws -> Matrix {
     try AttentionValidation.check(q: q, k: k, v: nil, mask: mask, operation: "attentionWeights(Q, K)")
     let w = AttentionKernels.naiveWeights(q: q, k: k, mask: mask)
-    if AttentionKernels.allFinite(w.storage) { return w }
+    if Validate.allFinite(w.storage) { return w }
     return AttentionKernels.wideWeights(q: q, qOffset: 0, k: k, kOffset: 0, dk: q.cols, mask: mask)
 }
 
@@ -94,9 +93,8 @@ public func multiHeadAttention(q: Matrix, k: Matrix, v: Matrix, heads: Int, mask
             what: "heads = \(heads)",
             reason: "must divide d_model (Q is \(q.shape), V is \(v.shape))")
     }
-    let out = AttentionKernels.multiHead(q: q, k: k, v: v, heads: heads, mask: mask, variant: variant)
-    if AttentionKernels.allFinite(out.storage) { return out }
-    return AttentionKernels.wide(q: q, k: k, v: v, heads: heads, mask: mask)
+    return AttentionKernels.finiteOrWide(AttentionKernels.multiHead(q: q, k: k, v: v, heads: heads, mask: mask, variant: variant),
+                                         q: q, k: k, v: v, heads: heads, mask: mask)
 }
 
 /// `multiHeadAttention` for a KV-cached decoding step: the same validation and result, except
@@ -110,9 +108,8 @@ package func multiHeadAttention(q: Matrix, k: Matrix, v: Matrix, heads: Int, mas
     guard q.cols % heads == 0, v.cols % heads == 0 else {
         throw DecoderSpecError.invalidArgument(what: "heads = \(heads)", reason: "must divide d_model (Q is \(q.shape), V is \(v.shape))")
     }
-    let out = AttentionKernels.multiHead(q: q, k: k, v: v, heads: heads, mask: mask, variant: variant)
-    if AttentionKernels.allFinite(out.storage) { return out }
-    return AttentionKernels.wide(q: q, k: k, v: v, heads: heads, mask: mask)
+    return AttentionKernels.finiteOrWide(AttentionKernels.multiHead(q: q, k: k, v: v, heads: heads, mask: mask, variant: variant),
+                                         q: q, k: k, v: v, heads: heads, mask: mask)
 }
 
 // MARK: - Multi-head attention with projections
@@ -252,7 +249,7 @@ public struct MultiHeadAttention: Sendable, Equatable {
                                                  actual: "\(x.shape)")
         }
         guard x.rows > 0 else { throw DecoderSpecError.emptySequence(what: "MultiHeadAttention \(what) \(x.shape)") }
-        try AttentionValidation.finite(x.storage[...], "MultiHeadAttention \(what) \(x.shape)")
+        try Validate.finite(x.storage[...], "MultiHeadAttention \(what) \(x.shape)")
         var y = try x.matmul(w, transposeOther: true, variant: backend.gemm)
         y.storage.withUnsafeMutableBufferPointer { p in
             for r in 0..<y.rows {
@@ -285,46 +282,15 @@ enum AttentionValidation {
             guard v.cols > 0 else { throw DecoderSpecError.invalidArgument(what: "d_v of V \(v.shape)", reason: "must be positive") }
         }
         try mask.validate(queries: q.rows, keys: k.rows)
-        try finite(q.storage[...], "queries Q \(q.shape)")
+        try Validate.finite(q.storage[...], "queries Q \(q.shape)")
         let trusted = Swift.min(Swift.max(trustedKeyRows, 0), k.rows)
-        try finite(k.storage[(trusted * k.cols)...], "keys K \(k.shape) (rows \(trusted)…)")
-        if let v { try finite(v.storage[(trusted * v.cols)...], "values V \(v.shape) (rows \(trusted)…)") }
-    }
-
-    /// `Validate.finite` with a SIMD fast path (`AttentionKernels.allFinite`); only on failure is
-    /// the first bad index searched for.
-    static func finite(_ values: ArraySlice<Float>, _ what: @autoclosure () -> String) throws {
-        if !AttentionKernels.allFinite(values) { try Validate.finite(values, what()) }
+        try Validate.finite(k.storage[(trusted * k.cols)...], "keys K \(k.shape) (rows \(trusted)…)")
+        if let v { try Validate.finite(v.storage[(trusted * v.cols)...], "values V \(v.shape) (rows \(trusted)…)") }
     }
 }
 
 /// Unvalidated internals (inputs already checked).
 enum AttentionKernels {
-    /// True when every value is finite: Σ x·0 is 0 exactly then (±∞·0 and NaN·0 are NaN).
-    /// Four independent SIMD accumulators, so the adds do not wait on each other.
-    static func allFinite(_ values: ArraySlice<Float>) -> Bool {
-        values.withUnsafeBufferPointer { p -> Bool in
-            var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
-            let zero = SIMD8<Float>()
-            var i = 0
-            if let base = p.baseAddress {
-                let raw = UnsafeRawPointer(base)
-                while i + 32 <= p.count {
-                    a0 += raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self) * zero
-                    a1 += raw.loadUnaligned(fromByteOffset: 4 * i + 32, as: SIMD8<Float>.self) * zero
-                    a2 += raw.loadUnaligned(fromByteOffset: 4 * i + 64, as: SIMD8<Float>.self) * zero
-                    a3 += raw.loadUnaligned(fromByteOffset: 4 * i + 96, as: SIMD8<Float>.self) * zero
-                    i += 32
-                }
-            }
-            var tail: Float = 0
-            while i < p.count { tail += p[i] * 0; i += 1 }
-            return ((a0 + a1) + (a2 + a3)).sum() == 0 && tail == 0
-        }
-    }
-
-    static func allFinite(_ values: [Float]) -> Bool { allFinite(values[...]) }
-
     /// The weights softmax(Q_h·K_hᵀ/√d_k + M) of one head (columns [qOffset, qOffset + dk) of Q
     /// and [kOffset, kOffset + dk) of K) with the scores, the max subtraction and the sum in
     /// Double — the fallback for scores beyond Float's range (|q·k| ≤ d_k·FLT_MAX² ≈ 1.2e77·d_k
@@ -350,6 +316,12 @@ enum AttentionKernels {
             for j in 0..<tk { weights.storage[i * tk + j] = Float(scores[j] / sum) }
         }
         return weights
+    }
+
+    /// `out` when the Float computation stayed finite (one SIMD pass), else the Double recomputation
+    /// `wide` — the edge-numerics rule of the public entry points.
+    static func finiteOrWide(_ out: Matrix, q: Matrix, k: Matrix, v: Matrix, heads: Int, mask: AttentionMask) -> Matrix {
+        Validate.allFinite(out.storage) ? out : wide(q: q, k: k, v: v, heads: heads, mask: mask)
     }
 
     /// Multi-head attention entirely in Double (weights from `wideWeights`, O = Σ_j w_j·V_j),

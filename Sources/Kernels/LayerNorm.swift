@@ -41,14 +41,20 @@ public enum LayerNormKernel {
     /// y_j is rounded to Float. Overflow-free for every finite Float row.
     static func doubleRow(_ xr: UnsafePointer<Float>, _ yr: UnsafeMutablePointer<Float>, d: Int,
                           gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, epsilon: Float) {
+        let (mean, inv) = doubleStatistics(xr, d: d, epsilon: epsilon)
+        for j in 0..<d { yr[j] = Float(Double(gamma[j]) * ((Double(xr[j]) - mean) * inv) + Double(beta[j])) }
+    }
+
+    /// μ and 1/sqrt(σ² + ε) of one row of d values, two passes in Double (the naive path's
+    /// statistics; training's forward uses the same, so it matches this kernel bit for bit).
+    public static func doubleStatistics(_ xr: UnsafePointer<Float>, d: Int, epsilon: Float) -> (mean: Double, inverseStd: Double) {
         var mean: Double = 0
         for j in 0..<d { mean += Double(xr[j]) }
         mean /= Double(d)
         var variance: Double = 0
         for j in 0..<d { let c = Double(xr[j]) - mean; variance += c * c }
         variance /= Double(d)
-        let inv = 1 / (variance + Double(epsilon)).squareRoot()
-        for j in 0..<d { yr[j] = Float(Double(gamma[j]) * ((Double(xr[j]) - mean) * inv) + Double(beta[j])) }
+        return (mean, 1 / (variance + Double(epsilon)).squareRoot())
     }
 
     /// Identical to naive except: the sums (Σx, then Σc and Σc² with c = x − μ̂) accumulate in two

@@ -106,10 +106,16 @@ public struct KVCache: Sendable, Equatable, CustomStringConvertible {
     /// Positions held (the same in every layer).
     public var length: Int { layers.first?.length ?? 0 }
 
-    /// Rolls every self-attention layer back to `length` positions: a step that throws half-way
-    /// (some layers appended, a later check failed) leaves the cache as it was before the step.
+    /// Rolls every self-attention layer back to `length` positions.
     public mutating func truncate(to length: Int) {
         for l in layers.indices { layers[l].truncate(to: length) }
+    }
+
+    /// Runs one decoding step on the cache; if it throws half-way (some layers appended their K/V,
+    /// a later check failed), the cache is rolled back to its length before the step.
+    public mutating func step<T>(_ body: (inout KVCache) throws -> T) rethrows -> T {
+        let before = length
+        do { return try body(&self) } catch { truncate(to: before); throw error }
     }
 
     /// Floats held: 2 · layers · length · d (+ the cross cache).

@@ -134,13 +134,10 @@ public struct DecoderOnlyModel: AutoregressiveModel, Sendable {
         let first = cache.length
         try cache.check(layers: config.layers, width: config.modelWidth)
         try checkIds(tokens, startingAt: first)
-        do {
+        return try cache.step { cache in  // a failed step leaves the cache as it was
             var h = try positions.add(to: tokenEmbedding.lookup(tokens, variant: backend == .naive ? .naive : .optimized), startingAt: first)
             for (l, layer) in layers.enumerated() { h = try layer(h, cache: &cache.layers[l], backend: backend) }
             return try head(h.rows((h.rows - 1)..<h.rows)).storage
-        } catch {
-            cache.truncate(to: first)  // a failed step leaves the cache as it was
-            throw error
         }
     }
 

@@ -145,15 +145,12 @@ public struct ConditionedDecoder: AutoregressiveModel, Sendable {
         guard first + tokens.count <= contextLength else {
             throw DecoderSpecError.invalidArgument(what: "target of \(first + tokens.count) tokens", reason: "longer than max length \(contextLength)")
         }
-        do {
+        return try cache.step { cache in  // a failed step leaves the cache as it was
             var h = try model.positions.add(to: model.targetEmbedding.lookup(tokens, scaled: true, variant: model.gather), startingAt: first)
             for (l, layer) in model.decoderLayers.enumerated() {
                 h = try layer(h, cache: &cache.layers[l], cross: cross[l], backend: model.backend)
             }
             return try model.head(h.rows((h.rows - 1)..<h.rows)).storage
-        } catch {
-            cache.truncate(to: first)  // a failed step leaves the cache as it was
-            throw error
         }
     }
 

@@ -53,6 +53,44 @@ public enum Validate {
         }
     }
 
+    /// `finite` for Float storage — weights, logits, activations, on hot paths — with a SIMD pass
+    /// first (`allFinite`); only when it fails is the first bad index searched for.
+    public static func finite(_ values: ArraySlice<Float>, _ what: @autoclosure () -> String) throws {
+        guard !allFinite(values) else { return }
+        for (index, v) in values.enumerated() where !v.isFinite {
+            throw DecoderSpecError.nonFinite(what: what(), index: index, value: Double(v))
+        }
+    }
+
+    public static func finite(_ values: [Float], _ what: @autoclosure () -> String) throws {
+        try finite(values[...], what())
+    }
+
+    /// True when every value is finite: Σ x·0 is exactly 0 then (±∞·0 and NaN·0 are NaN). Four
+    /// independent SIMD accumulators, so the adds do not wait on each other.
+    public static func allFinite(_ values: ArraySlice<Float>) -> Bool {
+        values.withUnsafeBufferPointer { p -> Bool in
+            var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+            let zero = SIMD8<Float>()
+            var i = 0
+            if let base = p.baseAddress {
+                let raw = UnsafeRawPointer(base)
+                while i + 32 <= p.count {
+                    a0 += raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self) * zero
+                    a1 += raw.loadUnaligned(fromByteOffset: 4 * i + 32, as: SIMD8<Float>.self) * zero
+                    a2 += raw.loadUnaligned(fromByteOffset: 4 * i + 64, as: SIMD8<Float>.self) * zero
+                    a3 += raw.loadUnaligned(fromByteOffset: 4 * i + 96, as: SIMD8<Float>.self) * zero
+                    i += 32
+                }
+            }
+            var tail: Float = 0
+            while i < p.count { tail += p[i] * 0; i += 1 }
+            return ((a0 + a1) + (a2 + a3)).sum() == 0 && tail == 0
+        }
+    }
+
+    public static func allFinite(_ values: [Float]) -> Bool { allFinite(values[...]) }
+
     /// Throws `.invalidArgument` unless `value > 0`.
     public static func positive(_ value: Int, _ what: String) throws {
         guard value > 0 else {

@@ -108,13 +108,7 @@ extension LayerNorm {
                         beta.withUnsafeBufferPointer { b in
                             for r in 0..<rows {
                                 let xr = px.baseAddress! + r * d, yr = py.baseAddress! + r * d, hr = ph.baseAddress! + r * d
-                                var mean = 0.0
-                                for j in 0..<d { mean += Double(xr[j]) }
-                                mean /= Double(d)
-                                var variance = 0.0
-                                for j in 0..<d { let c = Double(xr[j]) - mean; variance += c * c }
-                                variance /= Double(d)
-                                let inv = 1 / (variance + Double(epsilon)).squareRoot()
+                                let (mean, inv) = LayerNormKernel.doubleStatistics(xr, d: d, epsilon: epsilon)
                                 rstd[r] = Float(inv)
                                 for j in 0..<d {
                                     let h = (Double(xr[j]) - mean) * inv
