@@ -54,7 +54,10 @@ let package = Package(
         .executableTarget(name: "decoder-spec-zoo", dependencies: ["BugZoo", "SpecSupport", "DecoderSpec"]),
 
         // The executable spec: one suite target per concept.
-        .target(name: "SpecSupport", dependencies: ["TensorCore", "GSLOracle", "DecoderSpec", "BugZoo", "NotebookRunner"], path: "Tests/SpecSupport"),
+        // The whole-model reference forward: Double + GSL only, so it cannot call library code.
+        .target(name: "ReferenceModel", dependencies: ["GSLOracle"], path: "Tests/ReferenceModel", exclude: ["README.md"]),
+        .target(name: "SpecSupport", dependencies: ["TensorCore", "GSLOracle", "DecoderSpec", "BugZoo", "NotebookRunner", "ReferenceModel"],
+                path: "Tests/SpecSupport"),
         .testTarget(name: "FoundationSpecs", dependencies: ["SpecSupport", "DecoderSpec", "GSLOracle", "NotebookRunner"]),
         .testTarget(name: "EmbeddingSpecs", dependencies: ["SpecSupport", "DecoderSpec", "GSLOracle"]),
         .testTarget(name: "PositionalEncodingSpecs", dependencies: ["SpecSupport", "DecoderSpec", "GSLOracle"]),
@@ -68,6 +71,7 @@ let package = Package(
         .testTarget(name: "NotebookSpecs", dependencies: ["NotebookRunner"]),
         .testTarget(name: "BugZooSpecs", dependencies: ["SpecSupport", "BugZoo", "DecoderSpec", "GSLOracle"]),
         .testTarget(name: "HardeningSpecs", dependencies: ["SpecSupport", "DecoderSpec"]),
+        .testTarget(name: "WholeModelSpecs", dependencies: ["SpecSupport", "ReferenceModel", "DecoderSpec", "GSLOracle"]),
     ],
     swiftLanguageModes: [.v6]
 )

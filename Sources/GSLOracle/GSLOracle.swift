@@ -152,6 +152,13 @@ public enum GSL {
         ready()
         return gsl_cdf_chisq_Q(x, nu)
     }
+
+    /// The lower quantile x with P(χ²_ν ≤ x) = p, by `gsl_cdf_chisq_Pinv` — e.g. the factor of a
+    /// one-sided upper confidence bound on a standard deviation estimated from ν samples.
+    public static func chiSquareQuantile(_ p: Double, degreesOfFreedom nu: Double) -> Double {
+        ready()
+        return gsl_cdf_chisq_Pinv(p, nu)
+    }
 }
 
 /// A GSL call that returned a non-success status.
