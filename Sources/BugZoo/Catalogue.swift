@@ -56,6 +56,10 @@ public struct AdamHyperparameters: Sendable, Equatable {
     }
 }
 
+/// Beam search: (model, prompt [T₀], width and α, limits) → the chosen continuation (`Generator.generate`
+/// with `.beam`). The model is an existential so one signature serves any `AutoregressiveModel`.
+public typealias BeamSearchFunction = @Sendable (_ model: any AutoregressiveModel, _ prompt: [Int], _ beam: BeamConfig,
+                                                 _ config: GenerationConfig) throws -> Generation
 /// Corpus BLEU (0…100) of hypotheses against one reference stream.
 public typealias BLEUFunction = @Sendable (_ hypotheses: [String], _ references: [String]) throws -> Double
 /// Entity-level F1 (0…1) of predicted IOB tag sentences against gold ones.
@@ -72,6 +76,7 @@ public enum Implementation: Sendable {
     case activation(ActivationFunction)
     case cachedDecoder(CachedDecoderFunction)
     case samplingFilter(SamplingFilterFunction)
+    case beamSearch(BeamSearchFunction)
     case optimizer(OptimizerFunction)
     case loss(LossFunction)
     case bleu(BLEUFunction)
@@ -89,6 +94,7 @@ public enum Implementation: Sendable {
         case .activation: return "(function, x) throws -> [Float]"
         case .cachedDecoder: return "(model, chunks) throws -> [[Float]]"
         case .samplingFilter: return "([Float], SamplingConfig) throws -> [Double]"
+        case .beamSearch: return "(model, prompt, BeamConfig, GenerationConfig) throws -> Generation"
         case .optimizer: return "(θ₀, [g_t], hyper) throws -> θ_T"
         case .loss: return "(logits, targets, ignoreIndex, ε) throws -> Double"
         case .bleu: return "(hypotheses, references) throws -> Double"
@@ -106,6 +112,7 @@ public enum Concept: String, Sendable, CaseIterable {
     case activation = "activation"
     case kvCache = "KV cache"
     case sampling = "sampling"
+    case beamSearch = "beam search"
     case optimizer = "optimizer"
     case loss = "loss"
     case metrics = "metrics"

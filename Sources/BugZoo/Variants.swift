@@ -1,4 +1,4 @@
-// The 18 catalogued bugs, each a small variant of the correct code built from the public API.
+// The catalogued bugs, each a small variant of the correct code built from the public API.
 // See docs/bug-zoo.md for what each one does to the output and which check catches it.
 #if canImport(Glibc)
 import Glibc
@@ -23,7 +23,7 @@ public enum BugCatalogue {
         peOneRowForAll, pePrecedence, peIntegerExponent, attentionScale, softmaxAxis, causalTriangle,
         uniformEmptyRow, crossAttentionPadding, unbiasedVariance, geluFlavour, cachePositionsNotOffset,
         cacheOffsetTwice, nucleusDropsCrossing, nucleusEdges, topKOffByOne, adamMistakes, lossOnIgnored, metricMistakes,
-        nucleusThresholdInverted,
+        nucleusThresholdInverted, beamLengthPenaltyWrongLength, beamStopDoesNotFinish,
     ]
 
     /// The bug with number `id`, if catalogued.
@@ -58,6 +58,9 @@ public enum BugCatalogue {
     }
     public static let correctSampling: SamplingFilterFunction = { logits, config in
         try LogitsFilter.distribution(logits, config)
+    }
+    public static let correctBeamSearch: BeamSearchFunction = { model, prompt, beam, config in
+        try Generator.generate(model, prompt: prompt, strategy: .beam(beam), config: config)
     }
     public static let correctOptimizer: OptimizerFunction = trainingAdamW(.decoupled)
     public static let correctLoss: LossFunction = { logits, targets, ignore, eps in
@@ -482,6 +485,114 @@ public enum BugCatalogue {
             if let p = c.topP { c.topP = 1 - p }
             return try LogitsFilter.distribution(logits, c)
         }), correct: .samplingFilter(correctSampling))])
+
+    // MARK: - 20–21 beam search
+
+    /// A transcription of `BeamSearch.run` (Sources/Decoding/BeamSearch.swift) through the public API,
+    /// with the length |y| of the score s = log p / |y|^α given by `scoredLength(newTokens, promptLength,
+    /// maxLength)`; `{ n, _, _ in n }` is the library's rule.
+    static func beamSearch<M: AutoregressiveModel>(_ model: M, prompt: [Int], beam: BeamConfig, config: GenerationConfig,
+                                                   scoredLength: (Int, Int, Int) -> Int) throws -> Generation {
+        // `Generation` has no public initializer: a one-token greedy run (which also validates the
+        // input as the library does) supplies one whose fields are overwritten at the end.
+        var result = try Generator.generate(model, prompt: prompt, strategy: .greedy, config: GenerationConfig(maxNewTokens: 1))
+        typealias Hypothesis = (tokens: [Int], logProbability: Double, cache: M.Cache, lastLogits: [Float])
+        let maxNew = min(config.maxNewTokens, model.contextLength - prompt.count)
+        func normalized(_ logProbability: Double, _ length: Int) -> Double {
+            beam.lengthPenalty == 0 ? logProbability
+                : logProbability / pow(Double(scoredLength(length, prompt.count, maxNew)), beam.lengthPenalty)
+        }
+        var cache = model.makeCache()
+        let firstLogits = try model.logits(appending: prompt, to: &cache)
+        var live: [Hypothesis] = [([], 0, cache, firstLogits)]
+        var finished: [(tokens: [Int], logProbability: Double, score: Double, reason: Generation.FinishReason)] = []
+        for step in 1...maxNew {
+            var candidates: [(beam: Int, token: Int, logProbability: Double)] = []
+            for (b, h) in live.enumerated() {
+                for (t, lp) in LogitsFilter.logSoftmax(h.lastLogits).enumerated() where lp > -.infinity {
+                    candidates.append((b, t, h.logProbability + lp))
+                }
+            }
+            candidates.sort {
+                $0.logProbability != $1.logProbability ? $0.logProbability > $1.logProbability
+                    : ($0.beam != $1.beam ? $0.beam < $1.beam : $0.token < $1.token)
+            }
+            var next: [Hypothesis] = []
+            for (rank, c) in candidates.enumerated() {
+                if next.count == beam.width { break }
+                let tokens = live[c.beam].tokens + [c.token]
+                if config.stopTokens.contains(c.token) {
+                    if rank < beam.width { finished.append((tokens, c.logProbability, normalized(c.logProbability, tokens.count), .stopToken)) }
+                    continue
+                }
+                var h = live[c.beam]
+                h.tokens = tokens
+                h.logProbability = c.logProbability
+                if step < maxNew { h.lastLogits = try model.logits(appending: [c.token], to: &h.cache) }
+                next.append(h)
+            }
+            live = next
+            finished.sort { $0.score > $1.score }
+            if finished.count > beam.width { finished.removeLast(finished.count - beam.width) }
+            if live.isEmpty { break }
+            if finished.count == beam.width, normalized(live[0].logProbability, step) <= finished[finished.count - 1].score { break }
+        }
+        let outOfRoom: Generation.FinishReason = maxNew == config.maxNewTokens ? .maxNewTokens : .contextFull
+        for h in live { finished.append((h.tokens, h.logProbability, normalized(h.logProbability, h.tokens.count), outOfRoom)) }
+        let best = finished.enumerated().max { a, b in
+            a.element.score != b.element.score ? a.element.score < b.element.score : a.offset > b.offset
+        }!.element
+        (result.tokens, result.finishReason, result.logProbability) = (best.tokens, best.reason, best.logProbability)
+        return result
+    }
+
+    /// #20 — the length penalty divides by the wrong length: the prompt counted, or one length for all.
+    ///
+    /// vllm-project/vllm issue #2606 ("Beam Search Length Normalization Wrong"): "seems to incorrectly
+    /// include the prompt length in the sequence length when calculating the beam score … I was
+    /// surprised that a short sequence was being returned as the best choice when the second option was
+    /// much much longer and only had a slightly smaller logprob". OpenNMT/OpenNMT-tf PR #456 ("fix
+    /// beam_search length penalty bug"): `scores /= tf.pow(((5. + tf.cast(step + 1, tf.float32)) / 6.),
+    /// self.length_penalty)` divides every hypothesis by the same step's penalty, so "length_penalty only
+    /// affects the absolute value, not relative value" — α has no effect on the ranking.
+    public static let beamLengthPenaltyWrongLength = Bug(
+        id: 20, name: "beam length penalty on the wrong length (prompt counted; one length for all)",
+        mistake: "score = cum_logprob / (len(prompt) + len(output)) ** length_penalty;   scores /= lp(step)   # same length for every hypothesis",
+        citation: "vllm-project/vllm issue #2606; OpenNMT/OpenNMT-tf PR #456", concept: .beamSearch,
+        variants: [
+            Variant("length + prompt length", mutant: .beamSearch({ model, prompt, beam, config in
+                try beamSearch(model, prompt: prompt, beam: beam, config: config) { n, promptLength, _ in n + promptLength }
+            }), correct: .beamSearch(correctBeamSearch)),
+            Variant("one length (the last step's) for every hypothesis", mutant: .beamSearch({ model, prompt, beam, config in
+                try beamSearch(model, prompt: prompt, beam: beam, config: config) { _, _, maxLength in maxLength }
+            }), correct: .beamSearch(correctBeamSearch)),
+        ])
+
+    /// #21 — a stop (EOS) token that does not finish a hypothesis.
+    ///
+    /// jarobyte91/pytorch_beam_search issue #5 ("Length Penalty with Beam Search"): the implementation
+    /// does not "terminate a beam when the EOS token is predicted by the language model" (kept "to keep
+    /// the functions vectorized"). Every beam runs to the maximum length and is ranked as a whole; the
+    /// text is cut at its first EOS afterwards — so the ranking scores tokens after the stop.
+    public static let beamStopDoesNotFinish = Bug(
+        id: 21, name: "beam search: a stop token does not finish the hypothesis",
+        mistake: "beams keep extending after EOS; the winner (ranked on its full length) is cut at its first EOS",
+        citation: "jarobyte91/pytorch_beam_search issue #5", concept: .beamSearch,
+        variants: [Variant("EOS ignored, output cut after it", mutant: .beamSearch({ model, prompt, beam, config in
+            var free = config
+            free.stopTokens = []
+            var g = try Generator.generate(model, prompt: prompt, strategy: .beam(beam), config: free)
+            guard let first = g.tokens.firstIndex(where: config.stopTokens.contains) else { return g }
+            g.tokens = Array(g.tokens[...first])
+            g.finishReason = .stopToken
+            g.logProbability = 0
+            var sequence = prompt
+            for t in g.tokens {  // the log p of what is returned, so only the choice is wrong
+                g.logProbability += LogitsFilter.logSoftmax(try model.logits(forSequence: sequence))[t]
+                sequence.append(t)
+            }
+            return g
+        }), correct: .beamSearch(correctBeamSearch))])
 
     // MARK: - 16–17 training (the Training module's AdamW and CrossEntropyLoss)
 

@@ -28,11 +28,12 @@ public struct BeamConfig: Sendable, Equatable {
 /// - a candidate ending in a stop token among the best B becomes a *finished* hypothesis
 ///   (scored s = log p / |y|^α);
 /// - the best B candidates that do not end in a stop token stay live.
-/// The search ends when B hypotheses have finished and no live one can still beat the worst of
-/// them (its normalized score, which only falls as it grows when α ≥ 0 … we use the same
-/// criterion as Hugging Face's `early_stopping=False`), or at max_new_tokens / a full context,
-/// where live hypotheses are finished as they stand. Ties are broken by beam order, then token id,
-/// so width 1 reproduces greedy decoding exactly.
+/// The search ends when B hypotheses have finished and the best live one, normalized at its
+/// current length, does not beat the worst of them (Hugging Face's `early_stopping=False` rule:
+/// exact for α = 0, where log p only falls as a hypothesis grows; a heuristic for α > 0, where
+/// log p / |y|^α can still rise), or at max_new_tokens / a full context, where live hypotheses are
+/// finished as they stand. A width ≥ V^L never prunes nor stops early: it is exhaustive for length
+/// L. Ties are broken by beam order, then token id, so width 1 reproduces greedy decoding exactly.
 public enum BeamSearch {
     struct Hypothesis<Cache> {
         var tokens: [Int]

@@ -94,6 +94,8 @@ public enum ZooChecks {
                 NamedCheck(name: "top-p 1 keeps all") { SamplingChecks.topPOneKeepsAll(f) },
                 NamedCheck(name: "top-k keeps exactly k") { SamplingChecks.topKKeepsExactlyK(f) },
             ]
+        case .beamSearch(let f):
+            return [NamedCheck(name: "exhaustive beam = brute force (α, stop tokens)") { DecoderChecks.beamMatchesBruteForceSweep(f) }]
         case .optimizer(let f):
             let run: ([Double], [[Double]], TrainingChecks.Hyper) throws -> [Double] = { theta, g, h in
                 try f(theta, g, AdamHyperparameters(learningRate: h.learningRate, beta1: h.beta1, beta2: h.beta2, epsilon: h.epsilon, weightDecay: h.weightDecay))
