@@ -3,18 +3,24 @@
 // This target imports GSLOracle only: it cannot call any library kernel, layer or model.
 //
 // Error model (docs/tolerances.md, "Whole-model reference forward"): every operation's Float result
-// differs from the exact one by at most its *local* rounding bound a_i (the same per-kernel bounds
-// the kernel specs establish). How those local errors combine through the rest of the network is
-// estimated by Monte Carlo arithmetic: the forward runs once exactly and `runs` times with every
-// operation's output perturbed by an independent U(−a_i, a_i); the per-element spread of the
-// perturbed runs around the exact one gives σ, and the bound is 5σ at 99.9999% confidence in σ.
+// differs from the exact one by a *local* rounding error whose size the kernel specs establish; an
+// n-term sum's local error is modelled probabilistically (independent roundings of mean 0 and
+// |δ| ≤ u: std ≤ u·√(n/3)·Σ|terms|). How the local errors combine through the rest of the network
+// is estimated by Monte Carlo arithmetic: the forward runs once exactly, recording each operation's
+// amplitude a_i, then `runs` times with every output perturbed by an independent U(−a_i, a_i); the
+// spread of the perturbed runs around the exact one gives σ per element, and the bound is 5σ at
+// 1 − 10⁻⁶ confidence in σ.
 import GSLOracle
 
 /// Float's unit roundoff u = 2⁻²⁴.
 let u = 0x1p-24
 
-/// γ_n = n·u / (1 − n·u): the forward error bound of an n-term Float sum or dot product, in any order.
+/// γ_n = n·u / (1 − n·u): the worst-case forward error bound of an n-term Float sum, in any order.
 func gamma(_ n: Int) -> Double { Double(n) * u / (1 - Double(n) * u) }
+
+/// √n·u: the amplitude of a U(−a, a) perturbation whose std, a/√3, is the probabilistic bound
+/// u·√(n/3) on the relative local error of an n-term Float sum (per unit of Σ|terms|).
+func sqrtGamma(_ n: Int) -> Double { Double(n).squareRoot() * u }
 
 /// A [rows, cols] row-major Double matrix: the reference's activations.
 public struct Matrix64: Sendable {
@@ -107,16 +113,32 @@ extension Checkpoint {
 /// The feed-forward network's activation: ReLU, exact GELU (erf), GPT-2's tanh GELU.
 public enum ReferenceActivation: String, Sendable { case relu, gelu, geluTanh }
 
-/// One evaluation of the reference: exact (`noise == nil`) or with every operation's output
-/// perturbed by U(−a, a), a its local rounding bound (Monte Carlo arithmetic).
+/// One evaluation of the reference: exact (recording each operation's local amplitudes a_i), or a
+/// replay of the same operations with every output perturbed by U(−a_i, a_i) (Monte Carlo arithmetic).
+/// The operations and their shapes depend only on the inputs' shapes, so a replay meets them in the
+/// recorded order.
 public final class Arithmetic {
     let noise: GSLRandom?
-    init(noise: GSLRandom?) { self.noise = noise }
+    private(set) var tape: [[Double]]
+    private var cursor = 0
 
-    /// Adds U(−a_i, a_i) to value i when perturbing.
-    func round(_ values: inout [Double], _ amplitude: (Int) -> Double) {
-        guard let noise else { return }
-        for i in values.indices { values[i] += amplitude(i) * noise.uniform(-1, 1) }
+    /// The exact run: records amplitudes.
+    init() { (noise, tape) = (nil, []) }
+    /// A perturbed replay of `exact`'s operations.
+    init(replaying exact: Arithmetic, noise: GSLRandom) { (self.noise, tape) = (noise, exact.tape) }
+
+    /// Exact run: records `amplitude()` (a_i for each value). Replay: adds U(−a_i, a_i) to value i.
+    func round(_ values: inout [Double], _ amplitude: () throws -> [Double]) rethrows {
+        guard let noise else {
+            let a = try amplitude()
+            precondition(a.count == values.count, "amplitudes \(a.count) for \(values.count) values")
+            tape.append(a)
+            return
+        }
+        let a = tape[cursor]
+        cursor += 1
+        precondition(a.count == values.count, "replay met an operation of \(values.count) values where \(a.count) were recorded")
+        for i in values.indices { values[i] += a[i] * noise.uniform(-1, 1) }
     }
 
     static func dgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, _ a: [Double], _ b: [Double]) throws -> [Double] {
@@ -149,44 +171,48 @@ public final class Arithmetic {
         var y = x
         for i in y.values.indices { y.values[i] *= s }
         let exact = y.values
-        round(&y.values) { 2 * u * abs(exact[$0]) }
+        round(&y.values) { exact.map { 2 * u * abs($0) } }
         return y
     }
 
-    /// Σ of n tensors in any order: a = γ_{n−1}·Σ|x|.
+    /// Σ of n tensors in any order: a = √(n−1)·u·Σ|x|.
     func sum(_ xs: [Matrix64]) -> Matrix64 {
         var y = xs[0]
-        var magnitude = xs[0].absolute
         for x in xs.dropFirst() {
             precondition(x.rows == y.rows && x.cols == y.cols, "sum: shapes")
-            for i in y.values.indices { y.values[i] += x.values[i]; magnitude[i] += abs(x.values[i]) }
+            for i in y.values.indices { y.values[i] += x.values[i] }
         }
-        let g = gamma(xs.count - 1)
-        round(&y.values) { g * magnitude[$0] }
+        round(&y.values) {
+            var magnitude = xs[0].absolute
+            for x in xs.dropFirst() { for i in magnitude.indices { magnitude[i] += abs(x.values[i]) } }
+            return magnitude.map { sqrtGamma(xs.count - 1) * $0 }
+        }
         return y
     }
 
     /// y = x·Wᵀ + b, W stored [out, in] (nn.Linear) or [in, out] (`inOut`: GPT-2's Conv1D):
-    /// an in-term dot product in any order and the bias add, a = γ_{in+1}·(Σ_k |W_ik x_k| + |b_i|).
+    /// an in-term dot product in any order and the bias add, a = √(in+1)·u·(Σ_k |W_ik x_k| + |b_i|).
     func linear(_ x: Matrix64, weight w: NamedTensor, bias: NamedTensor?, inOut: Bool = false) throws -> Matrix64 {
         let (outs, ins) = inOut ? (w.shape[1], w.shape[0]) : (w.shape[0], w.shape[1])
         guard x.cols == ins, bias.map({ $0.values.count == outs }) ?? true else {
             throw ReferenceError("reference: x [\(x.rows), \(x.cols)] · W \(w.shape) + b \(bias?.shape ?? [])")
         }
         var y = try Self.dgemm(transB: !inOut, m: x.rows, n: outs, k: ins, x.values, w.values)
-        var magnitude: [Double] = []
-        if noise != nil { magnitude = try Self.dgemm(transB: !inOut, m: x.rows, n: outs, k: ins, x.absolute, w.values.map { abs($0) }) }
         if let bias {
             for r in 0..<x.rows { for c in 0..<outs { y[r * outs + c] += bias.values[c] } }
         }
-        let g = gamma(ins + 1)
-        round(&y) { g * (magnitude[$0] + abs(bias?.values[$0 % outs] ?? 0)) }
+        try round(&y) {
+            var magnitude = try Self.dgemm(transB: !inOut, m: x.rows, n: outs, k: ins, x.absolute, w.values.map { abs($0) })
+            for i in magnitude.indices { magnitude[i] = sqrtGamma(ins + 1) * (magnitude[i] + abs(bias?.values[i % outs] ?? 0)) }
+            return magnitude
+        }
         return Matrix64(rows: x.rows, cols: outs, values: y)
     }
 
     /// LayerNorm over each row: y = γ ⊙ (x − μ)/s + β, s = √(σ² + ε) (population variance).
-    /// a = |γ_j|·(γ_{d+12}(1 + |x̂_j|) + γ_{d+1}γ_d·mean|x|/s + 4·2⁻¹⁴⁹/s) + u|y_j| + 2⁻¹⁴⁹: the
-    /// LayerNorm kernels' bound (corrected two-pass statistics, three output roundings).
+    /// a = |γ_j|·(√(d+12)·u·(1 + |x̂_j|) + γ_{d+1}γ_d·mean|x|/s + 4·2⁻¹⁴⁹/s) + u|y_j| + 2⁻¹⁴⁹: the
+    /// LayerNorm kernels' bound (corrected two-pass statistics, three output roundings) with its
+    /// d-term sums taken probabilistically.
     func layerNorm(_ x: Matrix64, gamma g: NamedTensor, beta b: NamedTensor, epsilon: Double) throws -> Matrix64 {
         let d = x.cols
         guard g.values.count == d, b.values.count == d else { throw ReferenceError("reference: LayerNorm γ \(g.shape), β \(b.shape) for width \(d)") }
@@ -202,11 +228,11 @@ public final class Arithmetic {
                 let xhat = (x.values[r * d + j] - mean) / s
                 let value = g.values[j] * xhat + b.values[j]
                 y.values[r * d + j] = value
-                amplitude[r * d + j] = abs(g.values[j]) * (gamma(d + 12) * (1 + abs(xhat)) + gamma(d + 1) * gamma(d) * meanAbs / s + 4 * 0x1p-149 / s)
+                amplitude[r * d + j] = abs(g.values[j]) * (sqrtGamma(d + 12) * (1 + abs(xhat)) + gamma(d + 1) * gamma(d) * meanAbs / s + 4 * 0x1p-149 / s)
                     + u * abs(value) + 0x1p-149
             }
         }
-        round(&y.values) { amplitude[$0] }
+        round(&y.values) { amplitude }
         return y
     }
 
@@ -233,7 +259,7 @@ public final class Arithmetic {
                 amplitude[i] = 4 * u * abs(y.values[i]) + 0.5 * abs(v) * (3e-7 + 8 * u + u * abs(inner))
             }
         }
-        round(&y.values) { amplitude[$0] }
+        round(&y.values) { amplitude }
         return y
     }
 
@@ -241,9 +267,10 @@ public final class Arithmetic {
     /// out_i = Σ_j p_ij v_j, p_i = softmax_j(q_i·k_j/√d_h) over the visible keys j (causal: j ≤ i;
     /// padding: j < keyValidLength). A query that sees no key gives 0.
     ///
-    /// Local bounds (the attention kernels' derivation, docs/tolerances.md): each score
-    /// γ_{d_h+2}·Σ_p |q_ip k_jp|/√d_h; each weight relatively (Tk + 8 + Tk/16)·u (exp, the sum, the
-    /// division, the fused kernel's block rescalings); each output γ_Tk·Σ_j p_ij|v_jc| + Tk·2⁻¹²⁶·max|v|.
+    /// Local amplitudes (the attention kernels' derivation, docs/tolerances.md, with sums taken
+    /// probabilistically): each score √(d_h+2)·u·Σ_p |q_ip k_jp|/√d_h; each weight relatively
+    /// (√Tk + √(Tk/16) + 8)·u (exp, the Tk-term sum, the fused kernel's block rescalings, the division);
+    /// each output √Tk·u·Σ_j p_ij|v_jc| + Tk·2⁻¹²⁶·max|v|.
     func attention(q: Matrix64, k: Matrix64, v: Matrix64, heads: Int, causal: Bool, keyValidLength: Int? = nil) throws -> Matrix64 {
         let (tq, tk, d) = (q.rows, k.rows, q.cols)
         guard d % heads == 0, k.cols == d, v.cols == d, v.rows == tk else { throw ReferenceError("reference: attention shapes") }
@@ -254,10 +281,7 @@ public final class Arithmetic {
             let (qh, kh, vh) = (q.columns(h * dh, dh), k.columns(h * dh, dh), v.columns(h * dh, dh))
             var s = try Self.dgemm(transB: true, m: tq, n: tk, k: dh, qh.values, kh.values)
             for i in s.indices { s[i] *= scale }
-            if noise != nil {
-                let magnitude = try Self.dgemm(transB: true, m: tq, n: tk, k: dh, qh.absolute, kh.absolute)
-                round(&s) { gamma(dh + 2) * magnitude[$0] * scale }
-            }
+            try round(&s) { try Self.dgemm(transB: true, m: tq, n: tk, k: dh, qh.absolute, kh.absolute).map { sqrtGamma(dh + 2) * $0 * scale } }
             var p = [Double](repeating: 0, count: tq * tk)
             var visible = [Int](repeating: 0, count: tq)
             for i in 0..<tq {
@@ -274,14 +298,14 @@ public final class Arithmetic {
                 }
                 for j in 0..<end { p[i * tk + j] /= total }
             }
-            let relative = Double(tk + 8 + tk / 16) * u
+            let relative = (Double(tk).squareRoot() + (Double(tk) / 16).squareRoot() + 8) * u
             let exact = p
-            round(&p) { relative * exact[$0] }
+            round(&p) { exact.map { relative * $0 } }
             var o = try Self.dgemm(m: tq, n: dh, k: tk, p, vh.values)
-            if noise != nil {
+            try round(&o) {
                 let weighted = try Self.dgemm(m: tq, n: dh, k: tk, p.map { abs($0) }, vh.absolute)
                 let maxV = vh.absolute.max() ?? 0
-                round(&o) { visible[$0 / dh] == 0 ? 0 : gamma(tk) * weighted[$0] + Double(tk) * 0x1p-126 * maxV }
+                return weighted.indices.map { visible[$0 / dh] == 0 ? 0 : sqrtGamma(tk) * weighted[$0] + Double(tk) * 0x1p-126 * maxV }
             }
             for i in 0..<tq { for c in 0..<dh { out[i * d + h * dh + c] = o[i * dh + c] } }
         }
@@ -300,7 +324,7 @@ public final class Arithmetic {
             }
         }
         let exact = v
-        round(&v) { 1e-10 + u * abs(exact[$0]) }
+        round(&v) { exact.map { 1e-10 + u * abs($0) } }
         return Matrix64(rows: count, cols: d, values: v)
     }
 
@@ -313,7 +337,7 @@ public final class Arithmetic {
         let norm = max(m.reduce(0) { $0 + $1 * $1 }.squareRoot(), 1e-12)
         var e = m.map { $0 / norm }
         let exact = e
-        round(&e) { u * abs(exact[$0]) }
+        round(&e) { exact.map { u * abs($0) } }
         return Matrix64(rows: 1, cols: h.cols, values: e)
     }
 }

@@ -22,20 +22,21 @@ public struct ReferenceHyper: Sendable {
 public enum Reference {
     // MARK: The bound
 
-    /// Perturbed runs per estimate, and the confidence level of the upper bound on each σ.
-    public static let runs = 24
+    /// Perturbed runs per estimate (the default), and the confidence level of the upper bound on each σ.
+    public static let defaultRuns = 24
     public static let sigmaConfidence = 1e-6
 
     /// Runs `forward` exactly and `runs` times under Monte Carlo arithmetic, and returns each output's
     /// exact values with bound_i = 5·σ_i⁺: σ̂_i is the RMS deviation of the perturbed runs from the exact
     /// one (N = `runs` degrees of freedom), σ_i⁺ = σ̂_i·√(N / χ²_N(10⁻⁶)) the one-sided 1 − 10⁻⁶ upper
     /// confidence bound on σ_i, and 5σ the statistical rung of docs/tolerances.md.
-    public static func estimate(seed: UInt = 0x5EED, _ forward: (Arithmetic) throws -> [Matrix64]) throws -> [Tracked] {
-        let exact = try forward(Arithmetic(noise: nil))
+    public static func estimate(runs: Int = defaultRuns, seed: UInt = 0x5EED, _ forward: (Arithmetic) throws -> [Matrix64]) throws -> [Tracked] {
+        let recorder = Arithmetic()
+        let exact = try forward(recorder)
         var squares = exact.map { [Double](repeating: 0, count: $0.values.count) }
         let noise = GSLRandom(seed: seed)
         for _ in 0..<runs {
-            let perturbed = try forward(Arithmetic(noise: noise))
+            let perturbed = try forward(Arithmetic(replaying: recorder, noise: noise))
             for (o, out) in perturbed.enumerated() {
                 for i in out.values.indices {
                     let deviation = out.values[i] - exact[o].values[i]
@@ -168,10 +169,10 @@ public enum Reference {
 
     /// BERT's hidden states [T, d] and sentence-transformers' sentence embedding [1, d] (mean over
     /// positions, unit L2 norm).
-    public static func bertOutputs(_ checkpoint: Checkpoint, hyper: ReferenceHyper, ids: [Int], tokenTypes: [Int]? = nil)
-        throws -> (hidden: Tracked, sentenceEmbedding: Tracked)
+    public static func bertOutputs(_ checkpoint: Checkpoint, hyper: ReferenceHyper, ids: [Int], tokenTypes: [Int]? = nil,
+                                   runs: Int = defaultRuns) throws -> (hidden: Tracked, sentenceEmbedding: Tracked)
     {
-        let r = try estimate { a in
+        let r = try estimate(runs: runs) { a in
             let h = try bert(a, checkpoint, hyper: hyper, ids: ids, tokenTypes: tokenTypes)
             return [h, a.meanPooledUnit(h)]
         }
