@@ -65,7 +65,7 @@ let package = Package(
         .testTarget(name: "AttentionSpecs", dependencies: ["SpecSupport", "DecoderSpec", "GSLOracle"]),
         .testTarget(name: "IOSpecs", dependencies: ["SpecSupport", "DecoderSpec", "GSLOracle"]),
         .testTarget(name: "MetricsSpecs", dependencies: ["SpecSupport", "DecoderSpec", "GSLOracle"]),
-        .testTarget(name: "ModelSpecs", dependencies: ["SpecSupport", "DecoderSpec", "GSLOracle"]),
+        .testTarget(name: "ModelSpecs", dependencies: ["SpecSupport", "ReferenceModel", "DecoderSpec", "GSLOracle"]),
         .testTarget(name: "DecodingSpecs", dependencies: ["SpecSupport", "DecoderSpec", "GSLOracle"]),
         .testTarget(name: "TrainingSpecs", dependencies: ["SpecSupport", "DecoderSpec", "GSLOracle"]),
         .testTarget(name: "NotebookSpecs", dependencies: ["NotebookRunner"]),
