@@ -68,7 +68,7 @@ struct CLIBadInputSpecs {
     }
 
     @Test("Exit status, exactly one stderr line '<command>: error: …' naming the bad value, no trap, no partial output",
-          .enabled(if: FileManager.default.isExecutableFile(atPath: CLIFixtures.executable.path)),
+          .enabled(if: FileManager.default.isExecutableFile(atPath: CLIFixtures.executable.path), "decoder-spec not built: run swift build --build-tests first (make test does)"),
           arguments: CLIRows.all)
     func row(_ row: CLIRow) throws {
         let dir = CLIFixtures.directory.path
@@ -91,7 +91,7 @@ struct CLIBadInputSpecs {
     }
 
     @Test("--help still prints the usage on stdout and exits 0",
-          .enabled(if: FileManager.default.isExecutableFile(atPath: CLIFixtures.executable.path)))
+          .enabled(if: FileManager.default.isExecutableFile(atPath: CLIFixtures.executable.path), "decoder-spec not built: run swift build --build-tests first (make test does)"))
     func help() throws {
         let r = try Self.run(["generate", "--help"])
         #expect(r.status == 0 && r.stdout.contains("USAGE: decoder-spec generate") && r.stderr.isEmpty, "\(r.status) \(r.stdout) \(r.stderr)")

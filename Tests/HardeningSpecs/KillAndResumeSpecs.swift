@@ -53,7 +53,7 @@ struct KillAndResumeSpecs {
     }
 
     @Test("SIGKILL after step ≥ 20 of 192, then the same command again → model.safetensors bitwise equal to an uninterrupted run",
-          .enabled(if: FileManager.default.isExecutableFile(atPath: CLIFixtures.executable.path)))
+          .enabled(if: FileManager.default.isExecutableFile(atPath: CLIFixtures.executable.path), "decoder-spec not built: run swift build --build-tests first (make test does)"))
     func killAndResume() throws {
         let root = try Fixture.directory()
         defer { try? FileManager.default.removeItem(at: root) }

@@ -19,7 +19,7 @@ struct RealCheckpointSpecs {
 
     @Test("values equal those Python's safetensors reads from the same file (bitwise)",
           .enabled(if: RealData.hasMiniLM, Comment(rawValue: RealData.fetchHint)),
-          .enabled(if: PythonSafeTensors.available, "python3 with safetensors+numpy not found"))
+          .enabled(if: PythonSafeTensors.available, Comment(rawValue: RealData.venvHint)))
     func valuesMatchPython() throws {
         let path = RealData.miniLM.appendingPathComponent("model.safetensors").path
         let out = try runPython("""

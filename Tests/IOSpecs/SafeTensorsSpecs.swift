@@ -134,7 +134,7 @@ struct SafeTensorsSpecs {
     }
 
     @Test("a file written by Python's safetensors package reads back with the values it wrote",
-          .enabled(if: PythonSafeTensors.available, "python3 with safetensors+numpy not found (pip install safetensors numpy)"))
+          .enabled(if: PythonSafeTensors.available, Comment(rawValue: RealData.venvHint)))
     func pythonFixture() throws {
         let dir = try makeTempDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }

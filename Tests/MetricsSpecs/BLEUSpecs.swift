@@ -93,7 +93,7 @@ struct BLEUSpecs {
     }
 
     @Test("cross-check with the installed sacrebleu on a mixed corpus (optional)",
-          .enabled(if: SacreBLEU.available, "python3 sacrebleu not installed (pip install sacrebleu); hand-computed specs still run"))
+          .enabled(if: SacreBLEU.available, "python3 sacrebleu not installed: run scripts/spec-venv, then PATH=.venv-spec/bin:$PATH swift test (make test does both); hand-computed specs still run"))
     func sacrebleuCrossCheck() throws {
         let hyps = ["The quick brown fox jumps over the lazy dog.", "It costs $5,000.00 — really?", "U.S. troops left at 5-3.",
                     "&quot;Hi,&quot; she said.", "Short.", "A completely different sentence here"]
@@ -108,7 +108,7 @@ struct BLEUSpecs {
 
 extension BLEUSpecs {
     @Test("13a tokens, BLEU and chrF equal sacrebleu's on 300 random sentence pairs (optional, seed 4242)",
-          .enabled(if: SacreBLEU.available, "python3 sacrebleu not installed; hand-computed specs still run"))
+          .enabled(if: SacreBLEU.available, "python3 sacrebleu not installed: run scripts/spec-venv, then PATH=.venv-spec/bin:$PATH swift test (make test does both); hand-computed specs still run"))
     func randomCrossCheck() throws {
         let rng = GSLRandom(seed: 4242)
         let pieces = ["the", "cat", "sat", "on", "mat", "3.14", "1,000", "5-3", "U.S.", "it's", "&quot;", "&amp;", "(", ")", ".", ",",

@@ -25,7 +25,7 @@ struct ChrFSpecs {
     }
 
     @Test("cross-check with the installed sacrebleu (optional)",
-          .enabled(if: SacreBLEU.available, "python3 sacrebleu not installed; hand-computed specs still run"))
+          .enabled(if: SacreBLEU.available, "python3 sacrebleu not installed: run scripts/spec-venv, then PATH=.venv-spec/bin:$PATH swift test (make test does both); hand-computed specs still run"))
     func crossCheck() throws {
         let hyps = ["The quick brown fox jumps over the lazy dog.", "It costs $5,000.00 — really?", "Short.", "xyz"]
         let refs = ["The fast brown fox jumped over the lazy dog.", "It costs $5,000.00, really?", "Short answer.", "abc"]

@@ -125,7 +125,7 @@ struct EntityF1Specs {
     }
 
     @Test("byte-identical report to the PyPI conlleval port of conlleval.pl on 1,000 random sentences (optional, seed 99)",
-          .enabled(if: (try? runPythonSnippet("import conlleval")) != nil, "python3 package conlleval not installed (pip install conlleval); hand-worked specs still run"))
+          .enabled(if: (try? runPythonSnippet("import conlleval")) != nil, "python3 package conlleval not installed: run scripts/spec-venv, then PATH=.venv-spec/bin:$PATH swift test (make test does both); hand-worked specs still run"))
     func conllevalPort() throws {
         let rng = GSLRandom(seed: 99)
         let tagSet = ["O", "O", "O", "B-PER", "I-PER", "B-LOC", "I-LOC", "I-MISC", "B-ORG", "I-ORG"]
