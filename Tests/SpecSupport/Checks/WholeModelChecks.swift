@@ -22,7 +22,6 @@ public enum WholeModelChecks {
             if ratio > 1 { failures += 1 }
             if ratio > worstRatio { worstRatio = ratio; worst = i }
         }
-        if ProcessInfo.processInfo.environment["DEBUG_WHOLE"] != nil { print("USED \(worstRatio) largest \(largestError) :: \(context())") }
         if failures == 0 { return .pass }
         let (r, c) = (worst / max(reference.cols, 1), worst % max(reference.cols, 1))
         return .fail("\(failures) of \(actual.count) values outside the reference's bound; worst at [\(r), \(c)]: expected \(reference.values[worst]), "
