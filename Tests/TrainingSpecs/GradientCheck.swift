@@ -53,6 +53,86 @@ struct GradientCheck {
     }
 }
 
+/// The whole-model check: a scalar loss L(θ) returned in Double (never rounded to Float).
+struct LossGradientCheck {
+    /// Where GSL starts; its own step optimisation may shrink each (never enlarge it). The
+    /// result with the smallest estimated error wins.
+    var steps: [Double] = [4e-2, 2e-2, 1e-2]
+    /// Budget for the rounding of the analytic (Float) gradient, relative to |analytic|.
+    var analyticRelative: Double = 1e-4
+    /// Required fraction of components with |numeric| ≥ 10 × their tolerance.
+    var minimumSignificantFraction: Double = 0.5
+
+    struct Result {
+        var verdict: Verdict
+        var worstRelative: Double
+        var worstErrorOverTolerance: Double
+        var significantFraction: Double
+        var numeric: [Double]
+        var tolerance: [Double]
+    }
+
+    func run(parameters θ: [Float], analytic: [Float], lossNoise δL: Double, name: String,
+             loss: @escaping ([Float]) -> Double) -> Result {
+        let u = 0x1p-24
+        var numeric: [Double] = [], tolerance: [Double] = []
+        for k in θ.indices {
+            let a = Double(analytic[k])
+            // GSL at each step of the ladder; each told the true noise level through the offset.
+            let results = steps.map { step in
+                // Noise of one evaluation: the loss's rounding, plus f'·(Float(x) − x).
+                let noise = δL + abs(a) * u * (abs(Double(θ[k])) + step)
+                let offset = noise / Double.ulpOfOne
+                return try! GSL.derivative(at: Double(θ[k]), step: step) { x in
+                    var p = θ
+                    p[k] = Float(x)
+                    return offset + loss(p)
+                }
+            }
+            // Error estimate of step i: GSL's abserr plus the change to the next, smaller step.
+            var r: (value: Double, abserr: Double) = (0, .infinity)
+            for i in 0..<(results.count - 1) {
+                let estimate = results[i].abserr + abs(results[i].value - results[i + 1].value)
+                if estimate < r.abserr { r = (results[i].value, estimate) }
+            }
+            numeric.append(r.value)
+            tolerance.append(r.abserr + analyticRelative * abs(a))
+        }
+        var worst = 0.0, worstRatio = 0.0, worstIndex = 0, failures = 0, significant = 0
+        for k in θ.indices {
+            let e = abs(Double(analytic[k]) - numeric[k])
+            if e > tolerance[k] || !e.isFinite { failures += 1 }
+            if e / tolerance[k] > worstRatio { worstRatio = e / tolerance[k]; worstIndex = k }
+            if abs(numeric[k]) >= 10 * tolerance[k] {
+                significant += 1
+                worst = max(worst, e / abs(numeric[k]))
+            }
+        }
+        let fraction = Double(significant) / Double(θ.count)
+        let sortedTolerance = tolerance.sorted()
+        print(String(format: "gradient check %@: %d components, %d (%.0f%%) with |numeric| ≥ 10× tolerance (median tolerance %.1e); worst relative error %.2e; worst |Δ|/tolerance %.2f",
+                     name, θ.count, significant, 100 * fraction, sortedTolerance[sortedTolerance.count / 2], worst, worstRatio))
+        let context = "\(name): whole-model gradient check, δL = \(δL), GSL start steps \(steps)"
+        var verdict = Verdict(passed: true, message: "\(context): all \(θ.count) components within tolerance")
+        if failures > 0 {
+            verdict = .fail("\(context): \(failures) of \(θ.count) components out of tolerance; worst k = \(worstIndex): analytic \(analytic[worstIndex]), numeric \(numeric[worstIndex]), tolerance \(tolerance[worstIndex])")
+        } else if fraction < minimumSignificantFraction {
+            verdict = .fail("\(context): only \(significant) of \(θ.count) components have |numeric| ≥ 10× tolerance (need \(minimumSignificantFraction))")
+        }
+        return Result(verdict: verdict, worstRelative: worst, worstErrorOverTolerance: worstRatio, significantFraction: fraction,
+                      numeric: numeric, tolerance: tolerance)
+    }
+}
+
+/// δL for a loss that is a mean over N labelled rows of −Σ_c q_c log p_c (or a CRF NLL) of Float logits z:
+/// κ·u·(2/N)·Σ_r max_c |z_rc| (+ κ·u for the Float exp in the log-sum-exp), κ = 8.
+func lossNoiseBound(logits z: Matrix, labelledRows: [Int]) -> Double {
+    let u = 0x1p-24, kappa = 2.0
+    let n = Double(labelledRows.count)
+    let s = labelledRows.reduce(0.0) { acc, r in acc + Double(z.row(r).map { abs($0) }.max()!) } * 2 / n
+    return kappa * u * (s + 1)
+}
+
 /// G: fixed Gaussian weights for the projection loss.
 func projectionWeights(_ count: Int, seed: UInt) -> [Double] {
     let rng = GSLRandom(seed: seed)
