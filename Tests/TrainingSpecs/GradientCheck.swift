@@ -16,6 +16,7 @@ import Testing
 /// (≲ 8ε for these short sums), the central difference divides the noise of L (≤ 8ε·S) by
 /// h, and GSL's rule combines 4 evaluations (factor ≤ 4/3+… ≈ 4). Relative 1e-2 covers the
 /// Float rounding of the analytic gradient itself and the Float quantization of θ ± h.
+/// For a whole model's loss use `LossGradientCheck` (below): its error model is per component.
 struct GradientCheck {
     var step: Double = 1e-2
     var relative: Double = 1e-2
@@ -53,10 +54,26 @@ struct GradientCheck {
     }
 }
 
-/// The whole-model check: a scalar loss L(θ) returned in Double (never rounded to Float).
+/// The whole-model check: θ ↦ L(θ), the training loss, returned in Double (never rounded to
+/// Float). Error model (docs/tolerances.md, "Whole-model gradient checks"):
+///
+/// - Noise: the computed loss is L̃ = L + η with |η| ≤ δL (`lossNoiseBound`, from the Float logits),
+///   and θ_k ± h is rounded to Float, moving L by ≤ |∂L/∂θ_k|·u·(|θ_k| + h). GSL's 5-point rule
+///   r₅ = [8(L̃(θ+h/2) − L̃(θ−h/2)) − (L̃(θ+h) − L̃(θ−h))]/(6h) carries ≤ 3·noise/h of it.
+/// - GSL is told that noise: it estimates rounding as DBL_EPSILON·|f|, so f is handed over as
+///   noise/DBL_EPSILON + L̃ (same derivative; the offset's own rounding is ≤ noise/2). Its abserr is
+///   then trunc + round = |r₅ − r₃|/h + 6·noise/h, and its step optimisation (h_opt =
+///   h·(round/2·trunc)^⅓, taken only when it lowers that estimate) balances the two honestly.
+/// - Steps: GSL from each of `steps` (4e-2, 2e-2, 1e-2); the estimate of step i is its abserr plus
+///   |D(hᵢ) − D(hᵢ₊₁)| (the change to the next, smaller step: catches a step outside the h²
+///   regime, where |r₅ − r₃| can be small by accident); the smallest estimate wins.
+/// - Tolerance of component k: that estimate + `analyticRelative`·|analytic_k| (the Float rounding
+///   of the backward, 10⁻⁴ ≫ the measured naive-vs-optimized spread ≤ 2·10⁻⁴ of the tolerance).
+/// - Significance: a component whose |numeric| ≥ 10× its tolerance has its relative error checked
+///   to ≤ 10 %; at least `minimumSignificantFraction` (50 %) of all components must be, or the
+///   check fails as untestable.
 struct LossGradientCheck {
-    /// Where GSL starts; its own step optimisation may shrink each (never enlarge it). The
-    /// result with the smallest estimated error wins.
+    /// GSL's start steps (largest first); its own step optimisation may shrink each, never enlarge.
     var steps: [Double] = [4e-2, 2e-2, 1e-2]
     /// Budget for the rounding of the analytic (Float) gradient, relative to |analytic|.
     var analyticRelative: Double = 1e-4
@@ -124,8 +141,16 @@ struct LossGradientCheck {
     }
 }
 
-/// δL for a loss that is a mean over N labelled rows of −Σ_c q_c log p_c (or a CRF NLL) of Float logits z:
-/// κ·u·(2/N)·Σ_r max_c |z_rc| (+ κ·u for the Float exp in the log-sum-exp), κ = 8.
+/// δL, the bound on the rounding of a loss accumulated in Double from Float logits z [rows, C]:
+/// L is a mean over the N labelled rows r of a log-sum-exp loss (cross-entropy, smoothed or not,
+/// or a CRF NLL), whose gradient rows satisfy Σ_c |∂L/∂z_rc| ≤ 2/N. A logit off by ≤ κu·|z_rc| and
+/// a Float exp off by ≤ κu in each row's log-sum-exp give
+///
+///     δL = κ·u·(1 + (2/N)·Σ_r max_c |z_rc|),   κ = 2 (the logit's own rounding and the error it
+///     inherits from its O(1) LayerNorm input), u = 2⁻²⁴.
+///
+/// The specs check its premise on every run: L on the training Compute and on the naive one (two
+/// independent rounding sequences) differ by ≤ δL.
 func lossNoiseBound(logits z: Matrix, labelledRows: [Int]) -> Double {
     let u = 0x1p-24, kappa = 2.0
     let n = Double(labelledRows.count)
