@@ -157,34 +157,52 @@ struct ModelGradientSpecs {
         return model
     }
 
-    @Test("Whole model: BERT-style encoder + token-classification head, every parameter, through the loss")
-    func wholeModel() throws {
-        let model = Self.tinyClassifier(seed: 91)
+    /// The `Compute` of `decoder-spec finetune ner` (FinetuneCommand: `--backend optimized --gemm parallel` by default).
+    static let finetuneCompute = Compute(backend: .optimized, gemm: .parallel)
+
+    /// The whole-model check (LossGradientCheck) of a token classifier on `compute`, with δL from its logits.
+    /// Premise of δL, checked too: the loss on `compute` and on the naive backend (two independent
+    /// rounding sequences) differ by at most δL.
+    static func checkWholeClassifier(_ model: TokenClassifier, loss: CrossEntropyLoss, compute: Compute, name: String) throws -> LossGradientCheck.Result {
         let batch = try PackedBatch([[2, 5, 5, 7, 3], [2, 1, 8, 3]])
         let targets = [-100, 1, 2, 0, -100, -100, 0, 1, -100]
-        let loss = try CrossEntropyLoss(labelSmoothing: 0.1)
-        let (_, grad, _) = try model.lossAndGradient(batch, targets: targets, loss: loss, compute: .naive)
-        let r = check.run(parameters: model.flattenedParameters(), weights: [1], analytic: grad.flattenedParameters(), name: "encoder + head") { p in
+        let (value, grad, _) = try model.lossAndGradient(batch, targets: targets, loss: loss, compute: compute)
+        let labelled = targets.indices.filter { targets[$0] != loss.ignoreIndex }
+        let δL = lossNoiseBound(logits: try model.logits(batch, compute: compute), labelledRows: labelled)
+        let naiveValue = try model.lossAndGradient(batch, targets: targets, loss: loss, compute: .naive).loss
+        #expect(abs(value - naiveValue) <= δL, "\(name): |L(\(compute)) − L(naive)| = \(abs(value - naiveValue)) exceeds δL = \(δL)")
+        return LossGradientCheck().run(parameters: model.flattenedParameters(), analytic: grad.flattenedParameters(), lossNoise: δL,
+                                       name: "\(name), \(compute.backend)/\(compute.gemm)") { p in
             var m = model
             m.setFlattenedParameters(p)
-            return [Float(try! m.lossAndGradient(batch, targets: targets, loss: loss, compute: .naive).loss)]
+            return try! m.lossAndGradient(batch, targets: targets, loss: loss, compute: compute).loss
         }
+    }
+
+    @Test("Whole model: BERT-style encoder + token-classification head, every parameter, through the loss; naive and finetune's backend",
+          arguments: [Compute.naive, finetuneCompute])
+    func wholeModel(compute: Compute) throws {
+        let r = try Self.checkWholeClassifier(Self.tinyClassifier(seed: 91), loss: CrossEntropyLoss(labelSmoothing: 0.1), compute: compute,
+                                              name: "encoder + head")
         #expect(r.verdict.passed, "\(r.verdict)")
     }
 
-    @Test("Whole model with a CRF on top: every parameter through the CRF negative log-likelihood")
-    func wholeModelWithCRF() throws {
+    /// A change that leaves the gradient correct must not fail the check: the token-type table set
+    /// to zeros (its row still receives Σ_rows dx, the rest of the model is unchanged).
+    @Test("Whole model with the token-type embedding zeroed: still a correct gradient, still passes", arguments: [Compute.naive, finetuneCompute])
+    func wholeModelWithoutTokenType(compute: Compute) throws {
+        var model = Self.tinyClassifier(seed: 91)
+        model.encoder.tokenTypeEmbedding.weight.storage = model.encoder.tokenTypeEmbedding.weight.storage.map { _ in 0 }
+        let r = try Self.checkWholeClassifier(model, loss: CrossEntropyLoss(labelSmoothing: 0.1), compute: compute, name: "encoder (E_type = 0) + head")
+        #expect(r.verdict.passed, "\(r.verdict)")
+    }
+
+    @Test("Whole model with a CRF on top: every parameter through the CRF negative log-likelihood; naive and finetune's backend",
+          arguments: [Compute.naive, finetuneCompute])
+    func wholeModelWithCRF(compute: Compute) throws {
         var model = Self.tinyClassifier(seed: 95, layers: 1)
         model.crf = try LinearChainCRF(transitions: Inputs.matrix(rows: 3, cols: 3, seed: 96), start: [0.1, -0.2, 0.3], end: [-0.1, 0.2, 0])
-        let batch = try PackedBatch([[2, 5, 5, 7, 3], [2, 1, 8, 3]])
-        let targets = [-100, 1, 2, 0, -100, -100, 0, 1, -100]
-        let loss = try CrossEntropyLoss()
-        let (_, grad, _) = try model.lossAndGradient(batch, targets: targets, loss: loss, compute: .naive)
-        let r = check.run(parameters: model.flattenedParameters(), weights: [1], analytic: grad.flattenedParameters(), name: "encoder + head + CRF") { p in
-            var m = model
-            m.setFlattenedParameters(p)
-            return [Float(try! m.lossAndGradient(batch, targets: targets, loss: loss, compute: .naive).loss)]
-        }
+        let r = try Self.checkWholeClassifier(model, loss: CrossEntropyLoss(), compute: compute, name: "encoder + head + CRF")
         #expect(r.verdict.passed, "\(r.verdict)")
     }
 

@@ -38,18 +38,24 @@ struct TranslationSpecs {
 
     /// Checks the whole-model gradient of the label-smoothed loss, every parameter (both embedding
     /// tables, the tied head, encoder and decoder layers with cross-attention, final norms), with
-    /// the shared GradientCheck tolerance (see GradientCheck.swift for its justification).
-    @Test("Whole encoder-decoder: every parameter through the label-smoothed loss", arguments: NormPlacement.allCases)
-    func wholeModelGradient(placement: NormPlacement) throws {
+    /// LossGradientCheck (GradientCheck.swift) on the naive backend and on `TranslationTrainer.train`'s
+    /// default `Compute.optimized` (what `decoder-spec train translate` runs). δL's premise is checked
+    /// too: the loss on the two backends differs by at most δL.
+    @Test("Whole encoder-decoder: every parameter through the label-smoothed loss; naive and train translate's backend",
+          arguments: NormPlacement.allCases, [Compute.naive, .optimized])
+    func wholeModelGradient(placement: NormPlacement, compute: Compute) throws {
         let model = try Self.tinyModel(seed: 101, placement: placement)
         let loss = try CrossEntropyLoss(labelSmoothing: 0.1)
-        let (_, grad, count) = try model.lossAndGradient(Self.tinyBatch, loss: loss, compute: .naive)
+        let (value, grad, count) = try model.lossAndGradient(Self.tinyBatch, loss: loss, compute: compute)
         #expect(count == 7)
-        let r = check.run(parameters: model.flattenedParameters(), weights: [1], analytic: grad.flattenedParameters(),
-                          name: "encoder-decoder (\(placement))") { p in
+        let δL = lossNoiseBound(logits: try model.logits(Self.tinyBatch, compute: compute), labelledRows: Array(0..<count))
+        let naiveValue = try model.lossAndGradient(Self.tinyBatch, loss: loss, compute: .naive).loss
+        #expect(abs(value - naiveValue) <= δL, "|L(\(compute)) − L(naive)| = \(abs(value - naiveValue)) exceeds δL = \(δL)")
+        let r = LossGradientCheck().run(parameters: model.flattenedParameters(), analytic: grad.flattenedParameters(), lossNoise: δL,
+                                        name: "encoder-decoder (\(placement)), \(compute.backend)/\(compute.gemm)") { p in
             var m = model
             m.setFlattenedParameters(p)
-            return [Float(try! m.lossAndGradient(Self.tinyBatch, loss: loss, compute: .naive).loss)]
+            return try! m.lossAndGradient(Self.tinyBatch, loss: loss, compute: compute).loss
         }
         #expect(r.verdict.passed, "\(r.verdict)")
     }
