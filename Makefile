@@ -51,13 +51,13 @@ clean:
 fetch-data:
 	./scripts/fetch-data
 
-## zoo: the bug zoo (issue 7) — every catalogued real-world bug against the reusable checks; prints the table and mutation score
+## zoo: the bug zoo (docs/bug-zoo.md) — every catalogued real-world bug against the reusable checks; prints the table and mutation score
 .PHONY: zoo
 zoo: deps
 	$(SWIFT) build --product decoder-spec-zoo
 	$$($(SWIFT) build --show-bin-path)/decoder-spec-zoo
 
-## fuzz: libFuzzer runs over the IO readers (issue 8), each target for SECONDS (default 60), one after
+## fuzz: libFuzzer runs over the IO readers, each target for SECONDS (default 60), one after
 ## another; TARGETS="conll bpe" selects (safetensors conll wordpiece bpe config sqlite). Summary lines
 ## go to .build-fuzz/runs.log, crashing inputs to fuzz-artifacts/. See docs/reliability.md.
 SECONDS ?= 60

@@ -35,7 +35,7 @@ let package = Package(
         .target(name: "Metrics", dependencies: ["TensorCore"]),
         .target(name: "Training", dependencies: ["TensorCore", "Kernels", "Embedding", "PositionalEncoding", "Layers", "Models", "IO", "Metrics", "Decoding"]),
         .target(name: "Errata", dependencies: ["TensorCore", "Kernels", "PositionalEncoding", "Attention"]),
-        // The bug zoo (issue 7): real-world bugs as variants of the correct code. Deliberately NOT
+        // The bug zoo (docs/bug-zoo.md): real-world bugs as variants of the correct code. Deliberately NOT
         // re-exported by DecoderSpec and not reachable from the CLI; only specs and `make zoo` use it.
         .target(name: "BugZoo", dependencies: ["TensorCore", "Kernels", "PositionalEncoding", "Masking", "Attention",
                                                "Layers", "Decoding", "Models", "Metrics", "Training"]),

@@ -1,4 +1,4 @@
-// Concept 3 — scaled dot-product and multi-head attention. See docs/attention.md. (issue 4)
+// Concept 3 — scaled dot-product and multi-head attention. See docs/attention.md.
 import Kernels
 @_exported import Masking
 import TensorCore

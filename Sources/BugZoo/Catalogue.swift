@@ -132,7 +132,7 @@ public struct Variant: Sendable {
 
 /// One catalogued bug.
 public struct Bug: Sendable, Identifiable {
-    /// The number in issue 7's table and docs/bug-zoo.md.
+    /// The number in docs/bug-zoo.md's table.
     public let id: Int
     /// A short name.
     public let name: String

@@ -16,7 +16,7 @@ import PositionalEncoding
 import TensorCore
 import Training
 
-/// The catalogue, in the order of issue 7's table (data flow: PE, attention, masks, layers,
+/// The catalogue, in the order of docs/bug-zoo.md's table (data flow: PE, attention, masks, layers,
 /// cache, decoding, training, metrics).
 public enum BugCatalogue {
     public static let all: [Bug] = [
@@ -238,7 +238,7 @@ public enum BugCatalogue {
 
     /// #6 — causal mask with the wrong triangle (the future visible) or the diagonal masked.
     ///
-    /// Same thread (issue #19): "the use of the wrong kind of triangular matrix". The two classic
+    /// Same thread (attention-is-all-you-need-pytorch issue #19): "the use of the wrong kind of triangular matrix". The two classic
     /// slips: masking `tril(…, −1)` (the past) instead of `triu(…, 1)` (the future), and
     /// `triu(…, 0)` (the diagonal too, so token i cannot see itself and row 0 sees nothing).
     public static let causalTriangle = Bug(
@@ -475,7 +475,7 @@ public enum BugCatalogue {
     /// lucidrains/routing-transformer issue #1 ("top_p returns wrong values and re-orders the
     /// data"): "It defines the threshold in the opposite way as top_k. So setting `thres=0.9`
     /// results in everything being returned until a cumulative probability of 0.1 is reached."
-    /// Added beyond issue 7's table (the issue asks for more found along the way).
+    /// Added to the original 18 bugs as found along the way.
     public static let nucleusThresholdInverted = Bug(
         id: 19, name: "top-p threshold inverted (keeps mass 1 − p)",
         mistake: "sorted_indices_to_remove = cum_probs > (1 - thres)   # thres = 0.9 keeps only the top 10% of the mass",

@@ -1,4 +1,4 @@
-// Concept 1 — token embedding E[X]. See docs/embedding.md. (issue 2)
+// Concept 1 — token embedding E[X]. See docs/embedding.md.
 //
 //     X = [x_0, …, x_{T−1}]  token ids in 0..<V
 //     E                      the table, [V, d]; row v is the vector of token v

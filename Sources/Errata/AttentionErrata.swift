@@ -1,5 +1,5 @@
 // The source documents' attention formulas, verbatim, so their defects can be shown executably.
-// DESIGN §7; specs in Tests/AttentionSpecs (AttentionErrataSpecs); discussion in docs/attention.md.
+// The documents: docs/sources.md; specs in Tests/AttentionSpecs (AttentionErrataSpecs); discussion in docs/attention.md.
 import Attention
 import Kernels
 import TensorCore

@@ -1,1 +1,1 @@
-// The source documents' formulas, verbatim, so their defects can be shown executably. DESIGN §7.
+// The source documents' formulas, verbatim, so their defects can be shown executably. The documents: docs/sources.md.

@@ -1,5 +1,5 @@
 // The source documents' positional-encoding formulas and code, transcribed verbatim so their
-// defects can be shown executably (DESIGN.md §7). The correct formula is
+// defects can be shown executably (the documents: docs/sources.md). The correct formula is
 // `SinusoidalPositionalEncoding` / `PositionalTable`; docs/positional-encoding.md quotes each
 // original next to it. Every table here is [positions, d] like the correct one, so the same
 // property checks (PositionalEncodingSpecs) run against both — and fail here. These are exhibits,

@@ -8,7 +8,7 @@ import Musl
 import Darwin
 #endif
 
-/// Writes files so that an interrupted run never leaves a half-written one (DESIGN.md §9):
+/// Writes files so that an interrupted run never leaves a half-written one (docs/reliability.md):
 /// the bytes go to a temporary file in the destination's directory (same file system), are
 /// flushed to disk, and the temporary file is then renamed over the destination — `rename(2)`
 /// is atomic, so readers see either the old file or the complete new one. See docs/io.md.

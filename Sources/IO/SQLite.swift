@@ -25,7 +25,7 @@ public enum SQLiteValue: Hashable, Sendable {
 
 /// A minimal read-only reader of the SQLite 3 file format: it scans rowid tables (table B-trees,
 /// overflow pages included) and reads `sqlite_master`. No SQL, no indexes, no WAL, UTF-8 text
-/// only — enough to read the Bible database of DESIGN.md §6 with no system library.
+/// only — enough to read the Bible database (docs/io.md) with no system library.
 ///
 /// Every structural problem (bad magic, page numbers outside the file, a B-tree cycle, cells or
 /// varints past their page, records whose header overruns the payload) is `.malformedFile` naming

@@ -1,6 +1,6 @@
 import TensorCore
 
-// The validated, throwing faces of the kernels (DESIGN.md §9): shapes, sizes and ε are checked
+// The validated, throwing faces of the kernels (docs/errors.md): shapes, sizes and ε are checked
 // here and reported as `DecoderSpecError`; the raw-pointer kernels underneath use preconditions.
 // See docs/kernels.md.
 

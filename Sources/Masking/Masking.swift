@@ -1,4 +1,4 @@
-// Concept 4 — masking. See docs/masking.md. (issue 4)
+// Concept 4 — masking. See docs/masking.md.
 import TensorCore
 
 /// Which keys each query may attend to: none, causal (look-ahead), key padding, an explicit

@@ -209,7 +209,7 @@ public enum Conlleval {
 }
 
 /// The number the source documents reported as "F1": a token-level micro average over all tags,
-/// `O` included. Kept, clearly labelled, to show why it is not entity F1 (DESIGN.md §7,
+/// `O` included. Kept, clearly labelled, to show why it is not entity F1 (docs/sources.md,
 /// docs/metrics.md): on CoNLL-2003 ~83% of tokens are `O`, so predicting `O` everywhere already
 /// scores ≈ 0.83 here while entity F1 is 0.
 public enum TokenLevelScores {

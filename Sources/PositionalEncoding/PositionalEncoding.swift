@@ -1,4 +1,4 @@
-// Concept 2 — positional encoding. See docs/positional-encoding.md. (issue 2)
+// Concept 2 — positional encoding. See docs/positional-encoding.md.
 //
 //     X' = E[X] + P          E[X]: [T, d] token rows,  P: [T, d] one row per position
 //

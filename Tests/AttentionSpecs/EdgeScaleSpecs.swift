@@ -3,7 +3,7 @@ import GSLOracle
 import SpecSupport
 import Testing
 
-// Numerics at the edges (issue 8): scaled dot-product attention with Q, K scaled by 10^a
+// Numerics at the edges (docs/reliability.md): scaled dot-product attention with Q, K scaled by 10^a
 // (scores ~ 10^{2a}, beyond FLT_MAX for a ≥ 20) and V by 10^b (subnormal 1e-40 up to 3e38),
 // naive and fused, unmasked / causal / padded / with fully masked rows, against the Double GSL
 // reference (`AttentionOracleChecks.reference`). See docs/attention.md "Edge numerics".

@@ -4,7 +4,7 @@ import Foundation
 import SpecSupport
 import Testing
 
-/// The bug zoo (issue 7, docs/bug-zoo.md): the reusable checks of Tests/SpecSupport/Checks run
+/// The bug zoo (docs/bug-zoo.md): the reusable checks of Tests/SpecSupport/Checks run
 /// against the correct code (must pass) and every catalogued variant (must fail at least one).
 @Suite("Bug zoo: every catalogued real-world bug is caught")
 struct BugZooSpecs {

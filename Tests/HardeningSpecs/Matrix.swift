@@ -3,7 +3,7 @@ import Foundation
 import SpecSupport
 import Testing
 
-// The bad-input matrix (issue 8, docs/errors.md): one row per way a user can hand the library
+// The bad-input matrix (docs/errors.md): one row per way a user can hand the library
 // something wrong. Each row is the input, the typed error it must raise (or the documented numeric
 // result), and the values the message must name so that the message alone says what to fix.
 // A row that traps instead of throwing takes the whole test process down: that is a failure too.

@@ -1,4 +1,4 @@
-// The fuzz harnesses (issue 8) and the spec that replays their committed inputs.
+// The fuzz harnesses (docs/reliability.md) and the spec that replays their committed inputs.
 //
 // One file, two builds: `swift test` compiles it into IOSpecs (the spec below replays every file
 // under fuzz/<target>/seeds and fuzz/<target>/regressions); scripts/fuzz compiles the same file

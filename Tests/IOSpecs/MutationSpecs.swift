@@ -5,7 +5,7 @@ import Testing
 
 /// Seeded byte mutations of valid files: every reader must either accept the input or throw
 /// `DecoderSpecError` — a crash (trap, out-of-bounds read) would kill the test process. Accepted
-/// safetensors files must also serve every tensor. (The libFuzzer runs of issue 8 explore far
+/// safetensors files must also serve every tensor. (The libFuzzer runs of scripts/fuzz explore far
 /// more; this keeps a fast, deterministic guard in `swift test`.)
 @Suite("IO: seeded mutations never crash a reader")
 struct MutationSpecs {

@@ -4,7 +4,7 @@ import Testing
 
 @Suite("IO: real checkpoint (all-MiniLM-L6-v2)")
 struct RealCheckpointSpecs {
-    @Test("model.safetensors opens and has the BERT-encoder layout of DESIGN.md §6",
+    @Test("model.safetensors opens and has the BERT-encoder layout",
           .enabled(if: RealData.hasMiniLM, Comment(rawValue: RealData.fetchHint)))
     func layout() throws {
         let f = try SafeTensorsFile.read(contentsOf: RealData.miniLM.appendingPathComponent("model.safetensors"))

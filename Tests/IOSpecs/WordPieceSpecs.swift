@@ -121,7 +121,7 @@ struct WordPieceSpecs {
         #expect(throws: DecoderSpecError.self) { try WordPieceVocabulary.read(contentsOf: URL(fileURLWithPath: "/nonexistent/vocab.txt")) }
     }
 
-    @Test("all-MiniLM-L6-v2: \"The quick brown fox jumps over the lazy dog.\" gives the reference ids (issue 5)",
+    @Test("all-MiniLM-L6-v2: \"The quick brown fox jumps over the lazy dog.\" gives the reference ids",
           .enabled(if: RealData.hasMiniLM, Comment(rawValue: RealData.fetchHint)))
     func realMiniLM() throws {
         let t = try WordPieceTokenizer.load(modelDirectory: RealData.miniLM)

@@ -8,7 +8,7 @@ import Glibc
 import Darwin
 #endif
 
-// Numerics at the edges (issue 8): softmax, log-softmax and LayerNorm on inputs scaled by 10^k,
+// Numerics at the edges (docs/reliability.md): softmax, log-softmax and LayerNorm on inputs scaled by 10^k,
 // k = −30…30, at ±1e30, ±Float.greatestFiniteMagnitude and subnormals, against a Double reference
 // with GSL's exp/log/mean/variance. See docs/kernels.md "Edge numerics" and docs/tolerances.md.
 //
@@ -66,7 +66,7 @@ func edgeRows(length n: Int, exponent k: Int, seed: UInt) -> [EdgeRow] {
     ]
 }
 
-/// Hand-picked rows: the issue's ±1e30 logits, the Float extremes, subnormals.
+/// Hand-picked rows: ±1e30 logits, the Float extremes, subnormals.
 func specialRows(length n: Int) -> [EdgeRow] {
     let big = Float.greatestFiniteMagnitude, tiny = Float.leastNonzeroMagnitude
     func alternating(_ a: Float, _ b: Float) -> [Float] { (0..<n).map { $0 % 2 == 0 ? a : b } }

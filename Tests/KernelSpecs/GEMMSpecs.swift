@@ -113,7 +113,7 @@ func checkGEMMStrided(
 
 @Suite("GEMM: C = α·op(A)·op(B) + β·C against gsl_blas_dgemm")
 struct GEMMSpecs {
-    /// The sweep plus shapes that exercise every edge of the blocking: m not a multiple of
+    /// Sizes from 1 to 512 plus shapes that exercise every edge of the blocking: m not a multiple of
     /// MR = 6, n not a multiple of NR = 16 (Float) / 8 (Double), K > KC = 256 (several K slices,
     /// β applied once), m > MC, n > NC = 4080 (several column panels), and for `.parallel` (≥ 2·10⁶
     /// multiply-adds) both its column split (n ≥ m) and its row split (n < m).

@@ -85,7 +85,7 @@ func checkShiftInvariance(_ impl: SoftmaxImplementation, rows: Int, cols: Int, s
 
 @Suite("Softmax and log-softmax: stable, masked, against gsl_sf_exp")
 struct SoftmaxSpecs {
-    /// Widths around the SIMD width (16) and the 1024.
+    /// Widths around the SIMD width (16) and the benchmark's 1024.
     static let widths = [1, 2, 7, 15, 16, 17, 33, 64, 100, 1024]
 
     @Test("Every variant matches the GSL reference within (R + n + 8)·u", arguments: Softmax.Variant.allCases)

@@ -68,7 +68,7 @@ struct CheckpointSpecs {
             let model = try EncoderModel.load(directory: miniLMDirectory, backend: backend)
             let e = try model.sentenceEmbedding(ids)
             // The reference is printed to 6 decimals (±5e-7) and we run in Float through 6 layers;
-            // the bound is 1e-5 absolute.
+            // the stated bound is 1e-5 absolute.
             #expect(compare(Array(e.prefix(5)), expected, .absolute(1e-5)).passed, "\(backend): \(e.prefix(5))")
         }
     }

@@ -8,7 +8,7 @@ import Glibc
 import Darwin
 #endif
 
-// Numerics at the edges (issue 8): sinusoidal PE at positions up to 10⁶ (d = 512 and 1024), both
+// Numerics at the edges (docs/reliability.md): sinusoidal PE at positions up to 10⁶ (d = 512 and 1024), both
 // variants, against gsl_sf_sin / gsl_sf_cos in Double. See docs/positional-encoding.md, "Long positions".
 //
 // Error budget at position p after n recurrence steps (n = 0 for the naive kernel and for the
@@ -60,7 +60,7 @@ struct LongPositionSpecs {
                 let v = compare(table.row(r), try gslRow(p, omega), longBound, "\(variant) d=\(d) pos=\(p) (sample seed \(d))")
                 #expect(v.passed, "\(v)")
             }
-            // The issue's 1e-6 target, literally.
+            // The stated 1e-6 target, literally.
             let loose = compare(table.storage, try positions.flatMap { try gslRow($0, omega) }, .absolute(1e-6), "\(variant) d=\(d)")
             #expect(loose.passed, "\(loose)")
         }
