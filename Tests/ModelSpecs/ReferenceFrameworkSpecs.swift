@@ -152,10 +152,11 @@ struct ReferenceFrameworkSpecs {
         print("tiny BERT last hidden states, used fractions of the bound: \(used)")
     }
 
-    /// The library's own MiniLM against the reference is RealModelSpecs' (Tests/WholeModelSpecs); here
-    /// the framework's embeddings are checked against the reference (A) and the library's against the
-    /// framework's (B, within 2·bound).
-    @Test("all-MiniLM-L6-v2: WordPiece ids equal the model's own tokenizer's; sentence-transformers' 384-wide embeddings of 4 sentences within the reference forward's bound, the loaded model's within twice it, every backend",
+    /// The real all-MiniLM-L6-v2 end to end, for the 4 sentences of the fixture (3 to 42 tokens): the
+    /// framework's sentence embeddings within the reference's bound (A); the loaded model's last hidden
+    /// state at every position and its 384-wide sentence embedding within it, and within 2·bound of the
+    /// framework's embedding (B), on every backend.
+    @Test("all-MiniLM-L6-v2: WordPiece ids equal the model's own tokenizer's; sentence-transformers' embeddings of 4 sentences within the reference forward's bound; the loaded model's hidden states and embeddings within it too, every backend",
           .enabled(if: miniLMFetched, "MiniLM is not fetched: run scripts/fetch-data (or make fetch-data) to enable this spec"))
     func miniLM() throws {
         let fixture = try readFixture(MiniLMFixture.self, "minilm-embeddings.json")
@@ -166,15 +167,19 @@ struct ReferenceFrameworkSpecs {
         var used = UsedFractions()
         for c in fixture.cases {
             #expect(tokenizer.encode(c.text) == c.ids, "\(c.text)")
-            let reference = try Reference.bertOutputs(checkpoint, hyper: hyper, ids: c.ids, runs: 16).sentenceEmbedding
+            // 16 perturbed runs instead of 24 (its cost dominates; the bound's factor is 16.6σ̂ instead of 12.4σ̂).
+            let reference = try Reference.bertOutputs(checkpoint, hyper: hyper, ids: c.ids, runs: 16)
             let theirs = c.embedding.map(Float.init)
-            let context = "sentence embedding, \(c.ids.count) tokens \"\(c.text.prefix(30))…\""
-            expectFrameworkAgrees(theirs, reference, context, &used)
+            let context = "\(c.ids.count) tokens \"\(c.text.prefix(30))…\""
+            expectFrameworkAgrees(theirs, reference.sentenceEmbedding, "sentence embedding, \(context)", &used)
             for model in models {
-                expectLoaderAgrees(try model.sentenceEmbedding(c.ids), theirs: theirs, reference, "\(context), \(model.backend)", &used,
-                                   againstReference: false)
+                let hidden = WholeModelChecks.matches(try model.hiddenStates(c.ids).storage, reference.hidden,
+                                                      "B: the library's last hidden states vs the reference, \(context), \(model.backend)")
+                #expect(hidden.passed, "\(hidden)")
+                expectLoaderAgrees(try model.sentenceEmbedding(c.ids), theirs: theirs, reference.sentenceEmbedding,
+                                   "sentence embedding, \(context), \(model.backend)", &used)
             }
         }
-        print("MiniLM sentence embeddings, used fractions of the bound: \(used) (B vs the reference: RealModelSpecs)")
+        print("MiniLM sentence embeddings, used fractions of the bound: \(used)")
     }
 }

@@ -4,7 +4,7 @@ import GSLOracle
 import SpecSupport
 import Testing
 
-// Numerics at the edges (issue 8): a loss spike in training. `TrainerSpecs.nonFiniteStops` covers
+// Numerics at the edges (docs/reliability.md): a loss spike in training. `TrainerSpecs.nonFiniteStops` covers
 // a NaN loss; these cover the other ways a spike shows up — a +∞ loss, a finite loss with a
 // non-finite gradient, and a finite but enormous gradient — and check the same contract: the loop
 // stops with a message naming the step (or, for a finite spike, clips it), and no NaN/±∞ ever
