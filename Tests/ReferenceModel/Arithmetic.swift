@@ -35,10 +35,6 @@ public struct Matrix64: Sendable {
 
     public subscript(r: Int, c: Int) -> Double { values[r * cols + c] }
 
-    public func rows(_ range: Range<Int>) -> Matrix64 {
-        Matrix64(rows: range.count, cols: cols, values: Array(values[(range.lowerBound * cols)..<(range.upperBound * cols)]))
-    }
-
     /// Columns `from ..< from + count` (one head's slice).
     func columns(_ from: Int, _ count: Int) -> Matrix64 {
         var v = [Double]()
