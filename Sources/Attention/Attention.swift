@@ -1,6 +1,6 @@
 // Concept 3 — scaled dot-product and multi-head attention. See docs/attention.md.
 import Kernels
-@_exported import Masking
+import Masking
 import TensorCore
 #if canImport(Glibc)
 import Glibc

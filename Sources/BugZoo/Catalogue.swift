@@ -2,7 +2,7 @@
 //
 // NOT part of the library: the DecoderSpec umbrella does not re-export this module and no CLI
 // command reaches it, so no user can select a bug by accident. Only the spec suite
-// (Tests/BugZooSpecs), `make zoo` (decoder-spec-zoo) and notebooks-md/09-bug-zoo.md use it.
+// (Tests/BugZooSpecs, which `make zoo` runs) and notebooks-md/09-bug-zoo.md use it.
 //
 // Each `Bug` names the mistake, quotes it, cites where it was publicly reported, and carries one or
 // more `Variant`s: the mutated implementation beside the correct one, with the same signature as

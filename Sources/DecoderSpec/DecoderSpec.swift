@@ -2,7 +2,7 @@
 ///
 /// `import DecoderSpec` brings in every concept module, in the order of the data flow
 /// (docs/architecture.md): tensors and errors, kernels, embedding, positional encoding, masking,
-/// attention, file formats, layers, decoding, metrics, and the errata.
+/// attention, file formats, tokenizers, layers, decoding, models, metrics, the errata and training.
 @_exported import TensorCore
 @_exported import Kernels
 @_exported import Embedding
@@ -10,6 +10,7 @@
 @_exported import Masking
 @_exported import Attention
 @_exported import IO
+@_exported import Tokenizers
 @_exported import Layers
 @_exported import Decoding
 @_exported import Models

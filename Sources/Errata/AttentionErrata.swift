@@ -2,6 +2,7 @@
 // The documents: docs/sources.md; specs in Tests/AttentionSpecs (AttentionErrataSpecs); discussion in docs/attention.md.
 import Attention
 import Kernels
+import Masking
 import TensorCore
 
 #if canImport(Glibc)

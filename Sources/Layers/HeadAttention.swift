@@ -1,5 +1,6 @@
 import Attention
 import Kernels
+import Masking
 import TensorCore
 
 /// The attention core of `AttentionLayer`: per-head scaled dot-product attention on projected

@@ -10,6 +10,7 @@ import IO
 import Metrics
 import Models
 import TensorCore
+import Tokenizers
 
 /// One sentence ready for training: sub-token ids with [CLS]/[SEP], one target per sub-token.
 public struct NERExample: Sendable, Equatable {

@@ -3,6 +3,7 @@
 // the WordPiece vocabulary that covers them. No download needed. See docs/finetune-ner.md.
 import IO
 import TensorCore
+import Tokenizers
 
 public enum NERFixture {
     static let persons = [["john"], ["mary"], ["john", "smith"], ["anna", "kowalska"]]

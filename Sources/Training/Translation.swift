@@ -9,6 +9,7 @@ import Layers
 import Metrics
 import Models
 import TensorCore
+import Tokenizers
 
 /// `<pad>`, `<bos>`, `<eos>` take ids 0, 1, 2 of both vocabularies.
 public enum TranslationTokens {

@@ -1,4 +1,5 @@
 import DecoderSpec
+@testable import decoder_spec
 import Foundation
 import GSLOracle
 import SpecSupport

@@ -2,8 +2,8 @@
 //
 // One file, two builds: `swift test` compiles it into IOSpecs (the spec below replays every file
 // under fuzz/<target>/seeds and fuzz/<target>/regressions); scripts/fuzz compiles the same file
-// with -DDECODERSPEC_FUZZ into each libFuzzer binary (with copies of Sources/TensorCore and
-// Sources/IO as one module, and fuzz/<target>/main.swift as the entry point). So a regression
+// with -DDECODERSPEC_FUZZ into each libFuzzer binary (with copies of Sources/TensorCore,
+// Sources/IO and Sources/Tokenizers as one module, and fuzz/<target>/main.swift as the entry point). So a regression
 // input runs through exactly the reader calls and invariants that found it. See docs/reliability.md.
 #if DECODERSPEC_FUZZ
 import Foundation

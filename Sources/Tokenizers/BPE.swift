@@ -1,4 +1,5 @@
 import Foundation
+import IO
 import TensorCore
 
 /// GPT-2's reversible map from the 256 byte values to printable Unicode scalars, so that any byte

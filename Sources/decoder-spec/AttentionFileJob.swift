@@ -1,7 +1,5 @@
-import Attention
+import DecoderSpec
 import Foundation
-import IO
-import TensorCore
 
 /// `decoder-spec attention`: attention on a user's own tensors from a safetensors file, so results
 /// can be compared with PyTorch / JAX. See docs/attention.md ("Running it on your own tensors").
@@ -11,24 +9,24 @@ import TensorCore
 /// width d_model/H (and d_v·H / H), as `multiHeadAttention` does.
 /// Output tensors (F32): `o` [Tq, d_v·H] (heads concatenated) and `weights` [H, Tq, Tk].
 /// The output file is written atomically (temporary file, then rename).
-public enum AttentionFileJob {
-    public struct Result: Sendable {
-        public var output: Matrix
+enum AttentionFileJob {
+    struct Result: Sendable {
+        var output: Matrix
         /// One [Tq, Tk] matrix per head.
-        public var weights: [Matrix]
+        var weights: [Matrix]
     }
 
     /// The largest weights tensor [H, Tq, Tk] the job writes: 2²⁸ values (1 GiB of Float). Beyond
     /// it the weights would not fit in memory or a sensible file; the library's
     /// `scaledDotProductAttention` (fused) computes o without ever materializing them.
-    public static let maximumWeightCount = 1 << 28
+    static let maximumWeightCount = 1 << 28
 
     /// Reads q, k, v from `input`, attends, writes o and weights to `output`; returns them.
     /// - Throws: `DecoderSpecError` for a missing/malformed file, missing tensor, wrong rank or
     ///   shape, heads ∤ widths, NaN/Inf, weights larger than `maximumWeightCount`, or an
     ///   unwritable output.
     @discardableResult
-    public static func run(input: URL, output: URL, causal: Bool, heads: Int, validLength: Int? = nil,
+    static func run(input: URL, output: URL, causal: Bool, heads: Int, validLength: Int? = nil,
                            variant: AttentionVariant = .optimized) throws -> Result {
         guard FileManager.default.fileExists(atPath: input.path) else {
             throw DecoderSpecError.missingFile(path: input.path, hint: "Write q, k, v with safetensors (e.g. safetensors.torch.save_file).")
@@ -80,7 +78,7 @@ public enum AttentionFileJob {
     /// largest weight of the panel, masked-out cells (weight exactly 0 where the mask hides the key)
     /// drawn light grey when `mask` is given. At most `maxCells` rows and columns are drawn (the
     /// top-left corner) so a long sequence still gives a file a browser can open.
-    public static func svg(weights: [Matrix], mask: AttentionMask? = nil, title: String, maxCells: Int = 256) -> String {
+    static func svg(weights: [Matrix], mask: AttentionMask? = nil, title: String, maxCells: Int = 256) -> String {
         guard let first = weights.first else { return "<svg xmlns=\"http://www.w3.org/2000/svg\"/>" }
         let rows = min(first.rows, maxCells), cols = min(first.cols, maxCells)
         let cell = max(1.0, min(16.0, 512.0 / Double(max(rows, cols))))
@@ -117,7 +115,7 @@ public enum AttentionFileJob {
     }
 
     /// Writes `svg(…)` to `url` atomically (temporary file, then rename).
-    public static func writeSVG(weights: [Matrix], mask: AttentionMask?, title: String, to url: URL) throws {
+    static func writeSVG(weights: [Matrix], mask: AttentionMask?, title: String, to url: URL) throws {
         try AtomicFile.write(svg(weights: weights, mask: mask, title: title), to: url)
     }
 
