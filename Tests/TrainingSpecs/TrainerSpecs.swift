@@ -219,28 +219,12 @@ struct TrainerSpecs {
 
     @Test("A non-finite loss stops training with a message; no NaN reaches the weights or the checkpoint")
     func nonFiniteStops() throws {
-        let (initial, examples) = try TinyNER.setup()
-        let dir = try Self.scratch()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        var o = Self.options()
-        o.checkpoint = dir.appendingPathComponent("ckpt.safetensors")
-        o.checkpointEvery = 1
-        var model = initial
-        let task = SpikedTask(inner: try TinyNER.task(examples), spikeStep: 3, loss: .nan)  // LossSpikeSpecs.swift
-        do {
-            _ = try Trainer.train(&model, task: task, options: o) { _ in }
-            Issue.record("training with a NaN loss did not stop")
-        } catch let error as DecoderSpecError {
-            let message = error.description
-            let named = message.contains("step 3") && message.contains("no weights written")
-            #expect(named, "\(message)")
-        }
-        #expect(model.flattenedParameters().allSatisfy { $0.isFinite })
-        var restored = initial
-        var opt = try AdamW()
-        let step = try TrainingCheckpoint.read(from: o.checkpoint!, into: &restored, optimizer: &opt)
-        #expect(step == 2)
-        #expect(restored.flattenedParameters().map(\.bitPattern) == model.flattenedParameters().map(\.bitPattern))
+        let r = try LossSpikeSpecs.run { SpikedTask(inner: $0, spikeStep: 3, loss: .nan) }  // LossSpikeSpecs.swift
+        let message = try #require(r.message, "training with a NaN loss did not stop")
+        #expect(message.contains("step 3") && message.contains("no weights written"), "\(message)")
+        #expect(r.model.flattenedParameters().allSatisfy { $0.isFinite })
+        #expect(r.checkpointStep == 2)
+        #expect(r.restored.flattenedParameters().map(\.bitPattern) == r.model.flattenedParameters().map(\.bitPattern))
     }
 }
 
