@@ -62,7 +62,7 @@ public enum BugCatalogue {
     public static let correctBeamSearch: BeamSearchFunction = { model, prompt, beam, config in
         try Generator.generate(model, prompt: prompt, strategy: .beam(beam), config: config)
     }
-    public static let correctOptimizer: OptimizerFunction = trainingAdamW(.decoupled)
+    public static let correctOptimizer: OptimizerFunction = trainingAdam()
     public static let correctLoss: LossFunction = { logits, targets, ignore, eps in
         try CrossEntropyLoss(ignoreIndex: ignore, labelSmoothing: Float(eps))(logits: logits, targets: targets).loss
     }
@@ -596,43 +596,65 @@ public enum BugCatalogue {
 
     // MARK: - 16–17 training (the Training module's AdamW and CrossEntropyLoss)
 
-    /// One tensor of parameters, so `AdamW.update` can run on a plain vector. Its name "weight"
-    /// makes it subject to weight decay under AdamW's default `decays` rule.
+    /// One tensor of parameters, so `AdamW.update` can run on a plain vector. Its shape [1, n] is a
+    /// matrix, so AdamW's rank rule weight-decays it.
     struct ParameterVector: ParameterContainer {
         var values: [Float]
         mutating func visitParameters(prefix: String, _ body: (String, [Int], inout [Float]) throws -> Void) rethrows {
-            try body(prefix + "weight", [values.count], &values)
+            try body(prefix + "weight", [1, values.count], &values)
         }
     }
 
-    /// T steps of `Training.AdamW` with update rule `variant` on θ₀ (Float inside, Double at the boundary).
-    static func trainingAdamW(_ variant: AdamW.Variant) -> OptimizerFunction {
+    /// One update of θ by gradient g with an optimizer made from the hyper-parameters h.
+    typealias AdamStep = @Sendable (_ optimizer: inout AdamW, _ theta: inout ParameterVector, _ g: ParameterVector, _ h: AdamHyperparameters) -> Void
+
+    /// T steps of `Training.AdamW` — or of a mistake built on it (`weightDecay` is what the
+    /// optimizer is given, `step` what one update does) — on θ₀ (Float inside, Double at the boundary).
+    static func trainingAdam(weightDecay: @escaping @Sendable (AdamHyperparameters) -> Double = { $0.weightDecay },
+                             step: @escaping AdamStep = { o, theta, g, h in o.update(&theta, gradient: g, learningRate: h.learningRate) })
+        -> OptimizerFunction
+    {
         return { theta, gradients, h in
-            var optimizer = try AdamW(beta1: h.beta1, beta2: h.beta2, epsilon: h.epsilon, weightDecay: h.weightDecay, variant: variant)
+            var optimizer = try AdamW(beta1: h.beta1, beta2: h.beta2, epsilon: h.epsilon, weightDecay: weightDecay(h))
             var model = ParameterVector(values: theta.map(Float.init))
             for (t, g) in gradients.enumerated() {
                 guard g.count == theta.count else {
                     throw DecoderSpecError.shapeMismatch(operation: "AdamW step \(t + 1)", expected: "gradient of \(theta.count) values", actual: "\(g.count)")
                 }
-                optimizer.update(&model, gradient: ParameterVector(values: g.map(Float.init)), learningRate: h.learningRate)
+                step(&optimizer, &model, ParameterVector(values: g.map(Float.init)), h)
             }
             return model.values.map(Double.init)
         }
     }
 
+    /// Adam without bias correction, on the real `AdamW`: before each update the optimizer is told it
+    /// has already taken 10⁶ steps, so β₁ᵗ and β₂ᵗ underflow to 0 and 1/(1 − βᵗ) is exactly 1 —
+    /// m̂ = m, v̂ = v. Decoupled decay is untouched.
+    static let adamWithoutBiasCorrection: OptimizerFunction = trainingAdam(step: { o, theta, g, h in
+        o.restore(step: 1_000_000, m: o.m, v: o.v)
+        o.update(&theta, gradient: g, learningRate: h.learningRate)
+    })
+
+    /// Adam + L2 (coupled), on the real `AdamW`: the optimizer's decoupled decay is off (λ = 0) and
+    /// λθ is added to the gradient instead, where Adam's 1/(√v̂ + ε) rescales it.
+    static let adamCoupledL2: OptimizerFunction = trainingAdam(weightDecay: { _ in 0 }, step: { o, theta, g, h in
+        let lambda = Float(h.weightDecay)
+        let coupled = ParameterVector(values: zip(g.values, theta.values).map { $0 + lambda * $1 })
+        o.update(&theta, gradient: coupled, learningRate: h.learningRate)
+    })
+
     /// #16 — Adam without bias correction; weight decay coupled into the gradient (Adam + L2, not AdamW).
     /// Loshchilov & Hutter, "Decoupled Weight Decay Regularization" (ICLR 2019): L2 regularization
     /// added to the gradient is rescaled by Adam's 1/(√v̂ + ε) and is not weight decay; AdamW
     /// subtracts η·λ·θ directly. Kingma & Ba's bias correction m̂ = m/(1 − β₁ᵗ) is the other slip.
-    /// The mutants are `Training.AdamW`'s own `.noBiasCorrection` and `.coupledL2` update rules (the
-    /// Training module keeps them beside `.decoupled` for exactly this purpose).
+    /// Both mutants are built on `Training.AdamW`, which has one update rule (the correct one).
     public static let adamMistakes = Bug(
         id: 16, name: "Adam without bias correction; L2 in the gradient instead of decoupled decay",
         mistake: "m_hat = m; v_hat = v   # no /(1 - beta**t);   g = g + wd * theta   # Adam+L2, not AdamW",
         citation: "Loshchilov & Hutter, \"Decoupled Weight Decay Regularization\"", concept: .optimizer,
         variants: [
-            Variant("no bias correction", mutant: .optimizer(trainingAdamW(.noBiasCorrection)), correct: .optimizer(correctOptimizer)),
-            Variant("Adam + L2 (coupled)", mutant: .optimizer(trainingAdamW(.coupledL2)), correct: .optimizer(correctOptimizer)),
+            Variant("no bias correction", mutant: .optimizer(adamWithoutBiasCorrection), correct: .optimizer(correctOptimizer)),
+            Variant("Adam + L2 (coupled)", mutant: .optimizer(adamCoupledL2), correct: .optimizer(correctOptimizer)),
         ])
 
     /// −(1/C) Σ_c log softmax(z)_c of row i, in Double: the label-smoothing term of one row.

@@ -147,10 +147,12 @@ public struct NERTask: TrainingTask {
         return (r.loss, r.gradient, batch.tokenCount)
     }
 
-    public func evaluate(_ model: TokenClassifier) throws -> String {
-        guard !evaluation.isEmpty else { return "no evaluation set" }
+    /// Entity F1 on the evaluation set (higher is better); nil when there is none.
+    public func validate(_ model: TokenClassifier) throws -> Validation? {
+        guard !evaluation.isEmpty else { return nil }
         let (report, _) = try NER.evaluate(model, evaluation, compute: compute)
-        return String(format: "valid entity P %.4f R %.4f F1 %.4f (token accuracy %.4f)", report.precision, report.recall, report.f1, report.tokenAccuracy)
+        return Validation(metric: "valid entity F1", value: report.f1, higherIsBetter: true,
+                          detail: String(format: "P %.4f R %.4f, token accuracy %.4f", report.precision, report.recall, report.tokenAccuracy))
     }
 }
 

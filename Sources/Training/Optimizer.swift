@@ -10,25 +10,18 @@ import TensorCore
 ///     m̂ = m/(1 − β₁ᵗ),       v̂ = v/(1 − β₂ᵗ)           (bias correction)
 ///     θ ← θ − η·m̂/(√v̂ + ε)
 ///
-/// Weight decay applies to tensors for which `decays(name)` is true (by default every tensor
-/// whose name does not end in "bias" and is not a LayerNorm's, as BERT fine-tuning does).
+/// Weight decay applies to matrices only, by tensor rank (the shape `visitParameters` gives):
+/// rank ≥ 2 (linear weights, embedding tables, CRF transitions) decays; rank 1 (biases, LayerNorm
+/// γ and β, the final norms, CRF start/end scores) does not — BERT's rule (no decay on "bias" and
+/// "LayerNorm"), stated by shape so it holds under any model's names.
+///
+/// This is the one update rule. The classic mistakes (Adam + L2, no bias correction) live in the
+/// bug zoo (Sources/BugZoo/Variants.swift, #16), built on top of this type.
 public struct AdamW: Sendable {
-    /// The update rule. `.decoupled` is AdamW; the other two are the classic mistakes, kept so the
-    /// spec can show that the closed-form check rejects them.
-    public enum Variant: String, CaseIterable, Sendable {
-        case decoupled
-        /// Adam + L2: λθ is added to the gradient, so it is rescaled by 1/(√v̂ + ε) (not AdamW).
-        case coupledL2
-        /// Forgets the 1/(1 − βᵗ) factors: the first steps are far too small.
-        case noBiasCorrection
-    }
-
     public var beta1: Double
     public var beta2: Double
     public var epsilon: Double
     public var weightDecay: Double
-    public var variant: Variant
-    public var decays: @Sendable (String) -> Bool
     /// Steps taken.
     public private(set) var step: Int = 0
     /// First and second moments, one array per parameter tensor in visiting order.
@@ -36,17 +29,18 @@ public struct AdamW: Sendable {
     public var v: [[Float]] = []
 
     /// - Throws: `.invalidArgument` for β outside [0, 1), ε ≤ 0 or λ < 0.
-    public init(beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8, weightDecay: Double = 0.01,
-                variant: Variant = .decoupled,
-                decays: @escaping @Sendable (String) -> Bool = { !$0.hasSuffix("bias") && !$0.contains("LayerNorm") }) throws {
+    public init(beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8, weightDecay: Double = 0.01) throws {
         for (name, b) in [("β₁", beta1), ("β₂", beta2)] where !(b >= 0 && b < 1) {
             throw DecoderSpecError.invalidArgument(what: "\(name) = \(b)", reason: "must be in [0, 1)")
         }
         guard epsilon > 0, weightDecay >= 0 else {
             throw DecoderSpecError.invalidArgument(what: "ε = \(epsilon), λ = \(weightDecay)", reason: "need ε > 0 and λ ≥ 0")
         }
-        (self.beta1, self.beta2, self.epsilon, self.weightDecay, self.variant, self.decays) = (beta1, beta2, epsilon, weightDecay, variant, decays)
+        (self.beta1, self.beta2, self.epsilon, self.weightDecay) = (beta1, beta2, epsilon, weightDecay)
     }
+
+    /// Whether a tensor of this shape is weight-decayed: matrices (rank ≥ 2) yes, vectors no.
+    public static func decays(shape: [Int]) -> Bool { shape.count >= 2 }
 
     /// Restores a saved state (moments and step count), e.g. from a checkpoint.
     public mutating func restore(step: Int, m: [[Float]], v: [[Float]]) {
@@ -67,26 +61,21 @@ public struct AdamW: Sendable {
         precondition(m.count == grads.count, "optimizer state has \(m.count) tensors, model \(grads.count)")
         step += 1
         let t = Double(step)
-        let c1 = variant == .noBiasCorrection ? 1 : 1 - pow(beta1, t)
-        let c2 = variant == .noBiasCorrection ? 1 : 1 - pow(beta2, t)
+        let c1 = 1 - pow(beta1, t), c2 = 1 - pow(beta2, t)
         let b1 = Float(beta1), b2 = Float(beta2), eps = Float(epsilon)
         // η·m̂/(√v̂ + ε) = (η/c1)·m / (√v/√c2 + ε)
         let stepSize = Float(eta / c1), invSqrtC2 = Float(1 / c2.squareRoot())
         let decayFactor = Float(1 - eta * weightDecay)
-        let lambda = Float(weightDecay)
         var index = 0
-        let variant = self.variant
-        model.visitParameters(prefix: "") { name, _, theta in
-            let decay = decays(name) && lambda > 0
+        model.visitParameters(prefix: "") { _, shape, theta in
+            let decay = Self.decays(shape: shape) && weightDecay > 0
             grads[index].withUnsafeBufferPointer { pg in
                 m[index].withUnsafeMutableBufferPointer { pm in
                     v[index].withUnsafeMutableBufferPointer { pv in
                         theta.withUnsafeMutableBufferPointer { pt in
                             for i in 0..<pt.count {
-                                var gi = pg[i]
-                                if decay {
-                                    if variant == .coupledL2 { gi += lambda * pt[i] } else { pt[i] *= decayFactor }
-                                }
+                                let gi = pg[i]
+                                if decay { pt[i] *= decayFactor }
                                 let mi = b1 * pm[i] + (1 - b1) * gi
                                 let vi = b2 * pv[i] + (1 - b2) * gi * gi
                                 pm[i] = mi

@@ -1,28 +1,62 @@
-// The training loop: seeded shuffling, length-bucketed batches, AdamW with warm-up/decay and
-// clipping, a progress line, periodic evaluation, atomic resumable checkpoints. See docs/training.md.
+// The one training loop (NER, translation): seeded shuffling, length-bucketed batches (by count or
+// token budget), AdamW with warm-up/decay and clipping, a progress line, periodic validation with
+// optional early stopping, atomic resumable checkpoints. See docs/training.md.
 import Foundation
 import IO
 import TensorCore
 
-/// What the loop trains: examples with a length, and a loss-and-gradient for a batch of them.
+/// What the loop trains: examples with a length, a loss-and-gradient for a batch of them, and a
+/// validation metric. NER (`NERTask`) and translation (`TranslationTask`) are the two tasks.
 public protocol TrainingTask {
     associatedtype Model: ParameterContainer
     var exampleCount: Int { get }
-    /// Tokens in example i (used to bucket batches by length).
+    /// Tokens in example i (used to bucket batches by length, and by a token budget).
     func length(of example: Int) -> Int
     /// Mean loss over the batch, its gradient (a `Model`-shaped value), and the tokens it read.
     func lossAndGradient(_ model: Model, examples: [Int]) throws -> (loss: Double, gradient: Model, tokens: Int)
-    /// One line of evaluation (e.g. "valid F1 0.91"), run every `evaluateEvery` steps and at the end.
-    func evaluate(_ model: Model) throws -> String
+    /// The validation metric on held-out data (e.g. valid entity F1, valid loss), run every
+    /// `validateEvery` steps; nil when the task has no validation set.
+    func validate(_ model: Model) throws -> Validation?
+}
+
+/// One validation: a named metric, which direction is better, and a detail for the log.
+public struct Validation: Sendable, Equatable {
+    /// e.g. "valid entity F1", "valid loss".
+    public var metric: String
+    public var value: Double
+    public var higherIsBetter: Bool
+    /// Printed after the value, e.g. "P 0.91 R 0.90, token accuracy 0.98".
+    public var detail: String
+
+    public init(metric: String, value: Double, higherIsBetter: Bool, detail: String = "") {
+        (self.metric, self.value, self.higherIsBetter, self.detail) = (metric, value, higherIsBetter, detail)
+    }
+
+    /// Strictly better than `best` (always, when there is none yet); NaN is never better.
+    public func improves(on best: Double?) -> Bool {
+        guard let best else { return !value.isNaN }
+        return higherIsBetter ? value > best : value < best
+    }
+
+    public var line: String { String(format: "%@ %.4f", metric, value) + (detail.isEmpty ? "" : " (\(detail))") }
 }
 
 public struct TrainingOptions: Sendable {
     public var epochs: Int = 1
+    /// Total optimizer steps; nil = `epochs` passes over the data. When set, epochs repeat (each
+    /// reshuffled) until this many steps.
+    public var steps: Int? = nil
     /// Examples per batch.
     public var batchSize: Int = 32
+    /// Token budget per batch: when set, a batch takes examples while Σ length ≤ budget (one longer
+    /// example is a batch alone), and `batchSize` is unused.
+    public var batchTokens: Int? = nil
     public var learningRate: Double = 5e-5
     /// Fraction of all steps spent warming up linearly from 0.
     public var warmupFraction: Double = 0.1
+    /// Warm-up steps; when set, overrides `warmupFraction` (capped at the total).
+    public var warmupSteps: Int? = nil
+    /// λ of AdamW; applied to matrices only (`AdamW.decays(shape:)`).
     public var weightDecay: Double = 0.01
     /// Clip the global gradient norm to this (0 = no clipping).
     public var maxGradientNorm: Double = 1
@@ -30,13 +64,21 @@ public struct TrainingOptions: Sendable {
     /// Examples are shuffled, then sorted by length inside windows of `bucketWindow` batches,
     /// so each batch holds sequences of similar length; the batches are then shuffled.
     public var bucketWindow: Int = 50
-    public var evaluateEvery: Int = 0
+    /// Run the task's validation every this many steps (0 = never during training).
+    public var validateEvery: Int = 0
+    /// Early stopping: stop once this many validations in a row have not improved on the best
+    /// (nil = off, the default; needs `validateEvery` > 0).
+    public var patience: Int? = nil
     public var logEvery: Int = 20
     /// Write a checkpoint every this many steps (0 = only at the end) when `checkpoint` is set.
     public var checkpointEvery: Int = 0
     public var checkpoint: URL? = nil
     /// Stop after this many steps of the whole run (a simulated interruption, or a short run).
     public var stopAfterStep: Int? = nil
+    /// Wall-time cap of this run, in seconds. The schedule then runs on whichever is further
+    /// along, steps or time: the rate is taken at step max(s, ⌊S·elapsed/cap⌋), so a run slower
+    /// than planned still decays to 0 at the cap. A capped run is not bit-reproducible.
+    public var maxSeconds: Double? = nil
     public init() {}
 
     /// - Throws: `.invalidArgument` naming the first out-of-range option.
@@ -44,35 +86,89 @@ public struct TrainingOptions: Sendable {
         for (name, value) in [("epochs", epochs), ("batch size", batchSize), ("bucket window", bucketWindow)] {
             try Validate.positive(value, name)
         }
+        for (name, value) in [("steps", steps), ("batch tokens", batchTokens), ("patience", patience)] {
+            if let value { try Validate.positive(value, name) }
+        }
         guard learningRate > 0, learningRate.isFinite else { throw DecoderSpecError.invalidArgument(what: "learning rate \(learningRate)", reason: "must be finite and > 0") }
-        guard (0...1).contains(warmupFraction) else { throw DecoderSpecError.invalidArgument(what: "warm-up fraction \(warmupFraction)", reason: "must be in [0, 1]") }
+        guard (0...1).contains(warmupFraction), (warmupSteps ?? 0) >= 0 else {
+            throw DecoderSpecError.invalidArgument(what: "warm-up (fraction \(warmupFraction), steps \(warmupSteps.map(String.init) ?? "-"))", reason: "fraction must be in [0, 1], steps ≥ 0")
+        }
         guard weightDecay >= 0, maxGradientNorm >= 0 else { throw DecoderSpecError.invalidArgument(what: "weight decay / max norm", reason: "must be ≥ 0") }
+        guard validateEvery >= 0, checkpointEvery >= 0 else { throw DecoderSpecError.invalidArgument(what: "validate / checkpoint interval", reason: "must be ≥ 0") }
+        guard patience == nil || validateEvery > 0 else {
+            throw DecoderSpecError.invalidArgument(what: "patience \(patience!)", reason: "early stopping needs validation: set validateEvery > 0")
+        }
+        if let maxSeconds, !(maxSeconds > 0) { throw DecoderSpecError.invalidArgument(what: "wall-time cap \(maxSeconds) s", reason: "must be > 0") }
     }
 }
 
 public struct TrainingSummary: Sendable {
+    /// How the run ended.
+    public enum Ending: String, Sendable {
+        case finished, stopAfterStep, earlyStopping, timeLimit
+    }
+    /// Steps taken by this call (a resumed run counts from its checkpoint).
     public var steps: Int
+    /// The global step at the end, and the planned total.
+    public var finalStep: Int
+    public var totalSteps: Int
     public var losses: [Double]
+    /// Mean loss of the last progress window (NaN when no step ran).
+    public var lastLoggedLoss: Double
     public var tokens: Int
     public var seconds: Double
-    public var evaluations: [String]
+    /// Every validation of this call, with its global step.
+    public var validations: [(step: Int, validation: Validation)]
+    /// The best validation of the whole run (restored from the checkpoint on resume).
+    public var best: (step: Int, value: Double)?
+    public var ending: Ending
     public var tokensPerSecond: Double { seconds > 0 ? Double(tokens) / seconds : 0 }
 }
 
 /// Seeded batch order: epoch e's batches depend only on (seed, e), so step s always sees the same
 /// examples — what makes a resumed run identical to an uninterrupted one.
-public struct BatchPlan: Sendable {
+public struct BatchPlan: Sendable, CustomStringConvertible {
+    /// How a batch is cut.
+    public enum Size: Sendable, Equatable {
+        /// A fixed number of examples (the last batch of an epoch may be smaller).
+        case examples(Int)
+        /// Examples while Σ length ≤ the budget; an example longer than the budget is a batch alone.
+        case tokens(Int)
+    }
     public let lengths: [Int]
-    public let batchSize: Int
+    public let size: Size
     public let seed: UInt64
     public let bucketWindow: Int
-    public var stepsPerEpoch: Int { (lengths.count + batchSize - 1) / batchSize }
 
-    /// Preconditions: batchSize ≥ 1 and bucketWindow ≥ 1 (`TrainingOptions.validate()` checks both
-    /// before the trainer builds a plan).
+    /// Preconditions: the batch size or budget ≥ 1 and bucketWindow ≥ 1 (`TrainingOptions.validate()`
+    /// checks them before the trainer builds a plan).
+    public init(lengths: [Int], size: Size, seed: UInt64, bucketWindow: Int) {
+        switch size {
+        case .examples(let n), .tokens(let n): precondition(n >= 1, "BatchPlan needs a batch size or token budget ≥ 1")
+        }
+        precondition(bucketWindow >= 1, "BatchPlan needs bucketWindow ≥ 1")
+        (self.lengths, self.size, self.seed, self.bucketWindow) = (lengths, size, seed, bucketWindow)
+    }
+
     public init(lengths: [Int], batchSize: Int, seed: UInt64, bucketWindow: Int) {
-        precondition(batchSize >= 1 && bucketWindow >= 1, "BatchPlan needs batchSize ≥ 1 and bucketWindow ≥ 1")
-        (self.lengths, self.batchSize, self.seed, self.bucketWindow) = (lengths, batchSize, seed, bucketWindow)
+        self.init(lengths: lengths, size: .examples(batchSize), seed: seed, bucketWindow: bucketWindow)
+    }
+
+    /// Examples per sorting window: `bucketWindow` batches' worth — batchSize·W, or for a token
+    /// budget B, W·B / (mean length) rounded down (at least 1).
+    var window: Int {
+        switch size {
+        case .examples(let n): return n * bucketWindow
+        case .tokens(let budget):
+            let total = lengths.reduce(0) { $0 + max(1, $1) }
+            return max(1, bucketWindow * budget * lengths.count / max(1, total))
+        }
+    }
+
+    /// Batches in epoch `epoch` (computed without cutting them for a fixed batch size).
+    public func batchCount(epoch: Int) -> Int {
+        if case .examples(let n) = size { return (lengths.count + n - 1) / n }
+        return batches(epoch: epoch).count
     }
 
     /// The batches of epoch `epoch`: shuffle; sort by length within windows of `bucketWindow`
@@ -81,7 +177,7 @@ public struct BatchPlan: Sendable {
         var rng = SeededRNG(seed: seed &+ 0x9E37_79B9_7F4A_7C15 &* UInt64(epoch + 1))
         var order = Array(lengths.indices)
         order.shuffle(using: &rng)
-        let window = batchSize * bucketWindow
+        let window = self.window
         var sorted: [Int] = []
         var start = 0
         while start < order.count {
@@ -90,22 +186,48 @@ public struct BatchPlan: Sendable {
             start += window
         }
         var out: [[Int]] = []
-        start = 0
-        while start < sorted.count {
-            out.append(Array(sorted[start..<min(sorted.count, start + batchSize)]))
-            start += batchSize
+        switch size {
+        case .examples(let batchSize):
+            start = 0
+            while start < sorted.count {
+                out.append(Array(sorted[start..<min(sorted.count, start + batchSize)]))
+                start += batchSize
+            }
+        case .tokens(let budget):
+            var current: [Int] = [], tokens = 0
+            for i in sorted {
+                if !current.isEmpty && tokens + lengths[i] > budget {
+                    out.append(current)
+                    (current, tokens) = ([], 0)
+                }
+                current.append(i)
+                tokens += lengths[i]
+            }
+            if !current.isEmpty { out.append(current) }
         }
         out.shuffle(using: &rng)
         return out
     }
+
+    /// "examples 8, window 2" or "tokens 2000, window 64": stored in checkpoints, so a resume with
+    /// another plan (which would replay other batches) is refused.
+    public var description: String {
+        switch size {
+        case .examples(let n): return "examples \(n), window \(bucketWindow), \(lengths.count) examples"
+        case .tokens(let n): return "tokens \(n), window \(bucketWindow), \(lengths.count) examples"
+        }
+    }
 }
 
 /// A training checkpoint: parameters, AdamW moments and the step, in one safetensors file
-/// (`param/NAME`, `adam.m/NAME`, `adam.v/NAME`; metadata `step`, `seed`), written atomically.
+/// (`param/NAME`, `adam.m/NAME`, `adam.v/NAME`; metadata `step`, `seed`, `optimizerStep`, plus the
+/// loop's state: the batch plan and the early-stopping record), written atomically.
 public enum TrainingCheckpoint {
     public static let format = "decoder-spec-training-checkpoint-1"
 
-    public static func write<M: ParameterContainer>(_ model: M, optimizer: AdamW, step: Int, seed: UInt64, to url: URL) throws {
+    /// `state` is extra metadata (the trainer's batch plan and validation record).
+    public static func write<M: ParameterContainer>(_ model: M, optimizer: AdamW, step: Int, seed: UInt64,
+                                                    state: [String: String] = [:], to url: URL) throws {
         var tensors: [(name: String, shape: [Int], values: [Float])] = []
         var copy = model
         var index = 0
@@ -117,17 +239,22 @@ public enum TrainingCheckpoint {
             }
             index += 1
         }
-        try SafeTensorsFile.write(tensors, metadata: ["format": format, "step": String(step), "seed": String(seed),
-                                                       "optimizerStep": String(optimizer.step)], to: url)
+        let metadata = state.merging(["format": format, "step": String(step), "seed": String(seed), "optimizerStep": String(optimizer.step)]) { $1 }
+        try SafeTensorsFile.write(tensors, metadata: metadata, to: url)
     }
 
     /// Reads a checkpoint into `model` (every tensor by name and shape) and `optimizer`; returns the step.
     /// - Throws: `.malformedFile` naming the file and the missing or mis-shaped tensor.
     public static func read<M: ParameterContainer>(from url: URL, into model: inout M, optimizer: inout AdamW) throws -> Int {
-        let file = try SafeTensorsFile.read(contentsOf: url)
+        try read(SafeTensorsFile.read(contentsOf: url), into: &model, optimizer: &optimizer)
+    }
+
+    /// The same, from a file already read (the trainer checks its metadata first).
+    static func read<M: ParameterContainer>(_ file: SafeTensorsFile, into model: inout M, optimizer: inout AdamW) throws -> Int {
+        let path = file.path
         guard file.metadata["format"] == format, let step = Int(file.metadata["step"] ?? ""),
               let optimizerStep = Int(file.metadata["optimizerStep"] ?? "") else {
-            throw DecoderSpecError.malformedFile(path: url.path, location: "header", reason: "not a \(format) file (metadata \(file.metadata))")
+            throw DecoderSpecError.malformedFile(path: path, location: "header", reason: "not a \(format) file (metadata \(file.metadata))")
         }
         var m: [[Float]] = [], v: [[Float]] = []
         var failure: Error? = nil
@@ -136,9 +263,9 @@ public enum TrainingCheckpoint {
             do {
                 let (s, p) = try file.floats("param/" + name)
                 guard s == shape else {
-                    throw DecoderSpecError.malformedFile(path: url.path, location: "tensor param/\(name)", reason: "shape \(Shape(s)), model expects \(Shape(shape))")
+                    throw DecoderSpecError.malformedFile(path: path, location: "tensor param/\(name)", reason: "shape \(Shape(s)), model expects \(Shape(shape))")
                 }
-                try Validate.finite(p, "tensor param/\(name) of \(url.path)")
+                try Validate.finite(p, "tensor param/\(name) of \(path)")
                 values = p
                 if file.tensors["adam.m/" + name] != nil {
                     m.append(try file.floats("adam.m/" + name).values)
@@ -152,12 +279,49 @@ public enum TrainingCheckpoint {
     }
 }
 
+/// The best validation so far and how many validations since it: early stopping's state, kept
+/// in the checkpoint so a resumed run stops where an uninterrupted one would.
+struct ValidationRecord: Equatable {
+    var best: Double? = nil
+    var bestStep = 0
+    var sinceBest = 0
+    var stoppedEarly = false
+
+    mutating func record(_ v: Validation, step: Int, patience: Int?) {
+        if v.improves(on: best) {
+            (best, bestStep, sinceBest) = (v.value, step, 0)
+        } else {
+            sinceBest += 1
+        }
+        if let patience, sinceBest >= patience { stoppedEarly = true }
+    }
+
+    /// Checkpoint metadata (Double's description round-trips exactly).
+    var metadata: [String: String] {
+        var out = ["validation.sinceBest": String(sinceBest), "validation.stoppedEarly": String(stoppedEarly)]
+        if let best { (out["validation.best"], out["validation.bestStep"]) = ("\(best)", String(bestStep)) }
+        return out
+    }
+
+    init() {}
+    init(metadata: [String: String]) {
+        best = metadata["validation.best"].flatMap(Double.init)
+        bestStep = metadata["validation.bestStep"].flatMap { Int($0) } ?? 0
+        sinceBest = metadata["validation.sinceBest"].flatMap { Int($0) } ?? 0
+        stoppedEarly = metadata["validation.stoppedEarly"] == "true"
+    }
+}
+
 public enum Trainer {
-    /// Trains `model` on `task`. Resumes from `options.checkpoint` when that file exists.
+    /// Trains `model` on `task`: the one loop of every task (NER, translation). Resumes from
+    /// `options.checkpoint` when that file exists.
     ///
     /// Each step: batch → loss and gradient → stop if the loss or the gradient norm is not finite
-    /// (nothing is updated or written) → clip → AdamW at the scheduled rate → progress line.
-    /// - Throws: `.nonFinite` naming the step and the loss; checkpoint and task errors.
+    /// (nothing is updated or written) → clip → AdamW at the scheduled rate → every
+    /// `validateEvery` steps the task's validation (early stopping after `patience` validations
+    /// without a new best) → progress line → checkpoint every `checkpointEvery` steps.
+    /// - Throws: `.nonFinite` naming the step and the loss; `.invalidArgument` for a checkpoint
+    ///   written with another seed or batch plan; checkpoint and task errors.
     public static func train<T: TrainingTask>(_ model: inout T.Model, task: T, options: TrainingOptions,
                                               progress: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) })
         throws -> TrainingSummary
@@ -165,32 +329,55 @@ public enum Trainer {
         try options.validate()
         let lengths = (0..<task.exampleCount).map(task.length(of:))
         guard !lengths.isEmpty else { throw DecoderSpecError.emptySequence(what: "training examples") }
-        let plan = BatchPlan(lengths: lengths, batchSize: options.batchSize, seed: options.seed, bucketWindow: options.bucketWindow)
-        let totalSteps = plan.stepsPerEpoch * options.epochs
-        let schedule = try LinearSchedule(peak: options.learningRate, warmupSteps: Int(Double(totalSteps) * options.warmupFraction),
-                                          totalSteps: totalSteps)
+        let plan = BatchPlan(lengths: lengths, size: options.batchTokens.map { .tokens($0) } ?? .examples(options.batchSize),
+                             seed: options.seed, bucketWindow: options.bucketWindow)
+        let totalSteps = options.steps ?? (0..<options.epochs).reduce(0) { $0 + plan.batchCount(epoch: $1) }
+        let warmup = min(totalSteps, options.warmupSteps ?? Int(Double(totalSteps) * options.warmupFraction))
+        let schedule = try LinearSchedule(peak: options.learningRate, warmupSteps: warmup, totalSteps: totalSteps)
         var optimizer = try AdamW(weightDecay: options.weightDecay)
         var step = 0
+        var record = ValidationRecord()
         if let url = options.checkpoint, FileManager.default.fileExists(atPath: url.path) {
-            // Resuming with another seed would replay other batches: refuse rather than diverge silently.
-            let saved = try SafeTensorsFile.read(contentsOf: url).metadata["seed"]
+            let file = try SafeTensorsFile.read(contentsOf: url)
+            // Resuming with another seed or batch plan would replay other batches: refuse rather than diverge silently.
+            let saved = file.metadata["seed"]
             guard saved == String(options.seed) else {
                 throw DecoderSpecError.invalidArgument(what: "seed \(options.seed) for checkpoint \(url.path)",
                                                        reason: "the checkpoint was written with seed \(saved ?? "?"); resume with the same seed or remove it")
             }
-            step = try TrainingCheckpoint.read(from: url, into: &model, optimizer: &optimizer)
-            progress("resumed from \(url.path) at step \(step)")
+            if let savedPlan = file.metadata["batches"], savedPlan != plan.description {
+                throw DecoderSpecError.invalidArgument(what: "batches \"\(plan.description)\" for checkpoint \(url.path)",
+                                                       reason: "the checkpoint was written with batches \"\(savedPlan)\"; resume with the same batch options and data or remove it")
+            }
+            step = try TrainingCheckpoint.read(file, into: &model, optimizer: &optimizer)
+            record = ValidationRecord(metadata: file.metadata)
+            progress("resumed from \(url.path) at step \(step)" + (record.best.map { String(format: " (best validation %.4f at step %d)", $0, record.bestStep) } ?? ""))
         }
         let last = min(totalSteps, options.stopAfterStep ?? totalSteps)
-        var summary = TrainingSummary(steps: 0, losses: [], tokens: 0, seconds: 0, evaluations: [])
+        var summary = TrainingSummary(steps: 0, finalStep: step, totalSteps: totalSteps, losses: [], lastLoggedLoss: .nan, tokens: 0, seconds: 0,
+                                      validations: [], best: nil, ending: .finished)
+        func state() -> [String: String] { record.metadata.merging(["batches": plan.description]) { $1 } }
         let clock = ContinuousClock()
         let started = clock.now
         var windowLoss = 0.0, windowSteps = 0
-        var epochBatches: (epoch: Int, batches: [[Int]])? = nil
-        while step < last {
-            let epoch = step / plan.stepsPerEpoch
-            if epochBatches?.epoch != epoch { epochBatches = (epoch, plan.batches(epoch: epoch)) }
-            let examples = epochBatches!.batches[step % plan.stepsPerEpoch]
+        // The epoch holding `step`, its first step and its batches.
+        var epoch = 0, epochStart = 0
+        while step - epochStart >= plan.batchCount(epoch: epoch) {
+            epochStart += plan.batchCount(epoch: epoch)
+            epoch += 1
+        }
+        var batches = plan.batches(epoch: epoch)
+        if record.stoppedEarly {
+            progress("the checkpoint stopped early at step \(step); nothing to train")
+            summary.ending = .earlyStopping
+        }
+        while step < last && !record.stoppedEarly {
+            if step - epochStart == batches.count {
+                epochStart += batches.count
+                epoch += 1
+                batches = plan.batches(epoch: epoch)
+            }
+            let examples = batches[step - epochStart]
             var (loss, gradient, tokens) = try task.lossAndGradient(model, examples: examples)
             let norm = GradientClipping.globalNorm(gradient)
             guard loss.isFinite, norm.isFinite else {
@@ -199,34 +386,55 @@ public enum Trainer {
                     index: step + 1, value: loss.isFinite ? norm : loss)
             }
             if options.maxGradientNorm > 0 { GradientClipping.clip(&gradient, maxNorm: options.maxGradientNorm, knownNorm: norm) }
-            optimizer.update(&model, gradient: gradient, learningRate: schedule.learningRate(at: step))
+            var scheduleStep = step
+            if let cap = options.maxSeconds {
+                scheduleStep = max(step, Int(Double(totalSteps) * min(1, (clock.now - started).seconds / cap)))
+            }
+            let rate = schedule.learningRate(at: scheduleStep)
+            optimizer.update(&model, gradient: gradient, learningRate: rate)
             step += 1
             summary.steps += 1
             summary.tokens += tokens
             summary.losses.append(loss)
             windowLoss += loss
             windowSteps += 1
-            if step % max(1, options.logEvery) == 0 || step == last {
-                let seconds = (clock.now - started).seconds
-                let rate = Double(summary.tokens) / max(seconds, 1e-9)
-                let eta = seconds / Double(summary.steps) * Double(last - step)
-                progress(String(format: "step %d/%d  epoch %d  loss %.4f  lr %.2e  %.0f tok/s  ETA %@", step, totalSteps, epoch + 1,
-                                windowLoss / Double(windowSteps), schedule.learningRate(at: step - 1), rate, formatDuration(eta)))
-                windowLoss = 0
-                windowSteps = 0
+            var validation: Validation? = nil
+            if options.validateEvery > 0 && step % options.validateEvery == 0, let v = try task.validate(model) {
+                validation = v
+                summary.validations.append((step, v))
+                record.record(v, step: step, patience: options.patience)
             }
-            if options.evaluateEvery > 0 && step % options.evaluateEvery == 0 && step < last {
-                let line = try task.evaluate(model)
-                summary.evaluations.append(line)
-                progress("step \(step): \(line)")
+            let seconds = (clock.now - started).seconds
+            let outOfTime = options.maxSeconds.map { seconds >= $0 } ?? false
+            if step % max(1, options.logEvery) == 0 || step == last || validation != nil || outOfTime {
+                summary.lastLoggedLoss = windowLoss / Double(windowSteps)
+                let eta = seconds / Double(summary.steps) * Double(last - step)
+                var line = String(format: "step %d/%d  epoch %d  loss %.4f  lr %.2e  %.0f tok/s  elapsed %@  ETA %@", step, totalSteps, epoch + 1,
+                                  summary.lastLoggedLoss, rate, Double(summary.tokens) / max(seconds, 1e-9), formatDuration(seconds), formatDuration(eta))
+                if let validation {
+                    line += "  |  " + validation.line + String(format: "  best %.4f at step %d", record.best ?? .nan, record.bestStep)
+                }
+                progress(line)
+                (windowLoss, windowSteps) = (0, 0)
             }
             if let url = options.checkpoint, options.checkpointEvery > 0, step % options.checkpointEvery == 0 {
-                try TrainingCheckpoint.write(model, optimizer: optimizer, step: step, seed: options.seed, to: url)
+                try TrainingCheckpoint.write(model, optimizer: optimizer, step: step, seed: options.seed, state: state(), to: url)
+            }
+            if record.stoppedEarly {
+                progress("early stopping at step \(step): no improvement on the best validation (\(record.best.map { String(format: "%.4f", $0) } ?? "none") at step \(record.bestStep)) in \(record.sinceBest) validations")
+                summary.ending = .earlyStopping
+            } else if outOfTime {
+                progress("stopped at the wall-time cap after step \(step)")
+                summary.ending = .timeLimit
+                break
             }
         }
+        if summary.ending == .finished && step < totalSteps { summary.ending = .stopAfterStep }
+        summary.finalStep = step
+        summary.best = record.best.map { (record.bestStep, $0) }
         summary.seconds = (clock.now - started).seconds
         if let url = options.checkpoint {
-            try TrainingCheckpoint.write(model, optimizer: optimizer, step: step, seed: options.seed, to: url)
+            try TrainingCheckpoint.write(model, optimizer: optimizer, step: step, seed: options.seed, state: state(), to: url)
         }
         return summary
     }

@@ -1,6 +1,6 @@
 // Translation trained from scratch: the data pipeline (book split, length filter, BPE per side
-// trained on the training split), a token-budget training loop with a wall-clock cap, greedy and
-// beam decoding, and BLEU beside a copy-source baseline. See docs/finetune-translation.md.
+// trained on the training split), the task `Trainer.train` runs (token-budget batches, validation
+// loss), greedy and beam decoding, and BLEU beside a copy-source baseline. See docs/finetune-translation.md.
 import Decoding
 import Foundation
 import IO
@@ -34,22 +34,26 @@ public struct TranslationData: Sendable {
     public var sourceTokenizer: BPETokenizer
     public var targetTokenizer: BPETokenizer
     public var trainPairs: [(source: [Int], target: [Int])]
+    /// The valid split encoded and filtered as `trainPairs` (the validation set of `TranslationTask`).
+    public var validPairs: [(source: [Int], target: [Int])]
 
     /// - Parameters: `merges`: BPE merges per side (vocabulary = 3 specials + 256 bytes + merges);
     ///   `maxCharacters`: pairs with a longer side are dropped from every split; `maxTokens`:
-    ///   training pairs longer than this (either side, in subwords, with specials) are dropped.
+    ///   training and validation pairs longer than this (either side, in subwords, with specials) are dropped.
     public static func prepare(verses: [ParallelVerse], merges: Int, maxCharacters: Int = 300, maxTokens: Int = 128,
                                validBooks: Set<Int> = TranslationSplit.validBooks, testBooks: Set<Int> = TranslationSplit.testBooks) throws -> TranslationData {
         let (train, valid, test) = try BibleCorpus.split(verses, validBooks: validBooks, testBooks: testBooks, maxCharacters: maxCharacters)
         guard !train.isEmpty, !test.isEmpty else { throw DecoderSpecError.emptySequence(what: "training or test split") }
         let src = try BPETrainer.train(corpus: train.map(\.source), merges: merges, specialTokens: TranslationTokens.special)
         let tgt = try BPETrainer.train(corpus: train.map(\.target), merges: merges, specialTokens: TranslationTokens.special)
-        var pairs: [(source: [Int], target: [Int])] = []
-        for v in train {
-            let s = src.encode(v.source) + [TranslationTokens.eos], t = tgt.encode(v.target)
-            if s.count <= maxTokens && t.count + 1 <= maxTokens { pairs.append((s, t)) }
+        func encoded(_ verses: [ParallelVerse]) -> [(source: [Int], target: [Int])] {
+            verses.compactMap { v in
+                let s = src.encode(v.source) + [TranslationTokens.eos], t = tgt.encode(v.target)
+                return s.count <= maxTokens && t.count + 1 <= maxTokens ? (s, t) : nil
+            }
         }
-        return TranslationData(train: train, valid: valid, test: test, sourceTokenizer: src, targetTokenizer: tgt, trainPairs: pairs)
+        return TranslationData(train: train, valid: valid, test: test, sourceTokenizer: src, targetTokenizer: tgt,
+                               trainPairs: encoded(train), validPairs: encoded(valid))
     }
 
     /// Copy-source baseline: the hypothesis is the source sentence itself.
@@ -58,106 +62,57 @@ public struct TranslationData: Sendable {
     }
 }
 
-public struct TranslationTrainingOptions: Sendable {
-    public var steps = 1000
-    /// Each batch holds pairs until Σ max(|source|, |target| + 1) would exceed this.
-    public var batchTokens = 2000
-    public var learningRate = 1e-3
-    public var warmupSteps = 100
-    public var weightDecay = 0.01
-    public var labelSmoothing: Float = 0.1
-    public var maxGradientNorm = 1.0
-    public var seed: UInt64 = 42
-    /// Stop (and keep the weights) after this much wall time; nil = no cap.
-    public var maxSeconds: Double? = nil
-    public var logEvery = 20
-    public init() {}
-}
+/// Translation as a `TrainingTask` for `Trainer.train`: teacher-forced, label-smoothed
+/// cross-entropy on packed batches of (source, target) pairs; validation is the plain
+/// (unsmoothed) cross-entropy per target token on held-out pairs, so lower is better.
+public struct TranslationTask: TrainingTask {
+    public typealias Model = EncoderDecoderModel
+    /// Source ids end with `<eos>`; target ids carry no specials (see `Seq2SeqBatch`).
+    public var pairs: [(source: [Int], target: [Int])]
+    public var validation: [(source: [Int], target: [Int])]
+    public var loss: CrossEntropyLoss
+    public var compute: Compute
+    /// Token budget per validation batch (Σ length as `length(of:)` counts it).
+    public var validationBatchTokens = 4000
 
-public enum TranslationTrainer {
-    /// Batches of one epoch: a seeded shuffle, sorted by length inside windows of 64 batches' worth
-    /// of pairs (so batches hold similar lengths), cut at the token budget, then shuffled.
-    public static func batches(_ pairs: [(source: [Int], target: [Int])], batchTokens: Int, seed: UInt64, epoch: Int) -> [[Int]] {
-        var rng = SeededRNG(seed: seed &+ UInt64(epoch) &* 0x9E37_79B9)
-        var order = Array(pairs.indices).shuffled(using: &rng)
-        func size(_ i: Int) -> Int { max(pairs[i].source.count, pairs[i].target.count + 1) }
-        let window = max(1, 64 * batchTokens / 40)
-        var start = 0
-        while start < order.count {
-            let end = min(order.count, start + window)
-            order[start..<end].sort { size($0) < size($1) }
-            start = end
-        }
-        var out: [[Int]] = [], current: [Int] = [], tokens = 0
-        for i in order {
-            if !current.isEmpty && tokens + size(i) > batchTokens {
-                out.append(current)
-                (current, tokens) = ([], 0)
-            }
-            current.append(i)
-            tokens += size(i)
-        }
-        if !current.isEmpty { out.append(current) }
-        return out.shuffled(using: &rng)
+    public init(pairs: [(source: [Int], target: [Int])], validation: [(source: [Int], target: [Int])] = [],
+                loss: CrossEntropyLoss, compute: Compute = .optimized) {
+        (self.pairs, self.validation, self.loss, self.compute) = (pairs, validation, loss, compute)
     }
 
-    /// Trains with AdamW, global-norm clipping and linear warm-up then linear decay to 0 at
-    /// `options.steps`. With a wall-time cap the schedule runs on whichever is further along,
-    /// steps or time: the rate is taken at step max(k, ⌊n·elapsed/cap⌋), so a run that is slower
-    /// than planned still decays to 0 at the cap instead of stopping at a high rate. Prints `step k/n  loss  lr  tok/s  ETA` every `logEvery` steps.
-    /// - Returns: steps done, the last logged mean loss, seconds.
-    public static func train(_ model: inout EncoderDecoderModel, pairs: [(source: [Int], target: [Int])], options: TranslationTrainingOptions,
-                             compute: Compute = .optimized, progress: (String) -> Void) throws -> (steps: Int, loss: Double, seconds: Double) {
-        guard !pairs.isEmpty else { throw DecoderSpecError.emptySequence(what: "training pairs") }
-        try Validate.positive(options.steps, "steps")
-        try Validate.positive(options.batchTokens, "batch tokens")
-        let loss = try CrossEntropyLoss(labelSmoothing: options.labelSmoothing)
-        let schedule = try LinearSchedule(peak: options.learningRate, warmupSteps: min(options.warmupSteps, options.steps), totalSteps: options.steps)
-        var optimizer = try AdamW(weightDecay: options.weightDecay)
-        let clock = ContinuousClock()
-        let started = clock.now
-        var epoch = 0, plan = batches(pairs, batchTokens: options.batchTokens, seed: options.seed, epoch: 0), cursor = 0
-        var windowLoss = 0.0, windowSteps = 0, lastLoss = Double.nan, tokens = 0
-        var step = 0
-        while step < options.steps {
-            if cursor == plan.count {
-                epoch += 1
-                plan = batches(pairs, batchTokens: options.batchTokens, seed: options.seed, epoch: epoch)
-                cursor = 0
+    public var exampleCount: Int { pairs.count }
+
+    /// max(|source|, |target| + 1): the longer of the pair's encoder rows and decoder rows.
+    public func length(of example: Int) -> Int { Self.length(pairs[example]) }
+    static func length(_ pair: (source: [Int], target: [Int])) -> Int { max(pair.source.count, pair.target.count + 1) }
+
+    public func lossAndGradient(_ model: EncoderDecoderModel, examples: [Int]) throws -> (loss: Double, gradient: EncoderDecoderModel, tokens: Int) {
+        let batch = try Seq2SeqBatch(pairs: examples.map { pairs[$0] }, bos: TranslationTokens.bos, eos: TranslationTokens.eos)
+        let r = try model.lossAndGradient(batch, loss: loss, compute: compute)
+        return (r.loss, r.gradient, batch.sourceTokens + batch.targetTokens)
+    }
+
+    /// Mean cross-entropy (ε = 0) per target token over `validation`, in batches of ≤
+    /// `validationBatchTokens`; nil when there is no validation set.
+    public func validate(_ model: EncoderDecoderModel) throws -> Validation? {
+        guard !validation.isEmpty else { return nil }
+        let plain = try CrossEntropyLoss()
+        var total = 0.0, labelled = 0, start = 0
+        while start < validation.count {
+            var end = start + 1, tokens = Self.length(validation[start])
+            while end < validation.count && tokens + Self.length(validation[end]) <= validationBatchTokens {
+                tokens += Self.length(validation[end])
+                end += 1
             }
-            let batch = try Seq2SeqBatch(pairs: plan[cursor].map { pairs[$0] }, bos: TranslationTokens.bos, eos: TranslationTokens.eos)
-            cursor += 1
-            var (value, gradient, _) = try model.lossAndGradient(batch, loss: loss, compute: compute)
-            let norm = GradientClipping.globalNorm(gradient)
-            guard value.isFinite, norm.isFinite else {
-                throw DecoderSpecError.nonFinite(what: "translation training at step \(step + 1) (loss \(value), gradient norm \(norm))", index: step + 1,
-                                                 value: value.isFinite ? norm : value)
-            }
-            if options.maxGradientNorm > 0 { GradientClipping.clip(&gradient, maxNorm: options.maxGradientNorm, knownNorm: norm) }
-            let elapsed = (clock.now - started).seconds
-            let timeStep = options.maxSeconds.map { Int(Double(options.steps) * min(1, elapsed / $0)) } ?? 0
-            let scheduleStep = max(step, timeStep)
-            optimizer.update(&model, gradient: gradient, learningRate: schedule.learningRate(at: scheduleStep))
-            step += 1
-            tokens += batch.sourceTokens + batch.targetTokens
-            windowLoss += value
-            windowSteps += 1
-            let seconds = (clock.now - started).seconds
-            let outOfTime = options.maxSeconds.map { seconds >= $0 } ?? false
-            if step % max(1, options.logEvery) == 0 || step == options.steps || outOfTime {
-                lastLoss = windowLoss / Double(windowSteps)
-                let eta = seconds / Double(step) * Double(options.steps - step)
-                progress(String(format: "step %d/%d  epoch %d  loss %.4f  lr %.2e  %.0f tok/s  elapsed %@  ETA %@", step, options.steps, epoch + 1,
-                                lastLoss, schedule.learningRate(at: scheduleStep), Double(tokens) / max(seconds, 1e-9),
-                                Trainer.formatDuration(seconds), Trainer.formatDuration(eta)))
-                (windowLoss, windowSteps) = (0, 0)
-            }
-            if outOfTime {
-                progress("stopped at the wall-time cap after step \(step)")
-                break
-            }
+            let batch = try Seq2SeqBatch(pairs: Array(validation[start..<end]), bos: TranslationTokens.bos, eos: TranslationTokens.eos)
+            let r = try model.lossAndGradient(batch, loss: plain, compute: compute, wantGradient: false)
+            total += r.loss * Double(r.labelled)
+            labelled += r.labelled
+            start = end
         }
-        return (step, lastLoss, (clock.now - started).seconds)
+        let mean = total / Double(max(labelled, 1))
+        return Validation(metric: "valid loss", value: mean, higherIsBetter: false,
+                          detail: String(format: "perplexity %.2f, %d target tokens", exp(mean), labelled))
     }
 }
 

@@ -30,7 +30,8 @@ struct FinetuneNERCommand: ParsableCommand {
     @Option(help: "Resumable training checkpoint file (safetensors; resumed when present).") var checkpoint: String?
     @Option(name: .customLong("checkpoint-every"), help: "Steps between checkpoints (0 = at the end).") var checkpointEvery: Int = 0
     @Option(name: .customLong("stop-after"), help: "Stop after this global step (with --checkpoint: resume later; a resumed run with --stop-after equal to the checkpoint's step only evaluates).") var stopAfter: Int?
-    @Option(name: .customLong("eval-every"), help: "Steps between evaluations on the valid split (0 = only at the end).") var evalEvery: Int = 0
+    @Option(name: .customLong("eval-every"), help: "Steps between validations (entity F1 on the valid split) during training (0 = only the evaluation at the end).") var evalEvery: Int = 0
+    @Option(help: "Early stopping: stop after this many validations without a better valid F1 (needs --eval-every; off by default).") var patience: Int?
     @Option(help: "Kernel backend: naive | optimized.") var backend: Backend = .optimized
     @Option(help: "GEMM variant: naive | optimized | parallel (all cores).") var gemm: GEMM.Variant = .parallel
     @Option(name: .customLong("label-smoothing"), help: "Label smoothing ε.") var labelSmoothing: Float = 0
@@ -41,7 +42,8 @@ struct FinetuneNERCommand: ParsableCommand {
     func validate() throws {
         try requireNonNegative(["--max-sentences": maxSentences, "--max-eval-sentences": maxEvalSentences, "--checkpoint-every": checkpointEvery,
                                 "--stop-after": stopAfter, "--eval-every": evalEvery])
-        try requirePositive(["--epochs": epochs, "--batch": batch])
+        try requirePositive(["--epochs": epochs, "--batch": batch, "--patience": patience])
+        if patience != nil && evalEvery == 0 { throw ValidationError("--patience needs --eval-every N > 0 (early stopping watches the validations)") }
         guard lr.isFinite, lr > 0 else { throw ValidationError("--lr \(lr) must be finite and > 0") }
         guard labelSmoothing >= 0, labelSmoothing < 1 else { throw ValidationError("--label-smoothing \(labelSmoothing) must be in [0, 1)") }
     }
@@ -86,13 +88,14 @@ struct FinetuneNERCommand: ParsableCommand {
         options.batchSize = batch
         options.learningRate = lr
         options.seed = seed
-        options.evaluateEvery = evalEvery
+        options.validateEvery = evalEvery
+        options.patience = patience
         options.checkpointEvery = checkpointEvery
         options.checkpoint = checkpoint.map { URL(fileURLWithPath: $0) }
         options.stopAfterStep = stopAfter
         let summary = try Trainer.train(&classifier, task: task, options: options)
         log(String(format: "trained %d steps, %d sub-tokens in %.1f s (%.0f tokens/s, gemm %@)", summary.steps, summary.tokens, summary.seconds,
-                   summary.tokensPerSecond, gemm.rawValue))
+                   summary.tokensPerSecond, gemm.rawValue) + trainingEnding(summary))
         for (name, examples) in [("valid", validExamples), ("test", testExamples)] {
             let start = clock.now
             let (report, predicted) = try NER.evaluate(classifier, examples, compute: compute)

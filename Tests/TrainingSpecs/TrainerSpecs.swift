@@ -21,7 +21,46 @@ enum TinyNER {
     }
 }
 
-@Suite("Training loop: batches, progress, checkpoints, resume, non-finite stop")
+/// The tiny translation setup: TranslationSpecs' reversed-and-mapped fixture pairs, a seeded
+/// encoder-decoder, six held-out pairs for validation.
+enum TinyTranslation {
+    static func setup(seed: UInt64 = 5) throws -> (model: EncoderDecoderModel, task: TranslationTask) {
+        let config = EncoderDecoderConfig(sourceVocabularySize: 19, targetVocabularySize: 19, maxLength: 16, modelWidth: 8, heads: 2,
+                                          encoderLayers: 1, decoderLayers: 1, feedForwardWidth: 16, placement: .pre)
+        let task = TranslationTask(pairs: TranslationSpecs.fixture(seed: 11), validation: Array(TranslationSpecs.fixture(seed: 12).prefix(6)),
+                                   loss: try CrossEntropyLoss(labelSmoothing: 0.1), compute: .optimized)
+        return (try EncoderDecoderModel.seeded(config, seed: seed), task)
+    }
+}
+
+/// The tasks the one loop serves, for specs parameterized over them.
+enum TaskKind: String, CaseIterable, Sendable {
+    case ner, translation
+}
+
+/// A task whose validation returns `values` in order (higher is better), after `alreadyRun` of them
+/// (a resumed run continues the script): early stopping's decisions follow from the script alone.
+struct ScriptedValidation<Inner: TrainingTask>: TrainingTask {
+    var inner: Inner
+    var values: [Double]
+    final class Counter: @unchecked Sendable { var next = 0 }
+    let counter = Counter()
+    init(_ inner: Inner, values: [Double], alreadyRun: Int = 0) {
+        (self.inner, self.values) = (inner, values)
+        counter.next = alreadyRun
+    }
+    var exampleCount: Int { inner.exampleCount }
+    func length(of example: Int) -> Int { inner.length(of: example) }
+    func lossAndGradient(_ model: Inner.Model, examples: [Int]) throws -> (loss: Double, gradient: Inner.Model, tokens: Int) {
+        try inner.lossAndGradient(model, examples: examples)
+    }
+    func validate(_ model: Inner.Model) throws -> Validation? {
+        defer { counter.next += 1 }
+        return Validation(metric: "scripted", value: values[counter.next], higherIsBetter: true)
+    }
+}
+
+@Suite("Training loop: batches, progress, validation, early stopping, checkpoints, resume, non-finite stop")
 struct TrainerSpecs {
     static func options(seed: UInt64 = 3) -> TrainingOptions {
         var o = TrainingOptions()
@@ -48,7 +87,7 @@ struct TrainerSpecs {
         #expect(e0.joined().sorted() == Array(0..<50) && e1.joined().sorted() == Array(0..<50))
         #expect(e0 == BatchPlan(lengths: lengths, batchSize: 4, seed: 9, bucketWindow: 3).batches(epoch: 0), "not reproducible")
         #expect(e0 != e1, "epochs should be reshuffled")
-        #expect(e0.count == plan.stepsPerEpoch)
+        #expect(e0.count == plan.batchCount(epoch: 0))
         // Bucketing: the spread of lengths inside a batch is far below a random batch's.
         let spread = e0.map { b in b.map { lengths[$0] }.max()! - b.map { lengths[$0] }.min()! }.reduce(0, +)
         let unsorted = BatchPlan(lengths: lengths, batchSize: 4, seed: 9, bucketWindow: 1).batches(epoch: 0)
@@ -56,68 +95,136 @@ struct TrainerSpecs {
         #expect(spread < spread1, "bucketed spread \(spread) vs window-1 \(spread1)")
     }
 
-    @Test("Resume: k steps, 'kill', resume from the checkpoint, N − k steps = N steps straight, bitwise")
-    func resumeIsBitwiseIdentical() throws {
-        let (initial, examples) = try TinyNER.setup()
-        let task = try TinyNER.task(examples)
-        var straight = initial
+    @Test("Token-budget batches: every example once per epoch, Σ length ≤ budget unless one example alone, seeded")
+    func tokenBudgetPlan() {
+        let lengths = (0..<60).map { ($0 * 37) % 23 + 1 } + [40]  // one example longer than the budget
+        let plan = BatchPlan(lengths: lengths, size: .tokens(30), seed: 9, bucketWindow: 3)
+        for epoch in 0..<3 {
+            let batches = plan.batches(epoch: epoch)
+            #expect(batches.joined().sorted() == Array(lengths.indices), "epoch \(epoch)")
+            #expect(batches.count == plan.batchCount(epoch: epoch))
+            for b in batches {
+                let total = b.reduce(0) { $0 + lengths[$1] }
+                #expect(total <= 30 || b.count == 1, "batch \(b) holds \(total) tokens")
+            }
+        }
+        #expect(plan.batches(epoch: 1) == BatchPlan(lengths: lengths, size: .tokens(30), seed: 9, bucketWindow: 3).batches(epoch: 1))
+        #expect(plan.batches(epoch: 0) != plan.batches(epoch: 1))
+    }
+
+    /// The options and the untrained model and task of each kind: 10 steps in all (NER: 36
+    /// sentences, batches of 8, 2 epochs; translation: 20 pairs in token budgets of 30, 10 steps).
+    static func resumeSetup(_ kind: TaskKind) throws -> (options: TrainingOptions, run: (TrainingOptions, @escaping (String) -> Void) throws -> (summary: TrainingSummary, parameters: [Float]), initial: [Float]) {
+        var o = Self.options()
+        o.validateEvery = 5
+        switch kind {
+        case .ner:
+            let (initial, examples) = try TinyNER.setup()
+            let task = try TinyNER.task(examples)
+            return (o, { options, progress in
+                var model = initial  // a fresh process: the parameters must come from the checkpoint
+                let summary = try Trainer.train(&model, task: task, options: options, progress: progress)
+                return (summary, model.flattenedParameters())
+            }, initial.flattenedParameters())
+        case .translation:
+            let (initial, task) = try TinyTranslation.setup()
+            o.steps = 10
+            o.batchTokens = 30
+            return (o, { options, progress in
+                var model = initial
+                let summary = try Trainer.train(&model, task: task, options: options, progress: progress)
+                return (summary, model.flattenedParameters())
+            }, initial.flattenedParameters())
+        }
+    }
+
+    @Test("Resume: k steps, 'kill', resume from the checkpoint, N − k steps = N steps straight, bitwise — NER and translation",
+          arguments: TaskKind.allCases)
+    func resumeIsBitwiseIdentical(kind: TaskKind) throws {
+        let (options, run, initial) = try Self.resumeSetup(kind)
         var lines: [String] = []
-        let summary = try Trainer.train(&straight, task: task, options: Self.options()) { lines.append($0) }
-        #expect(summary.steps == 10)
-        // The progress line names step, loss, throughput and ETA.
+        let (summary, straight) = try run(options) { lines.append($0) }
+        #expect(summary.steps == 10 && summary.totalSteps == 10 && summary.ending == .finished)
+        // The progress line names step, loss, throughput and ETA; validation (step 5, 10) rides on it.
         #expect(lines.contains { $0.hasPrefix("step 10/10") && $0.contains("loss") && $0.contains("tok/s") && $0.contains("ETA") }, "\(lines)")
+        let metric = kind == .ner ? "valid entity F1" : "valid loss"
+        #expect(lines.filter { $0.hasPrefix("step ") && $0.contains(metric) }.count == 2, "\(lines)")
+        #expect(summary.validations.map(\.step) == [5, 10])
 
         let dir = try Self.scratch()
         defer { try? FileManager.default.removeItem(at: dir) }
-        var o = Self.options()
+        var o = options
         o.checkpoint = dir.appendingPathComponent("ckpt.safetensors")
         o.stopAfterStep = 4
-        var first = initial
-        _ = try Trainer.train(&first, task: task, options: o) { _ in }
+        let first = try run(o) { _ in }
+        #expect(first.summary.ending == .stopAfterStep && first.summary.finalStep == 4)
         o.stopAfterStep = nil
-        var resumed = initial  // a fresh process: the parameters must come from the checkpoint
         var resumeLines: [String] = []
-        let rest = try Trainer.train(&resumed, task: task, options: o) { resumeLines.append($0) }
+        let (rest, resumed) = try run(o) { resumeLines.append($0) }
         #expect(rest.steps == 6)
         #expect(resumeLines.first?.contains("resumed") == true)
         var otherSeed = o
         otherSeed.seed = 4
-        var untouched = initial
-        #expect(throws: DecoderSpecError.self, "resuming with another seed must be refused") {
-            try Trainer.train(&untouched, task: task, options: otherSeed) { _ in }
-        }
-        let a = straight.flattenedParameters(), b = resumed.flattenedParameters()
-        #expect(a.map(\.bitPattern) == b.map(\.bitPattern), "resumed parameters differ from the uninterrupted run")
-        #expect(a != initial.flattenedParameters())
+        #expect(throws: DecoderSpecError.self, "resuming with another seed must be refused") { _ = try run(otherSeed) { _ in } }
+        var otherBatches = o
+        if kind == .ner { otherBatches.batchSize = 4 } else { otherBatches.batchTokens = 40 }
+        #expect(throws: DecoderSpecError.self, "resuming with another batch plan must be refused") { _ = try run(otherBatches) { _ in } }
+        #expect(straight.map(\.bitPattern) == resumed.map(\.bitPattern), "\(kind): resumed parameters differ from the uninterrupted run")
+        #expect(straight != initial)
         // Atomic writes: no temporary file is left beside the checkpoint.
         let files = try FileManager.default.contentsOfDirectory(atPath: dir.path)
         #expect(files == ["ckpt.safetensors"])
     }
 
-    @Test("A non-finite loss stops training with a message; no NaN reaches the weights or the checkpoint")
-    func nonFiniteStops() throws {
+    /// Script 0.50, 0.60, 0.55, 0.58, 0.70 at steps 2, 4, 6, 8, 10 with patience 2: the best is 0.60
+    /// at step 4; steps 6 and 8 do not improve on it, so training stops at step 8 (0.70 is never seen).
+    @Test("Early stopping: patience 2 stops at the second validation without a new best; resumed mid-way, it stops at the same step with the same weights")
+    func earlyStopping() throws {
         let (initial, examples) = try TinyNER.setup()
+        let script = [0.50, 0.60, 0.55, 0.58, 0.70]
+        var o = Self.options()
+        o.validateEvery = 2
+        o.patience = 2
+        var straight = initial
+        var lines: [String] = []
+        let summary = try Trainer.train(&straight, task: ScriptedValidation(try TinyNER.task(examples), values: script), options: o) { lines.append($0) }
+        #expect(summary.ending == .earlyStopping && summary.finalStep == 8 && summary.steps == 8, "\(summary.ending) at \(summary.finalStep)")
+        #expect(summary.validations.map(\.validation.value) == Array(script.prefix(4)))
+        #expect(summary.best?.step == 4 && summary.best?.value == 0.60)
+        #expect(lines.contains { $0.hasPrefix("early stopping at step 8") }, "\(lines)")
+
         let dir = try Self.scratch()
         defer { try? FileManager.default.removeItem(at: dir) }
-        var o = Self.options()
         o.checkpoint = dir.appendingPathComponent("ckpt.safetensors")
-        o.checkpointEvery = 1
-        var model = initial
-        let task = SpikedTask(inner: try TinyNER.task(examples), spikeStep: 3, loss: .nan)  // LossSpikeSpecs.swift
-        do {
-            _ = try Trainer.train(&model, task: task, options: o) { _ in }
-            Issue.record("training with a NaN loss did not stop")
-        } catch let error as DecoderSpecError {
-            let message = error.description
-            let named = message.contains("step 3") && message.contains("no weights written")
-            #expect(named, "\(message)")
-        }
-        #expect(model.flattenedParameters().allSatisfy { $0.isFinite })
-        var restored = initial
-        var opt = try AdamW()
-        let step = try TrainingCheckpoint.read(from: o.checkpoint!, into: &restored, optimizer: &opt)
-        #expect(step == 2)
-        #expect(restored.flattenedParameters().map(\.bitPattern) == model.flattenedParameters().map(\.bitPattern))
+        o.stopAfterStep = 6  // three validations done: best 0.60 at 4, one without improvement
+        var resumed = initial
+        _ = try Trainer.train(&resumed, task: ScriptedValidation(try TinyNER.task(examples), values: script), options: o) { _ in }
+        o.stopAfterStep = nil
+        resumed = initial
+        let rest = try Trainer.train(&resumed, task: ScriptedValidation(try TinyNER.task(examples), values: script, alreadyRun: 3), options: o) { _ in }
+        #expect(rest.ending == .earlyStopping && rest.finalStep == 8 && rest.steps == 2, "resumed: \(rest.ending) at \(rest.finalStep)")
+        #expect(rest.best?.step == 4 && rest.best?.value == 0.60)
+        #expect(straight.flattenedParameters().map(\.bitPattern) == resumed.flattenedParameters().map(\.bitPattern))
+        // The stopped run's checkpoint says so: running again trains nothing.
+        var again = initial
+        let none = try Trainer.train(&again, task: ScriptedValidation(try TinyNER.task(examples), values: script, alreadyRun: 4), options: o) { _ in }
+        #expect(none.steps == 0 && none.ending == .earlyStopping)
+        #expect(again.flattenedParameters().map(\.bitPattern) == straight.flattenedParameters().map(\.bitPattern))
+        // Early stopping without validation is refused.
+        var noValidation = Self.options()
+        noValidation.patience = 2
+        var untouched = initial
+        #expect(throws: DecoderSpecError.self) { try Trainer.train(&untouched, task: try TinyNER.task(examples), options: noValidation) { _ in } }
+    }
+
+    @Test("A non-finite loss stops training with a message; no NaN reaches the weights or the checkpoint")
+    func nonFiniteStops() throws {
+        let r = try LossSpikeSpecs.run { SpikedTask(inner: $0, spikeStep: 3, loss: .nan) }  // LossSpikeSpecs.swift
+        let message = try #require(r.message, "training with a NaN loss did not stop")
+        #expect(message.contains("step 3") && message.contains("no weights written"), "\(message)")
+        #expect(r.model.flattenedParameters().allSatisfy { $0.isFinite })
+        #expect(r.checkpointStep == 2)
+        #expect(r.restored.flattenedParameters().map(\.bitPattern) == r.model.flattenedParameters().map(\.bitPattern))
     }
 }
 

@@ -1,3 +1,4 @@
+import Foundation
 import GSLOracle
 import TensorCore
 
@@ -25,6 +26,32 @@ public enum TrainingChecks {
         return CheckSupport.guarded("AdamW, \(steps) steps of g = \(g)") {
             compare(try run(theta0, Array(repeating: g, count: steps), h), expected, floatAdamBound(theta0, h, steps),
                     "AdamW closed form: θ_T = (1−ηλ)^T θ₀ − η·g/(|g|+ε)·Σ(1−ηλ)^j, η = 0.01, λ = 0.1, T = \(steps)")
+        }
+    }
+
+    /// AdamW over 4 steps of varying gradients (and signs), against the update computed by hand in
+    /// Double (Loshchilov & Hutter, Algorithm 2; torch.optim.AdamW):
+    ///     θ ← θ(1 − ηλ); m ← β₁m + (1−β₁)g; v ← β₂v + (1−β₂)g²; θ ← θ − η·(m/(1−β₁ᵗ))/(√(v/(1−β₂ᵗ)) + ε).
+    /// Unlike the constant-gradient closed form, m̂ ≠ g here, so the moments' recurrences are
+    /// exercised. Tolerance: `floatAdamBound`.
+    public static func adamWVaryingGradients(_ run: ([Double], [[Double]], Hyper) throws -> [Double]) -> Verdict {
+        let h: Hyper = (2e-2, 0.9, 0.999, 1e-8, 0.1)
+        let theta0 = [0.5, -1.25, 2, 0.01]
+        let gradients = [[0.1, -0.2, 0.3, 1e-3], [0.05, 0.4, -0.3, -2e-3], [-0.2, 0.1, 0.2, 5e-3], [0.3, -0.1, 0.0, 1e-3]]
+        var theta = theta0
+        var m = [Double](repeating: 0, count: theta.count), v = m
+        for (t, g) in gradients.enumerated() {
+            let c1 = 1 - pow(h.beta1, Double(t + 1)), c2 = 1 - pow(h.beta2, Double(t + 1))
+            for i in theta.indices {
+                theta[i] *= 1 - h.learningRate * h.weightDecay
+                m[i] = h.beta1 * m[i] + (1 - h.beta1) * g[i]
+                v[i] = h.beta2 * v[i] + (1 - h.beta2) * g[i] * g[i]
+                theta[i] -= h.learningRate * (m[i] / c1) / ((v[i] / c2).squareRoot() + h.epsilon)
+            }
+        }
+        return CheckSupport.guarded("AdamW, 4 steps of varying gradients") {
+            compare(try run(theta0, gradients, h), theta, floatAdamBound(theta0, h, gradients.count),
+                    "AdamW, 4 varying gradients: the update by hand in Double, η = 0.02, λ = 0.1")
         }
     }
 

@@ -103,6 +103,7 @@ public enum ZooChecks {
             return [
                 NamedCheck(name: "AdamW closed form") { TrainingChecks.adamWClosedForm(run) },
                 NamedCheck(name: "zero gradient only decays") { TrainingChecks.zeroGradientOnlyDecays(run) },
+                NamedCheck(name: "AdamW, varying gradients") { TrainingChecks.adamWVaryingGradients(run) },
             ]
         case .loss(let f):
             return [
