@@ -33,7 +33,7 @@ let package = Package(
         .target(name: "Decoding", dependencies: ["TensorCore", "Kernels", "Layers"]),
         .target(name: "Models", dependencies: ["TensorCore", "Kernels", "Embedding", "PositionalEncoding", "IO", "Layers", "Decoding"]),
         .target(name: "Metrics", dependencies: ["TensorCore"]),
-        .target(name: "Training", dependencies: ["TensorCore", "Kernels", "Embedding", "PositionalEncoding", "Layers", "Models", "IO", "Metrics", "Decoding"]),
+        .target(name: "Training", dependencies: ["TensorCore", "Kernels", "Embedding", "PositionalEncoding", "Masking", "Layers", "Models", "IO", "Metrics", "Decoding"]),
         .target(name: "Errata", dependencies: ["TensorCore", "Kernels", "PositionalEncoding", "Attention"]),
         // The bug zoo (docs/bug-zoo.md): real-world bugs as variants of the correct code. Deliberately NOT
         // re-exported by DecoderSpec and not reachable from the CLI; only specs and `make zoo` use it.
