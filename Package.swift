@@ -39,8 +39,8 @@ let package = Package(
         .target(name: "Models", dependencies: ["TensorCore", "Kernels", "Embedding", "PositionalEncoding", "IO", "Layers", "Decoding"],
                 exclude: readme),
         .target(name: "Metrics", dependencies: ["TensorCore"], exclude: readme),
-        .target(name: "Training", dependencies: ["TensorCore", "Kernels", "Embedding", "PositionalEncoding", "Layers", "Models", "IO",
-                                                 "Tokenizers", "Metrics", "Decoding"], exclude: readme),
+        .target(name: "Training", dependencies: ["TensorCore", "Kernels", "Embedding", "PositionalEncoding", "Masking", "Layers", "Models",
+                                                 "IO", "Tokenizers", "Metrics", "Decoding"], exclude: readme),
         .target(name: "Errata", dependencies: ["TensorCore", "Kernels", "Masking", "Attention"], exclude: readme),
         // The bug zoo (docs/bug-zoo.md): real-world bugs as variants of the correct code. Deliberately NOT
         // re-exported by DecoderSpec and not reachable from the CLI; only the specs use it (`make zoo` runs BugZooSpecs).

@@ -78,16 +78,20 @@ public func attend(q: Matrix, cachedK: Matrix, cachedV: Matrix, mask: AttentionM
 
 /// Multi-head attention on already projected matrices: Q [Tq, d_model], K [Tk, d_model],
 /// V [Tk, d_model] are split into `heads` column slices of width d_model/heads; each head attends
-/// with the same mask; the head outputs are concatenated (before W_O) into [Tq, d_model].
+/// with the same mask; the head outputs are concatenated (before W_O) into [Tq, d_model]. The
+/// projections around it are `MultiHeadAttention` (Sources/Layers/MultiHeadAttention.swift).
 ///
 ///     head_h = Attention(Q[:, h·d_h ..< (h+1)·d_h], K[:, …], V[:, …]),   Concat(head_1 … head_H)
 ///
+/// - Parameter trustedKeyRows: leading rows of K and V already checked by an earlier call (a KV
+///   cache's rows before this decoding step); they are not scanned for NaN/±Inf again, so a step
+///   does not re-read the whole cache. 0 (the default) scans everything.
 /// - Throws: `.invalidArgument` when heads ∤ d_model; otherwise as `scaledDotProductAttention`
 ///   (including its edge numerics: an overflowing Float result is recomputed in Double).
 public func multiHeadAttention(q: Matrix, k: Matrix, v: Matrix, heads: Int, mask: AttentionMask = .none,
-                               variant: AttentionVariant = .optimized) throws -> Matrix {
+                               variant: AttentionVariant = .optimized, trustedKeyRows: Int = 0) throws -> Matrix {
     try Validate.positive(heads, "heads")
-    try AttentionValidation.check(q: q, k: k, v: v, mask: mask, operation: "multiHeadAttention(Q, K, V)")
+    try AttentionValidation.check(q: q, k: k, v: v, mask: mask, operation: "multiHeadAttention(Q, K, V)", trustedKeyRows: trustedKeyRows)
     guard q.cols % heads == 0, v.cols % heads == 0 else {
         throw DecoderSpecError.invalidArgument(
             what: "heads = \(heads)",
@@ -95,170 +99,6 @@ public func multiHeadAttention(q: Matrix, k: Matrix, v: Matrix, heads: Int, mask
     }
     return AttentionKernels.finiteOrWide(AttentionKernels.multiHead(q: q, k: k, v: v, heads: heads, mask: mask, variant: variant),
                                          q: q, k: k, v: v, heads: heads, mask: mask)
-}
-
-/// `multiHeadAttention` for a KV-cached decoding step: the same validation and result, except
-/// that the first `cachedRows` rows of K and V — validated when they were appended to the cache —
-/// are not scanned again for NaN/±Inf (that scan would re-read the whole cache every step).
-package func multiHeadAttention(q: Matrix, k: Matrix, v: Matrix, heads: Int, mask: AttentionMask,
-                                variant: AttentionVariant, cachedRows: Int) throws -> Matrix {
-    try Validate.positive(heads, "heads")
-    try AttentionValidation.check(q: q, k: k, v: v, mask: mask, operation: "multiHeadAttention(Q, K, V) over a KV cache",
-                                  trustedKeyRows: cachedRows)
-    guard q.cols % heads == 0, v.cols % heads == 0 else {
-        throw DecoderSpecError.invalidArgument(what: "heads = \(heads)", reason: "must divide d_model (Q is \(q.shape), V is \(v.shape))")
-    }
-    return AttentionKernels.finiteOrWide(AttentionKernels.multiHead(q: q, k: k, v: v, heads: heads, mask: mask, variant: variant),
-                                         q: q, k: k, v: v, heads: heads, mask: mask)
-}
-
-// MARK: - Multi-head attention with projections
-
-/// Multi-head attention with learned projections, stored as PyTorch / Hugging Face store a
-/// `Linear` (weight [out, in], bias [out]). See docs/attention.md.
-///
-///     Q = X_q·W_Qᵀ + b_Q,  K = X_kv·W_Kᵀ + b_K,  V = X_kv·W_Vᵀ + b_V        [T, d_model]
-///     MultiHead = Concat(head_1 … head_H)·W_Oᵀ + b_O,  head_h = Attention(Q_h, K_h, V_h)
-///
-/// Self-attention passes the same X for query and key/value input; cross-attention passes the
-/// decoder states as query input [Tq, d_model] and the encoder output as key/value input
-/// [Tk, d_model]. For a KV cache, store `projectKeys`/`projectValues` of the past and call
-/// `attendProjected` with the new queries, then `projectOutput`.
-public struct MultiHeadAttention: Sendable, Equatable {
-    public let modelDimension: Int
-    public let heads: Int
-    /// [d_model, d_model] each, [out, in].
-    public var wQ: Matrix, wK: Matrix, wV: Matrix, wO: Matrix
-    /// [d_model] each.
-    public var bQ: [Float], bK: [Float], bV: [Float], bO: [Float]
-
-    /// d_model / heads.
-    public var headDimension: Int { modelDimension / heads }
-
-    /// - Throws: `.invalidArgument` when heads ≤ 0 or heads ∤ d_model; `.shapeMismatch` when a
-    ///   weight is not [d_model, d_model] or a bias not [d_model]; `.nonFinite` for NaN/Inf weights.
-    public init(heads: Int, wQ: Matrix, bQ: [Float], wK: Matrix, bK: [Float], wV: Matrix, bV: [Float],
-                wO: Matrix, bO: [Float]) throws {
-        try Validate.positive(heads, "heads")
-        let d = wQ.rows
-        try Validate.positive(d, "d_model (rows of W_Q)")
-        guard d % heads == 0 else {
-            throw DecoderSpecError.invalidArgument(what: "heads = \(heads)", reason: "must divide d_model = \(d)")
-        }
-        for (name, w) in [("W_Q", wQ), ("W_K", wK), ("W_V", wV), ("W_O", wO)] {
-            guard w.rows == d && w.cols == d else {
-                throw DecoderSpecError.shapeMismatch(operation: "MultiHeadAttention(\(name))", expected: "[\(d), \(d)] ([out, in])",
-                                                     actual: "\(w.shape)")
-            }
-            try Validate.finite(w.storage, "\(name) \(w.shape)")
-        }
-        for (name, b) in [("b_Q", bQ), ("b_K", bK), ("b_V", bV), ("b_O", bO)] {
-            guard b.count == d else {
-                throw DecoderSpecError.shapeMismatch(operation: "MultiHeadAttention(\(name))", expected: "[\(d)]", actual: "[\(b.count)]")
-            }
-            try Validate.finite(b, "\(name) [\(d)]")
-        }
-        self.modelDimension = d
-        self.heads = heads
-        self.wQ = wQ; self.wK = wK; self.wV = wV; self.wO = wO
-        self.bQ = bQ; self.bK = bK; self.bV = bV; self.bO = bO
-    }
-
-    /// Random weights N(0, 1/d_model) (so projections keep unit scale) and zero biases, from `seed`.
-    public init(heads: Int, modelDimension d: Int, seed: UInt64) throws {
-        try Validate.positive(d, "d_model")
-        var rng = SeededRNG(seed: seed)
-        let std = 1 / Float(d).squareRoot()
-        let zero = [Float](repeating: 0, count: d)
-        try self.init(heads: heads,
-                      wQ: rng.normalMatrix(rows: d, cols: d, std: std), bQ: zero,
-                      wK: rng.normalMatrix(rows: d, cols: d, std: std), bK: zero,
-                      wV: rng.normalMatrix(rows: d, cols: d, std: std), bV: zero,
-                      wO: rng.normalMatrix(rows: d, cols: d, std: std), bO: zero)
-    }
-
-    /// Identity projections and zero biases: MultiHead(X, X) = multiHeadAttention(X, X, X).
-    public static func identity(modelDimension d: Int, heads: Int) throws -> MultiHeadAttention {
-        try Validate.positive(d, "d_model")
-        var eye = Matrix(rows: d, cols: d)
-        for i in 0..<d { eye[i, i] = 1 }
-        let zero = [Float](repeating: 0, count: d)
-        return try MultiHeadAttention(heads: heads, wQ: eye, bQ: zero, wK: eye, bK: zero, wV: eye, bV: zero, wO: eye, bO: zero)
-    }
-
-    /// MultiHead(X_q, X_kv) [Tq, d_model].
-    /// - Parameters: query [Tq, d_model]; keyValue [Tk, d_model] (pass `query` for self-attention).
-    /// - Throws: `DecoderSpecError` for widths ≠ d_model, empty inputs, mask misfit, NaN/Inf.
-    public func callAsFunction(query: Matrix, keyValue: Matrix, mask: AttentionMask = .none,
-                               backend: Backend = .optimized) throws -> Matrix {
-        let q = try projectQueries(query, backend: backend)
-        let k = try projectKeys(keyValue, backend: backend)
-        let v = try projectValues(keyValue, backend: backend)
-        let heads = try attendProjected(queries: q, keys: k, values: v, mask: mask, backend: backend)
-        return try projectOutput(heads, backend: backend)
-    }
-
-    /// Self-attention: MultiHead(X, X) [T, d_model].
-    public func selfAttention(_ x: Matrix, mask: AttentionMask = .none, backend: Backend = .optimized) throws -> Matrix {
-        try self(query: x, keyValue: x, mask: mask, backend: backend)
-    }
-
-    /// Q = X·W_Qᵀ + b_Q, [T, d_model].
-    public func projectQueries(_ x: Matrix, backend: Backend = .optimized) throws -> Matrix {
-        try linear(x, wQ, bQ, "query input", backend)
-    }
-    /// K = X·W_Kᵀ + b_K, [T, d_model].
-    public func projectKeys(_ x: Matrix, backend: Backend = .optimized) throws -> Matrix {
-        try linear(x, wK, bK, "key/value input", backend)
-    }
-    /// V = X·W_Vᵀ + b_V, [T, d_model].
-    public func projectValues(_ x: Matrix, backend: Backend = .optimized) throws -> Matrix {
-        try linear(x, wV, bV, "key/value input", backend)
-    }
-    /// Concat(heads)·W_Oᵀ + b_O, [T, d_model].
-    public func projectOutput(_ concatenatedHeads: Matrix, backend: Backend = .optimized) throws -> Matrix {
-        try linear(concatenatedHeads, wO, bO, "concatenated heads", backend)
-    }
-
-    /// Attention of projected queries [Tq, d_model] over projected keys and values [Tk, d_model]
-    /// (e.g. a KV cache), split into `heads`; returns the concatenated heads [Tq, d_model]
-    /// (before W_O).
-    public func attendProjected(queries: Matrix, keys: Matrix, values: Matrix, mask: AttentionMask = .none,
-                                backend: Backend = .optimized) throws -> Matrix {
-        for (name, m) in [("projected queries", queries), ("projected keys", keys), ("projected values", values)] where m.cols != modelDimension {
-            throw DecoderSpecError.shapeMismatch(operation: "MultiHeadAttention.attendProjected", expected: "\(name) [T, \(modelDimension)]",
-                                                 actual: "\(m.shape)")
-        }
-        return try multiHeadAttention(q: queries, k: keys, v: values, heads: heads, mask: mask, variant: backend.attention)
-    }
-
-    /// The attention weights of every head, `heads` matrices [Tq, Tk] (naive path), for pictures.
-    public func headWeights(query: Matrix, keyValue: Matrix, mask: AttentionMask = .none) throws -> [Matrix] {
-        let q = try projectQueries(query, backend: .naive)
-        let k = try projectKeys(keyValue, backend: .naive)
-        let dh = headDimension
-        return try (0..<heads).map { h in
-            try attentionWeights(q: AttentionKernels.columns(q, from: h * dh, count: dh),
-                                 k: AttentionKernels.columns(k, from: h * dh, count: dh), mask: mask)
-        }
-    }
-
-    func linear(_ x: Matrix, _ w: Matrix, _ b: [Float], _ what: String, _ backend: Backend) throws -> Matrix {
-        guard x.cols == modelDimension else {
-            throw DecoderSpecError.shapeMismatch(operation: "MultiHeadAttention (\(what))", expected: "[T, \(modelDimension)]",
-                                                 actual: "\(x.shape)")
-        }
-        guard x.rows > 0 else { throw DecoderSpecError.emptySequence(what: "MultiHeadAttention \(what) \(x.shape)") }
-        try Validate.finite(x.storage[...], "MultiHeadAttention \(what) \(x.shape)")
-        var y = try x.matmul(w, transposeOther: true, variant: backend.gemm)
-        y.storage.withUnsafeMutableBufferPointer { p in
-            for r in 0..<y.rows {
-                let row = p.baseAddress! + r * y.cols
-                for c in 0..<y.cols { row[c] += b[c] }
-            }
-        }
-        return y
-    }
 }
 
 // MARK: - Validation and kernels

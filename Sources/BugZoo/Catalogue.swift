@@ -29,7 +29,7 @@ public typealias AttentionFunction = @Sendable (_ q: Matrix, _ k: Matrix, _ v: M
 public typealias MultiHeadFunction = @Sendable (_ q: Matrix, _ k: Matrix, _ v: Matrix, _ heads: Int, _ mask: AttentionMask) throws -> Matrix
 /// Decoder cross-attention of `layer`: target states [Tq, d] (valid rows < targetValidLength) attend
 /// over the encoder output [Tk, d] (valid rows < sourceValidLength) → [Tq, d].
-public typealias CrossAttentionFunction = @Sendable (_ layer: AttentionLayer, _ target: Matrix, _ targetValidLength: Int,
+public typealias CrossAttentionFunction = @Sendable (_ layer: MultiHeadAttention, _ target: Matrix, _ targetValidLength: Int,
                                                      _ source: Matrix, _ sourceValidLength: Int) throws -> Matrix
 /// LayerNorm over the last axis: x [T, d], γ [d], β [d], ε → [T, d].
 public typealias LayerNormFunction = @Sendable (_ x: Matrix, _ gamma: [Float], _ beta: [Float], _ epsilon: Float) throws -> Matrix

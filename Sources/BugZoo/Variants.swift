@@ -44,7 +44,7 @@ public enum BugCatalogue {
         try multiHeadAttention(q: q, k: k, v: v, heads: heads, mask: mask)
     }
     public static let correctCrossAttention: CrossAttentionFunction = { layer, target, _, source, sourceValid in
-        try layer(target, memory: source, causal: false, memoryValidLength: sourceValid)
+        try layer(target, memory: source, mask: .keyPadding(validLength: sourceValid))
     }
     public static let correctLayerNorm: LayerNormFunction = { x, gamma, beta, eps in
         try LayerNorm(gamma: gamma, beta: beta, epsilon: eps)(x)
@@ -284,7 +284,7 @@ public enum BugCatalogue {
         mistake: "decoder(tgt, memory, memory_key_padding_mask=tgt_padding_mask)   # should be src_padding_mask",
         citation: "common (spec it)", concept: .masking,
         variants: [Variant("target valid length on source keys", mutant: .crossAttention({ layer, target, targetValid, source, _ in
-            try layer(target, memory: source, causal: false, memoryValidLength: min(targetValid, source.rows))
+            try layer(target, memory: source, mask: .keyPadding(validLength: min(targetValid, source.rows)))
         }), correct: .crossAttention(correctCrossAttention))])
 
     // MARK: - 9–10 layers

@@ -1,4 +1,5 @@
 import Kernels
+import Masking
 import TensorCore
 
 /// Where LayerNorm sits relative to each residual branch. See docs/layers.md.
@@ -19,16 +20,16 @@ public enum NormPlacement: String, Sendable, CaseIterable, Codable {
 ///
 /// Shapes: x [T, d] → [T, d]; memory (encoder output) [S, d].
 public struct TransformerLayer: Sendable, Equatable {
-    public var selfAttention: AttentionLayer
+    public var selfAttention: MultiHeadAttention
     public var selfAttentionNorm: LayerNorm
-    public var crossAttention: AttentionLayer?
+    public var crossAttention: MultiHeadAttention?
     public var crossAttentionNorm: LayerNorm?
     public var feedForward: FeedForward
     public var feedForwardNorm: LayerNorm
     public var placement: NormPlacement
     public var causal: Bool
 
-    public init(selfAttention: AttentionLayer, selfAttentionNorm: LayerNorm, crossAttention: AttentionLayer? = nil,
+    public init(selfAttention: MultiHeadAttention, selfAttentionNorm: LayerNorm, crossAttention: MultiHeadAttention? = nil,
                 crossAttentionNorm: LayerNorm? = nil, feedForward: FeedForward, feedForwardNorm: LayerNorm,
                 placement: NormPlacement, causal: Bool) throws {
         guard (crossAttention == nil) == (crossAttentionNorm == nil) else {
@@ -46,9 +47,9 @@ public struct TransformerLayer: Sendable, Equatable {
         try Validate.positive(d, "d_model")
         try Validate.positive(ff, "feed-forward width d_ff")
         return try TransformerLayer(
-            selfAttention: AttentionLayer(modelWidth: d, heads: heads, std: std, rng: &rng),
+            selfAttention: MultiHeadAttention(modelWidth: d, heads: heads, std: std, rng: &rng),
             selfAttentionNorm: LayerNorm(width: d, epsilon: epsilon),
-            crossAttention: crossAttention ? AttentionLayer(modelWidth: d, heads: heads, std: std, rng: &rng) : nil,
+            crossAttention: crossAttention ? MultiHeadAttention(modelWidth: d, heads: heads, std: std, rng: &rng) : nil,
             crossAttentionNorm: crossAttention ? LayerNorm(width: d, epsilon: epsilon) : nil,
             feedForward: FeedForward(up: Linear(inputSize: d, outputSize: ff, std: std, rng: &rng),
                                      down: Linear(inputSize: ff, outputSize: d, std: std, rng: &rng), activation: activation),
@@ -69,12 +70,12 @@ public struct TransformerLayer: Sendable, Equatable {
     public func callAsFunction(_ x: Matrix, memory: Matrix? = nil, memoryValidLength: Int? = nil, validLength: Int? = nil,
                                backend: Backend = .optimized) throws -> Matrix {
         var h = try residual(x, selfAttentionNorm, backend: backend) {
-            try selfAttention($0, memory: $0, causal: causal, memoryValidLength: validLength, backend: backend)
+            try selfAttention($0, mask: AttentionMask(isCausal: causal, keyValidLength: validLength), backend: backend)
         }
         if let crossAttention, let crossAttentionNorm {
             guard let memory else { throw DecoderSpecError.invalidArgument(what: "memory", reason: "a decoder layer with cross-attention needs the encoder output") }
             h = try residual(h, crossAttentionNorm, backend: backend) {
-                try crossAttention($0, memory: memory, causal: false, memoryValidLength: memoryValidLength, backend: backend)
+                try crossAttention($0, memory: memory, mask: AttentionMask(keyValidLength: memoryValidLength), backend: backend)
             }
         }
         return try residual(h, feedForwardNorm, backend: backend) { try feedForward($0, backend: backend) }
@@ -89,45 +90,5 @@ public struct TransformerLayer: Sendable, Equatable {
             h = try residual(h, crossAttentionNorm, backend: backend) { try crossAttention($0, projectedMemory: cross, backend: backend) }
         }
         return try residual(h, feedForwardNorm, backend: backend) { try feedForward($0, backend: backend) }
-    }
-}
-
-/// The decoder's memory: one self-attention cache per layer, plus (encoder-decoder) the cross
-/// keys/values computed once from the encoder output. Printing it shows what grows per step.
-public struct KVCache: Sendable, Equatable, CustomStringConvertible {
-    public var layers: [LayerKVCache]
-    public var cross: [LayerKVCache]?
-
-    public init(layers: Int, width: Int, cross: [LayerKVCache]? = nil) {
-        self.layers = Array(repeating: .empty(width: width), count: layers)
-        self.cross = cross
-    }
-
-    /// Positions held (the same in every layer).
-    public var length: Int { layers.first?.length ?? 0 }
-
-    /// Rolls every self-attention layer back to `length` positions.
-    public mutating func truncate(to length: Int) {
-        for l in layers.indices { layers[l].truncate(to: length) }
-    }
-
-    /// Runs one decoding step on the cache; if it throws half-way (some layers appended their K/V,
-    /// a later check failed), the cache is rolled back to its length before the step.
-    public mutating func step<T>(_ body: (inout KVCache) throws -> T) rethrows -> T {
-        let before = length
-        do { return try body(&self) } catch { truncate(to: before); throw error }
-    }
-
-    /// Floats held: 2 · layers · length · d (+ the cross cache).
-    public var floatCount: Int {
-        layers.reduce(0) { $0 + $1.keys.storage.count + $1.values.storage.count }
-            + (cross ?? []).reduce(0) { $0 + $1.keys.storage.count + $1.values.storage.count }
-    }
-
-    public var description: String {
-        let width = layers.first?.keys.cols ?? 0
-        var s = "KVCache: \(layers.count) layer(s) × (K, V) of [\(length), \(width)] = \(floatCount) floats"
-        if let cross { s += "; cross K/V of [\(cross.first?.length ?? 0), \(width)] per layer" }
-        return s
     }
 }

@@ -84,7 +84,7 @@ extension EncoderModel {
         let layers = try (0..<config.layers).map { i -> TransformerLayer in
             let p = "encoder.layer.\(i)"
             return try TransformerLayer(
-                selfAttention: AttentionLayer(query: w.linear("\(p).attention.self.query", out: d, in: d),
+                selfAttention: MultiHeadAttention(query: w.linear("\(p).attention.self.query", out: d, in: d),
                                               key: w.linear("\(p).attention.self.key", out: d, in: d),
                                               value: w.linear("\(p).attention.self.value", out: d, in: d),
                                               output: w.linear("\(p).attention.output.dense", out: d, in: d), heads: config.heads),
@@ -132,7 +132,7 @@ extension DecoderOnlyModel {
                 try Linear(weight: qkv.weight.rows((k * d)..<((k + 1) * d)), bias: Array(qkv.bias![(k * d)..<((k + 1) * d)]))
             }
             return try TransformerLayer(
-                selfAttention: AttentionLayer(query: slice(0), key: slice(1), value: slice(2),
+                selfAttention: MultiHeadAttention(query: slice(0), key: slice(1), value: slice(2),
                                               output: conv1D("\(p).attn.c_proj", in: d, out: d), heads: config.heads),
                 selfAttentionNorm: w.layerNorm("\(p).ln_1", d, eps),
                 feedForward: FeedForward(up: conv1D("\(p).mlp.c_fc", in: d, out: ff), down: conv1D("\(p).mlp.c_proj", in: ff, out: d),

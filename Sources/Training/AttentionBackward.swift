@@ -5,13 +5,16 @@
 // as one big GEMM over all tokens while the T×T scores stay per sequence (no padding at all).
 import Kernels
 import Layers
+import Masking
 import TensorCore
 
-/// One packed sequence: its query rows, the key/value rows it attends over, and its mask.
+/// One packed sequence: its query rows, the key/value rows it attends over, and which keys each
+/// query sees — the `AttentionMask` of the segment (`mask`), as inference uses it:
 ///
-///     M[i, j] = −∞ unless (j ≤ i + causalOffset when causal) and (j < keyValidLength when given)
+///     visible(i, j) = (not causal or j ≤ i + (tk − tq)) and (no padding or j < keyValidLength)
 ///
-/// with i, j relative to the segment. Padding masks are `keyValidLength`; causal is GPT's mask.
+/// with i, j relative to the segment (tq queries, tk keys): the queries of a causal segment are
+/// the last tq of the tk positions. Padding masks are `keyValidLength`; causal is GPT's mask.
 public struct AttentionSegment: Sendable, Equatable {
     public var queries: Range<Int>
     public var keys: Range<Int>
@@ -23,6 +26,11 @@ public struct AttentionSegment: Sendable, Equatable {
     /// Self-attention over rows `range`.
     public static func selfAttention(_ range: Range<Int>, causal: Bool = false, validLength: Int? = nil) -> AttentionSegment {
         AttentionSegment(queries: range, keys: range, causal: causal, keyValidLength: validLength)
+    }
+    /// The segment's mask over its [tq, tk] scores: `.causal(queryOffset: tk − tq)` when causal,
+    /// `.keyPadding(validLength:)` when padded, both, or none.
+    public var mask: AttentionMask {
+        AttentionMask(isCausal: causal, queryOffset: keys.count - queries.count, keyValidLength: keyValidLength)
     }
 }
 
@@ -37,7 +45,7 @@ public struct AttentionCache: Sendable {
     public var segments: [AttentionSegment]
 }
 
-extension AttentionLayer {
+extension MultiHeadAttention {
     /// Forward over packed rows: Q = Xq·W_Qᵀ + b_Q, K, V from `memory`, per segment and head
     /// P = softmax(Q_h K_hᵀ/√d_h + M), head = P·V_h, out = Concat(heads)·W_Oᵀ + b_O.
     public func trainingForward(_ x: Matrix, memory: Matrix, segments: [AttentionSegment], compute: Compute) -> (Matrix, AttentionCache) {
@@ -51,6 +59,7 @@ extension AttentionLayer {
         probabilities.reserveCapacity(segments.count * heads)
         for seg in segments {
             let tq = seg.queries.count, tk = seg.keys.count
+            let mask = seg.mask
             for h in 0..<heads {
                 var p = [Float](repeating: 0, count: tq * tk)
                 q.storage.withUnsafeBufferPointer { pq in
@@ -62,12 +71,10 @@ extension AttentionLayer {
                         }
                     }
                 }
-                if seg.causal || seg.keyValidLength != nil {
+                // M: keys beyond the mask's visible prefix get −∞ (the loop bound the fused kernel uses).
+                if mask.isCausal || mask.keyValidLength != nil {
                     for i in 0..<tq {
-                        var visible = tk
-                        if let n = seg.keyValidLength { visible = min(visible, n) }
-                        if seg.causal { visible = min(visible, i + 1 + (tk - tq)) }  // queries are the last tq of tk positions
-                        for j in max(0, visible)..<tk { p[i * tk + j] = -.infinity }
+                        for j in mask.visibleKeyCount(query: i, keys: tk)..<tk { p[i * tk + j] = -.infinity }
                     }
                 }
                 p.withUnsafeMutableBufferPointer { pp in Softmax.rows(compute.backend.softmax, pp.baseAddress!, rows: tq, cols: tk) }
@@ -97,7 +104,7 @@ extension AttentionLayer {
     ///
     /// then the four Linear backwards. Returns (d query input, d memory input); for self-attention
     /// the caller adds the two.
-    public func backward(_ dOut: Matrix, cache c: AttentionCache, gradient g: inout AttentionLayer, compute: Compute) -> (dx: Matrix, dMemory: Matrix) {
+    public func backward(_ dOut: Matrix, cache c: AttentionCache, gradient g: inout MultiHeadAttention, compute: Compute) -> (dx: Matrix, dMemory: Matrix) {
         let dMixed = output.backward(dOut, input: c.mixed, gradient: &g.output, compute: compute)
         let d = modelWidth, dh = headWidth
         let scale = 1 / Float(dh).squareRoot()

@@ -93,7 +93,7 @@ extension FeedForward: ParameterContainer {
     }
 }
 
-extension AttentionLayer: ParameterContainer {
+extension MultiHeadAttention: ParameterContainer {
     /// BERT names: `self.query`, `self.key`, `self.value`, `output.dense`.
     public mutating func visitParameters(prefix: String, _ body: (String, [Int], inout [Float]) throws -> Void) rethrows {
         try query.visitParameters(prefix: join(prefix, "self.query"), body)

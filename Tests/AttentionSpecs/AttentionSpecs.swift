@@ -172,10 +172,11 @@ struct AttentionPropertySpecs {
                                                     x: x, position: i, seed: UInt(100 + i), context: "SDPA \(variant) i=\(i) seed=11")
             #expect(verdict.passed, "\(verdict)")
         }
-        let mha = try MultiHeadAttention(heads: 4, modelDimension: 16, seed: 12)
+        var rng = SeededRNG(seed: 12)
+        let mha = try MultiHeadAttention(modelWidth: 16, heads: 4, std: 1 / Float(16).squareRoot(), rng: &rng)
         let backend: Backend = variant == .naive ? .naive : .optimized
         for i in [0, 5, 40] {
-            let verdict = AttentionOracleChecks.causality({ try mha.selfAttention($0, mask: .causal(), backend: backend) },
+            let verdict = AttentionOracleChecks.causality({ try mha($0, mask: .causal(), backend: backend) },
                                                     x: x, position: i, seed: UInt(200 + i), context: "MHA \(backend) i=\(i) seed=12")
             #expect(verdict.passed, "\(verdict)")
         }
@@ -215,13 +216,14 @@ struct AttentionPropertySpecs {
         let v1 = AttentionChecks.permutationEquivariant({ try scaledDotProductAttention(q: $0, k: $0, v: $0, variant: variant) },
                                                         x: x, seed: 42, context: "SDPA \(variant) seed=41")
         #expect(v1.passed, "\(v1)")
-        let mha = try MultiHeadAttention(heads: 3, modelDimension: 24, seed: 43)
+        var rng = SeededRNG(seed: 43)
+        let mha = try MultiHeadAttention(modelWidth: 24, heads: 3, std: 1 / Float(24).squareRoot(), rng: &rng)
         let backend: Backend = variant == .naive ? .naive : .optimized
         // Projections are row-wise, so they commute with the permutation; the error bound doubles
         // per stage at most, and attentionBound of the raw input is a generous stand-in for
         // projected inputs of the same scale (weights N(0, 1/d) keep unit scale) — checked with ×8.
         let x2 = Inputs.matrix(rows: 37, cols: 24, seed: 44)
-        let permuted = AttentionChecks.permutationEquivariant({ try mha.selfAttention($0, backend: backend) }, x: x2, seed: 45,
+        let permuted = AttentionChecks.permutationEquivariant({ try mha($0, backend: backend) }, x: x2, seed: 45,
                                                               context: "MHA \(backend) seed=44")
         #expect(permuted.passed, "\(permuted)")
     }
@@ -267,24 +269,25 @@ struct MultiHeadSpecs {
     func oneHeadIsSDPA() throws {
         let x = Inputs.matrix(rows: 19, cols: 12, seed: 81)
         let mem = Inputs.matrix(rows: 7, cols: 12, seed: 82)
-        let mha = try MultiHeadAttention.identity(modelDimension: 12, heads: 1)
+        let mha = try MultiHeadAttention.identity(modelWidth: 12, heads: 1)
         for backend in Backend.allCases {
-            let a = try mha(query: x, keyValue: mem, mask: .none, backend: backend)
+            let a = try mha(x, memory: mem, mask: .none, backend: backend)
             let b = try scaledDotProductAttention(q: x, k: mem, v: mem, variant: backend.attention)
             // Identity GEMMs are exact (one product of 1 and x, the rest 0, plus bias 0), so bitwise.
             #expect(compare(a.storage, b.storage, .exact, "cross-attention \(backend) seed=81").passed)
-            let c = try mha.selfAttention(x, mask: .causal(), backend: backend)
+            let c = try mha(x, mask: .causal(), backend: backend)
             let d = try scaledDotProductAttention(q: x, k: x, v: x, mask: .causal(), variant: backend.attention)
             #expect(compare(c.storage, d.storage, .exact, "self-attention \(backend) seed=81").passed)
         }
     }
 
-    @Test("MHA with random weights and biases matches a GSL reference of the whole formula")
+    @Test("MHA with random weights and biases matches a GSL reference of the whole formula: one call, one KV-cache step per row, and the training forward over packed segments")
     func projectionsAgainstReference() throws {
         let (d, heads, tq, tk) = (24, 4, 9, 14)
         let ws = (0..<4).map { Inputs.matrix(rows: d, cols: d, seed: UInt(900 + $0), range: -0.4...0.4) }
         let bs = (0..<4).map { Inputs.matrix(rows: 1, cols: d, seed: UInt(910 + $0), range: -0.2...0.2).storage }
-        let mha = try MultiHeadAttention(heads: heads, wQ: ws[0], bQ: bs[0], wK: ws[1], bK: bs[1], wV: ws[2], bV: bs[2], wO: ws[3], bO: bs[3])
+        let projections = try (0..<4).map { try Linear(weight: ws[$0], bias: bs[$0]) }
+        let mha = try MultiHeadAttention(query: projections[0], key: projections[1], value: projections[2], output: projections[3], heads: heads)
         let xq = Inputs.matrix(rows: tq, cols: d, seed: 920), xkv = Inputs.matrix(rows: tk, cols: d, seed: 921)
         func linear(_ x: Matrix, _ w: Matrix, _ b: [Float]) throws -> [Double] {
             var y = try GSL.dgemm(transB: true, m: x.rows, n: d, k: d, a: x.storage.doubles, b: w.storage.doubles)
@@ -294,35 +297,83 @@ struct MultiHeadSpecs {
         func toMatrix(_ a: [Double], _ rows: Int) -> Matrix { try! Matrix(rows: rows, cols: d, storage: a.map(Float.init)) }
         // Reference in Double throughout; rounding Q, K, V to Float for the attention reference costs ≤ u relative each,
         // covered by the bound's score term (e_s uses d + 1 roundings).
-        let qRef = try linear(xq, ws[0], bs[0]), kRef = try linear(xkv, ws[1], bs[1]), vRef = try linear(xkv, ws[2], bs[2])
-        let heads64 = try AttentionOracleChecks.multiHeadReference(q: toMatrix(qRef, tq), k: toMatrix(kRef, tk), v: toMatrix(vRef, tk), heads: heads, mask: .causal(queryOffset: 5))
-        let out = try linear(toMatrix(heads64, tq), ws[3], bs[3])
-        // Bound: the attention bound on the projected inputs, propagated through W_O (row sums of |W_O| ≤ d·0.4),
-        // plus the projection GEMMs' own γ_d relative error on |x|·|W| ≤ d·0.4 (inputs ≤ 1).
-        let att = attentionBound(q: toMatrix(qRef, tq), k: toMatrix(kRef, tk), v: toMatrix(vRef, tk), headDimension: d / heads).value
-        let proj = Double(d + 2) * unitRoundoff * Double(d) * 0.4 * 1.5
-        let tol = (att + 3 * proj) * Double(d) * 0.4 + proj
+        /// The whole formula in Double for query input xq and key/value input xkv, and its bound.
+        func reference(_ xq: Matrix, _ xkv: Matrix, _ mask: AttentionMask) throws -> (out: [Double], tol: Double) {
+            let (tq, tk) = (xq.rows, xkv.rows)
+            let qRef = try linear(xq, ws[0], bs[0]), kRef = try linear(xkv, ws[1], bs[1]), vRef = try linear(xkv, ws[2], bs[2])
+            let heads64 = try AttentionOracleChecks.multiHeadReference(q: toMatrix(qRef, tq), k: toMatrix(kRef, tk), v: toMatrix(vRef, tk),
+                                                                       heads: heads, mask: mask)
+            let out = try linear(toMatrix(heads64, tq), ws[3], bs[3])
+            // Bound: the attention bound on the projected inputs, propagated through W_O (row sums of |W_O| ≤ d·0.4),
+            // plus the projection GEMMs' own γ_d relative error on |x|·|W| ≤ d·0.4 (inputs ≤ 1).
+            let att = attentionBound(q: toMatrix(qRef, tq), k: toMatrix(kRef, tk), v: toMatrix(vRef, tk), headDimension: d / heads).value
+            let proj = Double(d + 2) * unitRoundoff * Double(d) * 0.4 * 1.5
+            return (out, (att + 3 * proj) * Double(d) * 0.4 + proj)
+        }
+        let cross = try reference(xq, xkv, .causal(queryOffset: 5))
+        // Self-attention, for the KV-cache path: one row per step must give the rows of the causal formula.
+        let selfRef = try reference(xkv, xkv, .causal())
+        // Training's packed forward: a causal segment of 5 rows and a 9-row segment with 6 valid keys.
+        let packed = [AttentionSegment.selfAttention(0..<5, causal: true), .selfAttention(5..<tk, validLength: 6)]
+        let segmentRefs = try packed.map { try reference(xkv.rows($0.queries), xkv.rows($0.keys), $0.mask) }
         for backend in Backend.allCases {
-            let o = try mha(query: xq, keyValue: xkv, mask: .causal(queryOffset: 5), backend: backend)
-            let verdict = compare(o.storage, out, .absolute(tol), "MHA \(backend) d=\(d) heads=\(heads) seed=900")
+            let o = try mha(xq, memory: xkv, mask: .causal(queryOffset: 5), backend: backend)
+            let verdict = compare(o.storage, cross.out, .absolute(cross.tol), "MHA \(backend) d=\(d) heads=\(heads) seed=900")
             #expect(verdict.passed, "\(verdict)")
+            var cache = LayerKVCache.empty(width: d)
+            var steps: [Float] = []
+            for t in 0..<tk { steps += try mha(xkv.rows(t..<(t + 1)), cache: &cache, backend: backend).storage }
+            let cached = compare(steps, selfRef.out, .absolute(selfRef.tol), "MHA KV-cache steps \(backend) d=\(d) heads=\(heads) seed=921")
+            #expect(cached.passed, "\(cached)")
+            // The training forward of the same layer, its masks from `AttentionSegment.mask`: the cross
+            // segment (9 queries, the last 9 of 14 causal positions) is `.causal(queryOffset: 5)`, as above.
+            let compute = Compute(backend: backend)
+            let crossSegment = AttentionSegment(queries: 0..<tq, keys: 0..<tk, causal: true)
+            #expect(crossSegment.mask == .causal(queryOffset: 5))
+            let trainedCross = mha.trainingForward(xq, memory: xkv, segments: [crossSegment], compute: compute).0
+            let tc = compare(trainedCross.storage, cross.out, .absolute(cross.tol), "MHA trainingForward cross \(backend) seed=900")
+            #expect(tc.passed, "\(tc)")
+            let trainedSelf = mha.trainingForward(xkv, memory: xkv, segments: packed, compute: compute).0
+            for (segment, ref) in zip(packed, segmentRefs) {
+                let rows = trainedSelf.rows(segment.queries).storage
+                let ts = compare(rows, ref.out, .absolute(ref.tol), "MHA trainingForward \(segment.mask) \(backend) seed=921")
+                #expect(ts.passed, "\(ts)")
+                let inference = try mha(xkv.rows(segment.queries), mask: segment.mask, backend: backend)
+                let inf = compare(inference.storage, ref.out, .absolute(ref.tol), "MHA \(segment.mask) \(backend) seed=921")
+                #expect(inf.passed, "\(inf)")
+            }
         }
     }
 
-    @Test("The KV-cache path: attending one new query over cached projected K/V equals that row of full causal attention, bitwise")
+    @Test("The KV-cache path: attending one new query over cached projected K/V equals that row of full causal attention, bitwise; the layer's cache steps too (naive)")
     func kvCachePath() throws {
-        let mha = try MultiHeadAttention(heads: 4, modelDimension: 32, seed: 7)
+        var rng = SeededRNG(seed: 7)
+        let mha = try MultiHeadAttention(modelWidth: 32, heads: 4, std: 1 / Float(32).squareRoot(), rng: &rng)
         let x = Inputs.matrix(rows: 21, cols: 32, seed: 8)
         for backend in Backend.allCases {
-            let q = try mha.projectQueries(x, backend: backend)
-            let k = try mha.projectKeys(x, backend: backend), v = try mha.projectValues(x, backend: backend)
-            let full = try mha.attendProjected(queries: q, keys: k, values: v, mask: .causal(), backend: backend)
+            let q = try mha.query(x, backend: backend)
+            let k = try mha.key(x, backend: backend), v = try mha.value(x, backend: backend)
+            let full = try mha.attend(queries: q, keys: k, values: v, mask: .causal(), backend: backend)
             for t in [1, 10, 21] {  // the query at position t − 1, attending the cached keys 0 ..< t
-                let kt = try Matrix(rows: t, cols: 32, storage: Array(k.storage[0..<(t * 32)]))
-                let vt = try Matrix(rows: t, cols: 32, storage: Array(v.storage[0..<(t * 32)]))
-                let qt = try Matrix(rows: 1, cols: 32, storage: q.row(t - 1))
-                let heads = try mha.attendProjected(queries: qt, keys: kt, values: vt, mask: .causal(queryOffset: t - 1), backend: backend)
+                let kt = k.rows(0..<t), vt = v.rows(0..<t)
+                let qt = q.rows((t - 1)..<t)
+                let heads = try mha.attend(queries: qt, keys: kt, values: vt, mask: .causal(queryOffset: t - 1), backend: backend,
+                                           trustedKeyRows: t - 1)
                 let verdict = compare(heads.storage, full.row(t - 1), .exact, "KV step t=\(t) \(backend) seed=7")
+                #expect(verdict.passed, "\(verdict)")
+            }
+            // The layer's own cache path, one row per step, against the full causal self-attention.
+            // Bitwise on the naive path: naive GEMM sums each dot product in the same order however
+            // many rows it is given, and the attention step is the one above. The optimized GEMM
+            // sums a lone row in another order (≈ 1e-7 apart), so its cache path is checked
+            // against the GSL reference in `projectionsAgainstReference`.
+            guard backend == .naive else { continue }
+            let whole = try mha(x, mask: .causal(), backend: backend)
+            var cache = LayerKVCache.empty(width: 32)
+            for t in 0..<21 {
+                let step = try mha(x.rows(t..<(t + 1)), cache: &cache, backend: backend)
+                #expect(cache.length == t + 1)
+                let verdict = compare(step.storage, whole.row(t), .exact, "cached step \(t) \(backend) seed=7")
                 #expect(verdict.passed, "\(verdict)")
             }
         }
@@ -330,9 +381,10 @@ struct MultiHeadSpecs {
 
     @Test("headWeights: one [Tq, Tk] matrix per head, rows summing to 1")
     func headWeights() throws {
-        let mha = try MultiHeadAttention(heads: 3, modelDimension: 12, seed: 3)
+        var rng = SeededRNG(seed: 3)
+        let mha = try MultiHeadAttention(modelWidth: 12, heads: 3, std: 1 / Float(12).squareRoot(), rng: &rng)
         let x = Inputs.matrix(rows: 6, cols: 12, seed: 4)
-        let ws = try mha.headWeights(query: x, keyValue: x, mask: .causal())
+        let ws = try mha.headWeights(x, memory: x, mask: .causal())
         #expect(ws.count == 3)
         for w in ws {
             #expect(w.shape == Shape(6, 6))

@@ -153,23 +153,28 @@ struct AttentionBadInputSpecs {
 
     @Test("Multi-head: heads must divide d_model; weights must be [d, d]; inputs must be [T, d_model]")
     func multiHeadErrors() throws {
-        expectError(contains: ["heads = 5", "must divide d_model = 12"]) { _ = try MultiHeadAttention(heads: 5, modelDimension: 12, seed: 1) }
+        var rng = SeededRNG(seed: 1)
+        expectError(contains: ["heads = 5", "must divide d_model = 12"]) { _ = try MultiHeadAttention(modelWidth: 12, heads: 5, rng: &rng) }
         expectError(contains: ["heads = 5"]) { _ = try multiHeadAttention(q: Matrix(rows: 2, cols: 12, repeating: 0.1), k: Matrix(rows: 2, cols: 12), v: Matrix(rows: 2, cols: 12), heads: 5) }
-        expectError(contains: ["heads", "0"]) { _ = try MultiHeadAttention(heads: 0, modelDimension: 12, seed: 1) }
-        let eye = try MultiHeadAttention.identity(modelDimension: 8, heads: 2)
+        expectError(contains: ["heads", "0"]) { _ = try MultiHeadAttention(modelWidth: 12, heads: 0, rng: &rng) }
+        let eye = try MultiHeadAttention.identity(modelWidth: 8, heads: 2)
         expectError(contains: ["W_K", "[8, 8]", "[8, 6]"]) {
-            _ = try MultiHeadAttention(heads: 2, wQ: eye.wQ, bQ: eye.bQ, wK: Matrix(rows: 8, cols: 6), bK: eye.bK,
-                                       wV: eye.wV, bV: eye.bV, wO: eye.wO, bO: eye.bO)
+            _ = try MultiHeadAttention(query: eye.query, key: Linear(weight: Matrix(rows: 8, cols: 6), bias: nil), value: eye.value,
+                                       output: eye.output, heads: 2)
         }
-        expectError(contains: ["b_O", "[8]", "[7]"]) {
-            _ = try MultiHeadAttention(heads: 2, wQ: eye.wQ, bQ: eye.bQ, wK: eye.wK, bK: eye.bK,
-                                       wV: eye.wV, bV: eye.bV, wO: eye.wO, bO: [Float](repeating: 0, count: 7))
+        // A bias of the wrong length is caught by the projection's Linear, before the layer exists.
+        expectError(contains: ["bias", "[8]", "[7]"]) {
+            _ = try Linear(weight: eye.output.weight, bias: [Float](repeating: 0, count: 7))
         }
-        expectError(contains: ["[T, 8]", "[3, 9]"]) { _ = try eye.selfAttention(Matrix(rows: 3, cols: 9)) }
+        expectError(contains: ["[T, 8]", "[3, 9]"]) { _ = try eye(Matrix(rows: 3, cols: 9)) }
+        expectError(contains: ["key/value input", "[T, 8]", "[4, 9]"]) { _ = try eye(Matrix(rows: 3, cols: 8), memory: Matrix(rows: 4, cols: 9)) }
         var x = Matrix(rows: 3, cols: 8)
         x[1, 1] = .nan
-        expectError(contains: ["query input [3, 8]", "index 9"]) { _ = try eye.selfAttention(x) }
-        expectError(contains: ["empty"]) { _ = try eye.selfAttention(Matrix(rows: 0, cols: 8)) }
+        expectError(contains: ["query input [3, 8]", "index 9"]) { _ = try eye(x) }
+        expectError(contains: ["empty"]) { _ = try eye(Matrix(rows: 0, cols: 8)) }
+        var cache = LayerKVCache.empty(width: 8)
+        expectError(contains: ["query input [1, 8]", "index 1"]) { _ = try eye(x.rows(1..<2), cache: &cache) }
+        #expect(cache.length == 0, "a rejected step must not grow the cache")
     }
 }
 

@@ -145,10 +145,12 @@ enum LibraryRows {
             _ = try multiHeadAttention(q: F.m(2, 8), k: F.m(3, 8), v: F.m(3, 8), heads: 0)
         },
         ErrorRow("attention", "MultiHeadAttention with 5 heads for d 8", .invalidArgument, naming: ["5", "8"]) {
-            _ = try MultiHeadAttention(heads: 5, modelDimension: 8, seed: 0)
+            var rng = SeededRNG(seed: 0)
+            _ = try MultiHeadAttention(modelWidth: 8, heads: 5, rng: &rng)
         },
         ErrorRow("attention", "self-attention of x [3, 6] with d_model 8", .shapeMismatch, naming: ["[3, 6]", "8"]) {
-            _ = try MultiHeadAttention(heads: 2, modelDimension: 8, seed: 0).selfAttention(F.m(3, 6))
+            var rng = SeededRNG(seed: 0)
+            _ = try MultiHeadAttention(modelWidth: 8, heads: 2, rng: &rng)(F.m(3, 6))
         },
     ]
 
@@ -217,7 +219,7 @@ enum LibraryRows {
         },
         ErrorRow("layers", "attention layer, 3 heads for d 8", .invalidArgument, naming: ["3", "8"]) {
             var rng = SeededRNG(seed: 0)
-            _ = try AttentionLayer(modelWidth: 8, heads: 3, rng: &rng)
+            _ = try MultiHeadAttention(modelWidth: 8, heads: 3, rng: &rng)
         },
         ErrorRow("layers", "Transformer layer with d_ff 0", .invalidArgument, naming: ["0"]) {
             var rng = SeededRNG(seed: 0)
@@ -226,11 +228,11 @@ enum LibraryRows {
         },
         ErrorRow("layers", "attention layer (d 8) over memory [3, 6]", .shapeMismatch, naming: ["[3, 6]", "8"]) {
             var rng = SeededRNG(seed: 0)
-            _ = try AttentionLayer(modelWidth: 8, heads: 2, rng: &rng)(F.m(2, 8), memory: F.m(3, 6), causal: false)
+            _ = try MultiHeadAttention(modelWidth: 8, heads: 2, rng: &rng)(F.m(2, 8), memory: F.m(3, 6))
         },
         ErrorRow("layers", "attention layer, memory valid length 9 of 3", .shapeMismatch, naming: ["9", "3"]) {
             var rng = SeededRNG(seed: 0)
-            _ = try AttentionLayer(modelWidth: 8, heads: 2, rng: &rng)(F.m(2, 8), memory: F.m(3, 8), causal: false, memoryValidLength: 9)
+            _ = try MultiHeadAttention(modelWidth: 8, heads: 2, rng: &rng)(F.m(2, 8), memory: F.m(3, 8), mask: .keyPadding(validLength: 9))
         },
         ErrorRow("layers", "decoder layer with cross-attention called without memory", .invalidArgument, naming: ["memory"]) {
             var rng = SeededRNG(seed: 0)

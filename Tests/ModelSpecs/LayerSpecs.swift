@@ -62,6 +62,6 @@ struct LayerSpecs {
         }
         #expect(throws: DecoderSpecError.self) { try LayerNorm(gamma: [1, 1], beta: [0], epsilon: 1e-5) }
         #expect(throws: DecoderSpecError.self) { try LayerNorm(gamma: [1], beta: [0], epsilon: .nan) }
-        #expect(throws: DecoderSpecError.self) { try AttentionLayer(modelWidth: 10, heads: 3, rng: &rng) }
+        #expect(throws: DecoderSpecError.self) { try MultiHeadAttention(modelWidth: 10, heads: 3, rng: &rng) }
     }
 }

@@ -8,11 +8,11 @@ import Testing
 struct ModelGradientSpecs {
     let check = GradientCheck()
 
-    static func attention(d: Int, heads: Int, seed: UInt) -> AttentionLayer {
+    static func attention(d: Int, heads: Int, seed: UInt) -> MultiHeadAttention {
         func lin(_ s: UInt) -> Linear {
             try! Linear(weight: Inputs.matrix(rows: d, cols: d, seed: s, range: -0.7...0.7), bias: Inputs.matrix(rows: 1, cols: d, seed: s + 100, range: -0.2...0.2).storage)
         }
-        return try! AttentionLayer(query: lin(seed), key: lin(seed + 1), value: lin(seed + 2), output: lin(seed + 3), heads: heads)
+        return try! MultiHeadAttention(query: lin(seed), key: lin(seed + 1), value: lin(seed + 2), output: lin(seed + 3), heads: heads)
     }
 
     /// Packed self-attention over two sequences: one causal, one with its last 2 keys padded.

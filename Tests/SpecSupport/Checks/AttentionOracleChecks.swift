@@ -202,8 +202,8 @@ public enum AttentionOracleChecks {
     /// part, other encoder rows at source positions ≥ sourceValid leave the output bitwise unchanged,
     /// and so does the target's own valid length (the target's padding is not a key mask here).
     public static func crossAttentionIgnoresSourcePadding(
-        _ cross: (AttentionLayer, Matrix, Int, Matrix, Int) throws -> Matrix,
-        layer: AttentionLayer, target: Matrix, targetValid: Int, source: Matrix, sourceValid: Int, seed: UInt
+        _ cross: (MultiHeadAttention, Matrix, Int, Matrix, Int) throws -> Matrix,
+        layer: MultiHeadAttention, target: Matrix, targetValid: Int, source: Matrix, sourceValid: Int, seed: UInt
     ) -> Verdict {
         let context = "target \(target.shape) valid \(targetValid), source \(source.shape) valid \(sourceValid), seed \(seed)"
         return CheckSupport.guarded(context) {

@@ -66,7 +66,7 @@ public enum ZooChecks {
             return [NamedCheck(name: "cross-attention ignores source padding") {
                 CheckSupport.guarded("cross-attention layer") {
                     var rng = SeededRNG(seed: 51)
-                    let layer = try AttentionLayer(modelWidth: 8, heads: 2, std: 0.5, rng: &rng)
+                    let layer = try MultiHeadAttention(modelWidth: 8, heads: 2, std: 0.5, rng: &rng)
                     return AttentionOracleChecks.crossAttentionIgnoresSourcePadding(
                         f, layer: layer, target: CheckSupport.matrix(5, 8, seed: 52), targetValid: 5,
                         source: CheckSupport.matrix(7, 8, seed: 53), sourceValid: 3, seed: 54)
