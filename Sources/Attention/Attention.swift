@@ -8,23 +8,6 @@ import Glibc
 import Darwin
 #endif
 
-/// The two implementations of `softmax(Q·Kᵀ/√d_k + M)·V`, enumerated so specs and benchmarks
-/// loop over all of them.
-public enum AttentionVariant: String, CaseIterable, Sendable {
-    /// Materializes S = Q·Kᵀ/√d_k [Tq, Tk], adds the materialized mask M, softmaxes each row
-    /// (`Softmax.rows(.naive)`), multiplies by V (`GEMM.naive`) — the formula as it reads.
-    case naive
-    /// `FusedAttention.forward`: identical to naive except tiled over query and key blocks with an
-    /// online softmax (running max and sum), never allocating Tq×Tk; masks applied as loop bounds
-    /// (causal blocks above the diagonal skipped); a SIMD 2^x polynomial; summation order differs.
-    case optimized
-}
-
-extension Backend {
-    /// The attention kernel of this backend.
-    public var attention: AttentionVariant { self == .naive ? .naive : .optimized }
-}
-
 // MARK: - Scaled dot-product attention
 
 /// Scaled dot-product attention of one head. See docs/attention.md.
@@ -37,7 +20,12 @@ extension Backend {
 ///   - v: values [Tk, d_v]
 ///   - mask: which keys each query may see (`AttentionMask`, docs/masking.md). A query that sees
 ///     no key gets an all-zero output row.
-///   - variant: `.naive` (materialized scores) or `.optimized` (fused, online softmax).
+///   - path: `.naive` materializes S = Q·Kᵀ/√d_k [Tq, Tk], adds the materialized mask M, softmaxes
+///     each row (`Softmax.rows(.naive)`) and multiplies by V (`GEMM` `.naive`) — the formula as it
+///     reads. `.optimized` (= `.parallel`) is `FusedAttention.forward`: identical to naive except
+///     tiled over query and key blocks with an online softmax (running max and sum), never
+///     allocating Tq×Tk; masks applied as loop bounds (causal blocks above the diagonal skipped);
+///     a SIMD 2^x polynomial; summation order differs.
 /// - Returns: [Tq, d_v]
 /// - Throws: `DecoderSpecError` for empty inputs, mismatched d_k or Tk, a mask that does not fit
 ///   [Tq, Tk], or NaN/±Inf in q, k or v.
@@ -49,10 +37,10 @@ extension Backend {
 /// scores up to d_k·FLT_MAX² fit, and O is a convex combination of V rows, so it fits in Float).
 /// The check is one pass over the output; inputs in Float range cost nothing extra.
 public func scaledDotProductAttention(
-    q: Matrix, k: Matrix, v: Matrix, mask: AttentionMask = .none, variant: AttentionVariant = .optimized
+    q: Matrix, k: Matrix, v: Matrix, mask: AttentionMask = .none, path: KernelPath = .optimized
 ) throws -> Matrix {
     try AttentionValidation.check(q: q, k: k, v: v, mask: mask, operation: "scaledDotProductAttention(Q, K, V)")
-    return AttentionKernels.finiteOrWide(AttentionKernels.attend(q: q, k: k, v: v, mask: mask, variant: variant),
+    return AttentionKernels.finiteOrWide(AttentionKernels.attend(q: q, k: k, v: v, mask: mask, path: path),
                                          q: q, k: k, v: v, heads: 1, mask: mask)
 }
 
@@ -68,12 +56,12 @@ public func attentionWeights(q: Matrix, k: Matrix, mask: AttentionMask = .none) 
 }
 
 /// Attention of new queries over cached, already projected keys and values of one head — the
-/// step of a KV-cached decoder. Same as `scaledDotProductAttention(q:k:v:mask:variant:)`; with
+/// step of a KV-cached decoder. Same as `scaledDotProductAttention(q:k:v:mask:path:)`; with
 /// Tk cached positions and Tq new queries at the end, pass `mask: .causal(queryOffset: Tk − Tq)`.
 /// - Parameters: q [Tq, d_k]; cachedK [Tk, d_k]; cachedV [Tk, d_v]. Returns [Tq, d_v].
 public func attend(q: Matrix, cachedK: Matrix, cachedV: Matrix, mask: AttentionMask,
-                   variant: AttentionVariant = .optimized) throws -> Matrix {
-    try scaledDotProductAttention(q: q, k: cachedK, v: cachedV, mask: mask, variant: variant)
+                   path: KernelPath = .optimized) throws -> Matrix {
+    try scaledDotProductAttention(q: q, k: cachedK, v: cachedV, mask: mask, path: path)
 }
 
 /// Multi-head attention on already projected matrices: Q [Tq, d_model], K [Tk, d_model],
@@ -89,7 +77,7 @@ public func attend(q: Matrix, cachedK: Matrix, cachedV: Matrix, mask: AttentionM
 /// - Throws: `.invalidArgument` when heads ∤ d_model; otherwise as `scaledDotProductAttention`
 ///   (including its edge numerics: an overflowing Float result is recomputed in Double).
 public func multiHeadAttention(q: Matrix, k: Matrix, v: Matrix, heads: Int, mask: AttentionMask = .none,
-                               variant: AttentionVariant = .optimized, trustedKeyRows: Int = 0) throws -> Matrix {
+                               path: KernelPath = .optimized, trustedKeyRows: Int = 0) throws -> Matrix {
     try Validate.positive(heads, "heads")
     try AttentionValidation.check(q: q, k: k, v: v, mask: mask, operation: "multiHeadAttention(Q, K, V)", trustedKeyRows: trustedKeyRows)
     guard q.cols % heads == 0, v.cols % heads == 0 else {
@@ -97,7 +85,7 @@ public func multiHeadAttention(q: Matrix, k: Matrix, v: Matrix, heads: Int, mask
             what: "heads = \(heads)",
             reason: "must divide d_model (Q is \(q.shape), V is \(v.shape))")
     }
-    return AttentionKernels.finiteOrWide(AttentionKernels.multiHead(q: q, k: k, v: v, heads: heads, mask: mask, variant: variant),
+    return AttentionKernels.finiteOrWide(AttentionKernels.multiHead(q: q, k: k, v: v, heads: heads, mask: mask, path: path),
                                          q: q, k: k, v: v, heads: heads, mask: mask)
 }
 
@@ -184,12 +172,13 @@ enum AttentionKernels {
         return out
     }
 
-    static func attend(q: Matrix, k: Matrix, v: Matrix, mask: AttentionMask, variant: AttentionVariant) -> Matrix {
-        switch variant {
+    static func attend(q: Matrix, k: Matrix, v: Matrix, mask: AttentionMask, path: KernelPath) -> Matrix {
+        KernelRecorder.record(.attention, path)
+        switch path {
         case .naive:
             let weights = naiveWeights(q: q, k: k, mask: mask)
-            return try! weights.matmul(v, variant: .naive)
-        case .optimized:
+            return try! weights.matmul(v, path: .naive)
+        case .optimized, .parallel:
             var out = Matrix(rows: q.rows, cols: v.cols)
             fused(q: q, qOffset: 0, k: k, kOffset: 0, v: v, vOffset: 0, dk: q.cols, dv: v.cols,
                   mask: mask, out: &out, outOffset: 0)
@@ -201,7 +190,7 @@ enum AttentionKernels {
     /// A row with a score that overflowed Float (±∞ from finite inputs) is all NaN, so the caller
     /// can tell it from a fully masked row (the public API recomputes it in Double).
     static func naiveWeights(q: Matrix, k: Matrix, mask: AttentionMask) -> Matrix {
-        var scores = try! q.matmul(k, transposeOther: true, variant: .naive)
+        var scores = try! q.matmul(k, transposeOther: true, path: .naive)
         let sqrtDk = Float(q.cols).squareRoot()
         for i in scores.storage.indices { scores.storage[i] /= sqrtDk }
         let tk = k.rows
@@ -218,16 +207,17 @@ enum AttentionKernels {
         return scores
     }
 
-    static func multiHead(q: Matrix, k: Matrix, v: Matrix, heads: Int, mask: AttentionMask, variant: AttentionVariant) -> Matrix {
+    static func multiHead(q: Matrix, k: Matrix, v: Matrix, heads: Int, mask: AttentionMask, path: KernelPath) -> Matrix {
         let dk = q.cols / heads, dv = v.cols / heads
         var out = Matrix(rows: q.rows, cols: v.cols)
+        KernelRecorder.record(.attention, path)
         for h in 0..<heads {
-            switch variant {
+            switch path {
             case .naive:
                 let o = attend(q: columns(q, from: h * dk, count: dk), k: columns(k, from: h * dk, count: dk),
-                               v: columns(v, from: h * dv, count: dv), mask: mask, variant: .naive)
+                               v: columns(v, from: h * dv, count: dv), mask: mask, path: .naive)
                 for r in 0..<q.rows { for c in 0..<dv { out[r, h * dv + c] = o[r, c] } }
-            case .optimized:
+            case .optimized, .parallel:
                 fused(q: q, qOffset: h * dk, k: k, kOffset: h * dk, v: v, vOffset: h * dv, dk: dk, dv: dv,
                       mask: mask, out: &out, outOffset: h * dv)
             }

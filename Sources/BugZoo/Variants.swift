@@ -337,9 +337,9 @@ public enum BugCatalogue {
     /// (the body of `DecoderOnlyModel.logits(appending:to:)` with the position made explicit).
     static func cachedStep(_ model: DecoderOnlyModel, _ tokens: [Int], _ cache: inout KVCache, positionStart: Int) throws -> [Float] {
         var h = try model.positions.add(to: model.tokenEmbedding.lookup(tokens), startingAt: positionStart)
-        for l in model.layers.indices { h = try model.layers[l](h, cache: &cache.layers[l], backend: model.backend) }
-        let last = try model.finalNorm(h.rows((h.rows - 1)..<h.rows), backend: model.backend)
-        return try model.tokenEmbedding.tiedLogits(last, variant: model.backend.gemm).storage
+        for l in model.layers.indices { h = try model.layers[l](h, cache: &cache.layers[l], path: model.path) }
+        let last = try model.finalNorm(h.rows((h.rows - 1)..<h.rows), path: model.path)
+        return try model.tokenEmbedding.tiedLogits(last, path: model.path).storage
     }
 
     /// #11 — KV cache: position ids not offset by the cached length.

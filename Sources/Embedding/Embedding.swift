@@ -16,28 +16,25 @@ import Darwin
 
 /// The row gather `out[t, :] = scale · E[ids[t], :]`. Internal kernel: ids are preconditions.
 public enum EmbeddingGather {
-    public enum Variant: String, CaseIterable, Sendable {
-        /// Element by element: out[t·d + j] = E[id·d + j] · scale.
-        case naive
-        /// Identical to naive except: whole rows are copied with one `memcpy` when scale is 1, or
-        /// multiplied eight lanes at a time (SIMD8<Float>) — the same single rounding per element,
-        /// so the result is bitwise equal.
-        case optimized
-    }
+    // Paths (`KernelPath`): `.naive` copies element by element, out[t·d + j] = E[id·d + j] · scale;
+    // `.optimized` (= `.parallel`) is identical to naive except: whole rows are copied with one
+    // `memcpy` when scale is 1, or multiplied eight lanes at a time (SIMD8<Float>) — the same
+    // single rounding per element, so the result is bitwise equal.
 
     /// `table` is [V, d], `out` is [ids.count, d]; every id must be in 0..<V.
     public static func gather(
-        _ variant: Variant, table: UnsafePointer<Float>, vocabularySize: Int, dimension d: Int,
+        _ path: KernelPath, table: UnsafePointer<Float>, vocabularySize: Int, dimension d: Int,
         ids: UnsafeBufferPointer<Int>, scale: Float, into out: UnsafeMutablePointer<Float>
     ) {
-        switch variant {
+        KernelRecorder.record(.embeddingGather, path)
+        switch path {
         case .naive:
             for t in 0..<ids.count {
                 let id = ids[t]
                 precondition(id >= 0 && id < vocabularySize, "token id out of range")
                 for j in 0..<d { out[t * d + j] = table[id * d + j] * scale }
             }
-        case .optimized:
+        case .optimized, .parallel:
             for t in 0..<ids.count {
                 let id = ids[t]
                 precondition(id >= 0 && id < vocabularySize, "token id out of range")
@@ -121,7 +118,7 @@ public struct EmbeddingTable: Sendable, Equatable {
     /// E[X] (or E[X]·sqrt(d) when `scaled`), shape [T, d] for T = ids.count.
     /// - Throws: `.emptySequence` for no ids; `.idOutOfRange` naming the id, its position and V.
     public func lookup(_ ids: [Int], scaled: Bool = false,
-                       variant: EmbeddingGather.Variant = .optimized) throws -> Matrix {
+                       path: KernelPath = .optimized) throws -> Matrix {
         guard !ids.isEmpty else { throw DecoderSpecError.emptySequence(what: "token ids X") }
         for (position, id) in ids.enumerated() where id < 0 || id >= vocabularySize {
             throw DecoderSpecError.idOutOfRange(id: id, position: position, vocabularySize: vocabularySize)
@@ -131,7 +128,7 @@ public struct EmbeddingTable: Sendable, Equatable {
         weight.storage.withUnsafeBufferPointer { table in
             ids.withUnsafeBufferPointer { idBuffer in
                 out.storage.withUnsafeMutableBufferPointer { o in
-                    EmbeddingGather.gather(variant, table: table.baseAddress!, vocabularySize: vocabularySize,
+                    EmbeddingGather.gather(path, table: table.baseAddress!, vocabularySize: vocabularySize,
                                            dimension: dimension, ids: idBuffer, scale: scale, into: o.baseAddress!)
                 }
             }
@@ -142,18 +139,13 @@ public struct EmbeddingTable: Sendable, Equatable {
     /// The tied output head: logits = H·Eᵀ, [T, d]·[d, V] → [T, V]. Row t, column v is ⟨h_t, E_v⟩:
     /// the same matrix maps ids to vectors on the way in and vectors to token scores on the way out.
     /// - Throws: `.shapeMismatch` naming both shapes when H's width is not d.
-    public func tiedLogits(_ hidden: Matrix, variant: GEMM.Variant = .optimized) throws -> Matrix {
+    public func tiedLogits(_ hidden: Matrix, path: KernelPath = .optimized) throws -> Matrix {
         guard hidden.cols == dimension else {
             throw DecoderSpecError.shapeMismatch(
                 operation: "tied head H·Eᵀ", expected: "H of shape [T, \(dimension)] (E is \(weight.shape))",
                 actual: "\(hidden.shape)")
         }
         guard hidden.rows > 0 else { throw DecoderSpecError.emptySequence(what: "hidden rows H") }
-        return try hidden.matmul(weight, transposeOther: true, variant: variant)
+        return try hidden.matmul(weight, transposeOther: true, path: path)
     }
-}
-
-extension Backend {
-    /// The embedding-gather kernel of this backend.
-    public var embeddingGather: EmbeddingGather.Variant { self == .naive ? .naive : .optimized }
 }

@@ -32,7 +32,7 @@ public enum AttentionErrata {
         }
         let m = try mask.materialize(queries: q.rows, keys: k.rows)
         let sqrtD = Float(q.cols).squareRoot()
-        var a = try q.matmul(k, transposeOther: true, variant: .naive)
+        var a = try q.matmul(k, transposeOther: true, path: .naive)
         for idx in a.storage.indices {
             a.storage[idx] = expf(a.storage[idx] / sqrtD + m.storage[idx]) / sqrtD
         }
@@ -41,7 +41,7 @@ public enum AttentionErrata {
 
     /// Doc 004's weights applied to V as attention is: o_i = Σ_j a_ij v_j. [Tq, d_v].
     public static func doc004Attention(q: Matrix, k: Matrix, v: Matrix, mask: AttentionMask = .none) throws -> Matrix {
-        try doc004Weights(q: q, k: k, mask: mask).matmul(v, variant: .naive)
+        try doc004Weights(q: q, k: k, mask: mask).matmul(v, path: .naive)
     }
 
     // MARK: Doc 000 — the snippet scales V; the prose adds V
@@ -84,13 +84,13 @@ public enum AttentionErrata {
         for i in attnQuery.storage.indices { attnQuery.storage[i] *= s }
         for i in attnKey.storage.indices { attnKey.storage[i] *= s }
         for i in attnValue.storage.indices { attnValue.storage[i] *= s }
-        var attnWeights = try attnQuery.matmul(attnKey, transposeOther: true, variant: .naive)
+        var attnWeights = try attnQuery.matmul(attnKey, transposeOther: true, path: .naive)
         let m = try mask.materialize(queries: q.rows, keys: k.rows)  // masked_fill_(…, -inf)
         let (rows, cols) = (attnWeights.rows, attnWeights.cols)
         attnWeights.storage.withUnsafeMutableBufferPointer { w in
             m.storage.withUnsafeBufferPointer { Softmax.rows(.naive, w.baseAddress!, rows: rows, cols: cols, mask: $0.baseAddress!) }
         }
-        return try attnWeights.matmul(attnValue, variant: .naive)
+        return try attnWeights.matmul(attnValue, path: .naive)
     }
 
     /// Doc 000 (§3.2.3), step 4, verbatim: "将注意力向量与值向量相加，得到最终的注意力向量。"
@@ -105,7 +105,7 @@ public enum AttentionErrata {
                                                  expected: "Tq = Tk (output [Tq, d_v] added to V [Tk, d_v])",
                                                  actual: "Tq = \(q.rows), V \(v.shape)")
         }
-        var o = try scaledDotProductAttention(q: q, k: k, v: v, mask: mask, variant: .naive)
+        var o = try scaledDotProductAttention(q: q, k: k, v: v, mask: mask, path: .naive)
         for i in o.storage.indices { o.storage[i] += v.storage[i] }
         return o
     }

@@ -10,20 +10,18 @@ import Darwin
 ///     GELU(x)      = x · Φ(x) = x/2 · (1 + erf(x/√2))                      (exact; BERT's "gelu")
 ///     GELU_tanh(x) = x/2 · (1 + tanh(√(2/π) · (x + 0.044715 x³)))           (GPT-2's "gelu_new")
 public enum Activation {
-    public enum Variant: String, CaseIterable, Sendable {
-        case naive
-        /// Identical to naive except: SIMD, with vectorized erf/tanh approximations.
-        case optimized
-    }
+    // Paths (`KernelPath`): `.naive` is the formula with libm's erf/tanh; `.optimized` and
+    // `.parallel` are identical to naive except: SIMD, with vectorized erf/tanh approximations.
 
     public enum Function: String, CaseIterable, Sendable {
         case relu, gelu, geluTanh
     }
 
     /// In place over `count` contiguous values.
-    public static func apply(_ function: Function, _ variant: Variant, _ x: UnsafeMutablePointer<Float>, count: Int) {
+    public static func apply(_ function: Function, _ path: KernelPath, _ x: UnsafeMutablePointer<Float>, count: Int) {
         precondition(count >= 0, "activation count must be non-negative")
-        if variant == .optimized { optimized(function, x, count: count); return }
+        KernelRecorder.record(.activation, path)
+        if path != .naive { optimized(function, x, count: count); return }
         switch function {
         case .relu:
             for i in 0..<count { x[i] = x[i] < 0 ? 0 : x[i] }  // NaN stays NaN

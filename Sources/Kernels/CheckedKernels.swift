@@ -11,7 +11,7 @@ extension GEMM {
     /// Shapes: A is [m, k] ([k, m] when `transA`), B is [k, n] ([n, k] when `transB`), C is [m, n].
     /// - Throws: `.invalidArgument` for a negative size, `.shapeMismatch` for a buffer of the wrong length.
     public static func sgemmChecked(
-        _ variant: Variant, transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
+        _ path: KernelPath, transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
         alpha: Float = 1, a: [Float], b: [Float], beta: Float = 0, c: inout [Float]
     ) throws {
         try validate(transA: transA, transB: transB, m: m, n: n, k: k, a: a.count, b: b.count, c: c.count)
@@ -22,7 +22,7 @@ extension GEMM {
         a.withUnsafeBufferPointer { pa in
             b.withUnsafeBufferPointer { pb in
                 c.withUnsafeMutableBufferPointer { pc in
-                    sgemm(variant, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                    sgemm(path, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
                           a: pa.baseAddress!, lda: max(lda, 1), b: pb.baseAddress!, ldb: max(ldb, 1),
                           beta: beta, c: pc.baseAddress!, ldc: n)
                 }
@@ -32,7 +32,7 @@ extension GEMM {
 
     /// Double precision, same contract as `sgemmChecked`.
     public static func dgemmChecked(
-        _ variant: Variant, transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
+        _ path: KernelPath, transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
         alpha: Double = 1, a: [Double], b: [Double], beta: Double = 0, c: inout [Double]
     ) throws {
         try validate(transA: transA, transB: transB, m: m, n: n, k: k, a: a.count, b: b.count, c: c.count)
@@ -42,7 +42,7 @@ extension GEMM {
         a.withUnsafeBufferPointer { pa in
             b.withUnsafeBufferPointer { pb in
                 c.withUnsafeMutableBufferPointer { pc in
-                    dgemm(variant, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                    dgemm(path, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
                           a: pa.baseAddress!, lda: max(lda, 1), b: pb.baseAddress!, ldb: max(ldb, 1),
                           beta: beta, c: pc.baseAddress!, ldc: n)
                 }
@@ -76,17 +76,17 @@ extension Matrix {
     /// - Throws: `.shapeMismatch` when `mask` is not the shape of `self`; `.nonFinite` for NaN or
     ///   +∞ in `self` or `mask`, and when a finite x + M overflows to +∞ (the softmax of such a
     ///   row is not defined in Float) — never a silent NaN row.
-    public func softmaxRows(mask: Matrix? = nil, variant: Softmax.Variant = .optimized) throws -> Matrix {
-        try softmaxImpl(mask: mask, variant: variant, log: false)
+    public func softmaxRows(mask: Matrix? = nil, path: KernelPath = .optimized) throws -> Matrix {
+        try softmaxImpl(mask: mask, path: path, log: false)
     }
 
     /// Row log-softmax of `self` (+ `mask`), see `Softmax.logRows`: a fully masked row gives −∞.
     /// - Throws: as `softmaxRows`.
-    public func logSoftmaxRows(mask: Matrix? = nil, variant: Softmax.Variant = .optimized) throws -> Matrix {
-        try softmaxImpl(mask: mask, variant: variant, log: true)
+    public func logSoftmaxRows(mask: Matrix? = nil, path: KernelPath = .optimized) throws -> Matrix {
+        try softmaxImpl(mask: mask, path: path, log: true)
     }
 
-    private func softmaxImpl(mask: Matrix?, variant: Softmax.Variant, log: Bool) throws -> Matrix {
+    private func softmaxImpl(mask: Matrix?, path: KernelPath, log: Bool) throws -> Matrix {
         if let mask, mask.shape != shape {
             throw DecoderSpecError.shapeMismatch(operation: log ? "logSoftmaxRows(mask:)" : "softmaxRows(mask:)",
                                                  expected: "mask of shape \(shape)", actual: "\(mask.shape)")
@@ -100,12 +100,12 @@ extension Matrix {
         out.storage.withUnsafeMutableBufferPointer { px in
             if let mask {
                 mask.storage.withUnsafeBufferPointer { pm in
-                    if log { Softmax.logRows(variant, px.baseAddress!, rows: r, cols: c, mask: pm.baseAddress!) }
-                    else { Softmax.rows(variant, px.baseAddress!, rows: r, cols: c, mask: pm.baseAddress!) }
+                    if log { Softmax.logRows(path, px.baseAddress!, rows: r, cols: c, mask: pm.baseAddress!) }
+                    else { Softmax.rows(path, px.baseAddress!, rows: r, cols: c, mask: pm.baseAddress!) }
                 }
             } else {
-                if log { Softmax.logRows(variant, px.baseAddress!, rows: r, cols: c) }
-                else { Softmax.rows(variant, px.baseAddress!, rows: r, cols: c) }
+                if log { Softmax.logRows(path, px.baseAddress!, rows: r, cols: c) }
+                else { Softmax.rows(path, px.baseAddress!, rows: r, cols: c) }
             }
         }
         // Inputs are NaN/+∞-free, so a NaN can only come from a finite x + M overflowing to +∞.
@@ -134,7 +134,7 @@ extension Matrix {
     /// - Throws: `.invalidArgument` when `cols == 0` or ε ≤ 0, `.nonFinite` when ε, x, γ or β
     ///   holds NaN or ±∞, `.shapeMismatch` when γ or β is not of length `cols`.
     public func layerNorm(gamma: [Float], beta: [Float], epsilon: Float = 1e-5,
-                          variant: LayerNormKernel.Variant = .optimized) throws -> Matrix {
+                          path: KernelPath = .optimized) throws -> Matrix {
         guard epsilon.isFinite else {
             throw DecoderSpecError.nonFinite(what: "LayerNorm ε", index: 0, value: Double(epsilon))
         }
@@ -158,7 +158,7 @@ extension Matrix {
         let (r, d) = (rows, cols)
         storage.withUnsafeBufferPointer { px in
             out.storage.withUnsafeMutableBufferPointer { py in
-                LayerNormKernel.forward(variant, x: px.baseAddress!, y: py.baseAddress!, rows: r, d: d,
+                LayerNormKernel.forward(path, x: px.baseAddress!, y: py.baseAddress!, rows: r, d: d,
                                         gamma: gamma, beta: beta, epsilon: epsilon)
             }
         }
@@ -166,11 +166,11 @@ extension Matrix {
     }
 
     /// `function` applied to every element (ReLU, exact GELU, tanh GELU). Any shape is valid.
-    public func activated(_ function: Activation.Function, variant: Activation.Variant = .optimized) -> Matrix {
+    public func activated(_ function: Activation.Function, path: KernelPath = .optimized) -> Matrix {
         var out = self
         let count = storage.count
         if count == 0 { return out }
-        out.storage.withUnsafeMutableBufferPointer { Activation.apply(function, variant, $0.baseAddress!, count: count) }
+        out.storage.withUnsafeMutableBufferPointer { Activation.apply(function, path, $0.baseAddress!, count: count) }
         return out
     }
 }

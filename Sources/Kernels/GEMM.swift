@@ -4,33 +4,30 @@
 /// with `transB`, B is stored [n, k] — the layout of a PyTorch `Linear` weight ([out, in]),
 /// so `x · Wᵀ` is `transB: true`. `lda`, `ldb`, `ldc` are row strides (elements).
 public enum GEMM {
-    public enum Variant: String, CaseIterable, Sendable {
-        /// The triple loop of the definition: C[i,j] = β·C[i,j] + α·Σ_p A[i,p]·B[p,j].
-        case naive
-        /// Identical to naive except: panels of A and B are packed, the loops are cache-blocked,
-        /// and a register-blocked SIMD micro-kernel accumulates a tile of C. Summation order differs.
-        /// Single-precision products with one row (m = 1) take the streaming `GEMV` path instead.
-        case optimized
-        /// Identical to optimized except: C is cut into one column (or row) block per core, each
-        /// computed by the optimized path on its own thread (`DispatchQueue.concurrentPerform`).
-        case parallel
-    }
+    // Paths (`KernelPath`, whose doc has the table for every kernel):
+    // - `.naive`: the triple loop of the definition: C[i,j] = β·C[i,j] + α·Σ_p A[i,p]·B[p,j].
+    // - `.optimized`: identical to naive except: panels of A and B are packed, the loops are
+    //   cache-blocked, and a register-blocked SIMD micro-kernel accumulates a tile of C. Summation
+    //   order differs. Single-precision products with one row (m = 1) take the streaming `GEMV` path.
+    // - `.parallel`: identical to optimized except: C is cut into one column (or row) block per
+    //   core, each computed by the optimized path on its own thread (`DispatchQueue.concurrentPerform`).
 
     /// Single precision. Internal entry point: sizes are preconditions, not errors.
     public static func sgemm(
-        _ variant: Variant, transA: Bool = false, transB: Bool = false,
+        _ path: KernelPath, transA: Bool = false, transB: Bool = false,
         m: Int, n: Int, k: Int, alpha: Float = 1,
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
         beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
         precondition(m >= 0 && n >= 0 && k >= 0, "GEMM sizes must be non-negative")
-        if m == 1 && variant != .naive {
+        KernelRecorder.record(.gemm, path)
+        if m == 1 && path != .naive {
             // One row — a KV-cached decoding step: B has no reuse to pack for, so stream it once.
             GEMV.sgemv(transA: transA, transB: transB, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
                        beta: beta, c: c)
             return
         }
-        switch variant {
+        switch path {
         case .naive:
             naive(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
                   b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
@@ -45,13 +42,14 @@ public enum GEMM {
 
     /// Double precision, same contract as `sgemm`.
     public static func dgemm(
-        _ variant: Variant, transA: Bool = false, transB: Bool = false,
+        _ path: KernelPath, transA: Bool = false, transB: Bool = false,
         m: Int, n: Int, k: Int, alpha: Double = 1,
         a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int,
         beta: Double = 0, c: UnsafeMutablePointer<Double>, ldc: Int
     ) {
         precondition(m >= 0 && n >= 0 && k >= 0, "GEMM sizes must be non-negative")
-        switch variant {
+        KernelRecorder.record(.gemm, path)
+        switch path {
         case .naive:
             naive(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
                   b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
@@ -91,7 +89,7 @@ extension Matrix {
     /// `op(self) · op(other)` with shape checks; the safe face of `GEMM.sgemm`.
     /// - Throws: `.shapeMismatch` when the inner dimensions differ.
     public func matmul(_ other: Matrix, transposeSelf: Bool = false, transposeOther: Bool = false,
-                       variant: GEMM.Variant = .optimized) throws -> Matrix {
+                       path: KernelPath = .optimized) throws -> Matrix {
         let (m, k1) = transposeSelf ? (cols, rows) : (rows, cols)
         let (k2, n) = transposeOther ? (other.cols, other.rows) : (other.rows, other.cols)
         guard k1 == k2 else {
@@ -105,7 +103,7 @@ extension Matrix {
         storage.withUnsafeBufferPointer { pa in
             other.storage.withUnsafeBufferPointer { pb in
                 out.storage.withUnsafeMutableBufferPointer { pc in
-                    GEMM.sgemm(variant, transA: transposeSelf, transB: transposeOther, m: m, n: n, k: k1,
+                    GEMM.sgemm(path, transA: transposeSelf, transB: transposeOther, m: m, n: n, k: k1,
                                a: pa.baseAddress!, lda: cols, b: pb.baseAddress!, ldb: other.cols,
                                c: pc.baseAddress!, ldc: n)
                 }

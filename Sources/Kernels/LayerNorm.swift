@@ -12,23 +12,21 @@
 /// - σ² ≫ ε: y = γ·(x − μ)/σ + β, independent of the scale of x.
 /// - σ² ≪ ε (tiny inputs, or a constant row): y ≈ γ·(x − μ)/sqrt(ε) + β; a constant row gives β.
 public enum LayerNormKernel {
-    public enum Variant: String, CaseIterable, Sendable {
-        /// Two passes (mean, then variance about the mean), scalar, as the formula reads — with the
-        /// sums in Double, so neither Σx nor Σ(x − μ)² can overflow (Float inputs are ≤ 3.4e38,
-        /// their squares ≤ 1.2e77 ≪ Double's 1.8e308) and μ is exact enough for any row.
-        case naive
-        /// Identical to naive except: Float SIMD sums (32 partial sums, a different order), a
-        /// corrected mean (μ̂ + Σ(x − μ̂)/d, Chan–Golub–LeVeque), and rows whose Float σ² overflows
-        /// (|x − μ| ≳ 1.8e19, or Σx > FLT_MAX) redone by the Double row routine.
-        case optimized
-    }
+    // Paths (`KernelPath`):
+    // - `.naive`: two passes (mean, then variance about the mean), scalar, as the formula reads — with
+    //   the sums in Double, so neither Σx nor Σ(x − μ)² can overflow (Float inputs are ≤ 3.4e38,
+    //   their squares ≤ 1.2e77 ≪ Double's 1.8e308) and μ is exact enough for any row.
+    // - `.optimized` (= `.parallel`): identical to naive except: Float SIMD sums (32 partial sums, a
+    //   different order), a corrected mean (μ̂ + Σ(x − μ̂)/d, Chan–Golub–LeVeque), and rows whose
+    //   Float σ² overflows (|x − μ| ≳ 1.8e19, or Σx > FLT_MAX) redone by the Double row routine.
 
     public static func forward(
-        _ variant: Variant, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
+        _ path: KernelPath, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
         rows: Int, d: Int, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, epsilon: Float
     ) {
         precondition(rows >= 0 && d >= 0, "LayerNorm sizes must be non-negative")
-        if variant == .optimized {
+        KernelRecorder.record(.layerNorm, path)
+        if path != .naive {
             optimized(x: x, y: y, rows: rows, d: d, gamma: gamma, beta: beta, epsilon: epsilon)
             return
         }

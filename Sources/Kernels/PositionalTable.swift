@@ -21,28 +21,26 @@ import Darwin
 /// Float instead (what a float32 framework does) rounds it to ulp(pos)/2 — 1.2e-4 at pos 2048,
 /// 4.9e-4 at pos 8192 — and the sine inherits that error.
 public enum PositionalTable {
-    public enum Variant: String, CaseIterable, Sendable {
-        /// The formula transcribed: for each (pos, i), one `pow`, one `sin`, one `cos`, in Double.
-        case naive
-        /// Identical to naive except: the frequencies ω_i are computed once per table, only the
-        /// first row uses `sin`/`cos`, and each later row is the previous row rotated by ω_i
-        /// (angle addition, in Double):
-        ///     sin(a+ω) = sin a·cos ω + cos a·sin ω,   cos(a+ω) = cos a·cos ω − sin a·sin ω.
-        /// Error of n rotation steps ≤ ≈ (√5 + 1)·n·2⁻⁵³ (a complex product's rounding plus the
-        /// rounding of (cos ω, sin ω), per step; ≈ 3e-12 at n = 8192, ≈ 4e-10 at n = 2²⁰), far
-        /// below Float rounding (2⁻²⁵ ≈ 3e-8); rows are a few multiply-adds per element and vectorize.
-        case optimized
-    }
+    // Paths (`KernelPath`):
+    // - `.naive`: the formula transcribed: for each (pos, i), one `pow`, one `sin`, one `cos`, in Double.
+    // - `.optimized` (= `.parallel`): identical to naive except: the frequencies ω_i are computed once
+    //   per table, only the first row uses `sin`/`cos`, and each later row is the previous row
+    //   rotated by ω_i (angle addition, in Double):
+    //       sin(a+ω) = sin a·cos ω + cos a·sin ω,   cos(a+ω) = cos a·cos ω − sin a·sin ω.
+    //   Error of n rotation steps ≤ ≈ (√5 + 1)·n·2⁻⁵³ (a complex product's rounding plus the
+    //   rounding of (cos ω, sin ω), per step; ≈ 3e-12 at n = 8192, ≈ 4e-10 at n = 2²⁰), far
+    //   below Float rounding (2⁻²⁵ ≈ 3e-8); rows are a few multiply-adds per element and vectorize.
 
     /// Fills `out[r·d + j]` with PE[first + r, j] for r in 0..<count, j in 0..<d.
     public static func sinusoidal(
-        _ variant: Variant, first: Int, count: Int, dimension d: Int, into out: UnsafeMutablePointer<Float>
+        _ path: KernelPath, first: Int, count: Int, dimension d: Int, into out: UnsafeMutablePointer<Float>
     ) {
         precondition(d >= 2 && d % 2 == 0, "sinusoidal PE needs an even dimension ≥ 2")
         precondition(first >= 0 && count >= 0, "positions must be non-negative")
-        switch variant {
+        KernelRecorder.record(.positionalTable, path)
+        switch path {
         case .naive: naive(first: first, count: count, d: d, out: out)
-        case .optimized: recurrence(first: first, count: count, d: d, out: out)
+        case .optimized, .parallel: recurrence(first: first, count: count, d: d, out: out)
         }
     }
 
@@ -132,9 +130,4 @@ public enum PositionalTable {
             i += 1
         }
     }
-}
-
-extension Backend {
-    /// The PE-table kernel of this backend.
-    public var positionalTable: PositionalTable.Variant { self == .naive ? .naive : .optimized }
 }

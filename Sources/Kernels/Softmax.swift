@@ -21,24 +21,21 @@ import Darwin
 ///   x − μ ≤ 0 cannot overflow (−∞ when it would, whose eˣ is exactly 0), Σ ≥ 1 (the max term is
 ///   e⁰ = 1), so 1/Σ never overflows.
 public enum Softmax {
-    public enum Variant: String, CaseIterable, Sendable {
-        /// Three passes per row (max, exp-and-sum, divide), scalar.
-        case naive
-        /// Identical to naive except: SIMD passes and a vectorized exp polynomial.
-        case optimized
-    }
+    // Paths (`KernelPath`): `.naive` is three passes per row (max, exp-and-sum, divide), scalar;
+    // `.optimized` and `.parallel` are identical to naive except: SIMD passes and a vectorized exp polynomial.
 
     /// In place over `rows` rows of `cols` contiguous values (row stride `cols`).
     /// `mask`, when given, has the same layout and is added before the max.
     public static func rows(
-        _ variant: Variant, _ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int,
+        _ path: KernelPath, _ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int,
         mask: UnsafePointer<Float>? = nil
     ) {
         precondition(rows >= 0 && cols >= 0, "softmax sizes must be non-negative")
-        switch variant {
+        KernelRecorder.record(.softmax, path)
+        switch path {
         case .naive:
             for r in 0..<rows { naiveRow(x + r * cols, cols: cols, mask: mask.map { $0 + r * cols }) }
-        case .optimized:
+        case .optimized, .parallel:
             for r in 0..<rows { optimizedRow(x + r * cols, cols: cols, mask: mask.map { $0 + r * cols }, log: false) }
         }
     }
@@ -49,11 +46,12 @@ public enum Softmax {
     /// against a difference that is exactly 0 at the max, whereas v − (μ + log Σ) rounds
     /// μ + log Σ back to μ once |μ| ≫ log n (at |μ| = 1e30 the whole −log n term would vanish).
     public static func logRows(
-        _ variant: Variant, _ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int,
+        _ path: KernelPath, _ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int,
         mask: UnsafePointer<Float>? = nil
     ) {
         precondition(rows >= 0 && cols >= 0, "log-softmax sizes must be non-negative")
-        if variant == .optimized {
+        KernelRecorder.record(.logSoftmax, path)
+        if path != .naive {
             for r in 0..<rows { optimizedRow(x + r * cols, cols: cols, mask: mask.map { $0 + r * cols }, log: true) }
             return
         }

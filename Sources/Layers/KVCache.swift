@@ -2,9 +2,9 @@ import TensorCore
 
 /// One attention layer's cache: the projected keys and values of every position read so far,
 /// [T, d_model] each (all heads side by side). Self-attention appends one row per step
-/// (`MultiHeadAttention.callAsFunction(_:cache:backend:)`, which attends with
+/// (`MultiHeadAttention.callAsFunction(_:cache:path:)`, which attends with
 /// `.causal(queryOffset: length before the step)`); cross-attention's is filled once from the
-/// encoder output (`MultiHeadAttention.project(memory:validLength:backend:)`).
+/// encoder output (`MultiHeadAttention.project(memory:validLength:path:)`).
 public struct LayerKVCache: Sendable, Equatable {
     public var keys: Matrix
     public var values: Matrix

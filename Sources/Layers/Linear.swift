@@ -42,11 +42,11 @@ public struct Linear: Sendable, Equatable {
 
     /// y = x · Wᵀ + b.
     /// - Throws: `.shapeMismatch` naming x's shape and W's when x's width is not `in`.
-    public func callAsFunction(_ x: Matrix, backend: Backend = .optimized) throws -> Matrix {
+    public func callAsFunction(_ x: Matrix, path: KernelPath = .optimized) throws -> Matrix {
         guard x.cols == inputSize else {
             throw DecoderSpecError.shapeMismatch(operation: "Linear: x · Wᵀ", expected: "x [T, \(inputSize)] for W \(weight.shape)", actual: "x \(x.shape)")
         }
-        var y = try x.matmul(weight, transposeOther: true, variant: backend.gemm)
+        var y = try x.matmul(weight, transposeOther: true, path: path)
         if let bias { y.addRowVector(bias) }
         return y
     }

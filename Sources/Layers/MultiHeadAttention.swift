@@ -19,8 +19,8 @@ import TensorCore
 ///
 /// KV cache: a decoder's self-attention keeps the projected K, V of every position read so far
 /// in a `LayerKVCache` (Sources/Layers/KVCache.swift) and projects only the new rows
-/// (`callAsFunction(_:cache:backend:)`); cross-attention projects the encoder output once
-/// (`project(memory:validLength:backend:)`).
+/// (`callAsFunction(_:cache:path:)`); cross-attention projects the encoder output once
+/// (`project(memory:validLength:path:)`).
 public struct MultiHeadAttention: Sendable, Equatable {
     /// W_Q, b_Q: [d_model, d_model], [d_model].
     public var query: Linear
@@ -77,25 +77,25 @@ public struct MultiHeadAttention: Sendable, Equatable {
     ///   `.keyPadding(validLength:)` over a padded input).
     /// - Throws: `DecoderSpecError` for x not [T, d_model], an empty x, NaN/±Inf in x, a mask that
     ///   does not fit [T, T].
-    public func callAsFunction(_ x: Matrix, mask: AttentionMask = .none, backend: Backend = .optimized) throws -> Matrix {
+    public func callAsFunction(_ x: Matrix, mask: AttentionMask = .none, path: KernelPath = .optimized) throws -> Matrix {
         try checkInput(x, "query input")
-        return try forward(x, memory: x, mask: mask, backend: backend)
+        return try forward(x, memory: x, mask: mask, path: path)
     }
 
     /// MultiHead(X_q, X_kv) [Tq, d_model]: the rows of `x` [Tq, d_model] attend over the rows of
     /// `memory` [Tk, d_model] (cross-attention; self-attention when memory is x).
-    /// - Throws: as `callAsFunction(_:mask:backend:)`, for both inputs; a mask that does not fit [Tq, Tk].
-    public func callAsFunction(_ x: Matrix, memory: Matrix, mask: AttentionMask = .none, backend: Backend = .optimized) throws -> Matrix {
+    /// - Throws: as `callAsFunction(_:mask:path:)`, for both inputs; a mask that does not fit [Tq, Tk].
+    public func callAsFunction(_ x: Matrix, memory: Matrix, mask: AttentionMask = .none, path: KernelPath = .optimized) throws -> Matrix {
         try checkInput(x, "query input")
         try checkInput(memory, "key/value input")
-        return try forward(x, memory: memory, mask: mask, backend: backend)
+        return try forward(x, memory: memory, mask: mask, path: path)
     }
 
     /// Projections, heads, output projection, on checked inputs.
-    func forward(_ x: Matrix, memory: Matrix, mask: AttentionMask, backend: Backend) throws -> Matrix {
-        let mixed = try attend(queries: query(x, backend: backend), keys: key(memory, backend: backend),
-                               values: value(memory, backend: backend), mask: mask, backend: backend)
-        return try output(mixed, backend: backend)
+    func forward(_ x: Matrix, memory: Matrix, mask: AttentionMask, path: KernelPath) throws -> Matrix {
+        let mixed = try attend(queries: query(x, path: path), keys: key(memory, path: path),
+                               values: value(memory, path: path), mask: mask, path: path)
+        return try output(mixed, path: path)
     }
 
     /// Self-attention of new rows `x` [Tn, d_model] that continue a sequence whose projected keys
@@ -103,43 +103,43 @@ public struct MultiHeadAttention: Sendable, Equatable {
     /// it with `.causal(queryOffset: cache.length before the step)` (query i is at absolute
     /// position offset + i). The cache's earlier rows were checked when they were appended and
     /// are not scanned again.
-    public func callAsFunction(_ x: Matrix, cache: inout LayerKVCache, backend: Backend = .optimized) throws -> Matrix {
+    public func callAsFunction(_ x: Matrix, cache: inout LayerKVCache, path: KernelPath = .optimized) throws -> Matrix {
         try checkInput(x, "query input")
         let offset = cache.length
-        let q = try query(x, backend: backend)
-        try cache.keys.appendRows(try key(x, backend: backend))
-        try cache.values.appendRows(try value(x, backend: backend))
+        let q = try query(x, path: path)
+        try cache.keys.appendRows(try key(x, path: path))
+        try cache.values.appendRows(try value(x, path: path))
         let mixed = try attend(queries: q, keys: cache.keys, values: cache.values, mask: .causal(queryOffset: offset),
-                               backend: backend, trustedKeyRows: offset)
-        return try output(mixed, backend: backend)
+                               path: path, trustedKeyRows: offset)
+        return try output(mixed, path: path)
     }
 
     /// Cross-attention over keys and values projected once from the encoder output (`project`);
     /// source positions ≥ `projectedMemory.validLength` are masked.
-    public func callAsFunction(_ x: Matrix, projectedMemory: LayerKVCache, backend: Backend = .optimized) throws -> Matrix {
+    public func callAsFunction(_ x: Matrix, projectedMemory: LayerKVCache, path: KernelPath = .optimized) throws -> Matrix {
         try checkInput(x, "query input")
         let mask = projectedMemory.validLength.map { AttentionMask.keyPadding(validLength: $0) } ?? .none
-        let mixed = try attend(queries: query(x, backend: backend), keys: projectedMemory.keys, values: projectedMemory.values,
-                               mask: mask, backend: backend)
-        return try output(mixed, backend: backend)
+        let mixed = try attend(queries: query(x, path: path), keys: projectedMemory.keys, values: projectedMemory.values,
+                               mask: mask, path: path)
+        return try output(mixed, path: path)
     }
 
     /// K = memory·W_Kᵀ + b_K and V = memory·W_Vᵀ + b_V [Tk, d_model], computed once for
     /// cross-attention; keys at positions ≥ `validLength` will be masked.
-    public func project(memory: Matrix, validLength: Int? = nil, backend: Backend = .optimized) throws -> LayerKVCache {
+    public func project(memory: Matrix, validLength: Int? = nil, path: KernelPath = .optimized) throws -> LayerKVCache {
         try checkInput(memory, "key/value input")
-        return LayerKVCache(keys: try key(memory, backend: backend), values: try value(memory, backend: backend), validLength: validLength)
+        return LayerKVCache(keys: try key(memory, path: path), values: try value(memory, path: path), validLength: validLength)
     }
 
     /// The heads on projected queries [Tq, d_model], keys and values [Tk, d_model]: the
     /// concatenated heads Concat(head_1 … head_H) [Tq, d_model], before W_O.
     /// `trustedKeyRows`: leading rows of keys/values already checked (a KV cache's earlier rows).
     public func attend(queries: Matrix, keys: Matrix, values: Matrix, mask: AttentionMask = .none,
-                       backend: Backend = .optimized, trustedKeyRows: Int = 0) throws -> Matrix {
+                       path: KernelPath = .optimized, trustedKeyRows: Int = 0) throws -> Matrix {
         for (name, m) in [("projected queries", queries), ("projected keys", keys), ("projected values", values)] where m.cols != modelWidth {
             throw DecoderSpecError.shapeMismatch(operation: "MultiHeadAttention.attend", expected: "\(name) [T, \(modelWidth)]", actual: "\(m.shape)")
         }
-        return try multiHeadAttention(q: queries, k: keys, v: values, heads: heads, mask: mask, variant: backend.attention,
+        return try multiHeadAttention(q: queries, k: keys, v: values, heads: heads, mask: mask, path: path,
                                       trustedKeyRows: trustedKeyRows)
     }
 
@@ -148,7 +148,7 @@ public struct MultiHeadAttention: Sendable, Equatable {
     public func headWeights(_ x: Matrix, memory: Matrix, mask: AttentionMask = .none) throws -> [Matrix] {
         try checkInput(x, "query input")
         try checkInput(memory, "key/value input")
-        let q = try query(x, backend: .naive), k = try key(memory, backend: .naive)
+        let q = try query(x, path: .naive), k = try key(memory, path: .naive)
         let dh = headWidth
         func head(_ m: Matrix, _ h: Int) -> Matrix {
             var out = Matrix(rows: m.rows, cols: dh)

@@ -31,7 +31,7 @@ public struct LayerNorm: Sendable, Equatable {
         try self.init(gamma: [Float](repeating: 1, count: width), beta: [Float](repeating: 0, count: width), epsilon: epsilon)
     }
 
-    public func callAsFunction(_ x: Matrix, backend: Backend = .optimized) throws -> Matrix {
+    public func callAsFunction(_ x: Matrix, path: KernelPath = .optimized) throws -> Matrix {
         guard x.cols == gamma.count else {
             throw DecoderSpecError.shapeMismatch(operation: "LayerNorm", expected: "x [T, \(gamma.count)]", actual: "x \(x.shape)")
         }
@@ -41,7 +41,7 @@ public struct LayerNorm: Sendable, Equatable {
             y.storage.withUnsafeMutableBufferPointer { py in
                 gamma.withUnsafeBufferPointer { g in
                     beta.withUnsafeBufferPointer { b in
-                        LayerNormKernel.forward(backend.layerNorm, x: px.baseAddress!, y: py.baseAddress!, rows: x.rows, d: x.cols,
+                        LayerNormKernel.forward(path, x: px.baseAddress!, y: py.baseAddress!, rows: x.rows, d: x.cols,
                                                 gamma: g.baseAddress!, beta: b.baseAddress!, epsilon: epsilon)
                     }
                 }
@@ -72,13 +72,13 @@ public struct FeedForward: Sendable, Equatable {
         self.activation = activation
     }
 
-    public func callAsFunction(_ x: Matrix, backend: Backend = .optimized) throws -> Matrix {
-        var h = try up(x, backend: backend)
+    public func callAsFunction(_ x: Matrix, path: KernelPath = .optimized) throws -> Matrix {
+        var h = try up(x, path: path)
         let count = h.storage.count
         h.storage.withUnsafeMutableBufferPointer { p in
-            if count > 0 { Activation.apply(activation, backend.activation, p.baseAddress!, count: count) }
+            if count > 0 { Activation.apply(activation, path, p.baseAddress!, count: count) }
         }
-        return try down(h, backend: backend)
+        return try down(h, path: path)
     }
 }
 

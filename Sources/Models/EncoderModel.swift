@@ -49,11 +49,11 @@ public struct EncoderModel: Sendable {
     public var tokenTypeEmbedding: EmbeddingTable
     public var embeddingNorm: LayerNorm
     public var layers: [TransformerLayer]
-    public var backend: Backend
+    public var path: KernelPath
 
     public init(config: EncoderConfig, wordEmbedding: EmbeddingTable, positions: LearnedPositionalEncoding,
                 tokenTypeEmbedding: EmbeddingTable, embeddingNorm: LayerNorm, layers: [TransformerLayer],
-                backend: Backend = .optimized) throws {
+                path: KernelPath = .optimized) throws {
         try config.validate()
         let d = config.modelWidth
         for (name, m, expected) in [("word embedding", wordEmbedding.weight, Shape(config.vocabularySize, d)),
@@ -65,10 +65,10 @@ public struct EncoderModel: Sendable {
             throw DecoderSpecError.shapeMismatch(operation: "EncoderModel layers", expected: "\(config.layers)", actual: "\(layers.count)")
         }
         (self.config, self.wordEmbedding, self.positions, self.tokenTypeEmbedding) = (config, wordEmbedding, positions, tokenTypeEmbedding)
-        (self.embeddingNorm, self.layers, self.backend) = (embeddingNorm, layers, backend)
+        (self.embeddingNorm, self.layers, self.path) = (embeddingNorm, layers, path)
     }
 
-    public static func seeded(_ config: EncoderConfig, seed: UInt64, backend: Backend = .optimized) throws -> EncoderModel {
+    public static func seeded(_ config: EncoderConfig, seed: UInt64, path: KernelPath = .optimized) throws -> EncoderModel {
         try config.validate()
         var rng = SeededRNG(seed: seed)
         let d = config.modelWidth
@@ -82,7 +82,7 @@ public struct EncoderModel: Sendable {
                 try TransformerLayer.seeded(modelWidth: d, heads: config.heads, feedForwardWidth: config.feedForwardWidth,
                                             activation: config.activation, placement: .post, causal: false, crossAttention: false,
                                             epsilon: config.layerNormEpsilon, rng: &rng)
-            }, backend: backend)
+            }, path: path)
     }
 
     /// Hidden states [T, d] of the last layer. `tokenTypes` defaults to all 0 (one segment).
@@ -94,12 +94,11 @@ public struct EncoderModel: Sendable {
         guard types.count == ids.count else {
             throw DecoderSpecError.shapeMismatch(operation: "EncoderModel token types", expected: "[\(ids.count)]", actual: "[\(types.count)]")
         }
-        let gather: EmbeddingGather.Variant = backend == .naive ? .naive : .optimized
-        var h = try wordEmbedding.lookup(ids, variant: gather)
-        h = try positions.add(to: h)
-        h = try h.adding(tokenTypeEmbedding.lookup(types, variant: gather), "E_word + E_pos + E_type")
-        h = try embeddingNorm(h, backend: backend)
-        for layer in layers { h = try layer(h, backend: backend) }
+        var h = try wordEmbedding.lookup(ids, path: path)
+        h = try positions.add(to: h, path: path)
+        h = try h.adding(tokenTypeEmbedding.lookup(types, path: path), "E_word + E_pos + E_type")
+        h = try embeddingNorm(h, path: path)
+        for layer in layers { h = try layer(h, path: path) }
         try Validate.finite(h.storage, "hidden states \(h.shape) (the activations overflowed Float: check the scale of the weights)")
         return h
     }

@@ -15,8 +15,9 @@ public protocol PositionEncoder: Sendable {
     var dimension: Int { get }
     /// Positions `0 ..< maxLength` are valid; anything else is a typed error.
     var maxLength: Int { get }
-    /// Rows for positions `first ..< first + count`, shape [count, d].
-    func table(count: Int, startingAt first: Int) throws -> Matrix
+    /// Rows for positions `first ..< first + count`, shape [count, d], computed on `path` (a
+    /// formula's kernel path; a learned table is a copy on every path).
+    func table(count: Int, startingAt first: Int, path: KernelPath) throws -> Matrix
 }
 
 extension PositionEncoder {
@@ -34,16 +35,21 @@ extension PositionEncoder {
         }
     }
 
+    /// Rows for positions `first ..< first + count` on the optimized path, shape [count, d].
+    public func table(count: Int, startingAt first: Int = 0) throws -> Matrix {
+        try table(count: count, startingAt: first, path: .optimized)
+    }
+
     /// X' = E[X] + P with P = rows `first ..< first + T`; `embeddings` is [T, d].
     /// - Throws: `.shapeMismatch` when the width is not `dimension`; range errors as `table`.
-    public func add(to embeddings: Matrix, startingAt first: Int = 0) throws -> Matrix {
+    public func add(to embeddings: Matrix, startingAt first: Int = 0, path: KernelPath = .optimized) throws -> Matrix {
         guard embeddings.cols == dimension else {
             throw DecoderSpecError.shapeMismatch(
                 operation: "E[X] + P", expected: "[T, \(dimension)] (d_model of the encoding)",
                 actual: "\(embeddings.shape)")
         }
         guard embeddings.rows > 0 else { throw DecoderSpecError.emptySequence(what: "embedding rows E[X]") }
-        return try addPositions(embeddings, table(count: embeddings.rows, startingAt: first))
+        return try addPositions(embeddings, table(count: embeddings.rows, startingAt: first, path: path))
     }
 }
 
@@ -79,9 +85,8 @@ public struct SinusoidalPositionalEncoding: PositionEncoder {
 
     public let dimension: Int
     public let maxLength: Int
-    public var variant: PositionalTable.Variant
 
-    public init(dimension: Int, maxLength: Int = 8192, variant: PositionalTable.Variant = .optimized) throws {
+    public init(dimension: Int, maxLength: Int = 8192) throws {
         guard dimension >= 2, dimension % 2 == 0 else {
             throw DecoderSpecError.invalidArgument(
                 what: "d_model \(dimension) for sinusoidal PE",
@@ -93,11 +98,10 @@ public struct SinusoidalPositionalEncoding: PositionEncoder {
         }
         self.dimension = dimension
         self.maxLength = maxLength
-        self.variant = variant
     }
 
-    /// Rows for positions `first ..< first + count`, shape [count, d].
-    public func table(count: Int, startingAt first: Int = 0) throws -> Matrix {
+    /// Rows for positions `first ..< first + count`, shape [count, d] (`PositionalTable.sinusoidal`).
+    public func table(count: Int, startingAt first: Int, path: KernelPath) throws -> Matrix {
         try validateRange(count: count, first: first)
         let (elements, overflow) = count.multipliedReportingOverflow(by: dimension)
         guard !overflow, elements <= Self.maxElements else {
@@ -106,19 +110,19 @@ public struct SinusoidalPositionalEncoding: PositionEncoder {
         }
         var out = Matrix(rows: count, cols: dimension)
         out.storage.withUnsafeMutableBufferPointer { buffer in
-            PositionalTable.sinusoidal(variant, first: first, count: count, dimension: dimension,
+            PositionalTable.sinusoidal(path, first: first, count: count, dimension: dimension,
                                        into: buffer.baseAddress!)
         }
         return out
     }
 
     /// Rows for arbitrary positions (any order, repeats allowed), shape [positions.count, d].
-    public func rows(at positions: [Int]) throws -> Matrix {
+    public func rows(at positions: [Int], path: KernelPath = .optimized) throws -> Matrix {
         guard !positions.isEmpty else { throw DecoderSpecError.emptySequence(what: "positions") }
         var out = Matrix(rows: positions.count, cols: dimension)
         for (r, p) in positions.enumerated() {
             try validateRange(count: 1, first: p)
-            let row = try table(count: 1, startingAt: p)
+            let row = try table(count: 1, startingAt: p, path: path)
             for j in 0..<dimension { out[r, j] = row.storage[j] }
         }
         return out
@@ -158,7 +162,8 @@ public struct LearnedPositionalEncoding: PositionEncoder {
         return try LearnedPositionalEncoding(weight: rng.normalMatrix(rows: maxLength, cols: dimension, std: std))
     }
 
-    public func table(count: Int, startingAt first: Int = 0) throws -> Matrix {
+    /// Rows `first ..< first + count` of P, [count, d]: a copy, the same on every path.
+    public func table(count: Int, startingAt first: Int, path: KernelPath) throws -> Matrix {
         try validateRange(count: count, first: first)
         let slice = Array(weight.storage[(first * dimension)..<((first + count) * dimension)])
         return try Matrix(rows: count, cols: dimension, storage: slice)

@@ -48,10 +48,10 @@ public struct AttentionCache: Sendable {
 extension MultiHeadAttention {
     /// Forward over packed rows: Q = Xq·W_Qᵀ + b_Q, K, V from `memory`, per segment and head
     /// P = softmax(Q_h K_hᵀ/√d_h + M), head = P·V_h, out = Concat(heads)·W_Oᵀ + b_O.
-    public func trainingForward(_ x: Matrix, memory: Matrix, segments: [AttentionSegment], compute: Compute) -> (Matrix, AttentionCache) {
-        let q = query.trainingForward(x, compute: compute)
-        let k = key.trainingForward(memory, compute: compute)
-        let v = value.trainingForward(memory, compute: compute)
+    public func trainingForward(_ x: Matrix, memory: Matrix, segments: [AttentionSegment], path: KernelPath) -> (Matrix, AttentionCache) {
+        let q = query.trainingForward(x, path: path)
+        let k = key.trainingForward(memory, path: path)
+        let v = value.trainingForward(memory, path: path)
         let d = modelWidth, dh = headWidth
         let scale = 1 / Float(dh).squareRoot()
         var mixed = Matrix(rows: x.rows, cols: d)
@@ -65,7 +65,7 @@ extension MultiHeadAttention {
                 q.storage.withUnsafeBufferPointer { pq in
                     k.storage.withUnsafeBufferPointer { pk in
                         p.withUnsafeMutableBufferPointer { pp in
-                            GEMM.sgemm(compute.gemm, transB: true, m: tq, n: tk, k: dh, alpha: scale,
+                            GEMM.sgemm(path, transB: true, m: tq, n: tk, k: dh, alpha: scale,
                                        a: pq.baseAddress! + seg.queries.lowerBound * d + h * dh, lda: d,
                                        b: pk.baseAddress! + seg.keys.lowerBound * d + h * dh, ldb: d, c: pp.baseAddress!, ldc: tk)
                         }
@@ -77,11 +77,11 @@ extension MultiHeadAttention {
                         for j in mask.visibleKeyCount(query: i, keys: tk)..<tk { p[i * tk + j] = -.infinity }
                     }
                 }
-                p.withUnsafeMutableBufferPointer { pp in Softmax.rows(compute.backend.softmax, pp.baseAddress!, rows: tq, cols: tk) }
+                p.withUnsafeMutableBufferPointer { pp in Softmax.rows(path, pp.baseAddress!, rows: tq, cols: tk) }
                 p.withUnsafeBufferPointer { pp in
                     v.storage.withUnsafeBufferPointer { pv in
                         mixed.storage.withUnsafeMutableBufferPointer { pm in
-                            GEMM.sgemm(compute.gemm, m: tq, n: dh, k: tk, a: pp.baseAddress!, lda: tk,
+                            GEMM.sgemm(path, m: tq, n: dh, k: tk, a: pp.baseAddress!, lda: tk,
                                        b: pv.baseAddress! + seg.keys.lowerBound * d + h * dh, ldb: d,
                                        c: pm.baseAddress! + seg.queries.lowerBound * d + h * dh, ldc: d)
                         }
@@ -90,7 +90,7 @@ extension MultiHeadAttention {
                 probabilities.append(p)
             }
         }
-        let out = output.trainingForward(mixed, compute: compute)
+        let out = output.trainingForward(mixed, path: path)
         return (out, AttentionCache(queryInput: x, memoryInput: memory, q: q, k: k, v: v, mixed: mixed,
                                     probabilities: probabilities, segments: segments))
     }
@@ -104,8 +104,8 @@ extension MultiHeadAttention {
     ///
     /// then the four Linear backwards. Returns (d query input, d memory input); for self-attention
     /// the caller adds the two.
-    public func backward(_ dOut: Matrix, cache c: AttentionCache, gradient g: inout MultiHeadAttention, compute: Compute) -> (dx: Matrix, dMemory: Matrix) {
-        let dMixed = output.backward(dOut, input: c.mixed, gradient: &g.output, compute: compute)
+    public func backward(_ dOut: Matrix, cache c: AttentionCache, gradient g: inout MultiHeadAttention, path: KernelPath) -> (dx: Matrix, dMemory: Matrix) {
+        let dMixed = output.backward(dOut, input: c.mixed, gradient: &g.output, path: path)
         let d = modelWidth, dh = headWidth
         let scale = 1 / Float(dh).squareRoot()
         var dq = Matrix(rows: c.q.rows, cols: d), dk = Matrix(rows: c.k.rows, cols: d), dv = Matrix(rows: c.v.rows, cols: d)
@@ -120,13 +120,13 @@ extension MultiHeadAttention {
                 dMixed.storage.withUnsafeBufferPointer { pdm in
                     c.v.storage.withUnsafeBufferPointer { pv in
                         dp.withUnsafeMutableBufferPointer { pdp in
-                            GEMM.sgemm(compute.gemm, transB: true, m: tq, n: tk, k: dh, a: pdm.baseAddress! + qOff + h * dh, lda: d,
+                            GEMM.sgemm(path, transB: true, m: tq, n: tk, k: dh, a: pdm.baseAddress! + qOff + h * dh, lda: d,
                                        b: pv.baseAddress! + kOff + h * dh, ldb: d, c: pdp.baseAddress!, ldc: tk)
                         }
                     }
                     p.withUnsafeBufferPointer { pp in
                         dv.storage.withUnsafeMutableBufferPointer { pdv in
-                            GEMM.sgemm(compute.gemm, transA: true, m: tk, n: dh, k: tq, a: pp.baseAddress!, lda: tk,
+                            GEMM.sgemm(path, transA: true, m: tk, n: dh, k: tq, a: pp.baseAddress!, lda: tk,
                                        b: pdm.baseAddress! + qOff + h * dh, ldb: d, beta: 1, c: pdv.baseAddress! + kOff + h * dh, ldc: d)
                         }
                     }
@@ -145,22 +145,22 @@ extension MultiHeadAttention {
                 dp.withUnsafeBufferPointer { pds in
                     c.k.storage.withUnsafeBufferPointer { pk in
                         dq.storage.withUnsafeMutableBufferPointer { pdq in
-                            GEMM.sgemm(compute.gemm, m: tq, n: dh, k: tk, alpha: scale, a: pds.baseAddress!, lda: tk,
+                            GEMM.sgemm(path, m: tq, n: dh, k: tk, alpha: scale, a: pds.baseAddress!, lda: tk,
                                        b: pk.baseAddress! + kOff + h * dh, ldb: d, beta: 1, c: pdq.baseAddress! + qOff + h * dh, ldc: d)
                         }
                     }
                     c.q.storage.withUnsafeBufferPointer { pq in
                         dk.storage.withUnsafeMutableBufferPointer { pdk in
-                            GEMM.sgemm(compute.gemm, transA: true, m: tk, n: dh, k: tq, alpha: scale, a: pds.baseAddress!, lda: tk,
+                            GEMM.sgemm(path, transA: true, m: tk, n: dh, k: tq, alpha: scale, a: pds.baseAddress!, lda: tk,
                                        b: pq.baseAddress! + qOff + h * dh, ldb: d, beta: 1, c: pdk.baseAddress! + kOff + h * dh, ldc: d)
                         }
                     }
                 }
             }
         }
-        let dx = query.backward(dq, input: c.queryInput, gradient: &g.query, compute: compute)
-        var dMemory = key.backward(dk, input: c.memoryInput, gradient: &g.key, compute: compute)
-        dMemory.addInPlace(value.backward(dv, input: c.memoryInput, gradient: &g.value, compute: compute))
+        let dx = query.backward(dq, input: c.queryInput, gradient: &g.query, path: path)
+        var dMemory = key.backward(dk, input: c.memoryInput, gradient: &g.key, path: path)
+        dMemory.addInPlace(value.backward(dv, input: c.memoryInput, gradient: &g.value, path: path))
         return (dx, dMemory)
     }
 }

@@ -17,14 +17,14 @@ import TensorCore
 
 extension Linear {
     /// y = x·Wᵀ + b.   x [T, in] → y [T, out].
-    public func trainingForward(_ x: Matrix, compute: Compute) -> Matrix {
+    public func trainingForward(_ x: Matrix, path: KernelPath) -> Matrix {
         precondition(x.cols == inputSize, "Linear forward: x \(x.shape) for W \(weight.shape)")
         var y = Matrix(rows: x.rows, cols: outputSize)
         if x.rows > 0 {
             x.storage.withUnsafeBufferPointer { px in
                 weight.storage.withUnsafeBufferPointer { pw in
                     y.storage.withUnsafeMutableBufferPointer { py in
-                        GEMM.sgemm(compute.gemm, transB: true, m: x.rows, n: outputSize, k: inputSize,
+                        GEMM.sgemm(path, transB: true, m: x.rows, n: outputSize, k: inputSize,
                                    a: px.baseAddress!, lda: inputSize, b: pw.baseAddress!, ldb: inputSize, c: py.baseAddress!, ldc: outputSize)
                     }
                 }
@@ -42,7 +42,7 @@ extension Linear {
     ///
     /// `needInputGradient: false` skips dx (the first layer's input is data).
     @discardableResult
-    public func backward(_ dy: Matrix, input x: Matrix, gradient g: inout Linear, compute: Compute,
+    public func backward(_ dy: Matrix, input x: Matrix, gradient g: inout Linear, path: KernelPath,
                          needInputGradient: Bool = true) -> Matrix {
         precondition(dy.rows == x.rows && dy.cols == outputSize && x.cols == inputSize, "Linear backward shapes")
         let t = x.rows, nIn = inputSize, nOut = outputSize
@@ -50,7 +50,7 @@ extension Linear {
         dy.storage.withUnsafeBufferPointer { pdy in
             x.storage.withUnsafeBufferPointer { px in
                 g.weight.storage.withUnsafeMutableBufferPointer { pgw in
-                    GEMM.sgemm(compute.gemm, transA: true, m: nOut, n: nIn, k: t, a: pdy.baseAddress!, lda: nOut,
+                    GEMM.sgemm(path, transA: true, m: nOut, n: nIn, k: t, a: pdy.baseAddress!, lda: nOut,
                                b: px.baseAddress!, ldb: nIn, beta: 1, c: pgw.baseAddress!, ldc: nIn)
                 }
             }
@@ -73,7 +73,7 @@ extension Linear {
         dy.storage.withUnsafeBufferPointer { pdy in
             weight.storage.withUnsafeBufferPointer { pw in
                 dx.storage.withUnsafeMutableBufferPointer { pdx in
-                    GEMM.sgemm(compute.gemm, m: t, n: nIn, k: nOut, a: pdy.baseAddress!, lda: nOut, b: pw.baseAddress!, ldb: nIn,
+                    GEMM.sgemm(path, m: t, n: nIn, k: nOut, a: pdy.baseAddress!, lda: nOut, b: pw.baseAddress!, ldb: nIn,
                                c: pdx.baseAddress!, ldc: nIn)
                 }
             }
@@ -201,25 +201,25 @@ public struct FeedForwardCache: Sendable {
 
 extension FeedForward {
     /// FFN(x) = act(x·W₁ᵀ + b₁)·W₂ᵀ + b₂.
-    public func trainingForward(_ x: Matrix, compute: Compute) -> (Matrix, FeedForwardCache) {
-        let pre = up.trainingForward(x, compute: compute)
+    public func trainingForward(_ x: Matrix, path: KernelPath) -> (Matrix, FeedForwardCache) {
+        let pre = up.trainingForward(x, path: path)
         var act = pre
         let count = act.storage.count
         act.storage.withUnsafeMutableBufferPointer { p in
-            if count > 0 { Activation.apply(activation, compute.backend.activation, p.baseAddress!, count: count) }
+            if count > 0 { Activation.apply(activation, path, p.baseAddress!, count: count) }
         }
-        let y = down.trainingForward(act, compute: compute)
+        let y = down.trainingForward(act, path: path)
         return (y, FeedForwardCache(input: x, preActivation: pre, activated: act))
     }
 
     /// dA = down.backward(dy);  dPre = dA ⊙ act′(pre);  dx = up.backward(dPre).
-    public func backward(_ dy: Matrix, cache: FeedForwardCache, gradient g: inout FeedForward, compute: Compute) -> Matrix {
-        var dPre = down.backward(dy, input: cache.activated, gradient: &g.down, compute: compute)
+    public func backward(_ dy: Matrix, cache: FeedForwardCache, gradient g: inout FeedForward, path: KernelPath) -> Matrix {
+        var dPre = down.backward(dy, input: cache.activated, gradient: &g.down, path: path)
         let f = activation
         cache.preActivation.storage.withUnsafeBufferPointer { pre in
             dPre.storage.withUnsafeMutableBufferPointer { d in
                 var start = 0
-                if f == .gelu && compute.backend == .optimized {
+                if f == .gelu && path != .naive {
                     // Identical to the scalar loop except: 16 lanes at a time, Φ by the kernels'
                     // vector erf (|Δ| ≤ 1.5e-7) and φ by their vector exp.
                     typealias V = SIMD16<Float>
@@ -236,7 +236,7 @@ extension FeedForward {
                 for i in start..<d.count { d[i] *= Activation.derivative(f, pre[i]) }
             }
         }
-        return up.backward(dPre, input: cache.input, gradient: &g.up, compute: compute)
+        return up.backward(dPre, input: cache.input, gradient: &g.up, path: path)
     }
 }
 
@@ -264,7 +264,7 @@ extension EmbeddingTable {
     ///
     ///     dH = dZ·E        [T, d]
     ///     dE += dZᵀ·H      [V, d]   (added to the same table's input-side scatter-add gradient)
-    public func tiedLogitsBackward(_ dLogits: Matrix, hidden: Matrix, gradient dE: inout Matrix, compute: Compute) -> Matrix {
+    public func tiedLogitsBackward(_ dLogits: Matrix, hidden: Matrix, gradient dE: inout Matrix, path: KernelPath) -> Matrix {
         let t = hidden.rows, d = dimension, v = vocabularySize
         precondition(dLogits.rows == t && dLogits.cols == v && hidden.cols == d && dE.rows == v && dE.cols == d, "tied head backward shapes")
         var dH = Matrix(rows: t, cols: d)
@@ -272,12 +272,12 @@ extension EmbeddingTable {
         dLogits.storage.withUnsafeBufferPointer { pz in
             weight.storage.withUnsafeBufferPointer { pe in
                 dH.storage.withUnsafeMutableBufferPointer { ph in
-                    GEMM.sgemm(compute.gemm, m: t, n: d, k: v, a: pz.baseAddress!, lda: v, b: pe.baseAddress!, ldb: d, c: ph.baseAddress!, ldc: d)
+                    GEMM.sgemm(path, m: t, n: d, k: v, a: pz.baseAddress!, lda: v, b: pe.baseAddress!, ldb: d, c: ph.baseAddress!, ldc: d)
                 }
             }
             hidden.storage.withUnsafeBufferPointer { ph in
                 dE.storage.withUnsafeMutableBufferPointer { pde in
-                    GEMM.sgemm(compute.gemm, transA: true, m: v, n: d, k: t, a: pz.baseAddress!, lda: v, b: ph.baseAddress!, ldb: d,
+                    GEMM.sgemm(path, transA: true, m: v, n: d, k: t, a: pz.baseAddress!, lda: v, b: ph.baseAddress!, ldb: d,
                                beta: 1, c: pde.baseAddress!, ldc: d)
                 }
             }

@@ -7,6 +7,7 @@
 // takes the tag predicted at its first sub-token.
 import Foundation
 import IO
+import Kernels
 import Metrics
 import Models
 import TensorCore
@@ -79,14 +80,14 @@ public enum NER {
     }
 
     /// Predicted IOB2 tags per sentence: argmax of the logits at each word's first sub-token.
-    public static func predict(_ model: TokenClassifier, _ examples: [NERExample], compute: Compute, batchSize: Int = 32) throws -> [[String]] {
+    public static func predict(_ model: TokenClassifier, _ examples: [NERExample], path: KernelPath, batchSize: Int = 32) throws -> [[String]] {
         var out: [[String]] = []
         out.reserveCapacity(examples.count)
         var start = 0
         while start < examples.count {
             let chunk = Array(examples[start..<min(examples.count, start + batchSize)])
             let batch = try PackedBatch(chunk.map(\.ids))
-            let z = try model.logits(batch, compute: compute)
+            let z = try model.logits(batch, path: path)
             var offset = 0
             for ex in chunk {
                 if let crf = model.crf {
@@ -118,8 +119,8 @@ public enum NER {
     }
 
     /// Entity-level P/R/F1 (conlleval semantics) and, separately, token accuracy.
-    public static func evaluate(_ model: TokenClassifier, _ examples: [NERExample], compute: Compute) throws -> (report: NERReport, predicted: [[String]]) {
-        let predicted = try predict(model, examples, compute: compute)
+    public static func evaluate(_ model: TokenClassifier, _ examples: [NERExample], path: KernelPath) throws -> (report: NERReport, predicted: [[String]]) {
+        let predicted = try predict(model, examples, path: path)
         return (try Conlleval.evaluate(gold: examples.map(\.gold), predicted: predicted), predicted)
     }
 }
@@ -130,11 +131,11 @@ public struct NERTask: TrainingTask {
     public var examples: [NERExample]
     public var evaluation: [NERExample]
     public var loss: CrossEntropyLoss
-    public var compute: Compute
+    public var path: KernelPath
     public var freezeEncoder: Bool
 
-    public init(examples: [NERExample], evaluation: [NERExample] = [], loss: CrossEntropyLoss, compute: Compute, freezeEncoder: Bool = false) {
-        (self.examples, self.evaluation, self.loss, self.compute, self.freezeEncoder) = (examples, evaluation, loss, compute, freezeEncoder)
+    public init(examples: [NERExample], evaluation: [NERExample] = [], loss: CrossEntropyLoss, path: KernelPath, freezeEncoder: Bool = false) {
+        (self.examples, self.evaluation, self.loss, self.path, self.freezeEncoder) = (examples, evaluation, loss, path, freezeEncoder)
     }
 
     public var exampleCount: Int { examples.count }
@@ -143,14 +144,14 @@ public struct NERTask: TrainingTask {
     public func lossAndGradient(_ model: TokenClassifier, examples indices: [Int]) throws -> (loss: Double, gradient: TokenClassifier, tokens: Int) {
         let chosen = indices.map { examples[$0] }
         let batch = try PackedBatch(chosen.map(\.ids))
-        let r = try model.lossAndGradient(batch, targets: chosen.flatMap(\.targets), loss: loss, freezeEncoder: freezeEncoder, compute: compute)
+        let r = try model.lossAndGradient(batch, targets: chosen.flatMap(\.targets), loss: loss, freezeEncoder: freezeEncoder, path: path)
         return (r.loss, r.gradient, batch.tokenCount)
     }
 
     /// Entity F1 on the evaluation set (higher is better); nil when there is none.
     public func validate(_ model: TokenClassifier) throws -> Validation? {
         guard !evaluation.isEmpty else { return nil }
-        let (report, _) = try NER.evaluate(model, evaluation, compute: compute)
+        let (report, _) = try NER.evaluate(model, evaluation, path: path)
         return Validation(metric: "valid entity F1", value: report.f1, higherIsBetter: true,
                           detail: String(format: "P %.4f R %.4f, token accuracy %.4f", report.precision, report.recall, report.tokenAccuracy))
     }

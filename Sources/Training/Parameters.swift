@@ -132,16 +132,3 @@ extension EncoderModel: ParameterContainer {
         }
     }
 }
-
-/// How the training forward/backward computes: the kernels' backend, and the GEMM variant
-/// (`.parallel` uses every core for the big matrix products).
-public struct Compute: Sendable, Equatable {
-    public var backend: Backend
-    public var gemm: GEMM.Variant
-    public init(backend: Backend = .optimized, gemm: GEMM.Variant? = nil) {
-        self.backend = backend
-        self.gemm = gemm ?? backend.gemm
-    }
-    public static let naive = Compute(backend: .naive)
-    public static let optimized = Compute(backend: .optimized)
-}

@@ -66,16 +66,15 @@ extension EncoderDecoderModel: ParameterContainer {
 
 extension EncoderDecoderModel {
     /// E[ids]·sqrt(d) + PE(position within its own sequence), for sequences packed row after row.
-    func packedEmbedding(_ table: EmbeddingTable, _ sequences: [[Int]], compute: Compute) throws -> Matrix {
+    func packedEmbedding(_ table: EmbeddingTable, _ sequences: [[Int]], path: KernelPath) throws -> Matrix {
         for seq in sequences where seq.count > config.maxLength {
             throw DecoderSpecError.invalidArgument(what: "sequence of \(seq.count) tokens", reason: "longer than max length \(config.maxLength)")
         }
-        let gather: EmbeddingGather.Variant = compute.backend == .naive ? .naive : .optimized
-        var x = try table.lookup(sequences.flatMap { $0 }, scaled: true, variant: gather)
+        var x = try table.lookup(sequences.flatMap { $0 }, scaled: true, path: path)
         let d = config.modelWidth
         var row = 0
         for seq in sequences {
-            let pe = try positions.table(count: seq.count, startingAt: 0)
+            let pe = try positions.table(count: seq.count, startingAt: 0, path: path)
             for i in 0..<(seq.count * d) { x.storage[row * d + i] += pe.storage[i] }
             row += seq.count
         }
@@ -83,8 +82,8 @@ extension EncoderDecoderModel {
     }
 
     /// Teacher-forced logits [Σ(m+1), V_tgt] for a packed batch (the training forward without caches).
-    public func logits(_ batch: Seq2SeqBatch, compute: Compute) throws -> Matrix {
-        try lossAndGradient(batch, loss: CrossEntropyLoss(), compute: compute, wantGradient: false).logits
+    public func logits(_ batch: Seq2SeqBatch, path: KernelPath) throws -> Matrix {
+        try lossAndGradient(batch, loss: CrossEntropyLoss(), path: path, wantGradient: false).logits
     }
 
     /// Mean (label-smoothed) cross-entropy over the batch's labels and its gradient with respect to
@@ -98,52 +97,52 @@ extension EncoderDecoderModel {
     /// decoder layers, which also accumulate dMemory from every cross-attention; the target
     /// scatter-add dE_tgt[y_t] += √d·dX_t (the tied table gets both contributions); then LN_enc,
     /// the encoder layers, and dE_src[x_t] += √d·dX_t. Sinusoidal positions have no parameters.
-    public func lossAndGradient(_ batch: Seq2SeqBatch, loss: CrossEntropyLoss, compute: Compute)
+    public func lossAndGradient(_ batch: Seq2SeqBatch, loss: CrossEntropyLoss, path: KernelPath)
         throws -> (loss: Double, gradient: EncoderDecoderModel, labelled: Int)
     {
-        let r = try lossAndGradient(batch, loss: loss, compute: compute, wantGradient: true)
+        let r = try lossAndGradient(batch, loss: loss, path: path, wantGradient: true)
         return (r.loss, r.gradient!, r.labelled)
     }
 
-    func lossAndGradient(_ batch: Seq2SeqBatch, loss: CrossEntropyLoss, compute: Compute, wantGradient: Bool)
+    func lossAndGradient(_ batch: Seq2SeqBatch, loss: CrossEntropyLoss, path: KernelPath, wantGradient: Bool)
         throws -> (loss: Double, gradient: EncoderDecoderModel?, labelled: Int, logits: Matrix)
     {
         // Encoder.
-        var h = try packedEmbedding(sourceEmbedding, batch.sources, compute: compute)
+        var h = try packedEmbedding(sourceEmbedding, batch.sources, path: path)
         var encoderCaches: [TransformerLayerCache] = []
         for layer in encoderLayers {
-            let (next, c) = layer.trainingForward(h, segments: batch.sourceSegments, compute: compute)
+            let (next, c) = layer.trainingForward(h, segments: batch.sourceSegments, path: path)
             h = next
             encoderCaches.append(c)
         }
         let (memory, encoderNormCache) = encoderNorm.trainingForward(h)
         // Decoder (the layers are causal; cross-attention reads each pair's own source rows).
-        var y = try packedEmbedding(targetEmbedding, batch.decoderInputs, compute: compute)
+        var y = try packedEmbedding(targetEmbedding, batch.decoderInputs, path: path)
         var decoderCaches: [TransformerLayerCache] = []
         for layer in decoderLayers {
             let (next, c) = layer.trainingForward(y, segments: batch.targetSegments, memory: memory,
-                                                  memorySegments: batch.crossSegments, compute: compute)
+                                                  memorySegments: batch.crossSegments, path: path)
             y = next
             decoderCaches.append(c)
         }
         let (u, decoderNormCache) = decoderNorm.trainingForward(y)
-        let z = try targetEmbedding.tiedLogits(u, variant: compute.gemm)
+        let z = try targetEmbedding.tiedLogits(u, path: path)
         let (value, dz, count) = try loss(logits: z, targets: batch.labels)
         guard wantGradient else { return (value, nil, count, z) }
 
         var g = zeroGradient()
-        let du = targetEmbedding.tiedLogitsBackward(dz, hidden: u, gradient: &g.targetEmbedding.weight, compute: compute)
+        let du = targetEmbedding.tiedLogitsBackward(dz, hidden: u, gradient: &g.targetEmbedding.weight, path: path)
         var dy = decoderNorm.backward(du, cache: decoderNormCache, gradient: &g.decoderNorm)
         var dMemory: Matrix? = nil
         for l in decoderLayers.indices.reversed() {
-            dy = decoderLayers[l].backward(dy, cache: decoderCaches[l], gradient: &g.decoderLayers[l], dMemory: &dMemory, compute: compute)
+            dy = decoderLayers[l].backward(dy, cache: decoderCaches[l], gradient: &g.decoderLayers[l], dMemory: &dMemory, path: path)
         }
         let scale = targetEmbedding.scaleFactor
         EmbeddingTable.backward(ids: batch.decoderInputs.flatMap { $0 }, dOut: dy, scale: scale, gradient: &g.targetEmbedding.weight)
         var dh = encoderNorm.backward(dMemory ?? Matrix(rows: memory.rows, cols: memory.cols), cache: encoderNormCache, gradient: &g.encoderNorm)
         var noMemory: Matrix? = nil
         for l in encoderLayers.indices.reversed() {
-            dh = encoderLayers[l].backward(dh, cache: encoderCaches[l], gradient: &g.encoderLayers[l], dMemory: &noMemory, compute: compute)
+            dh = encoderLayers[l].backward(dh, cache: encoderCaches[l], gradient: &g.encoderLayers[l], dMemory: &noMemory, path: path)
         }
         EmbeddingTable.backward(ids: batch.sources.flatMap { $0 }, dOut: dh, scale: sourceEmbedding.scaleFactor, gradient: &g.sourceEmbedding.weight)
         return (value, g, count, z)

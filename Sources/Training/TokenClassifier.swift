@@ -44,19 +44,18 @@ extension EncoderModel {
     /// h⁰ = LN(E_word[ids] + E_pos[positions] + E_type[0]); hˡ = layer_l(hˡ⁻¹), over packed rows.
     /// Equals `hiddenStates` of each sequence (checked by TrainingSpecs).
     /// - Throws: `.idOutOfRange` / `.invalidArgument` for ids or lengths the model cannot take.
-    public func trainingForward(_ batch: PackedBatch, compute: Compute) throws -> (Matrix, EncoderCache) {
+    public func trainingForward(_ batch: PackedBatch, path: KernelPath) throws -> (Matrix, EncoderCache) {
         for seq in batch.sequences where seq.count > config.maxPositions {
             throw DecoderSpecError.invalidArgument(what: "sequence of \(seq.count) tokens", reason: "longer than max positions \(config.maxPositions)")
         }
-        let gather: EmbeddingGather.Variant = compute.backend == .naive ? .naive : .optimized
-        var x = try wordEmbedding.lookup(batch.ids, variant: gather)
-        x.addInPlace(try EmbeddingTable(weight: positions.weight).lookup(batch.positions, variant: gather))
-        x.addInPlace(try tokenTypeEmbedding.lookup([Int](repeating: 0, count: batch.ids.count), variant: gather))
+        var x = try wordEmbedding.lookup(batch.ids, path: path)
+        x.addInPlace(try EmbeddingTable(weight: positions.weight).lookup(batch.positions, path: path))
+        x.addInPlace(try tokenTypeEmbedding.lookup([Int](repeating: 0, count: batch.ids.count), path: path))
         var (h, nc) = embeddingNorm.trainingForward(x)
         var caches: [TransformerLayerCache] = []
         caches.reserveCapacity(layers.count)
         for layer in layers {
-            let (next, c) = layer.trainingForward(h, segments: batch.segments, compute: compute)
+            let (next, c) = layer.trainingForward(h, segments: batch.segments, path: path)
             h = next
             caches.append(c)
         }
@@ -64,11 +63,11 @@ extension EncoderModel {
     }
 
     /// Backward from dL/dH [ΣT, d] down to the three embedding tables (scatter-adds).
-    public func backward(_ dHidden: Matrix, batch: PackedBatch, cache: EncoderCache, gradient g: inout EncoderModel, compute: Compute) {
+    public func backward(_ dHidden: Matrix, batch: PackedBatch, cache: EncoderCache, gradient g: inout EncoderModel, path: KernelPath) {
         var dh = dHidden
         var noMemory: Matrix? = nil
         for l in layers.indices.reversed() {
-            dh = layers[l].backward(dh, cache: cache.layers[l], gradient: &g.layers[l], dMemory: &noMemory, compute: compute)
+            dh = layers[l].backward(dh, cache: cache.layers[l], gradient: &g.layers[l], dMemory: &noMemory, path: path)
         }
         let dx = embeddingNorm.backward(dh, cache: cache.embeddingNorm, gradient: &g.embeddingNorm)
         EmbeddingTable.backward(ids: batch.ids, dOut: dx, gradient: &g.wordEmbedding.weight)
@@ -110,17 +109,17 @@ public struct TokenClassifier: ParameterContainer, Sendable {
     }
 
     /// Logits [ΣT, n_labels] for a packed batch.
-    public func logits(_ batch: PackedBatch, compute: Compute) throws -> Matrix {
-        let (h, _) = try encoder.trainingForward(batch, compute: compute)
-        return head.trainingForward(h, compute: compute)
+    public func logits(_ batch: PackedBatch, path: KernelPath) throws -> Matrix {
+        let (h, _) = try encoder.trainingForward(batch, path: path)
+        return head.trainingForward(h, path: path)
     }
 
     /// Loss and gradient for one batch: forward, cross-entropy over `targets` (one per packed row,
     /// `loss.ignoreIndex` where no label), backward. `freezeEncoder` trains the head alone.
     public func lossAndGradient(_ batch: PackedBatch, targets: [Int], loss: CrossEntropyLoss, freezeEncoder: Bool = false,
-                                compute: Compute) throws -> (loss: Double, gradient: TokenClassifier, labelled: Int) {
-        let (h, cache) = try encoder.trainingForward(batch, compute: compute)
-        let z = head.trainingForward(h, compute: compute)
+                                path: KernelPath) throws -> (loss: Double, gradient: TokenClassifier, labelled: Int) {
+        let (h, cache) = try encoder.trainingForward(batch, path: path)
+        let z = head.trainingForward(h, path: path)
         var g = zeroGradient()
         let (value, dz, count): (Double, Matrix, Int)
         if let crf {
@@ -128,9 +127,9 @@ public struct TokenClassifier: ParameterContainer, Sendable {
         } else {
             (value, dz, count) = try loss(logits: z, targets: targets)
         }
-        let dh = head.backward(dz, input: h, gradient: &g.head, compute: compute, needInputGradient: !freezeEncoder)
+        let dh = head.backward(dz, input: h, gradient: &g.head, path: path, needInputGradient: !freezeEncoder)
         if !freezeEncoder {
-            encoder.backward(dh, batch: batch, cache: cache, gradient: &g.encoder, compute: compute)
+            encoder.backward(dh, batch: batch, cache: cache, gradient: &g.encoder, path: path)
         }
         return (value, g, count)
     }

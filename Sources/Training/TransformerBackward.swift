@@ -57,36 +57,36 @@ extension TransformerLayer {
     /// The layer over packed rows. `segments` are the self-attention segments (the layer's
     /// `causal` flag is applied to each); `memory`/`memorySegments` feed cross-attention.
     public func trainingForward(_ x: Matrix, segments: [AttentionSegment], memory: Matrix? = nil,
-                                memorySegments: [AttentionSegment]? = nil, compute: Compute) -> (Matrix, TransformerLayerCache) {
+                                memorySegments: [AttentionSegment]? = nil, path: KernelPath) -> (Matrix, TransformerLayerCache) {
         let selfSegments = segments.map { s -> AttentionSegment in var s = s; s.causal = s.causal || causal; return s }
         let (h1, sc) = residualForward(x, selfAttentionNorm) { u in
-            selfAttention.trainingForward(u, memory: u, segments: selfSegments, compute: compute)
+            selfAttention.trainingForward(u, memory: u, segments: selfSegments, path: path)
         }
         var h = h1
         var cc: ResidualCache<AttentionCache>? = nil
         if let crossAttention, let crossAttentionNorm {
             guard let memory, let memorySegments else { preconditionFailure("cross-attention needs memory and memory segments") }
             let (h2, c2) = residualForward(h, crossAttentionNorm) { u in
-                crossAttention.trainingForward(u, memory: memory, segments: memorySegments, compute: compute)
+                crossAttention.trainingForward(u, memory: memory, segments: memorySegments, path: path)
             }
             h = h2
             cc = c2
         }
-        let (out, fc) = residualForward(h, feedForwardNorm) { u in feedForward.trainingForward(u, compute: compute) }
+        let (out, fc) = residualForward(h, feedForwardNorm) { u in feedForward.trainingForward(u, path: path) }
         return (out, TransformerLayerCache(selfAttention: sc, crossAttention: cc, feedForward: fc))
     }
 
     /// Backward through the layer: returns dL/dx, and accumulates dL/d(memory) into `dMemory`
     /// when the layer has cross-attention.
     public func backward(_ dOut: Matrix, cache: TransformerLayerCache, gradient g: inout TransformerLayer,
-                         dMemory: inout Matrix?, compute: Compute) -> Matrix {
+                         dMemory: inout Matrix?, path: KernelPath) -> Matrix {
         var dh = residualBackward(dOut, cache.feedForward, feedForwardNorm, &g.feedForwardNorm) { dy in
-            feedForward.backward(dy, cache: cache.feedForward.inner, gradient: &g.feedForward, compute: compute)
+            feedForward.backward(dy, cache: cache.feedForward.inner, gradient: &g.feedForward, path: path)
         }
         if let crossAttention, let crossAttentionNorm, let cc = cache.crossAttention {
             var gCross = g.crossAttention!, gCrossNorm = g.crossAttentionNorm!
             dh = residualBackward(dh, cc, crossAttentionNorm, &gCrossNorm) { dy in
-                let (dq, dm) = crossAttention.backward(dy, cache: cc.inner, gradient: &gCross, compute: compute)
+                let (dq, dm) = crossAttention.backward(dy, cache: cc.inner, gradient: &gCross, path: path)
                 if dMemory == nil { dMemory = dm } else { dMemory!.addInPlace(dm) }
                 return dq
             }
@@ -94,7 +94,7 @@ extension TransformerLayer {
             g.crossAttentionNorm = gCrossNorm
         }
         return residualBackward(dh, cache.selfAttention, selfAttentionNorm, &g.selfAttentionNorm) { dy in
-            var (dq, dkv) = selfAttention.backward(dy, cache: cache.selfAttention.inner, gradient: &g.selfAttention, compute: compute)
+            var (dq, dkv) = selfAttention.backward(dy, cache: cache.selfAttention.inner, gradient: &g.selfAttention, path: path)
             dq.addInPlace(dkv)
             return dq
         }

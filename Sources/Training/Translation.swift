@@ -71,13 +71,13 @@ public struct TranslationTask: TrainingTask {
     public var pairs: [(source: [Int], target: [Int])]
     public var validation: [(source: [Int], target: [Int])]
     public var loss: CrossEntropyLoss
-    public var compute: Compute
+    public var path: KernelPath
     /// Token budget per validation batch (Σ length as `length(of:)` counts it).
     public var validationBatchTokens = 4000
 
     public init(pairs: [(source: [Int], target: [Int])], validation: [(source: [Int], target: [Int])] = [],
-                loss: CrossEntropyLoss, compute: Compute = .optimized) {
-        (self.pairs, self.validation, self.loss, self.compute) = (pairs, validation, loss, compute)
+                loss: CrossEntropyLoss, path: KernelPath = .optimized) {
+        (self.pairs, self.validation, self.loss, self.path) = (pairs, validation, loss, path)
     }
 
     public var exampleCount: Int { pairs.count }
@@ -88,7 +88,7 @@ public struct TranslationTask: TrainingTask {
 
     public func lossAndGradient(_ model: EncoderDecoderModel, examples: [Int]) throws -> (loss: Double, gradient: EncoderDecoderModel, tokens: Int) {
         let batch = try Seq2SeqBatch(pairs: examples.map { pairs[$0] }, bos: TranslationTokens.bos, eos: TranslationTokens.eos)
-        let r = try model.lossAndGradient(batch, loss: loss, compute: compute)
+        let r = try model.lossAndGradient(batch, loss: loss, path: path)
         return (r.loss, r.gradient, batch.sourceTokens + batch.targetTokens)
     }
 
@@ -105,7 +105,7 @@ public struct TranslationTask: TrainingTask {
                 end += 1
             }
             let batch = try Seq2SeqBatch(pairs: Array(validation[start..<end]), bos: TranslationTokens.bos, eos: TranslationTokens.eos)
-            let r = try model.lossAndGradient(batch, loss: plain, compute: compute, wantGradient: false)
+            let r = try model.lossAndGradient(batch, loss: plain, path: path, wantGradient: false)
             total += r.loss * Double(r.labelled)
             labelled += r.labelled
             start = end

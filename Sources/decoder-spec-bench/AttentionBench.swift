@@ -20,8 +20,8 @@ enum AttentionBench {
 
             // Validate: the two variants agree within twice the specs' attention bound
             // (|v| ≤ 1, |q|, |k| ≤ 1: e_s = 65·64/8·u, plus (3T + 8)·u; see Tests/AttentionSpecs).
-            let naive = try scaledDotProductAttention(q: q, k: k, v: v, mask: mask, variant: .naive)
-            let fused = try scaledDotProductAttention(q: q, k: k, v: v, mask: mask, variant: .optimized)
+            let naive = try scaledDotProductAttention(q: q, k: k, v: v, mask: mask, path: .naive)
+            let fused = try scaledDotProductAttention(q: q, k: k, v: v, mask: mask, path: .optimized)
             let u = 0x1p-24
             let bound = 2 * (2 * 65.0 * 64 / 8 * u + Double(3 * t + 8) * u)
             var worst = 0.0
@@ -33,17 +33,17 @@ enum AttentionBench {
 
             let naiveRuns = t >= 2048 ? 3 : 5
             let tNaive = Harness.median(warmup: 1, runs: naiveRuns) {
-                _ = try! scaledDotProductAttention(q: q, k: k, v: v, mask: mask, variant: .naive)
+                _ = try! scaledDotProductAttention(q: q, k: k, v: v, mask: mask, path: .naive)
             }
             let tFused = Harness.medianAdaptive(minSeconds: 0.05, runs: 9) {
-                _ = try! scaledDotProductAttention(q: q, k: k, v: v, mask: mask, variant: .optimized)
+                _ = try! scaledDotProductAttention(q: q, k: k, v: v, mask: mask, path: .optimized)
             }
             // The machine is shared: thread CPU time (median) is immune to being descheduled.
             let cpuNaive = medianThreadCPUSeconds(runs: 3) {
-                _ = try! scaledDotProductAttention(q: q, k: k, v: v, mask: mask, variant: .naive)
+                _ = try! scaledDotProductAttention(q: q, k: k, v: v, mask: mask, path: .naive)
             }
             let cpuFused = medianThreadCPUSeconds(runs: 9) {
-                _ = try! scaledDotProductAttention(q: q, k: k, v: v, mask: mask, variant: .optimized)
+                _ = try! scaledDotProductAttention(q: q, k: k, v: v, mask: mask, path: .optimized)
             }
             // Useful work of causal attention: Σ_i (i + 1) keys per query, 2·d flops each for Q·Kᵀ and for P·V.
             let flops = 4.0 * Double(d) * Double(t) * Double(t + 1) / 2
@@ -73,8 +73,8 @@ enum AttentionBench {
             var rng = SeededRNG(seed: UInt64(t) + 7)
             let q = rng.matrix(rows: 1, cols: d), k = rng.matrix(rows: t, cols: d), v = rng.matrix(rows: t, cols: d)
             let mask = AttentionMask.causal(queryOffset: t - 1)
-            let naive = try attend(q: q, cachedK: k, cachedV: v, mask: mask, variant: .naive)
-            let fused = try attend(q: q, cachedK: k, cachedV: v, mask: mask, variant: .optimized)
+            let naive = try attend(q: q, cachedK: k, cachedV: v, mask: mask, path: .naive)
+            let fused = try attend(q: q, cachedK: k, cachedV: v, mask: mask, path: .optimized)
             let u = 0x1p-24
             let bound = 2 * (2 * 65.0 * 64 / 8 * u + Double(3 * t + 8) * u)
             var worst = 0.0
@@ -83,9 +83,9 @@ enum AttentionBench {
                 throw DecoderSpecError.invalidArgument(what: "KV-step benchmark validation at T=\(t)",
                                                        reason: "optimized differs from naive by \(worst) > \(bound)")
             }
-            let tNaive = Harness.medianAdaptive { _ = try! attend(q: q, cachedK: k, cachedV: v, mask: mask, variant: .naive) }
-            let tFused = Harness.medianAdaptive { _ = try! attend(q: q, cachedK: k, cachedV: v, mask: mask, variant: .optimized) }
-            let cpuFused = medianThreadCPUSeconds(runs: 9) { _ = try! attend(q: q, cachedK: k, cachedV: v, mask: mask, variant: .optimized) }
+            let tNaive = Harness.medianAdaptive { _ = try! attend(q: q, cachedK: k, cachedV: v, mask: mask, path: .naive) }
+            let tFused = Harness.medianAdaptive { _ = try! attend(q: q, cachedK: k, cachedV: v, mask: mask, path: .optimized) }
+            let cpuFused = medianThreadCPUSeconds(runs: 9) { _ = try! attend(q: q, cachedK: k, cachedV: v, mask: mask, path: .optimized) }
             table.rows.append(["\(t)", String(format: "%.1f", tNaive * 1e6), String(format: "%.1f", tFused * 1e6), ratio(tNaive / tFused),
                                String(format: "%.1f", cpuFused * 1e6), String(format: "%.1e", worst)])
             recorded.append(Measurement(suite: "attention", kernel: "kv-step", variant: "naive", shape: "Tq=1 Tk=\(t) d=64",

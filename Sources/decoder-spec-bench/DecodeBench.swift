@@ -31,17 +31,18 @@ enum DecodeBench {
         let config = DecoderOnlyConfig.gpt2Small
         var table = Table(title: "Decode: GPT-2-small shape (124M params, seeded weights), one core",
                           header: ["backend", "cache", "context", "ms/token", "tokens/s", "% of bandwidth bound"])
-        let models = try Backend.allCases.map { try DecoderOnlyModel.seeded(config, seed: 1, backend: $0) }
+        let paths: [KernelPath] = [.naive, .optimized]  // one core: the table's premise
+        let models = try paths.map { try DecoderOnlyModel.seeded(config, seed: 1, path: $0) }
         let weightBytes = Double(models[1].parameterCount * 4)
         let bound = bandwidth / weightBytes
         var rng = SeededRNG(seed: 5)
-        for (backend, model) in zip(Backend.allCases, models) {
+        for (path, model) in zip(paths, models) {
             for context in [64, 256, 1024] {
                 for cache in [true, false] {
-                    // The naive backend runs ~100× slower: measure it only where a run takes seconds.
-                    if backend == .naive && (context > 64 || !cache) { continue }
+                    // The naive path runs ~100× slower: measure it only where a run takes seconds.
+                    if path == .naive && (context > 64 || !cache) { continue }
                     if !cache && context > 256 { continue }
-                    let steps = cache ? (backend == .naive ? 2 : 16) : 2
+                    let steps = cache ? (path == .naive ? 2 : 16) : 2
                     let prompt = (0..<(context - steps)).map { _ in Int(rng.next() % UInt64(config.vocabularySize)) }
                     var cacheState = model.makeCache()
                     _ = try model.logits(appending: prompt, to: &cacheState)
@@ -58,9 +59,9 @@ enum DecodeBench {
                     }
                     samples.sort()
                     let perToken = samples[samples.count / 2]
-                    table.rows.append([backend.rawValue, cache ? "on" : "off", "\(context)", ms(perToken),
+                    table.rows.append([path.rawValue, cache ? "on" : "off", "\(context)", ms(perToken),
                                        String(format: "%.1f", 1 / perToken), String(format: "%.0f%%", 100 / perToken / bound)])
-                    recorded.append(Measurement(suite: "decode", kernel: "gpt2-small decode", variant: "\(backend.rawValue)\(cache ? "" : "-nocache")",
+                    recorded.append(Measurement(suite: "decode", kernel: "gpt2-small decode", variant: "\(path.rawValue)\(cache ? "" : "-nocache")",
                                                 shape: "context \(context)", medianSeconds: perToken, gflops: nil, note: nil))
                 }
             }

@@ -153,7 +153,7 @@ enum KernelBench {
                 body(pa.baseAddress!, pb.baseAddress!, pc.baseAddress!)
             } } }
         }
-        func lib(_ v: GEMM.Variant) { run { T.gemm(v, n, $0, $1, $2) } }
+        func lib(_ v: KernelPath) { run { T.gemm(v, n, $0, $1, $2) } }
 
         // Naive: validated by construction (it is the definition); timed once at N = 1024.
         let naiveRuns = n >= 1024 ? 1 : 3
@@ -161,8 +161,8 @@ enum KernelBench {
         let reference = c
         // Validation bound: |C − C_ref| ≤ 2·K·ε·(|A||B|)_ij ≤ 2·K·ε·K for entries in [−1, 1].
         let tol = 2 * Double(n) * Double(T.ulpOfOne) * Double(n)
-        var times: [GEMM.Variant: Double] = [.naive: tNaive]
-        for v in [GEMM.Variant.optimized, .parallel] {
+        var times: [KernelPath: Double] = [.naive: tNaive]
+        for v in [KernelPath.optimized, .parallel] {
             c = [T](repeating: .nan, count: n * n)
             lib(v)
             let check = withinBound(c, reference) { _ in tol }
@@ -207,7 +207,7 @@ enum KernelBench {
         let shape = "\(rows)×\(cols)"
         let x = GSLRandom(seed: 5).floats(rows * cols, in: -8, 8)
         var y = x
-        func run(_ v: Softmax.Variant, fresh: Bool = true) {
+        func run(_ v: KernelPath, fresh: Bool = true) {
             if fresh { y = x }
             y.withUnsafeMutableBufferPointer { p in
                 if log { Softmax.logRows(v, p.baseAddress!, rows: rows, cols: cols) }
@@ -236,7 +236,7 @@ enum KernelBench {
         let x = rng.floats(rows * d, in: -3, 5)
         let gamma = rng.floats(d, in: 0.5, 1.5), beta = rng.floats(d, in: -0.5, 0.5)
         var y = [Float](repeating: 0, count: rows * d)
-        func run(_ v: LayerNormKernel.Variant) {
+        func run(_ v: KernelPath) {
             y.withUnsafeMutableBufferPointer { py in
                 LayerNormKernel.forward(v, x: x, y: py.baseAddress!, rows: rows, d: d, gamma: gamma, beta: beta, epsilon: 1e-5)
             }
@@ -258,7 +258,7 @@ enum KernelBench {
         let shape = "\(count)"
         let x = GSLRandom(seed: 11).floats(count, in: -6, 6)
         var y = x
-        func run(_ v: Activation.Variant, fresh: Bool = true) {
+        func run(_ v: KernelPath, fresh: Bool = true) {
             if fresh { y = x }
             y.withUnsafeMutableBufferPointer { Activation.apply(f, v, $0.baseAddress!, count: count) }
         }
@@ -295,13 +295,13 @@ enum GEMMInfo {
 
 /// Float and Double through the same benchmark code.
 protocol BenchScalar: BinaryFloatingPoint {
-    static func gemm(_ v: GEMM.Variant, _ n: Int, _ a: UnsafePointer<Self>, _ b: UnsafePointer<Self>, _ c: UnsafeMutablePointer<Self>)
+    static func gemm(_ v: KernelPath, _ n: Int, _ a: UnsafePointer<Self>, _ b: UnsafePointer<Self>, _ c: UnsafeMutablePointer<Self>)
     static func gsl(_ n: Int, _ a: UnsafePointer<Self>, _ b: UnsafePointer<Self>, _ c: UnsafeMutablePointer<Self>)
     static func openblas(_ ob: OpenBLAS, _ n: Int, _ a: UnsafePointer<Self>, _ b: UnsafePointer<Self>, _ c: UnsafeMutablePointer<Self>)
 }
 
 extension Float: BenchScalar {
-    static func gemm(_ v: GEMM.Variant, _ n: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>) {
+    static func gemm(_ v: KernelPath, _ n: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>) {
         GEMM.sgemm(v, m: n, n: n, k: n, a: a, lda: n, b: b, ldb: n, c: c, ldc: n)
     }
     static func gsl(_ n: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>) {
@@ -314,7 +314,7 @@ extension Float: BenchScalar {
 }
 
 extension Double: BenchScalar {
-    static func gemm(_ v: GEMM.Variant, _ n: Int, _ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, _ c: UnsafeMutablePointer<Double>) {
+    static func gemm(_ v: KernelPath, _ n: Int, _ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, _ c: UnsafeMutablePointer<Double>) {
         GEMM.dgemm(v, m: n, n: n, k: n, a: a, lda: n, b: b, ldb: n, c: c, ldc: n)
     }
     static func gsl(_ n: Int, _ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, _ c: UnsafeMutablePointer<Double>) {

@@ -30,7 +30,7 @@ struct AttentionCommand: ParsableCommand {
     @Option(name: .customLong("valid-length"), help: "Key padding: keys at positions ≥ this are masked.")
     var validLength: Int?
 
-    @Option(name: .long, help: "Kernel: naive or optimized.")
+    @Option(name: .long, help: "Kernel path: naive, optimized or parallel (= optimized for attention).")
     var variant = "optimized"
 
     @Option(name: .long, help: "Also draw the attention weights as an SVG heat map to this file.")
@@ -38,11 +38,11 @@ struct AttentionCommand: ParsableCommand {
 
     func run() throws {
         do {
-            guard let kernel = AttentionVariant(rawValue: variant) else {
-                throw DecoderSpecError.invalidArgument(what: "--variant \(variant)", reason: "expected one of \(AttentionVariant.allCases.map(\.rawValue).joined(separator: ", "))")
+            guard let kernel = KernelPath(rawValue: variant) else {
+                throw DecoderSpecError.invalidArgument(what: "--variant \(variant)", reason: "expected one of \(KernelPath.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             let result = try AttentionFileJob.run(input: URL(fileURLWithPath: input), output: URL(fileURLWithPath: output),
-                                                  causal: causal, heads: heads, validLength: validLength, variant: kernel)
+                                                  causal: causal, heads: heads, validLength: validLength, path: kernel)
             print("o \(result.output.shape), weights [\(result.weights.count), \(result.weights[0].rows), \(result.weights[0].cols)] → \(output)")
             if let svg {
                 var mask = causal ? AttentionMask.causal(queryOffset: max(0, result.weights[0].cols - result.weights[0].rows)) : .none

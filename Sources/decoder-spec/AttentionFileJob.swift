@@ -27,7 +27,7 @@ enum AttentionFileJob {
     ///   unwritable output.
     @discardableResult
     static func run(input: URL, output: URL, causal: Bool, heads: Int, validLength: Int? = nil,
-                           variant: AttentionVariant = .optimized) throws -> Result {
+                           path: KernelPath = .optimized) throws -> Result {
         guard FileManager.default.fileExists(atPath: input.path) else {
             throw DecoderSpecError.missingFile(path: input.path, hint: "Write q, k, v with safetensors (e.g. safetensors.torch.save_file).")
         }
@@ -52,14 +52,14 @@ enum AttentionFileJob {
         }
         var mask = causal ? AttentionMask.causal(queryOffset: max(0, k.rows - q.rows)) : .none
         if let validLength { mask = try mask.combined(with: .keyPadding(validLength: validLength)) }
-        let o = try multiHeadAttention(q: q, k: k, v: v, heads: heads, mask: mask, variant: variant)
+        let o = try multiHeadAttention(q: q, k: k, v: v, heads: heads, mask: mask, path: path)
         let dh = q.cols / heads
         var weights: [Matrix] = []
         for h in 0..<heads {
             weights.append(try attentionWeights(q: columns(q, h * dh, dh), k: columns(k, h * dh, dh), mask: mask))
         }
         var metadata = ["format": "pt", "producer": "decoder-spec attention", "causal": String(causal), "heads": String(heads),
-                        "variant": variant.rawValue, "mask": mask.description]
+                        "variant": path.rawValue, "mask": mask.description]
         if let validLength { metadata["valid_length"] = String(validLength) }
         try SafeTensorsFile.write([
             (name: "o", shape: [o.rows, o.cols], values: o.storage),

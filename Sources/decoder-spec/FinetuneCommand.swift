@@ -7,7 +7,7 @@ struct FinetuneCommand: ParsableCommand {
         commandName: "finetune", abstract: "Fine-tune a pretrained encoder with a task head.", subcommands: [FinetuneNERCommand.self])
 }
 
-extension GEMM.Variant: ExpressibleByArgument {}
+extension KernelPath: ExpressibleByArgument {}
 
 /// `decoder-spec finetune ner`: token classification on CoNLL-2003 with a BERT-style encoder.
 /// See docs/finetune-ner.md.
@@ -32,8 +32,8 @@ struct FinetuneNERCommand: ParsableCommand {
     @Option(name: .customLong("stop-after"), help: "Stop after this global step (with --checkpoint: resume later; a resumed run with --stop-after equal to the checkpoint's step only evaluates).") var stopAfter: Int?
     @Option(name: .customLong("eval-every"), help: "Steps between validations (entity F1 on the valid split) during training (0 = only the evaluation at the end).") var evalEvery: Int = 0
     @Option(help: "Early stopping: stop after this many validations without a better valid F1 (needs --eval-every; off by default).") var patience: Int?
-    @Option(help: "Kernel backend: naive | optimized.") var backend: Backend = .optimized
-    @Option(help: "GEMM variant: naive | optimized | parallel (all cores).") var gemm: GEMM.Variant = .parallel
+    @Option(name: .customLong("backend"), help: "Kernel path: naive | optimized | parallel (optimized kernels, matrix products on all cores; the default).") var backend: KernelPath?
+    @Option(help: "The same as --backend (its older name, from when only the matrix product had a parallel form); --backend wins when both are given.") var gemm: KernelPath?
     @Option(name: .customLong("label-smoothing"), help: "Label smoothing ε.") var labelSmoothing: Float = 0
     @Flag(name: .customLong("freeze-encoder"), help: "Train the head only.") var freezeEncoder = false
     @Flag(help: "Add a linear-chain CRF over the words (trained by its NLL, decoded by Viterbi).") var crf = false
@@ -56,10 +56,10 @@ struct FinetuneNERCommand: ParsableCommand {
 
     func execute() throws {
         let modelURL = URL(fileURLWithPath: model), dataURL = URL(fileURLWithPath: data)
-        let compute = Compute(backend: backend, gemm: gemm)
+        let path = backend ?? gemm ?? .parallel
         let clock = ContinuousClock()
         let tokenizer = try WordPieceTokenizer.load(modelDirectory: modelURL)
-        let encoder = try EncoderModel.load(directory: modelURL, backend: backend)
+        let encoder = try EncoderModel.load(directory: modelURL, path: path)
         func split(_ name: String, limit: Int?) throws -> [(words: [String], tags: [String])] {
             let url = dataURL.appendingPathComponent("\(name).txt")
             guard FileManager.default.fileExists(atPath: url.path) else {
@@ -82,7 +82,7 @@ struct FinetuneNERCommand: ParsableCommand {
         var classifier = try TokenClassifier(encoder: encoder, labels: labels, seed: seed)
         if crf { classifier.crf = try LinearChainCRF(tagCount: labels.count) }
         let task = NERTask(examples: trainExamples, evaluation: validExamples, loss: try CrossEntropyLoss(labelSmoothing: labelSmoothing),
-                           compute: compute, freezeEncoder: freezeEncoder)
+                           path: path, freezeEncoder: freezeEncoder)
         var options = TrainingOptions()
         options.epochs = epochs
         options.batchSize = batch
@@ -94,11 +94,11 @@ struct FinetuneNERCommand: ParsableCommand {
         options.checkpoint = checkpoint.map { URL(fileURLWithPath: $0) }
         options.stopAfterStep = stopAfter
         let summary = try Trainer.train(&classifier, task: task, options: options)
-        log(String(format: "trained %d steps, %d sub-tokens in %.1f s (%.0f tokens/s, gemm %@)", summary.steps, summary.tokens, summary.seconds,
-                   summary.tokensPerSecond, gemm.rawValue) + trainingEnding(summary))
+        log(String(format: "trained %d steps, %d sub-tokens in %.1f s (%.0f tokens/s, path %@)", summary.steps, summary.tokens, summary.seconds,
+                   summary.tokensPerSecond, path.rawValue) + trainingEnding(summary))
         for (name, examples) in [("valid", validExamples), ("test", testExamples)] {
             let start = clock.now
-            let (report, predicted) = try NER.evaluate(classifier, examples, compute: compute)
+            let (report, predicted) = try NER.evaluate(classifier, examples, path: path)
             print("== \(name) (\(examples.count) sentences): entity-level, conlleval semantics ==")
             print(report.table)
             print(String(format: "entity P %.4f  R %.4f  F1 %.4f   |   token accuracy (incl. O, not an entity metric) %.4f", report.precision,

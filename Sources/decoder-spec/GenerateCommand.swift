@@ -13,19 +13,18 @@ func parseIds(_ text: String) throws -> [Int] {
 
 /// A GPT-2 checkpoint directory, or a seeded model of a named shape ("tiny", "gpt2-small") for
 /// runs without a download.
-func loadDecoderOnly(_ model: String, seed: UInt64, backend: Backend) throws -> DecoderOnlyModel {
+func loadDecoderOnly(_ model: String, seed: UInt64, path: KernelPath) throws -> DecoderOnlyModel {
     switch model {
     case "tiny":
         return try DecoderOnlyModel.seeded(DecoderOnlyConfig(vocabularySize: 64, contextLength: 64, modelWidth: 32, heads: 4, layers: 2),
-                                           seed: seed, backend: backend)
+                                           seed: seed, path: path)
     case "gpt2-small":
-        return try DecoderOnlyModel.seeded(.gpt2Small, seed: seed, backend: backend)
+        return try DecoderOnlyModel.seeded(.gpt2Small, seed: seed, path: path)
     default:
-        return try DecoderOnlyModel.load(directory: URL(fileURLWithPath: model), backend: backend)
+        return try DecoderOnlyModel.load(directory: URL(fileURLWithPath: model), path: path)
     }
 }
 
-extension Backend: ExpressibleByArgument {}
 
 struct GenerateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -51,7 +50,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(name: .customLong("length-penalty"), help: "α in log p / |y|^α (beam).") var lengthPenalty: Double = 1
     @Option(help: "Seed for sampling and for seeded models.") var seed: UInt64 = 0
     @Option(name: .customLong("stop"), help: "Stop token ids, comma-separated.") var stop: String?
-    @Option(help: "naive | optimized") var backend: Backend = .optimized
+    @Option(name: .customLong("backend"), help: "Kernel path: naive | optimized | parallel (KernelPath).") var path: KernelPath = .optimized
     @Flag(name: .customLong("no-cache"), help: "Recompute the whole sequence each step instead of using the KV cache.") var noCache = false
     @Flag(name: .customLong("print-ids"), help: "Print only the generated ids, one line.") var printIds = false
 
@@ -60,7 +59,7 @@ struct GenerateCommand: ParsableCommand {
     }
 
     func generate() throws {
-        let lm = try loadDecoderOnly(model, seed: seed, backend: backend)
+        let lm = try loadDecoderOnly(model, seed: seed, path: path)
         let prompt = try parseIds(ids)
         let chosen: DecodingStrategy
         switch strategy {
@@ -82,7 +81,7 @@ struct GenerateCommand: ParsableCommand {
             return
         }
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-        print("model: \(lm.config.layers) layers, d \(lm.config.modelWidth), \(lm.config.heads) heads, V \(lm.config.vocabularySize); backend \(backend.rawValue); cache \(noCache ? "off" : "on")")
+        print("model: \(lm.config.layers) layers, d \(lm.config.modelWidth), \(lm.config.heads) heads, V \(lm.config.vocabularySize); path \(path.rawValue); cache \(noCache ? "off" : "on")")
         print("prompt ids:    \(prompt.map(String.init).joined(separator: ","))")
         print("generated ids: \(g.tokens.map(String.init).joined(separator: ","))")
         print(String(format: "finish: %@; log p = %.4f; %d tokens in %.3f s (%.1f tokens/s; the time includes reading the prompt)",
@@ -98,15 +97,15 @@ struct ForwardCommand: ParsableCommand {
     @Option(help: "A GPT-2 checkpoint directory, or \"tiny\" / \"gpt2-small\" (seeded).") var model: String
     @Option(help: "Token ids, comma-separated.") var ids: String
     @Option(help: "Output .safetensors file.") var output: String
-    @Option(help: "naive | optimized") var backend: Backend = .optimized
+    @Option(name: .customLong("backend"), help: "Kernel path: naive | optimized | parallel (KernelPath).") var path: KernelPath = .optimized
     @Option(help: "Seed for seeded models.") var seed: UInt64 = 0
 
     func run() throws {
         do {
-            let lm = try loadDecoderOnly(model, seed: seed, backend: backend)
+            let lm = try loadDecoderOnly(model, seed: seed, path: path)
             let logits = try lm.forward(try parseIds(ids))
             try SafeTensorsFile.write([("logits", [logits.rows, logits.cols], logits.storage)],
-                                      metadata: ["ids": ids, "backend": backend.rawValue], to: URL(fileURLWithPath: output))
+                                      metadata: ["ids": ids, "backend": path.rawValue], to: URL(fileURLWithPath: output))
             print("wrote logits \(logits.shape) to \(output)")
         }
     }

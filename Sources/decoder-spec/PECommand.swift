@@ -16,18 +16,18 @@ struct PECommand: ParsableCommand {
     @Option(help: "First position.") var start: Int = 0
     @Option(help: "table (labelled, fixed width) or csv (N rows of D values, no header).") var format: Format = .table
     @Option(help: "Also write an SVG heatmap of the table to this file.") var svg: String?
-    @Option(help: "Kernel variant: naive or optimized.") var variant: String = "optimized"
+    @Option(help: "Kernel path: naive, optimized or parallel (= optimized for this kernel).") var variant: String = "optimized"
 
     func run() throws {
         do {
-            guard let kernel = PositionalTable.Variant(rawValue: variant) else {
-                throw DecoderSpecError.invalidArgument(what: "--variant \(variant)", reason: "expected one of \(PositionalTable.Variant.allCases.map(\.rawValue).joined(separator: ", "))")
+            guard let kernel = KernelPath(rawValue: variant) else {
+                throw DecoderSpecError.invalidArgument(what: "--variant \(variant)", reason: "expected one of \(KernelPath.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             guard positions > 0 else { throw DecoderSpecError.invalidArgument(what: "--positions \(positions)", reason: "must be ≥ 1") }
             let maxLength = start >= 0 && positions <= SinusoidalPositionalEncoding.positionCeiling - max(start, 0)
                 ? start + positions : SinusoidalPositionalEncoding.positionCeiling
-            let pe = try SinusoidalPositionalEncoding(dimension: dim, maxLength: maxLength, variant: kernel)
-            let table = try pe.table(count: positions, startingAt: start)
+            let pe = try SinusoidalPositionalEncoding(dimension: dim, maxLength: maxLength)
+            let table = try pe.table(count: positions, startingAt: start, path: kernel)
             if let svg {
                 try Printing.writeAtomically(
                     Heatmap.svg(table, title: "Sinusoidal PE, positions \(start)..<\(start + positions), d = \(dim)",
@@ -57,7 +57,7 @@ struct EmbedCommand: ParsableCommand {
     @Option(help: "A BERT checkpoint directory (model mode).") var model: String?
     @Option(help: "The text to embed (model mode).") var text: String?
     @Flag(name: .customLong("all"), help: "Model mode: print every coordinate, not the first 8.") var printAll = false
-    @Option(help: "naive | optimized (model mode).") var backend: Backend = .optimized
+    @Option(name: .customLong("backend"), help: "Kernel path (model mode): naive | optimized | parallel.") var path: KernelPath = .optimized
     @Option(help: "Seed of the table's initialization.") var seed: UInt64 = 0
     @Flag(help: "Multiply the rows by sqrt(d_model).") var scale = false
     @Flag(name: .customLong("add-pe"), help: "Add the sinusoidal positional encoding: X' = E[X] + P (needs even D).") var addPE = false
@@ -67,7 +67,7 @@ struct EmbedCommand: ParsableCommand {
         do {
             if let model {
                 guard let text else { throw ValidationError("--model needs --text") }
-                try SentenceEmbedding.run(modelDirectory: model, text: text, backend: backend, printAll: printAll)
+                try SentenceEmbedding.run(modelDirectory: model, text: text, path: path, printAll: printAll)
                 return
             }
             guard let vocab, let dim, let ids else {

@@ -4,10 +4,10 @@ import Foundation
 /// `decoder-spec embed --model DIR --text TEXT`: WordPiece ids and the mean-pooled, L2-normalized
 /// sentence embedding of a BERT-style checkpoint (e.g. all-MiniLM-L6-v2 from `make fetch-data`).
 enum SentenceEmbedding {
-    static func run(modelDirectory: String, text: String, backend: Backend, printAll: Bool) throws {
+    static func run(modelDirectory: String, text: String, path: KernelPath, printAll: Bool) throws {
         let dir = URL(fileURLWithPath: modelDirectory)
         let tokenizer = try WordPieceTokenizer.load(modelDirectory: dir)
-        let model = try EncoderModel.load(directory: dir, backend: backend)
+        let model = try EncoderModel.load(directory: dir, path: path)
         let ids = tokenizer.encode(text)
         let embedding = try model.sentenceEmbedding(ids)
         print("ids: [\(ids.map(String.init).joined(separator: ","))]")

@@ -101,7 +101,7 @@ struct TrainTranslateCommand: ParsableCommand {
         var model = try EncoderDecoderModel.seeded(config, seed: seed)
         stderrLine("model: \(model.parameterCount) parameters (d \(modelDim), \(layers)+\(layers) layers, \(heads) heads, pre-norm, tied target head)")
         let task = TranslationTask(pairs: prepared.trainPairs, validation: prepared.validPairs,
-                                   loss: try CrossEntropyLoss(labelSmoothing: labelSmoothing), compute: .optimized)
+                                   loss: try CrossEntropyLoss(labelSmoothing: labelSmoothing), path: .optimized)
         var options = TrainingOptions()
         options.steps = steps
         options.batchTokens = batchTokens
