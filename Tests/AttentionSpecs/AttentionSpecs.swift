@@ -65,15 +65,15 @@ struct AttentionOracleSpecs {
         let v = Inputs.matrix(rows: c.tk, cols: dModel, seed: c.seed + 2)
         let ref = try AttentionOracleChecks.multiHeadReference(q: q, k: k, v: v, heads: c.heads, mask: c.mask)
         let (bound, tol) = attentionBound(q: q, k: k, v: v, headDimension: c.d)
-        var outputs: [AttentionVariant: Matrix] = [:]
-        for variant in AttentionVariant.allCases {
-            let o = try multiHeadAttention(q: q, k: k, v: v, heads: c.heads, mask: c.mask, variant: variant)
+        var outputs: [KernelPath: Matrix] = [:]
+        for variant in KernelPath.allCases {
+            let o = try multiHeadAttention(q: q, k: k, v: v, heads: c.heads, mask: c.mask, path: variant)
             outputs[variant] = o
             let verdict = compare(o.storage, ref, bound, "\(variant) \(c)")
             #expect(verdict.passed, "\(verdict)")
         }
         // Every variant vs naive: each is within `tol` of the exact value, so within 2·tol of each other.
-        for variant in AttentionVariant.allCases where variant != .naive {
+        for variant in KernelPath.allCases where variant != .naive {
             let verdict = compare(outputs[variant]!.storage, outputs[.naive]!.storage, .absolute(2 * tol), "\(variant) vs naive, \(c)")
             #expect(verdict.passed, "\(verdict)")
         }
@@ -88,7 +88,7 @@ struct AttentionOracleSpecs {
         let k = Inputs.matrix(rows: tk, cols: d, seed: seed + 1)
         let v = Inputs.matrix(rows: tk, cols: d + 3, seed: seed + 2)  // d_v ≠ d_k on purpose
         for mask in [AttentionMask.none, .causal(queryOffset: max(0, tk - tq)), .keyPadding(validLength: (tk + 1) / 2)] {
-            for variant in AttentionVariant.allCases {
+            for variant in KernelPath.allCases {
                 let verdict = AttentionOracleChecks.matchesGSLReference(sdpa(variant), q: q, k: k, v: v, mask: mask,
                                                                context: "\(variant) Tq=\(tq) Tk=\(tk) d=\(d) mask=\(mask) seed=\(seed)")
                 #expect(verdict.passed, "\(verdict)")
@@ -101,7 +101,7 @@ struct AttentionOracleSpecs {
         let q = Inputs.matrix(rows: 40, cols: 64, seed: 71, range: -8...8)
         let k = Inputs.matrix(rows: 90, cols: 64, seed: 72, range: -8...8)
         let v = Inputs.matrix(rows: 90, cols: 16, seed: 73)
-        for variant in AttentionVariant.allCases {
+        for variant in KernelPath.allCases {
             let verdict = AttentionOracleChecks.matchesGSLReference(sdpa(variant), q: q, k: k, v: v, mask: .causal(queryOffset: 50),
                                                            context: "\(variant) large scores seed=71")
             #expect(verdict.passed, "\(verdict)")
@@ -119,8 +119,8 @@ struct AttentionOracleSpecs {
         let v = Inputs.matrix(rows: tk, cols: 8, seed: 84)
         let mask = AttentionMask.additive(bias)
         let wRef = try AttentionOracleChecks.weightsReference(q: q, k: k, mask: mask)
-        for variant in AttentionVariant.allCases {
-            let o = try scaledDotProductAttention(q: q, k: k, v: v, mask: mask, variant: variant)
+        for variant in KernelPath.allCases {
+            let o = try scaledDotProductAttention(q: q, k: k, v: v, mask: mask, path: variant)
             // The reference adds the bias itself; masked (−∞) entries must get weight 0.
             let ref = try GSL.dgemm(m: tq, n: 8, k: tk, a: wRef, b: v.storage.doubles)
             let verdict = compare(o.storage, ref, attentionBound(q: q, k: k, v: v).bound, "\(variant) additive bias seed=81")
@@ -145,8 +145,8 @@ struct AttentionOracleSpecs {
 @Suite("Attention: properties, run on every variant")
 struct AttentionPropertySpecs {
     @Test("Attention rows sum to 1 (weights read off with V = I), fully masked rows to 0",
-          arguments: AttentionVariant.allCases)
-    func rowsSumToOne(_ variant: AttentionVariant) {
+          arguments: KernelPath.allCases)
+    func rowsSumToOne(_ variant: KernelPath) {
         for (tq, tk, d, seed) in [(5, 9, 8, 1), (33, 70, 64, 2), (1, 129, 80, 3)] as [(Int, Int, Int, UInt)] {
             let q = Inputs.matrix(rows: tq, cols: d, seed: seed), k = Inputs.matrix(rows: tk, cols: d, seed: seed + 1)
             for mask in [AttentionMask.none, .causal(), .keyPadding(validLength: tk / 2),
@@ -164,27 +164,27 @@ struct AttentionPropertySpecs {
     }
 
     @Test("Causality: changing positions > i leaves outputs ≤ i bitwise unchanged (SDPA and MHA)",
-          arguments: AttentionVariant.allCases)
-    func causality(_ variant: AttentionVariant) throws {
+          arguments: KernelPath.allCases)
+    func causality(_ variant: KernelPath) throws {
         let x = Inputs.matrix(rows: 70, cols: 16, seed: 11)
         for i in [0, 6, 31, 63, 68] {
-            let verdict = AttentionOracleChecks.causality({ try scaledDotProductAttention(q: $0, k: $0, v: $0, mask: .causal(), variant: variant) },
+            let verdict = AttentionOracleChecks.causality({ try scaledDotProductAttention(q: $0, k: $0, v: $0, mask: .causal(), path: variant) },
                                                     x: x, position: i, seed: UInt(100 + i), context: "SDPA \(variant) i=\(i) seed=11")
             #expect(verdict.passed, "\(verdict)")
         }
         var rng = SeededRNG(seed: 12)
         let mha = try MultiHeadAttention(modelWidth: 16, heads: 4, std: 1 / Float(16).squareRoot(), rng: &rng)
-        let backend: Backend = variant == .naive ? .naive : .optimized
+        let path: KernelPath = variant == .naive ? .naive : .optimized
         for i in [0, 5, 40] {
-            let verdict = AttentionOracleChecks.causality({ try mha($0, mask: .causal(), backend: backend) },
-                                                    x: x, position: i, seed: UInt(200 + i), context: "MHA \(backend) i=\(i) seed=12")
+            let verdict = AttentionOracleChecks.causality({ try mha($0, mask: .causal(), path: path) },
+                                                    x: x, position: i, seed: UInt(200 + i), context: "MHA \(path) i=\(i) seed=12")
             #expect(verdict.passed, "\(verdict)")
         }
     }
 
     @Test("Padded keys get exactly zero weight, and their K/V contents cannot change the output",
-          arguments: AttentionVariant.allCases)
-    func padding(_ variant: AttentionVariant) {
+          arguments: KernelPath.allCases)
+    func padding(_ variant: KernelPath) {
         for (tq, tk, valid, seed) in [(4, 9, 5, 21), (20, 130, 67, 22), (3, 64, 0, 23), (6, 17, 17, 24)] as [(Int, Int, Int, UInt)] {
             let q = Inputs.matrix(rows: tq, cols: 24, seed: seed)
             let k = Inputs.matrix(rows: tk, cols: 24, seed: seed + 1)
@@ -199,8 +199,8 @@ struct AttentionPropertySpecs {
     }
 
     @Test("Future keys get exactly zero weight under the causal mask (with and without offset)",
-          arguments: AttentionVariant.allCases)
-    func causalZeros(_ variant: AttentionVariant) {
+          arguments: KernelPath.allCases)
+    func causalZeros(_ variant: KernelPath) {
         let q = Inputs.matrix(rows: 70, cols: 8, seed: 31), k = Inputs.matrix(rows: 100, cols: 8, seed: 32)
         for mask in [AttentionMask.causal(), .causal(queryOffset: 30), .causal(queryOffset: 99)] {
             let verdict = AttentionOracleChecks.maskedKeysGetZeroWeight(weights(of: sdpa(variant)), q: q, k: k, mask: mask,
@@ -210,27 +210,27 @@ struct AttentionPropertySpecs {
     }
 
     @Test("Self-attention without positional encoding is permutation-equivariant (SDPA and MHA)",
-          arguments: AttentionVariant.allCases)
-    func permutation(_ variant: AttentionVariant) throws {
+          arguments: KernelPath.allCases)
+    func permutation(_ variant: KernelPath) throws {
         let x = Inputs.matrix(rows: 37, cols: 24, seed: 41)
-        let v1 = AttentionChecks.permutationEquivariant({ try scaledDotProductAttention(q: $0, k: $0, v: $0, variant: variant) },
+        let v1 = AttentionChecks.permutationEquivariant({ try scaledDotProductAttention(q: $0, k: $0, v: $0, path: variant) },
                                                         x: x, seed: 42, context: "SDPA \(variant) seed=41")
         #expect(v1.passed, "\(v1)")
         var rng = SeededRNG(seed: 43)
         let mha = try MultiHeadAttention(modelWidth: 24, heads: 3, std: 1 / Float(24).squareRoot(), rng: &rng)
-        let backend: Backend = variant == .naive ? .naive : .optimized
+        let path: KernelPath = variant == .naive ? .naive : .optimized
         // Projections are row-wise, so they commute with the permutation; the error bound doubles
         // per stage at most, and attentionBound of the raw input is a generous stand-in for
         // projected inputs of the same scale (weights N(0, 1/d) keep unit scale) — checked with ×8.
         let x2 = Inputs.matrix(rows: 37, cols: 24, seed: 44)
-        let permuted = AttentionChecks.permutationEquivariant({ try mha($0, backend: backend) }, x: x2, seed: 45,
-                                                              context: "MHA \(backend) seed=44")
+        let permuted = AttentionChecks.permutationEquivariant({ try mha($0, path: path) }, x: x2, seed: 45,
+                                                              context: "MHA \(path) seed=44")
         #expect(permuted.passed, "\(permuted)")
     }
 
     @Test("Attention of constant values returns the constant (weights are a convex combination)",
-          arguments: AttentionVariant.allCases)
-    func constantValues(_ variant: AttentionVariant) {
+          arguments: KernelPath.allCases)
+    func constantValues(_ variant: KernelPath) {
         let q = Inputs.matrix(rows: 13, cols: 16, seed: 51), k = Inputs.matrix(rows: 70, cols: 16, seed: 52)
         for mask in [AttentionMask.none, .causal(), .keyPadding(validLength: 9)] {
             let verdict = AttentionChecks.constantValuesPreserved(sdpa(variant), q: q, k: k, mask: mask, context: "\(variant) mask=\(mask) seed=51")
@@ -239,8 +239,8 @@ struct AttentionPropertySpecs {
     }
 
     @Test("Causal with queryOffset equals the corresponding rows of full causal attention (KV-cache step), bitwise",
-          arguments: AttentionVariant.allCases)
-    func causalOffset(_ variant: AttentionVariant) {
+          arguments: KernelPath.allCases)
+    func causalOffset(_ variant: KernelPath) {
         let t = 131
         let q = Inputs.matrix(rows: t, cols: 16, seed: 61), k = Inputs.matrix(rows: t, cols: 16, seed: 62)
         let v = Inputs.matrix(rows: t, cols: 16, seed: 63)
@@ -252,11 +252,11 @@ struct AttentionPropertySpecs {
     }
 
     @Test("A fully masked query row (padding of length 0, or causal row before any key) is all zero, never NaN",
-          arguments: AttentionVariant.allCases)
-    func fullyMasked(_ variant: AttentionVariant) throws {
+          arguments: KernelPath.allCases)
+    func fullyMasked(_ variant: KernelPath) throws {
         let q = Inputs.matrix(rows: 3, cols: 8, seed: 71), k = Inputs.matrix(rows: 5, cols: 8, seed: 72)
         let v = Inputs.matrix(rows: 5, cols: 8, seed: 73)
-        let o = try scaledDotProductAttention(q: q, k: k, v: v, mask: .keyPadding(validLength: 0), variant: variant)
+        let o = try scaledDotProductAttention(q: q, k: k, v: v, mask: .keyPadding(validLength: 0), path: variant)
         #expect(o.storage.allSatisfy { $0 == 0 }, "\(variant): expected all zeros, got \(o.storage.prefix(8))")
         let w = try attentionWeights(q: q, k: k, mask: .keyPadding(validLength: 0))
         #expect(w.storage.allSatisfy { $0 == 0 })
@@ -270,14 +270,14 @@ struct MultiHeadSpecs {
         let x = Inputs.matrix(rows: 19, cols: 12, seed: 81)
         let mem = Inputs.matrix(rows: 7, cols: 12, seed: 82)
         let mha = try MultiHeadAttention.identity(modelWidth: 12, heads: 1)
-        for backend in Backend.allCases {
-            let a = try mha(x, memory: mem, mask: .none, backend: backend)
-            let b = try scaledDotProductAttention(q: x, k: mem, v: mem, variant: backend.attention)
+        for path in KernelPath.allCases {
+            let a = try mha(x, memory: mem, mask: .none, path: path)
+            let b = try scaledDotProductAttention(q: x, k: mem, v: mem, path: path)
             // Identity GEMMs are exact (one product of 1 and x, the rest 0, plus bias 0), so bitwise.
-            #expect(compare(a.storage, b.storage, .exact, "cross-attention \(backend) seed=81").passed)
-            let c = try mha(x, mask: .causal(), backend: backend)
-            let d = try scaledDotProductAttention(q: x, k: x, v: x, mask: .causal(), variant: backend.attention)
-            #expect(compare(c.storage, d.storage, .exact, "self-attention \(backend) seed=81").passed)
+            #expect(compare(a.storage, b.storage, .exact, "cross-attention \(path) seed=81").passed)
+            let c = try mha(x, mask: .causal(), path: path)
+            let d = try scaledDotProductAttention(q: x, k: x, v: x, mask: .causal(), path: path)
+            #expect(compare(c.storage, d.storage, .exact, "self-attention \(path) seed=81").passed)
         }
     }
 
@@ -316,30 +316,29 @@ struct MultiHeadSpecs {
         // Training's packed forward: a causal segment of 5 rows and a 9-row segment with 6 valid keys.
         let packed = [AttentionSegment.selfAttention(0..<5, causal: true), .selfAttention(5..<tk, validLength: 6)]
         let segmentRefs = try packed.map { try reference(xkv.rows($0.queries), xkv.rows($0.keys), $0.mask) }
-        for backend in Backend.allCases {
-            let o = try mha(xq, memory: xkv, mask: .causal(queryOffset: 5), backend: backend)
-            let verdict = compare(o.storage, cross.out, .absolute(cross.tol), "MHA \(backend) d=\(d) heads=\(heads) seed=900")
+        for path in KernelPath.allCases {
+            let o = try mha(xq, memory: xkv, mask: .causal(queryOffset: 5), path: path)
+            let verdict = compare(o.storage, cross.out, .absolute(cross.tol), "MHA \(path) d=\(d) heads=\(heads) seed=900")
             #expect(verdict.passed, "\(verdict)")
             var cache = LayerKVCache.empty(width: d)
             var steps: [Float] = []
-            for t in 0..<tk { steps += try mha(xkv.rows(t..<(t + 1)), cache: &cache, backend: backend).storage }
-            let cached = compare(steps, selfRef.out, .absolute(selfRef.tol), "MHA KV-cache steps \(backend) d=\(d) heads=\(heads) seed=921")
+            for t in 0..<tk { steps += try mha(xkv.rows(t..<(t + 1)), cache: &cache, path: path).storage }
+            let cached = compare(steps, selfRef.out, .absolute(selfRef.tol), "MHA KV-cache steps \(path) d=\(d) heads=\(heads) seed=921")
             #expect(cached.passed, "\(cached)")
             // The training forward of the same layer, its masks from `AttentionSegment.mask`: the cross
             // segment (9 queries, the last 9 of 14 causal positions) is `.causal(queryOffset: 5)`, as above.
-            let compute = Compute(backend: backend)
             let crossSegment = AttentionSegment(queries: 0..<tq, keys: 0..<tk, causal: true)
             #expect(crossSegment.mask == .causal(queryOffset: 5))
-            let trainedCross = mha.trainingForward(xq, memory: xkv, segments: [crossSegment], compute: compute).0
-            let tc = compare(trainedCross.storage, cross.out, .absolute(cross.tol), "MHA trainingForward cross \(backend) seed=900")
+            let trainedCross = mha.trainingForward(xq, memory: xkv, segments: [crossSegment], path: path).0
+            let tc = compare(trainedCross.storage, cross.out, .absolute(cross.tol), "MHA trainingForward cross \(path) seed=900")
             #expect(tc.passed, "\(tc)")
-            let trainedSelf = mha.trainingForward(xkv, memory: xkv, segments: packed, compute: compute).0
+            let trainedSelf = mha.trainingForward(xkv, memory: xkv, segments: packed, path: path).0
             for (segment, ref) in zip(packed, segmentRefs) {
                 let rows = trainedSelf.rows(segment.queries).storage
-                let ts = compare(rows, ref.out, .absolute(ref.tol), "MHA trainingForward \(segment.mask) \(backend) seed=921")
+                let ts = compare(rows, ref.out, .absolute(ref.tol), "MHA trainingForward \(segment.mask) \(path) seed=921")
                 #expect(ts.passed, "\(ts)")
-                let inference = try mha(xkv.rows(segment.queries), mask: segment.mask, backend: backend)
-                let inf = compare(inference.storage, ref.out, .absolute(ref.tol), "MHA \(segment.mask) \(backend) seed=921")
+                let inference = try mha(xkv.rows(segment.queries), mask: segment.mask, path: path)
+                let inf = compare(inference.storage, ref.out, .absolute(ref.tol), "MHA \(segment.mask) \(path) seed=921")
                 #expect(inf.passed, "\(inf)")
             }
         }
@@ -350,16 +349,16 @@ struct MultiHeadSpecs {
         var rng = SeededRNG(seed: 7)
         let mha = try MultiHeadAttention(modelWidth: 32, heads: 4, std: 1 / Float(32).squareRoot(), rng: &rng)
         let x = Inputs.matrix(rows: 21, cols: 32, seed: 8)
-        for backend in Backend.allCases {
-            let q = try mha.query(x, backend: backend)
-            let k = try mha.key(x, backend: backend), v = try mha.value(x, backend: backend)
-            let full = try mha.attend(queries: q, keys: k, values: v, mask: .causal(), backend: backend)
+        for path in KernelPath.allCases {
+            let q = try mha.query(x, path: path)
+            let k = try mha.key(x, path: path), v = try mha.value(x, path: path)
+            let full = try mha.attend(queries: q, keys: k, values: v, mask: .causal(), path: path)
             for t in [1, 10, 21] {  // the query at position t − 1, attending the cached keys 0 ..< t
                 let kt = k.rows(0..<t), vt = v.rows(0..<t)
                 let qt = q.rows((t - 1)..<t)
-                let heads = try mha.attend(queries: qt, keys: kt, values: vt, mask: .causal(queryOffset: t - 1), backend: backend,
+                let heads = try mha.attend(queries: qt, keys: kt, values: vt, mask: .causal(queryOffset: t - 1), path: path,
                                            trustedKeyRows: t - 1)
-                let verdict = compare(heads.storage, full.row(t - 1), .exact, "KV step t=\(t) \(backend) seed=7")
+                let verdict = compare(heads.storage, full.row(t - 1), .exact, "KV step t=\(t) \(path) seed=7")
                 #expect(verdict.passed, "\(verdict)")
             }
             // The layer's own cache path, one row per step, against the full causal self-attention.
@@ -367,13 +366,13 @@ struct MultiHeadSpecs {
             // many rows it is given, and the attention step is the one above. The optimized GEMM
             // sums a lone row in another order (≈ 1e-7 apart), so its cache path is checked
             // against the GSL reference in `projectionsAgainstReference`.
-            guard backend == .naive else { continue }
-            let whole = try mha(x, mask: .causal(), backend: backend)
+            guard path == .naive else { continue }
+            let whole = try mha(x, mask: .causal(), path: path)
             var cache = LayerKVCache.empty(width: 32)
             for t in 0..<21 {
-                let step = try mha(x.rows(t..<(t + 1)), cache: &cache, backend: backend)
+                let step = try mha(x.rows(t..<(t + 1)), cache: &cache, path: path)
                 #expect(cache.length == t + 1)
-                let verdict = compare(step.storage, whole.row(t), .exact, "cached step \(t) \(backend) seed=7")
+                let verdict = compare(step.storage, whole.row(t), .exact, "cached step \(t) \(path) seed=7")
                 #expect(verdict.passed, "\(verdict)")
             }
         }

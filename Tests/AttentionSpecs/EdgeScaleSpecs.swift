@@ -128,8 +128,8 @@ func edgeMasks(tq: Int, tk: Int) -> [(String, AttentionMask)] {
 @Suite("Edge numerics: attention with Q/K at 1e-30…1e30 (scores beyond FLT_MAX) and V from subnormal to 3e38")
 struct AttentionEdgeScaleSpecs {
     @Test("Naive and fused, every mask: match the Double reference where Float can, one-hot where the gap is decisive, never NaN",
-          arguments: AttentionVariant.allCases)
-    func table(variant: AttentionVariant) {
+          arguments: KernelPath.allCases)
+    func table(variant: KernelPath) {
         var regimes: [EdgeRowRegime: Int] = [:]
         let ratio = EdgeRatio()
         for (shapeIndex, (tq, tk, d)) in [(5, 9, 16), (3, 7, 3), (4, 300, 8)].enumerated() {
@@ -150,8 +150,8 @@ struct AttentionEdgeScaleSpecs {
     }
 
     @Test("Scores beyond FLT_MAX (Q, K at 1e25): weights still sum to 1 (0 for a fully masked row) and equal the Double reference",
-          arguments: AttentionVariant.allCases)
-    func overflowWeights(variant: AttentionVariant) throws {
+          arguments: KernelPath.allCases)
+    func overflowWeights(variant: KernelPath) throws {
         let (q, k, _) = edgeInputs(tq: 4, tk: 6, d: 8, dv: 1, a: 25, b: 0, seed: 77)
         for (name, mask) in edgeMasks(tq: 4, tk: 6) {
             let viaV = try weights(of: sdpa(variant))(q, k, mask)
@@ -170,8 +170,8 @@ struct AttentionEdgeScaleSpecs {
         // Every score equal (Q = 0): O = mean of the V rows, which fits in Float.
         let q = Matrix(rows: 2, cols: 4), k = Matrix(rows: 8, cols: 4)
         let v = try Matrix(rows: 8, cols: 2, storage: (0..<16).map { $0 % 2 == 0 ? 3e38 : -3e38 })
-        for variant in AttentionVariant.allCases {
-            let o = try scaledDotProductAttention(q: q, k: k, v: v, variant: variant)
+        for variant in KernelPath.allCases {
+            let o = try scaledDotProductAttention(q: q, k: k, v: v, path: variant)
             #expect(compare(o.storage, [3e38, -3e38, 3e38, -3e38], .relative(4 * u), "\(variant)").passed, "\(o.storage)")
         }
     }
@@ -179,12 +179,12 @@ struct AttentionEdgeScaleSpecs {
     @Test("Multi-head at Q/K 1e25 (every head overflows): finite and equal to per-head attention")
     func multiHeadOverflow() throws {
         let (q, k, v) = edgeInputs(tq: 3, tk: 5, d: 8, dv: 8, a: 25, b: 2, seed: 5)
-        for variant in AttentionVariant.allCases {
-            let mh = try multiHeadAttention(q: q, k: k, v: v, heads: 2, mask: .causal(queryOffset: 2), variant: variant)
+        for variant in KernelPath.allCases {
+            let mh = try multiHeadAttention(q: q, k: k, v: v, heads: 2, mask: .causal(queryOffset: 2), path: variant)
             #expect(!mh.storage.contains { !$0.isFinite })
             for h in 0..<2 {
                 let one = try scaledDotProductAttention(q: AttentionOracleChecks.slice(q, 4 * h, 4), k: AttentionOracleChecks.slice(k, 4 * h, 4),
-                                                        v: AttentionOracleChecks.slice(v, 4 * h, 4), mask: .causal(queryOffset: 2), variant: variant)
+                                                        v: AttentionOracleChecks.slice(v, 4 * h, 4), mask: .causal(queryOffset: 2), path: variant)
                 #expect(AttentionOracleChecks.slice(mh, 4 * h, 4).storage == one.storage, "\(variant) head \(h)")
             }
         }
@@ -195,12 +195,12 @@ struct AttentionEdgeScaleSpecs {
         var regimes: [EdgeRowRegime: Int] = [:]
         // The pre-fix public path: the Float kernel's result, no fallback (weights via naive softmax).
         let floatOnly: AttentionFunction = { q, k, v, mask in
-            var s = try q.matmul(k, transposeOther: true, variant: .naive)
+            var s = try q.matmul(k, transposeOther: true, path: .naive)
             let r = Float(q.cols).squareRoot()
             for i in s.storage.indices { s.storage[i] /= r }
             let m = try mask.materialize(queries: q.rows, keys: k.rows)
             let w = try s.softmaxRowsUnchecked(mask: m)
-            return try w.matmul(v, variant: .naive)
+            return try w.matmul(v, path: .naive)
         }
         let (q, k, v) = edgeInputs(tq: 5, tk: 9, d: 16, dv: 5, a: 20, b: 0, seed: 1)
         #expect(!checkAttentionEdges(floatOnly, q: q, k: k, v: v, mask: .none, regimes: &regimes, context: "float-only").passed)

@@ -48,13 +48,13 @@ struct MaskingSpecs {
         #expect(c.additive!.storage == zip(x.storage, y.storage).map { $0 + $1 })
     }
 
-    @Test("A causal offset beyond the keys hides nothing (and Int.max does not overflow)", arguments: AttentionVariant.allCases)
-    func hugeOffset(_ variant: AttentionVariant) throws {
+    @Test("A causal offset beyond the keys hides nothing (and Int.max does not overflow)", arguments: KernelPath.allCases)
+    func hugeOffset(_ variant: KernelPath) throws {
         let q = Inputs.matrix(rows: 3, cols: 8, seed: 11), k = Inputs.matrix(rows: 5, cols: 8, seed: 12)
         let v = Inputs.matrix(rows: 5, cols: 4, seed: 13)
-        let unmasked = try scaledDotProductAttention(q: q, k: k, v: v, mask: .none, variant: variant)
+        let unmasked = try scaledDotProductAttention(q: q, k: k, v: v, mask: .none, path: variant)
         for offset in [4, 5, 1_000, Int.max] {
-            let o = try scaledDotProductAttention(q: q, k: k, v: v, mask: .causal(queryOffset: offset), variant: variant)
+            let o = try scaledDotProductAttention(q: q, k: k, v: v, mask: .causal(queryOffset: offset), path: variant)
             #expect(o == unmasked, "offset \(offset), \(variant)")
         }
         #expect(AttentionMask.causal(queryOffset: .max).visibleKeyCount(query: 2, keys: 5) == 5)
@@ -94,10 +94,10 @@ struct AttentionBadInputSpecs {
     let k = Inputs.matrix(rows: 5, cols: 8, seed: 2)
     let v = Inputs.matrix(rows: 5, cols: 6, seed: 3)
 
-    @Test("Mismatched d_k names both shapes", arguments: AttentionVariant.allCases)
-    func mismatchedDk(_ variant: AttentionVariant) {
+    @Test("Mismatched d_k names both shapes", arguments: KernelPath.allCases)
+    func mismatchedDk(_ variant: KernelPath) {
         let k7 = Inputs.matrix(rows: 5, cols: 7, seed: 4)
-        expectError(contains: ["Q [3, 8]", "K [5, 7]"]) { _ = try scaledDotProductAttention(q: q, k: k7, v: v, variant: variant) }
+        expectError(contains: ["Q [3, 8]", "K [5, 7]"]) { _ = try scaledDotProductAttention(q: q, k: k7, v: v, path: variant) }
         expectError(contains: ["Q [3, 8]", "K [5, 7]"]) { _ = try attentionWeights(q: q, k: k7) }
     }
 
@@ -115,18 +115,18 @@ struct AttentionBadInputSpecs {
         }
     }
 
-    @Test("A mask that does not fit [Tq, Tk] is a shape error", arguments: AttentionVariant.allCases)
-    func maskMisfit(_ variant: AttentionVariant) {
+    @Test("A mask that does not fit [Tq, Tk] is a shape error", arguments: KernelPath.allCases)
+    func maskMisfit(_ variant: KernelPath) {
         expectError(contains: ["validLength ≤ Tk = 5"]) {
-            _ = try scaledDotProductAttention(q: q, k: k, v: v, mask: .keyPadding(validLength: 6), variant: variant)
+            _ = try scaledDotProductAttention(q: q, k: k, v: v, mask: .keyPadding(validLength: 6), path: variant)
         }
         expectError(contains: ["[Tq, Tk] = [3, 5]", "[5, 3]"]) {
-            _ = try scaledDotProductAttention(q: q, k: k, v: v, mask: .additive(Matrix(rows: 5, cols: 3)), variant: variant)
+            _ = try scaledDotProductAttention(q: q, k: k, v: v, mask: .additive(Matrix(rows: 5, cols: 3)), path: variant)
         }
     }
 
-    @Test("NaN and ±Inf in Q, K or V are .nonFinite naming the tensor and index", arguments: AttentionVariant.allCases)
-    func nonFinite(_ variant: AttentionVariant) {
+    @Test("NaN and ±Inf in Q, K or V are .nonFinite naming the tensor and index", arguments: KernelPath.allCases)
+    func nonFinite(_ variant: KernelPath) {
         for (which, bad) in [(0, Float.nan), (1, .infinity), (2, -.infinity)] {
             var qq = q, kk = k, vv = v
             switch which {
@@ -137,7 +137,7 @@ struct AttentionBadInputSpecs {
             let expected = ["queries Q [3, 8]", "keys K [5, 8]", "values V [5, 6]"][which]
             let index = ["19", "39", "5"][which]
             expectError(contains: [expected, "index \(index)"]) {
-                _ = try scaledDotProductAttention(q: qq, k: kk, v: vv, variant: variant)
+                _ = try scaledDotProductAttention(q: qq, k: kk, v: vv, path: variant)
             }
         }
         // Inside the SIMD-checked part of a larger tensor (the finite check reads 32 values at a time).
@@ -146,7 +146,7 @@ struct AttentionBadInputSpecs {
             big.storage[index] = bad
             expectError(contains: ["values V [10, 16]", "index \(index)"]) {
                 _ = try scaledDotProductAttention(q: Inputs.matrix(rows: 2, cols: 16, seed: 8), k: Inputs.matrix(rows: 10, cols: 16, seed: 7),
-                                                  v: big, variant: variant)
+                                                  v: big, path: variant)
             }
         }
     }
@@ -243,7 +243,7 @@ struct AttentionErrataSpecs {
     @Test("The checks are not vacuous: a mask leak, a forgotten query offset and scrambled positions are caught")
     func checksCanFail() {
         // Attention that ignores the mask (a real bug: forgetting to pass it).
-        let leaky: AttentionFunction = { q, k, v, _ in try scaledDotProductAttention(q: q, k: k, v: v, mask: .none, variant: .naive) }
+        let leaky: AttentionFunction = { q, k, v, _ in try scaledDotProductAttention(q: q, k: k, v: v, mask: .none, path: .naive) }
         let x = Inputs.matrix(rows: 9, cols: 8, seed: 306)
         #expect(!AttentionOracleChecks.causality({ try leaky($0, $0, $0, .causal()) }, x: x, position: 3, seed: 307, context: "leaky").passed)
         #expect(!AttentionOracleChecks.paddedKeysIgnored(leaky, q: q, k: k, v: v, validLength: 3, seed: 308, context: "leaky").passed)
@@ -252,14 +252,14 @@ struct AttentionErrataSpecs {
         let noOffset: AttentionFunction = { q, k, v, mask in
             var m = mask
             m.queryOffset = 0
-            return try scaledDotProductAttention(q: q, k: k, v: v, mask: m, variant: .optimized)
+            return try scaledDotProductAttention(q: q, k: k, v: v, mask: m, path: .optimized)
         }
         #expect(!AttentionChecks.offsetMatchesFullCausal(noOffset, q: q, k: k, v: v, newQueries: 2, context: "no offset").passed)
         // Positions mixed up (attending over reversed keys but not values): permutation-equivariance catches it.
         let scrambled: (Matrix) throws -> Matrix = { x in
             var kr = x
             for r in 0..<x.rows { for c in 0..<x.cols { kr[r, c] = x[x.rows - 1 - r, c] } }
-            return try scaledDotProductAttention(q: x, k: kr, v: x, variant: .naive)
+            return try scaledDotProductAttention(q: x, k: kr, v: x, path: .naive)
         }
         #expect(!AttentionChecks.permutationEquivariant(scrambled, x: x, seed: 309, context: "scrambled").passed)
     }

@@ -10,8 +10,8 @@ typealias WeightsFunction = (Matrix, Matrix, AttentionMask) throws -> Matrix
 /// Float's unit roundoff u = 2⁻²⁴ (half an ULP of 1).
 let unitRoundoff = 0x1p-24
 
-func sdpa(_ variant: AttentionVariant) -> AttentionFunction {
-    { q, k, v, mask in try scaledDotProductAttention(q: q, k: k, v: v, mask: mask, variant: variant) }
+func sdpa(_ variant: KernelPath) -> AttentionFunction {
+    { q, k, v, mask in try scaledDotProductAttention(q: q, k: k, v: v, mask: mask, path: variant) }
 }
 
 /// The weights of any attention implementation (V = I), the mask's independent reading, and the

@@ -51,29 +51,29 @@ struct BugZooSpecs {
     }
 
     @Test("The checks' tolerances admit every kernel variant of the real code (naive and optimized), not only the one the zoo wraps",
-          arguments: Backend.allCases)
-    func everyBackendPasses(backend: Backend) {
+          arguments: KernelPath.allCases)
+    func everyBackendPasses(path: KernelPath) {
         let activation: (Activation.Function, [Float]) -> [Float] = { f, x in
             var y = x
-            y.withUnsafeMutableBufferPointer { p in Activation.apply(f, backend.activation, p.baseAddress!, count: p.count) }
+            y.withUnsafeMutableBufferPointer { p in Activation.apply(f, path, p.baseAddress!, count: p.count) }
             return y
         }
         let gelu = LayerChecks.geluMatchesErf(activation), geluTanh = LayerChecks.geluTanhMatchesTanh(activation)
-        #expect(gelu.passed, "\(backend): \(gelu)")
-        #expect(geluTanh.passed, "\(backend): \(geluTanh)")
-        let layerNorm = LayerChecks.layerNormMatchesGSL({ x, g, b, e in try LayerNorm(gamma: g, beta: b, epsilon: e)(x, backend: backend) },
+        #expect(gelu.passed, "\(path): \(gelu)")
+        #expect(geluTanh.passed, "\(path): \(geluTanh)")
+        let layerNorm = LayerChecks.layerNormMatchesGSL({ x, g, b, e in try LayerNorm(gamma: g, beta: b, epsilon: e)(x, path: path) },
                                                         rows: 5, dimension: 33, seed: 63)
-        #expect(layerNorm.passed, "\(backend): \(layerNorm)")
+        #expect(layerNorm.passed, "\(path): \(layerNorm)")
         let attention = AttentionOracleChecks.matchesGSLReference(
-            { q, k, v, m in try scaledDotProductAttention(q: q, k: k, v: v, mask: m, variant: backend.attention) },
+            { q, k, v, m in try scaledDotProductAttention(q: q, k: k, v: v, mask: m, path: path) },
             q: Inputs.matrix(rows: 9, cols: 16, seed: 64), k: Inputs.matrix(rows: 17, cols: 16, seed: 65),
-            v: Inputs.matrix(rows: 17, cols: 8, seed: 66), mask: .causal(queryOffset: 8), context: "backend \(backend)")
+            v: Inputs.matrix(rows: 17, cols: 8, seed: 66), mask: .causal(queryOffset: 8), context: "backend \(path)")
         #expect(attention.passed, "\(attention)")
         var model = try? DecoderChecks.tinyModel()
-        model?.backend = backend
+        model?.path = path
         if let model {
             let cache = DecoderChecks.cacheEqualsRecompute(BugCatalogue.correctCachedDecoder, model: model, prompt: [3, 1, 4], continuation: [1, 5, 9])
-            #expect(cache.passed, "\(backend): \(cache)")
+            #expect(cache.passed, "\(path): \(cache)")
         } else {
             Issue.record("tiny model could not be built")
         }

@@ -64,15 +64,15 @@ func looksNormal(_ values: [Float], variance sigma2: Double) -> Verdict {
 @Suite("Embedding: lookup, scaling, tied head, errors, naive vs optimized")
 struct EmbeddingSpecs {
     @Test("Lookup returns the table's rows (exact) and sqrt(d)-scaled rows (2⁻²³ relative), every variant",
-          arguments: EmbeddingGather.Variant.allCases)
-    func lookupRows(variant: EmbeddingGather.Variant) throws {
+          arguments: KernelPath.allCases)
+    func lookupRows(variant: KernelPath) throws {
         for (v, d, seed) in [(1, 1, 1), (10, 8, 2), (17, 33, 3), (50, 512, 4)] as [(Int, Int, UInt)] {
             let table = Inputs.matrix(rows: v, cols: d, seed: seed)
             let e = try EmbeddingTable(weight: table)
             let rng = GSLRandom(seed: seed)
             let ids = (0..<23).map { _ in rng.int(below: v) }
             for scaled in [false, true] {
-                let check = lookupMatchesTable({ try e.lookup($0, scaled: scaled, variant: variant) }, table: table, ids: ids, scaled: scaled)
+                let check = lookupMatchesTable({ try e.lookup($0, scaled: scaled, path: variant) }, table: table, ids: ids, scaled: scaled)
                 #expect(check.passed, "V=\(v) d=\(d) seed=\(seed) scaled=\(scaled): \(check)")
             }
         }
@@ -98,8 +98,8 @@ struct EmbeddingSpecs {
                 for t in [1, 2, 5, 64] {
                     let ids = (0..<t).map { _ in rng.int(below: v) }
                     for scaled in [false, true] {
-                        let a = try e.lookup(ids, scaled: scaled, variant: .naive)
-                        let b = try e.lookup(ids, scaled: scaled, variant: .optimized)
+                        let a = try e.lookup(ids, scaled: scaled, path: .naive)
+                        let b = try e.lookup(ids, scaled: scaled, path: .optimized)
                         #expect(bits(a) == bits(b), "d=\(d) V=\(v) T=\(t) scaled=\(scaled) seed=\(seed)")
                     }
                 }
@@ -111,7 +111,7 @@ struct EmbeddingSpecs {
     func specialValues() throws {
         let special: [Float] = [-0.0, .infinity, -.infinity, .nan, .leastNonzeroMagnitude, -.greatestFiniteMagnitude, 1, 2, 3]
         let ids = [0, 0]
-        for variant in EmbeddingGather.Variant.allCases {
+        for variant in KernelPath.allCases {
             for scale: Float in [1, 2] {
                 var out = [Float](repeating: 7, count: 2 * special.count)
                 special.withUnsafeBufferPointer { table in
@@ -175,8 +175,8 @@ struct EmbeddingSpecs {
         for (v, d, t) in [(1, 1, 1), (10, 8, 3), (37, 33, 5), (100, 64, 7)] {
             let e = try EmbeddingTable(weight: Inputs.matrix(rows: v, cols: d, seed: UInt(v)))
             let h = Inputs.matrix(rows: t, cols: d, seed: UInt(v + 1))
-            for variant in GEMM.Variant.allCases {
-                let verdict = tiedHeadMatchesGSL({ try e.tiedLogits($0, variant: variant) }, table: e.weight, hidden: h)
+            for variant in KernelPath.allCases {
+                let verdict = tiedHeadMatchesGSL({ try e.tiedLogits($0, path: variant) }, table: e.weight, hidden: h)
                 #expect(verdict.passed, "\(variant) V=\(v) d=\(d) T=\(t) seeds \(v), \(v + 1): \(verdict)")
             }
         }

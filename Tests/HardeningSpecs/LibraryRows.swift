@@ -136,7 +136,7 @@ enum LibraryRows {
             _ = try scaledDotProductAttention(q: F.poisoned(2, 4, at: 3, .nan), k: F.m(3, 4), v: F.m(3, 4))
         },
         ErrorRow("attention", "−Inf in V", .nonFinite, naming: ["V", "-inf"]) {
-            _ = try scaledDotProductAttention(q: F.m(2, 4), k: F.m(3, 4), v: F.poisoned(3, 4, at: 7, -.infinity), variant: .naive)
+            _ = try scaledDotProductAttention(q: F.m(2, 4), k: F.m(3, 4), v: F.poisoned(3, 4, at: 7, -.infinity), path: .naive)
         },
         ErrorRow("attention", "3 heads for d_model 8", .invalidArgument, naming: ["3", "8"]) {
             _ = try multiHeadAttention(q: F.m(2, 8), k: F.m(3, 8), v: F.m(3, 8), heads: 3)

@@ -20,8 +20,8 @@ enum ResultRows {
     static let all: [ResultRow] = [
         ResultRow("masking", "every key padded (valid length 0), both variants",
                   documented: "weights 0 and output 0 on every row (docs/masking.md)") {
-            for variant in AttentionVariant.allCases {
-                let o = try scaledDotProductAttention(q: F.m(3, 4), k: F.m(5, 4), v: F.m(5, 2), mask: .keyPadding(validLength: 0), variant: variant)
+            for variant in KernelPath.allCases {
+                let o = try scaledDotProductAttention(q: F.m(3, 4), k: F.m(5, 4), v: F.m(5, 2), mask: .keyPadding(validLength: 0), path: variant)
                 if let e = exactly(o.storage, [Float](repeating: 0, count: 6), "o (\(variant))") { return e }
             }
             let w = try attentionWeights(q: F.m(3, 4), k: F.m(5, 4), mask: .keyPadding(validLength: 0))
@@ -37,22 +37,22 @@ enum ResultRows {
             return exactly([w[2, 0], w[2, 1], w[3, 0] + w[3, 1]], [1, 0, 1], "rows 2–3")
         },
         ResultRow("kernels", "softmax of [1e30, −1e30, 0], both variants", documented: "[1, 0, 0] exactly (max subtracted first)") {
-            for variant in Softmax.Variant.allCases {
-                let p = try Matrix([[1e30, -1e30, 0]]).softmaxRows(variant: variant)
+            for variant in KernelPath.allCases {
+                let p = try Matrix([[1e30, -1e30, 0]]).softmaxRows(path: variant)
                 if let e = exactly(p.storage, [1, 0, 0], "softmax (\(variant))") { return e }
             }
             return nil
         },
         ResultRow("kernels", "softmax of [−1e30, −1e30], both variants", documented: "[½, ½] exactly") {
-            for variant in Softmax.Variant.allCases {
-                let p = try Matrix([[-1e30, -1e30]]).softmaxRows(variant: variant)
+            for variant in KernelPath.allCases {
+                let p = try Matrix([[-1e30, -1e30]]).softmaxRows(path: variant)
                 if let e = exactly(p.storage, [0.5, 0.5], "softmax (\(variant))") { return e }
             }
             return nil
         },
         ResultRow("kernels", "LayerNorm of a constant row c = 7", documented: "σ² = 0, so y = β exactly") {
-            for variant in LayerNormKernel.Variant.allCases {
-                let y = try Matrix(rows: 2, cols: 5, repeating: 7).layerNorm(gamma: [1, 2, 3, 4, 5], beta: [0.5, -1, 0, 2, 3], variant: variant)
+            for variant in KernelPath.allCases {
+                let y = try Matrix(rows: 2, cols: 5, repeating: 7).layerNorm(gamma: [1, 2, 3, 4, 5], beta: [0.5, -1, 0, 2, 3], path: variant)
                 if let e = exactly(y.storage, [0.5, -1, 0, 2, 3, 0.5, -1, 0, 2, 3], "LayerNorm (\(variant))") { return e }
             }
             return nil

@@ -20,7 +20,7 @@ private func gamma(_ n: Int) -> Double { Double(n) * u / (1 - Double(n) * u) }
 private let flushFloor = Double(Float.leastNormalMagnitude)
 
 /// The raw kernel (no validation): NaN in, NaN out — for the kernel-level conventions.
-func rawKernelSoftmax(_ v: Softmax.Variant, log: Bool = false) -> SoftmaxImplementation {
+func rawKernelSoftmax(_ v: KernelPath, log: Bool = false) -> SoftmaxImplementation {
     { x, mask, rows, cols in
         var y = x
         y.withUnsafeMutableBufferPointer { py in
@@ -169,12 +169,12 @@ func worstSoftmaxError(_ impl: SoftmaxImplementation, rows: [EdgeRow], log: Bool
 
 @Suite("Edge numerics: softmax and log-softmax at 1e-30…1e30, FLT_MAX and subnormals")
 struct SoftmaxEdgeSpecs {
-    static let implementations: [(String, Softmax.Variant, Bool)] =
-        Softmax.Variant.allCases.flatMap { v in [("checked \(v)", v, true), ("raw \(v)", v, false)] }
+    static let implementations: [(String, KernelPath, Bool)] =
+        KernelPath.allCases.flatMap { v in [("checked \(v)", v, true), ("raw \(v)", v, false)] }
 
     @Test("Scaled rows 10^k, k = −30…30, lengths 1, 7, 8, 9, 1000: softmax and log-softmax match GSL; Σy = 1; no NaN",
-          arguments: Softmax.Variant.allCases)
-    func scaled(variant: Softmax.Variant) {
+          arguments: KernelPath.allCases)
+    func scaled(variant: KernelPath) {
         for n in edgeLengths {
             let rows = (-30...30).flatMap { edgeRows(length: n, exponent: $0, seed: UInt(1000 + n + $0)) }
             for log in [false, true] {
@@ -187,8 +187,8 @@ struct SoftmaxEdgeSpecs {
     }
 
     @Test("±1e30, ±FLT_MAX, subnormals, near-ties at 1e30: softmax and log-softmax match GSL",
-          arguments: Softmax.Variant.allCases)
-    func special(variant: Softmax.Variant) {
+          arguments: KernelPath.allCases)
+    func special(variant: KernelPath) {
         for n in edgeLengths where n > 1 {
             for log in [false, true] {
                 for (name, impl) in [("checked", librarySoftmax(variant, log: log)), ("raw", rawKernelSoftmax(variant, log: log))] {
@@ -220,14 +220,14 @@ struct SoftmaxEdgeSpecs {
     }
 
     @Test("Checked API: NaN or +∞ in x or in the mask, and a finite x + M overflowing to +∞ → .nonFinite, never a NaN row",
-          arguments: Softmax.Variant.allCases)
-    func checkedRejects(variant: Softmax.Variant) throws {
+          arguments: KernelPath.allCases)
+    func checkedRejects(variant: KernelPath) throws {
         let big = Float.greatestFiniteMagnitude
         for log in [false, true] {
             func run(_ x: [Float], _ m: [Float]?) throws -> Matrix {
                 let a = try Matrix(rows: 2, cols: 3, storage: x)
                 let mk = try m.map { try Matrix(rows: 2, cols: 3, storage: $0) }
-                return try log ? a.logSoftmaxRows(mask: mk, variant: variant) : a.softmaxRows(mask: mk, variant: variant)
+                return try log ? a.logSoftmaxRows(mask: mk, path: variant) : a.softmaxRows(mask: mk, path: variant)
             }
             for bad in [Float.nan, .infinity] {
                 do {
@@ -254,7 +254,7 @@ struct SoftmaxEdgeSpecs {
 
     @Test("Report: worst errors per regime (softmax absolute, log-softmax relative to max(1, |ref|)) (printed, for docs/reliability.md)")
     func report() {
-        for variant in Softmax.Variant.allCases {
+        for variant in KernelPath.allCases {
             for log in [false, true] {
                 var line = "softmax \(variant) log=\(log):"
                 for (name, ks) in [("1e-30…1e-10", -30 ... -10), ("1e-9…1e9", -9...9), ("1e10…1e30", 10...30)] {
@@ -340,8 +340,8 @@ func floatTextbookLayerNorm(_ x: [Float], _ rows: Int, _ d: Int, _ gamma: [Float
 @Suite("Edge numerics: LayerNorm at 1e-30…1e30, FLT_MAX and subnormals")
 struct LayerNormEdgeSpecs {
     @Test("Scaled rows 10^k, k = −30…30 (and ±FLT_MAX/2): every variant matches GSL in Double; no NaN",
-          arguments: LayerNormKernel.Variant.allCases)
-    func scaled(variant: LayerNormKernel.Variant) {
+          arguments: KernelPath.allCases)
+    func scaled(variant: KernelPath) {
         for d in layerNormWidths {
             var rows = (-30...30).flatMap { layerNormRows(width: d, exponent: $0, seed: UInt(500 + d + $0)) }
             let big = Float.greatestFiniteMagnitude / 2
@@ -355,8 +355,8 @@ struct LayerNormEdgeSpecs {
     }
 
     @Test("ε-dominated regime (σ² ≤ 1e-20 ≪ ε = 1e-5): y = γ·(x − μ)/sqrt(ε) + β within σ²/(2ε) relative + the bound",
-          arguments: LayerNormKernel.Variant.allCases)
-    func epsilonDominated(variant: LayerNormKernel.Variant) {
+          arguments: KernelPath.allCases)
+    func epsilonDominated(variant: KernelPath) {
         // Closed form: 1/sqrt(σ² + ε) = (1/sqrt ε)·(1 − σ²/(2ε) + …), so replacing it by 1/sqrt ε
         // changes γ·x̂ by ≤ σ²/(2ε)·|γ·x̂| ≤ 5e-16 relative here — far below the Float bound.
         for d in layerNormWidths {
@@ -404,7 +404,7 @@ struct LayerNormEdgeSpecs {
 
     @Test("Report: worst error / bound per regime (printed, for docs/reliability.md)")
     func report() {
-        let implementations: [(String, LayerNormImplementation)] = LayerNormKernel.Variant.allCases.map { ("\($0)", libraryLayerNorm($0)) }
+        let implementations: [(String, LayerNormImplementation)] = KernelPath.allCases.map { ("\($0)", libraryLayerNorm($0)) }
             + [("textbook Float (pre-fix formula)", floatTextbookLayerNorm)]
         for (variant, impl) in implementations {
             var line = "layernorm \(variant):"

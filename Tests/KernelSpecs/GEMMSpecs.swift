@@ -19,7 +19,7 @@ typealias GEMMImplementation<T> = (_ transA: Bool, _ transB: Bool, _ m: Int, _ n
                                    _ alpha: T, _ a: [T], _ b: [T], _ beta: T, _ c: [T]) -> [T]
 
 /// The library's sgemm/dgemm for one variant, as a `GEMMImplementation` (through the checked API).
-func librarySGEMM(_ v: GEMM.Variant) -> GEMMImplementation<Float> {
+func librarySGEMM(_ v: KernelPath) -> GEMMImplementation<Float> {
     { tA, tB, m, n, k, alpha, a, b, beta, c in
         var c = c
         try! GEMM.sgemmChecked(v, transA: tA, transB: tB, m: m, n: n, k: k, alpha: alpha, a: a, b: b, beta: beta, c: &c)
@@ -27,7 +27,7 @@ func librarySGEMM(_ v: GEMM.Variant) -> GEMMImplementation<Float> {
     }
 }
 
-func libraryDGEMM(_ v: GEMM.Variant) -> GEMMImplementation<Double> {
+func libraryDGEMM(_ v: KernelPath) -> GEMMImplementation<Double> {
     { tA, tB, m, n, k, alpha, a, b, beta, c in
         var c = c
         try! GEMM.dgemmChecked(v, transA: tA, transB: tB, m: m, n: n, k: k, alpha: alpha, a: a, b: b, beta: beta, c: &c)
@@ -83,7 +83,7 @@ func checkGEMMAgainstGSL<T: BinaryFloatingPoint>(
 /// within the bound of the exact product), here with strided storage: lda, ldb, ldc exceed the
 /// row lengths by `pad`, and the padding must come back untouched.
 func checkGEMMStrided(
-    _ variant: GEMM.Variant, m: Int, n: Int, k: Int, transA: Bool, transB: Bool, pad: Int, seed: UInt
+    _ variant: KernelPath, m: Int, n: Int, k: Int, transA: Bool, transB: Bool, pad: Int, seed: UInt
 ) -> Verdict {
     let rng = GSLRandom(seed: seed)
     let (ar, ac) = transA ? (k, m) : (m, k)
@@ -91,7 +91,7 @@ func checkGEMMStrided(
     let lda = ac + pad, ldb = bc + pad, ldc = n + pad
     let a = rng.floats(ar * lda), b = rng.floats(br * ldb)
     let c0 = rng.floats(m * ldc)
-    func run(_ v: GEMM.Variant) -> [Float] {
+    func run(_ v: KernelPath) -> [Float] {
         var c = c0
         c.withUnsafeMutableBufferPointer { pc in
             GEMM.sgemm(v, transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.5, a: a, lda: lda,
@@ -126,16 +126,16 @@ struct GEMMSpecs {
     /// Shapes on which the naive (unspecialized, debug-built) loop is quick.
     static let smallShapes = shapes.filter { $0.m * $0.n * $0.k <= 300_000 }
 
-    @Test("Every variant, Float, meets the (K+2)·ε bound against GSL over the shape sweep", arguments: GEMM.Variant.allCases)
-    func sgemmSweep(variant: GEMM.Variant) {
+    @Test("Every variant, Float, meets the (K+2)·ε bound against GSL over the shape sweep", arguments: KernelPath.allCases)
+    func sgemmSweep(variant: KernelPath) {
         for (i, s) in Self.shapes.enumerated() where variant != .naive || s.m * s.n * s.k <= 300_000 {
             let v = checkGEMMAgainstGSL(librarySGEMM(variant), m: s.m, n: s.n, k: s.k, seed: UInt(100 + i))
             #expect(v.passed, "\(variant): \(v.message)")
         }
     }
 
-    @Test("Every variant, Double, meets the (K+2)·ε bound against GSL", arguments: GEMM.Variant.allCases)
-    func dgemmSweep(variant: GEMM.Variant) {
+    @Test("Every variant, Double, meets the (K+2)·ε bound against GSL", arguments: KernelPath.allCases)
+    func dgemmSweep(variant: KernelPath) {
         for (i, s) in Self.shapes.enumerated() where s.m * s.n * s.k <= (variant == .naive ? 300_000 : 9_000_000) {
             let v = checkGEMMAgainstGSL(libraryDGEMM(variant), m: s.m, n: s.n, k: s.k, seed: UInt(200 + i))
             #expect(v.passed, "\(variant): \(v.message)")
@@ -145,7 +145,7 @@ struct GEMMSpecs {
     @Test("All four transpose combinations, every variant, Float and Double",
           arguments: [(false, false), (true, false), (false, true), (true, true)])
     func transposes(tA: Bool, tB: Bool) {
-        for variant in GEMM.Variant.allCases {
+        for variant in KernelPath.allCases {
             for (i, s) in [(17, 33, 65), (13, 7, 3), (255, 257, 129)].enumerated()
             where variant != .naive || s.0 * s.1 * s.2 <= 300_000 {
                 let vf = checkGEMMAgainstGSL(librarySGEMM(variant), m: s.0, n: s.1, k: s.2, transA: tA, transB: tB,
@@ -161,7 +161,7 @@ struct GEMMSpecs {
     @Test("α and β: scaling, accumulation, β = 0 never reads C (C₀ = NaN), k = 0 gives β·C₀")
     func alphaBeta() {
         let cases: [(Float, Float)] = [(0.75, -1.5), (-2, 1), (1, 0), (0.5, 0), (0, 3)]
-        for variant in GEMM.Variant.allCases {
+        for variant in KernelPath.allCases {
             for (i, (alpha, beta)) in cases.enumerated() {
                 for s in [(5, 19, 11), (40, 70, 300)] where variant != .naive || s.0 * s.1 * s.2 <= 300_000 {
                     let v = checkGEMMAgainstGSL(librarySGEMM(variant), m: s.0, n: s.1, k: s.2, transA: i % 2 == 1,
@@ -181,7 +181,7 @@ struct GEMMSpecs {
 
     @Test("Optimized and parallel equal naive within the bound on strided storage; padding untouched")
     func strided() {
-        for variant in [GEMM.Variant.optimized, .parallel] {
+        for variant in [KernelPath.optimized, .parallel] {
             for (i, (tA, tB)) in [(false, false), (true, false), (false, true), (true, true)].enumerated() {
                 let v = checkGEMMStrided(variant, m: 23, n: 35, k: 41, transA: tA, transB: tB, pad: 3, seed: UInt(800 + i))
                 #expect(v.passed, "\(variant): \(v.message)")
@@ -196,7 +196,7 @@ struct GEMMSpecs {
             let a = rng.floats(s.m * s.k), b = rng.floats(s.k * s.n)
             let zero = [Float](repeating: 0, count: s.m * s.n)
             let ref = librarySGEMM(.naive)(false, false, s.m, s.n, s.k, 1, a, b, 0, zero)
-            for variant in GEMM.Variant.allCases {
+            for variant in KernelPath.allCases {
                 let got = librarySGEMM(variant)(false, false, s.m, s.n, s.k, 1, a, b, 0, zero)
                 // Both within (K+2)·ε·K of the exact value (|a|, |b| ≤ 1): their distance within twice that.
                 let bound = 2 * Double(s.k + 2) * Double(Float.ulpOfOne) * Double(s.k)
@@ -229,13 +229,13 @@ struct GEMMSpecs {
     func matmul() throws {
         let a = Inputs.matrix(rows: 9, cols: 21, seed: 31), b = Inputs.matrix(rows: 21, cols: 18, seed: 32)
         let ref = try GSL.dgemm(m: 9, n: 18, k: 21, a: a.storage.doubles, b: b.storage.doubles)
-        for variant in GEMM.Variant.allCases {
-            let c = try a.matmul(b, variant: variant)
+        for variant in KernelPath.allCases {
+            let c = try a.matmul(b, path: variant)
             #expect(c.shape == Shape(9, 18))
             // (K+2)·ε·K with |a|,|b| ≤ 1.
             let v = compare(c.storage, ref, .absolute(23 * Double(Float.ulpOfOne) * 21), "matmul \(variant)")
             #expect(v.passed, "\(v.message)")
-            let ct = try a.transposed().matmul(b.transposed(), transposeSelf: true, transposeOther: true, variant: variant)
+            let ct = try a.transposed().matmul(b.transposed(), transposeSelf: true, transposeOther: true, path: variant)
             #expect(compare(ct.storage, ref, .absolute(23 * Double(Float.ulpOfOne) * 21), "matmul ᵀᵀ \(variant)").passed)
         }
         #expect(throws: DecoderSpecError.self) { try a.matmul(a) }

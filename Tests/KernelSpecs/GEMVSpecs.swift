@@ -8,8 +8,8 @@ import Testing
 struct GEMVSpecs {
     static let shapes: [(n: Int, k: Int)] = [(1, 1), (3, 5), (7, 8), (8, 7), (17, 33), (64, 64), (129, 255), (2304, 768)]
 
-    @Test("y = α·x·op(B) + β·y for m = 1, every transpose, every variant", arguments: GEMM.Variant.allCases)
-    func oneRow(variant: GEMM.Variant) throws {
+    @Test("y = α·x·op(B) + β·y for m = 1, every transpose, every variant", arguments: KernelPath.allCases)
+    func oneRow(variant: KernelPath) throws {
         for (n, k) in Self.shapes {
             for transA in [false, true] {
                 for transB in [false, true] {
@@ -46,7 +46,7 @@ struct GEMVSpecs {
     @Test("β = 0 overwrites C without reading it (NaN in C does not leak), as BLAS specifies")
     func betaZeroDoesNotRead() {
         let x: [Float] = [1, 2, 3], b: [Float] = [1, 0, 0, 0, 1, 0, 0, 0, 1]
-        for variant in GEMM.Variant.allCases {
+        for variant in KernelPath.allCases {
             var c: [Float] = [.nan, .nan, .nan]
             x.withUnsafeBufferPointer { px in
                 b.withUnsafeBufferPointer { pb in

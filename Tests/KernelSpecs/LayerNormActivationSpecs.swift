@@ -8,9 +8,9 @@ import Testing
 /// A LayerNorm under test: (x, rows, d, γ, β, ε) → y, row-major.
 typealias LayerNormImplementation = (_ x: [Float], _ rows: Int, _ d: Int, _ gamma: [Float], _ beta: [Float], _ epsilon: Float) -> [Float]
 
-func libraryLayerNorm(_ v: LayerNormKernel.Variant) -> LayerNormImplementation {
+func libraryLayerNorm(_ v: KernelPath) -> LayerNormImplementation {
     { x, rows, d, gamma, beta, eps in
-        try! Matrix(rows: rows, cols: d, storage: x).layerNorm(gamma: gamma, beta: beta, epsilon: eps, variant: v).storage
+        try! Matrix(rows: rows, cols: d, storage: x).layerNorm(gamma: gamma, beta: beta, epsilon: eps, path: v).storage
     }
 }
 
@@ -77,15 +77,15 @@ func checkActivationAgainstReference(_ impl: ([Float]) -> [Float], _ reference: 
     return .pass
 }
 
-func libraryActivation(_ f: Activation.Function, _ v: Activation.Variant) -> ([Float]) -> [Float] {
-    { xs in try! Matrix(rows: 1, cols: xs.count, storage: xs).activated(f, variant: v).storage }
+func libraryActivation(_ f: Activation.Function, _ v: KernelPath) -> ([Float]) -> [Float] {
+    { xs in try! Matrix(rows: 1, cols: xs.count, storage: xs).activated(f, path: v).storage }
 }
 
 @Suite("LayerNorm against gsl_stats_mean / population variance")
 struct LayerNormSpecs {
     @Test("Every variant matches the GSL reference over widths around the SIMD width",
-          arguments: LayerNormKernel.Variant.allCases)
-    func againstGSL(variant: LayerNormKernel.Variant) {
+          arguments: KernelPath.allCases)
+    func againstGSL(variant: KernelPath) {
         for (i, d) in [1, 2, 7, 15, 16, 17, 31, 32, 33, 64, 100, 768].enumerated() {
             let v = checkLayerNormAgainstGSL(libraryLayerNorm(variant), rows: 3, d: d, seed: UInt(20 + i))
             #expect(v.passed, "\(variant): \(v.message)")
@@ -96,8 +96,8 @@ struct LayerNormSpecs {
     }
 
     @Test("With γ = 1, β = 0 each output row has mean 0 and population variance σ²/(σ² + ε)",
-          arguments: LayerNormKernel.Variant.allCases)
-    func normalizes(variant: LayerNormKernel.Variant) {
+          arguments: KernelPath.allCases)
+    func normalizes(variant: KernelPath) {
         let d = 50, rows = 4
         let x = GSLRandom(seed: 3).floats(rows * d, in: -2, 6)
         let y = libraryLayerNorm(variant)(x, rows, d, [Float](repeating: 1, count: d), [Float](repeating: 0, count: d), 1e-3)
@@ -157,15 +157,15 @@ struct LayerNormSpecs {
 @Suite("Activations: ReLU, exact GELU against gsl_sf_erf, tanh GELU against GSL's tanh")
 struct ActivationSpecs {
     @Test("Exact GELU, every variant, within |x|/2·3e-7 + 4 ULPs of x/2·(1 + erf(x/√2)) (GSL)",
-          arguments: Activation.Variant.allCases)
-    func gelu(variant: Activation.Variant) {
+          arguments: KernelPath.allCases)
+    func gelu(variant: KernelPath) {
         let v = checkActivationAgainstReference(libraryActivation(.gelu, variant), geluReference, name: "gelu")
         #expect(v.passed, "\(variant): \(v.message)")
     }
 
     @Test("tanh GELU, every variant, within |x|/2·3e-7 + 4 ULPs of the GSL-tanh reference",
-          arguments: Activation.Variant.allCases)
-    func geluTanh(variant: Activation.Variant) {
+          arguments: KernelPath.allCases)
+    func geluTanh(variant: KernelPath) {
         let v = checkActivationAgainstReference(libraryActivation(.geluTanh, variant), geluTanhReference, name: "geluTanh")
         #expect(v.passed, "\(variant): \(v.message)")
     }
@@ -178,8 +178,8 @@ struct ActivationSpecs {
     }
 
     @Test("ReLU is max(0, x) bitwise for every variant; NaN stays NaN, −0 stays −0; all lengths around 16",
-          arguments: Activation.Variant.allCases)
-    func relu(variant: Activation.Variant) {
+          arguments: KernelPath.allCases)
+    func relu(variant: KernelPath) {
         for n in [1, 15, 16, 17, 33, 100] {
             var xs = GSLRandom(seed: UInt(n)).floats(n, in: -2, 2)
             xs[0] = .nan

@@ -21,11 +21,11 @@ import Darwin
 /// A row softmax under test: (x, mask?, rows, cols) → y, row-major.
 typealias SoftmaxImplementation = (_ x: [Float], _ mask: [Float]?, _ rows: Int, _ cols: Int) -> [Float]
 
-func librarySoftmax(_ v: Softmax.Variant, log: Bool = false) -> SoftmaxImplementation {
+func librarySoftmax(_ v: KernelPath, log: Bool = false) -> SoftmaxImplementation {
     { x, mask, rows, cols in
         let m = try! Matrix(rows: rows, cols: cols, storage: x)
         let mk = try! mask.map { try Matrix(rows: rows, cols: cols, storage: $0) }
-        return try! (log ? m.logSoftmaxRows(mask: mk, variant: v) : m.softmaxRows(mask: mk, variant: v)).storage
+        return try! (log ? m.logSoftmaxRows(mask: mk, path: v) : m.softmaxRows(mask: mk, path: v)).storage
     }
 }
 
@@ -88,8 +88,8 @@ struct SoftmaxSpecs {
     /// Widths around the SIMD width (16) and the benchmark's 1024.
     static let widths = [1, 2, 7, 15, 16, 17, 33, 64, 100, 1024]
 
-    @Test("Every variant matches the GSL reference within (R + n + 8)·u", arguments: Softmax.Variant.allCases)
-    func againstGSL(variant: Softmax.Variant) {
+    @Test("Every variant matches the GSL reference within (R + n + 8)·u", arguments: KernelPath.allCases)
+    func againstGSL(variant: KernelPath) {
         for (i, cols) in Self.widths.enumerated() {
             let v = checkSoftmaxAgainstGSL(librarySoftmax(variant), rows: 5, cols: cols, seed: UInt(10 + i))
             #expect(v.passed, "\(variant): \(v.message)")
@@ -99,8 +99,8 @@ struct SoftmaxSpecs {
     }
 
     @Test("Rows sum to 1; shift invariance holds bitwise (c = 64) and survives c = 1000",
-          arguments: Softmax.Variant.allCases)
-    func properties(variant: Softmax.Variant) {
+          arguments: KernelPath.allCases)
+    func properties(variant: KernelPath) {
         for (i, cols) in Self.widths.enumerated() {
             let s = checkRowsSumToOne(librarySoftmax(variant), rows: 4, cols: cols, seed: UInt(50 + i))
             #expect(s.passed, "\(variant): \(s.message)")
@@ -112,8 +112,8 @@ struct SoftmaxSpecs {
     }
 
     @Test("Logits of ±1e30 and −∞ masks: exact zeros where masked, the GSL reference elsewhere",
-          arguments: Softmax.Variant.allCases)
-    func extremes(variant: Softmax.Variant) throws {
+          arguments: KernelPath.allCases)
+    func extremes(variant: KernelPath) throws {
         let impl = librarySoftmax(variant)
         // ±1e30: the 1e30 entry takes all the mass; with two of them, half each.
         let cols = 19
@@ -136,8 +136,8 @@ struct SoftmaxSpecs {
     }
 
     @Test("A fully masked row gives all zeros (softmax) / all −∞ (log-softmax), never NaN; other rows unaffected",
-          arguments: Softmax.Variant.allCases)
-    func fullyMasked(variant: Softmax.Variant) {
+          arguments: KernelPath.allCases)
+    func fullyMasked(variant: KernelPath) {
         for cols in [1, 5, 16, 37] {
             let x = GSLRandom(seed: 8).floats(3 * cols)
             var mask = [Float](repeating: 0, count: 3 * cols)
@@ -154,8 +154,8 @@ struct SoftmaxSpecs {
 
     // The raw kernel's convention; the checked `softmaxRows` throws instead (EdgeNumericsSpecs).
     @Test("Kernel: NaN in a row makes that row NaN (softmax and log-softmax); other rows are unaffected",
-          arguments: Softmax.Variant.allCases)
-    func nanPropagates(variant: Softmax.Variant) {
+          arguments: KernelPath.allCases)
+    func nanPropagates(variant: KernelPath) {
         for cols in [1, 9, 16, 40] {
             var x = GSLRandom(seed: 9).floats(3 * cols)
             x[cols + cols / 2] = .nan
@@ -168,8 +168,8 @@ struct SoftmaxSpecs {
     }
 
     @Test("log-softmax matches v − μ − log Σ e^{v−μ} (GSL) within (R + n + 8)·u·(|ref| + 1)",
-          arguments: Softmax.Variant.allCases)
-    func logSoftmax(variant: Softmax.Variant) {
+          arguments: KernelPath.allCases)
+    func logSoftmax(variant: KernelPath) {
         for (i, cols) in Self.widths.enumerated() {
             let x = GSLRandom(seed: UInt(110 + i)).floats(4 * cols, in: -8, 8)
             let got = librarySoftmax(variant, log: true)(x, nil, 4, cols)
@@ -187,7 +187,7 @@ struct SoftmaxSpecs {
         // Normalizes along columns instead of rows (a wrong axis).
         let wrongAxis: SoftmaxImplementation = { x, mask, rows, cols in
             let t = try! Matrix(rows: rows, cols: cols, storage: x).transposed()
-            return try! t.softmaxRows(variant: .naive).transposed().storage
+            return try! t.softmaxRows(path: .naive).transposed().storage
         }
         #expect(!checkSoftmaxAgainstGSL(wrongAxis, rows: 5, cols: 7, seed: 1).passed)
         #expect(!checkRowsSumToOne(wrongAxis, rows: 5, cols: 7, seed: 2).passed)

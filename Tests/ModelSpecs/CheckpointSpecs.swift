@@ -64,12 +64,12 @@ struct CheckpointSpecs {
         // vocabulary; the reference values are sentence-transformers' output for the sentence.
         let ids = [101, 1996, 4248, 2829, 4419, 14523, 2058, 1996, 13971, 3899, 1012, 102]
         let expected: [Double] = [0.043934, 0.058934, 0.048178, 0.077548, 0.026744]
-        for backend in Backend.allCases {
-            let model = try EncoderModel.load(directory: miniLMDirectory, backend: backend)
+        for path in KernelPath.allCases {
+            let model = try EncoderModel.load(directory: miniLMDirectory, path: path)
             let e = try model.sentenceEmbedding(ids)
             // The reference is printed to 6 decimals (±5e-7) and we run in Float through 6 layers;
             // the stated bound is 1e-5 absolute.
-            #expect(compare(Array(e.prefix(5)), expected, .absolute(1e-5)).passed, "\(backend): \(e.prefix(5))")
+            #expect(compare(Array(e.prefix(5)), expected, .absolute(1e-5)).passed, "\(path): \(e.prefix(5))")
         }
     }
 }

@@ -4,8 +4,8 @@ import Testing
 
 /// The tiny GPT-2-shaped model the decoder checks use (SpecSupport): V 37, context 24, d 16,
 /// 4 heads, 2 layers, embedding scale raised so greedy choices are not near-ties.
-func tinyDecoder(seed: UInt64 = 7, backend: Backend = .optimized) throws -> DecoderOnlyModel {
-    try DecoderChecks.tinyModel(seed: seed, backend: backend)
+func tinyDecoder(seed: UInt64 = 7, path: KernelPath = .optimized) throws -> DecoderOnlyModel {
+    try DecoderChecks.tinyModel(seed: seed, path: path)
 }
 
 @Suite("Decoder-only model: KV cache, backends, causality")
@@ -18,15 +18,15 @@ struct DecoderOnlySpecs {
     ]
 
     @Test("Generation with the KV cache equals generation without it, token for token (every strategy, both backends)",
-          arguments: Backend.allCases)
-    func cacheEquivalence(backend: Backend) throws {
-        let model = try tinyDecoder(backend: backend)
+          arguments: KernelPath.allCases)
+    func cacheEquivalence(path: KernelPath) throws {
+        let model = try tinyDecoder(path: path)
         for strategy in Self.strategies {
             let cached = try Generator.generate(model, prompt: [3, 14, 15], strategy: strategy,
                                                 config: .init(maxNewTokens: 12, stopTokens: [0]))
             let uncached = try Generator.generate(model, prompt: [3, 14, 15], strategy: strategy,
                                                   config: .init(maxNewTokens: 12, stopTokens: [0], useCache: false))
-            #expect(cached.tokens == uncached.tokens, "\(strategy), \(backend)")
+            #expect(cached.tokens == uncached.tokens, "\(strategy), \(path)")
         }
     }
 
@@ -52,7 +52,7 @@ struct DecoderOnlySpecs {
     func backendsAgree() throws {
         // Float sums of ≤ 64 terms in two orders differ by ≤ 64·ε·Σ|terms| per dot product
         // (≈ 4e-6 relative); through 2 layers and a LayerNorm that stays well under 1e-4.
-        let naive = try tinyDecoder(backend: .naive), fast = try tinyDecoder(backend: .optimized)
+        let naive = try tinyDecoder(path: .naive), fast = try tinyDecoder(path: .optimized)
         let ids = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
         let a = try naive.forward(ids), b = try fast.forward(ids)
         let scale = Double(a.storage.map(abs).max()!)

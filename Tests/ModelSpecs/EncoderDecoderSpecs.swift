@@ -2,23 +2,23 @@ import DecoderSpec
 import SpecSupport
 import Testing
 
-func tinyTranslator(backend: Backend = .optimized) throws -> EncoderDecoderModel {
+func tinyTranslator(path: KernelPath = .optimized) throws -> EncoderDecoderModel {
     try EncoderDecoderModel.seeded(
         EncoderDecoderConfig(sourceVocabularySize: 23, targetVocabularySize: 19, maxLength: 20, modelWidth: 16, heads: 2,
-                             encoderLayers: 2, decoderLayers: 2, feedForwardWidth: 32), seed: 11, backend: backend)
+                             encoderLayers: 2, decoderLayers: 2, feedForwardWidth: 32), seed: 11, path: path)
 }
 
 @Suite("Encoder-decoder and encoder models")
 struct EncoderDecoderSpecs {
     @Test("Conditioned decoding with the KV cache (self + cross) equals recomputation, every strategy, both backends",
-          arguments: Backend.allCases)
-    func cacheEquivalence(backend: Backend) throws {
-        let decoder = try tinyTranslator(backend: backend).conditioned(on: [4, 8, 15, 16, 22, 3])
+          arguments: KernelPath.allCases)
+    func cacheEquivalence(path: KernelPath) throws {
+        let decoder = try tinyTranslator(path: path).conditioned(on: [4, 8, 15, 16, 22, 3])
         for strategy in DecoderOnlySpecs.strategies {
             let a = try Generator.generate(decoder, prompt: [1], strategy: strategy, config: .init(maxNewTokens: 10, stopTokens: [2]))
             let b = try Generator.generate(decoder, prompt: [1], strategy: strategy,
                                            config: .init(maxNewTokens: 10, stopTokens: [2], useCache: false))
-            #expect(a.tokens == b.tokens, "\(strategy) \(backend)")
+            #expect(a.tokens == b.tokens, "\(strategy) \(path)")
         }
     }
 

@@ -6,14 +6,14 @@ import Testing
 @Suite("Layers: Linear, FFN, LayerNorm layer, dropout against independent references")
 struct LayerSpecs {
     @Test("Linear y = x·Wᵀ + b equals GSL dgemm plus the bias (Double), within the K·ε reduction bound",
-          arguments: Backend.allCases)
-    func linearVsGSL(backend: Backend) throws {
+          arguments: KernelPath.allCases)
+    func linearVsGSL(path: KernelPath) throws {
         var rng = SeededRNG(seed: 31)
         let layer = try Linear(inputSize: 37, outputSize: 19, std: 0.5, rng: &rng)
         var biased = layer
         biased.bias = (0..<19).map { Float($0) * 0.1 - 1 }
         let x = Inputs.matrix(rows: 5, cols: 37, seed: 32)
-        let y = try biased(x, backend: backend)
+        let y = try biased(x, path: path)
         var ref = try GSL.dgemm(transB: true, m: 5, n: 19, k: 37, a: x.storage.doubles, b: biased.weight.storage.doubles)
         for r in 0..<5 { for c in 0..<19 { ref[r * 19 + c] += Double(biased.bias![c]) } }
         // Each output is a 37-term Float dot product plus a bias: |error| ≤ 38·ε·Σ|x_p W_jp| + |b|·ε,
@@ -27,7 +27,7 @@ struct LayerSpecs {
         let ffn = try FeedForward(up: Linear(inputSize: 12, outputSize: 48, std: 0.4, rng: &rng),
                                   down: Linear(inputSize: 48, outputSize: 12, std: 0.4, rng: &rng), activation: .gelu)
         let x = Inputs.matrix(rows: 4, cols: 12, seed: 34)
-        let y = try ffn(x, backend: .naive)
+        let y = try ffn(x, path: .naive)
         let h = try GSL.dgemm(transB: true, m: 4, n: 48, k: 12, a: x.storage.doubles, b: ffn.up.weight.storage.doubles)
         let g = try h.map { v in 0.5 * v * (1 + (try GSL.erf(v / 2.0.squareRoot()))) }
         let ref = try GSL.dgemm(transB: true, m: 4, n: 12, k: 48, a: g, b: ffn.down.weight.storage.doubles)

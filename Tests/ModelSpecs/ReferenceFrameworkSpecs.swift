@@ -115,13 +115,13 @@ struct ReferenceFrameworkSpecs {
         let hyper = try referenceHyper(configAt: dir.appendingPathComponent("config.json"))
         #expect(fixture.cases.map(\.ids.count).contains(1))
         let references = try fixture.cases.map { try Reference.gpt2Logits(checkpoint, hyper: hyper, ids: $0.ids) }
-        let models = try Backend.allCases.map { try DecoderOnlyModel.load(directory: dir, backend: $0) }
+        let models = try KernelPath.allCases.map { try DecoderOnlyModel.load(directory: dir, path: $0) }
         var used = UsedFractions()
         for (c, reference) in zip(fixture.cases, references) {
             let theirs = frameworkFloats(c.logits)
             expectFrameworkAgrees(theirs, reference, "logits, T = \(c.ids.count)", &used)
             for model in models {
-                let tag = "\(model.backend), T = \(c.ids.count)"
+                let tag = "\(model.path), T = \(c.ids.count)"
                 // E[ids] + P: one correctly rounded Float addition on both sides, so equal bit for bit.
                 let embedded = try model.positions.add(to: model.tokenEmbedding.lookup(c.ids))
                 #expect(embedded.storage == frameworkFloats(c.embeddings), "\(tag): wte[ids] + wpe")
@@ -138,7 +138,7 @@ struct ReferenceFrameworkSpecs {
         let checkpoint = try referenceCheckpoint(dir)
         let hyper = try referenceHyper(configAt: dir.appendingPathComponent("config.json"))
         #expect(fixture.cases.contains { $0.token_type_ids.contains(1) })
-        let models = try Backend.allCases.map { try EncoderModel.load(directory: dir, backend: $0) }
+        let models = try KernelPath.allCases.map { try EncoderModel.load(directory: dir, path: $0) }
         var used = UsedFractions()
         for c in fixture.cases {
             let reference = try Reference.bertOutputs(checkpoint, hyper: hyper, ids: c.ids, tokenTypes: c.token_type_ids).hidden
@@ -146,7 +146,7 @@ struct ReferenceFrameworkSpecs {
             expectFrameworkAgrees(theirs, reference, "last hidden states, T = \(c.ids.count)", &used)
             for model in models {
                 expectLoaderAgrees(try model.hiddenStates(c.ids, tokenTypes: c.token_type_ids).storage, theirs: theirs, reference,
-                                   "last hidden states, \(model.backend), T = \(c.ids.count)", &used)
+                                   "last hidden states, \(model.path), T = \(c.ids.count)", &used)
             }
         }
         print("tiny BERT last hidden states, used fractions of the bound: \(used)")
@@ -155,7 +155,7 @@ struct ReferenceFrameworkSpecs {
     /// The real all-MiniLM-L6-v2 end to end, for the 4 sentences of the fixture (3 to 42 tokens): the
     /// framework's sentence embeddings within the reference's bound (A); the loaded model's last hidden
     /// state at every position and its 384-wide sentence embedding within it, and within 2·bound of the
-    /// framework's embedding (B), on every backend.
+    /// framework's embedding (B), on every path.
     @Test("all-MiniLM-L6-v2: WordPiece ids equal the model's own tokenizer's; sentence-transformers' embeddings of 4 sentences within the reference forward's bound; the loaded model's hidden states and embeddings within it too, every backend",
           .enabled(if: miniLMFetched, "MiniLM is not fetched: run scripts/fetch-data (or make fetch-data) to enable this spec"))
     func miniLM() throws {
@@ -163,7 +163,7 @@ struct ReferenceFrameworkSpecs {
         let tokenizer = try WordPieceTokenizer.load(modelDirectory: miniLMDirectory)
         let checkpoint = try referenceCheckpoint(miniLMDirectory)
         let hyper = try referenceHyper(configAt: miniLMDirectory.appendingPathComponent("config.json"))
-        let models = try Backend.allCases.map { try EncoderModel.load(directory: miniLMDirectory, backend: $0) }
+        let models = try KernelPath.allCases.map { try EncoderModel.load(directory: miniLMDirectory, path: $0) }
         var used = UsedFractions()
         for c in fixture.cases {
             #expect(tokenizer.encode(c.text) == c.ids, "\(c.text)")
@@ -174,10 +174,10 @@ struct ReferenceFrameworkSpecs {
             expectFrameworkAgrees(theirs, reference.sentenceEmbedding, "sentence embedding, \(context)", &used)
             for model in models {
                 let hidden = WholeModelChecks.matches(try model.hiddenStates(c.ids).storage, reference.hidden,
-                                                      "B: the library's last hidden states vs the reference, \(context), \(model.backend)")
+                                                      "B: the library's last hidden states vs the reference, \(context), \(model.path)")
                 #expect(hidden.passed, "\(hidden)")
                 expectLoaderAgrees(try model.sentenceEmbedding(c.ids), theirs: theirs, reference.sentenceEmbedding,
-                                   "sentence embedding, \(context), \(model.backend)", &used)
+                                   "sentence embedding, \(context), \(model.path)", &used)
             }
         }
         print("MiniLM sentence embeddings, used fractions of the bound: \(used)")

@@ -49,12 +49,12 @@ func worstAbsoluteError(_ table: Matrix, positions: [Int], dimension d: Int) thr
 @Suite("Positional encoding at long positions (up to 10⁶), d = 512 and 1024, against GSL")
 struct LongPositionSpecs {
     @Test("Rows at positions up to 10⁶ (incl. 999,999, 1,000,000, powers of two) match GSL within 2⁻²⁴·|PE| + 1e-9",
-          arguments: PositionalTable.Variant.allCases)
-    func sampledPositions(variant: PositionalTable.Variant) throws {
+          arguments: KernelPath.allCases)
+    func sampledPositions(variant: KernelPath) throws {
         for d in [512, 1024] {
-            let pe = try SinusoidalPositionalEncoding(dimension: d, maxLength: SinusoidalPositionalEncoding.positionCeiling, variant: variant)
+            let pe = try SinusoidalPositionalEncoding(dimension: d, maxLength: SinusoidalPositionalEncoding.positionCeiling)
             let positions = longPositions(seed: UInt(d))
-            let table = try pe.rows(at: positions)
+            let table = try pe.rows(at: positions, path: variant)
             let omega = try gslFrequencies(d)
             for (r, p) in positions.enumerated() {
                 let v = compare(table.row(r), try gslRow(p, omega), longBound, "\(variant) d=\(d) pos=\(p) (sample seed \(d))")
@@ -104,11 +104,11 @@ struct LongPositionSpecs {
 
     @Test("Report: worst |PE − GSL| at long positions (printed, for docs/reliability.md)")
     func report() throws {
-        for variant in PositionalTable.Variant.allCases {
+        for variant in KernelPath.allCases {
             for d in [512, 1024] {
                 let positions = longPositions(seed: UInt(d))
-                let pe = try SinusoidalPositionalEncoding(dimension: d, maxLength: SinusoidalPositionalEncoding.positionCeiling, variant: variant)
-                let e = try worstAbsoluteError(pe.rows(at: positions), positions: positions, dimension: d)
+                let pe = try SinusoidalPositionalEncoding(dimension: d, maxLength: SinusoidalPositionalEncoding.positionCeiling)
+                let e = try worstAbsoluteError(pe.rows(at: positions, path: variant), positions: positions, dimension: d)
                 print(String(format: "PE %@ d=%d sampled positions ≤ 1e6: max |err| %.3g; %d of %d values not the correctly rounded Float",
                              variant.rawValue, d, e.worst, e.notCorrectlyRounded, e.total))
             }

@@ -8,8 +8,8 @@ import Glibc
 #endif
 
 /// The library's sinusoidal table as a `PEImplementation`.
-func library(_ variant: PositionalTable.Variant) -> PEImplementation {
-    { n, d in try! SinusoidalPositionalEncoding(dimension: d, maxLength: max(n, 1), variant: variant).table(count: n) }
+func library(_ variant: KernelPath) -> PEImplementation {
+    { n, d in try! SinusoidalPositionalEncoding(dimension: d, maxLength: max(n, 1)).table(count: n, startingAt: 0, path: variant) }
 }
 
 /// A float32-angle implementation (what `torch.arange(..).float() * div_term` does): the angle
@@ -36,8 +36,8 @@ enum Tables {
 
 @Suite("Positional encoding: sinusoidal table against GSL, naive vs optimized, properties, errors")
 struct PositionalEncodingSpecs {
-    @Test("PE(0) = [0, 1, 0, 1, …] exactly, every variant", arguments: PositionalTable.Variant.allCases)
-    func origin(variant: PositionalTable.Variant) {
+    @Test("PE(0) = [0, 1, 0, 1, …] exactly, every variant", arguments: KernelPath.allCases)
+    func origin(variant: KernelPath) {
         for d in [2, 6, 64, 1024] {
             let v = originIsZeroOne(library(variant), d: d)
             #expect(v.passed, "\(variant) d=\(d): \(v)")
@@ -63,9 +63,9 @@ struct PositionalEncodingSpecs {
     @Test("Naive matches GSL on sampled positions up to 8191, d up to 1024 (2⁻²⁴ relative + 1e-10)")
     func gslNaiveSampled() throws {
         for d in [2, 8, 126, 512, 1024] {
-            let pe = try SinusoidalPositionalEncoding(dimension: d, maxLength: 8192, variant: .naive)
+            let pe = try SinusoidalPositionalEncoding(dimension: d, maxLength: 8192)
             let positions = [0, 1, 5, 100, 2047, 4000, 8191]
-            let table = try pe.rows(at: positions)
+            let table = try pe.rows(at: positions, path: .naive)
             let omega = try gslFrequencies(d)
             for (r, p) in positions.enumerated() {
                 let v = compare(table.row(r), try gslRow(p, omega), peOracleBound, "naive pos=\(p) d=\(d)")
@@ -112,8 +112,8 @@ struct PositionalEncodingSpecs {
         for d in [2, 4, 6, 8, 10, 14, 16, 34, 64, 130, 512] {
             for count in [1, 2, 7, 100] {
                 for first in [0, 1, 999, 8000] {
-                    let naive = try SinusoidalPositionalEncoding(dimension: d, variant: .naive).table(count: count, startingAt: first)
-                    let fast = try SinusoidalPositionalEncoding(dimension: d, variant: .optimized).table(count: count, startingAt: first)
+                    let naive = try SinusoidalPositionalEncoding(dimension: d).table(count: count, startingAt: first, path: .naive)
+                    let fast = try SinusoidalPositionalEncoding(dimension: d).table(count: count, startingAt: first, path: .optimized)
                     let v = compare(fast.storage, naive.storage, bound, "d=\(d) count=\(count) first=\(first)")
                     #expect(v.passed, "\(v)")
                 }
@@ -136,7 +136,7 @@ struct PositionalEncodingSpecs {
         let big: PEImplementation = { n, d in precondition(n == 8192 && d == 1024); return Tables.big }
         let v = rotationProperty(big, positions: 8192, d: 1024, starts: [0, 1, 333, 4000, 8000], shifts: [1, 2, 17, 191])
         #expect(v.passed, "\(v)")
-        for variant in PositionalTable.Variant.allCases {
+        for variant in KernelPath.allCases {
             let w = rotationProperty(library(variant), positions: 512, d: 64, starts: [0, 5, 300], shifts: [1, 7, 200])
             #expect(w.passed, "\(variant): \(w)")
         }
@@ -148,7 +148,7 @@ struct PositionalEncodingSpecs {
         let v = innerProductDependsOnlyOnOffset(big, positions: 8192, d: 1024,
                                                 pairs: [(0, 1), (10, 3), (100, 2000), (5000, 4999)], shifts: [1, 64, 3000])
         #expect(v.passed, "\(v)")
-        for variant in PositionalTable.Variant.allCases {
+        for variant in KernelPath.allCases {
             let w = innerProductDependsOnlyOnOffset(library(variant), positions: 300, d: 34,
                                                     pairs: [(0, 1), (9, 4)], shifts: [1, 2, 250])
             #expect(w.passed, "\(variant): \(w)")
@@ -159,7 +159,7 @@ struct PositionalEncodingSpecs {
     func norms() {
         let big: PEImplementation = { _, _ in Tables.big }
         #expect(normIsHalfDimension(big, positions: 8192, d: 1024, rows: [0, 1, 4095, 8191]).passed)
-        for variant in PositionalTable.Variant.allCases {
+        for variant in KernelPath.allCases {
             let v = normIsHalfDimension(library(variant), positions: 200, d: 10, rows: Array(0..<200))
             #expect(v.passed, "\(variant): \(v)")
         }
@@ -167,7 +167,7 @@ struct PositionalEncodingSpecs {
 
     @Test("All properties pass for the library at the default check size")
     func allPropertiesPass() {
-        for variant in PositionalTable.Variant.allCases {
+        for variant in KernelPath.allCases {
             for (name, v) in allProperties(library(variant)) { #expect(v.passed, "\(variant) \(name): \(v)") }
             #expect(positionsAreDistinct(library(variant), positions: 2048, d: 16).passed)
         }

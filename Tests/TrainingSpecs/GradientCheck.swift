@@ -149,7 +149,7 @@ struct LossGradientCheck {
 ///     δL = κ·u·(1 + (2/N)·Σ_r max_c |z_rc|),   κ = 2 (the logit's own rounding and the error it
 ///     inherits from its O(1) LayerNorm input), u = 2⁻²⁴.
 ///
-/// The specs check its premise on every run: L on the training Compute and on the naive one (two
+/// The specs check its premise on every run: L on the training KernelPath and on the naive one (two
 /// independent rounding sequences) differ by ≤ δL.
 func lossNoiseBound(logits z: Matrix, labelledRows: [Int]) -> Double {
     let u = 0x1p-24, kappa = 2.0

@@ -18,22 +18,22 @@ struct LayerGradientSpecs {
         let g = projectionWeights(t * nOut, seed: seed + 3)
         let dy = matrixFromWeights(g, rows: t, cols: nOut)
         var grad = layer.zeroGradient()
-        let dx = layer.backward(dy, input: x, gradient: &grad, compute: .naive)
+        let dx = layer.backward(dy, input: x, gradient: &grad, path: .naive)
         let r1 = check.run(parameters: x.storage, weights: g, analytic: dx.storage, name: "Linear dX \(shape) seed \(seed)") {
-            layer.trainingForward(x.withStorage($0), compute: .naive).storage
+            layer.trainingForward(x.withStorage($0), path: .naive).storage
         }
         #expect(r1.verdict.passed, "\(r1.verdict)")
         let w0 = layer.weight
         let r2 = check.run(parameters: w0.storage, weights: g, analytic: grad.weight.storage, name: "Linear dW \(shape)") { w in
             var l = layer
             l.weight = w0.withStorage(w)
-            return l.trainingForward(x, compute: .naive).storage
+            return l.trainingForward(x, path: .naive).storage
         }
         #expect(r2.verdict.passed, "\(r2.verdict)")
         let b0 = layer.bias!
         let r3 = check.run(parameters: b0, weights: g, analytic: grad.bias!, name: "Linear db \(shape)") { b in
             layer.bias = b
-            return layer.trainingForward(x, compute: .naive).storage
+            return layer.trainingForward(x, path: .naive).storage
         }
         #expect(r3.verdict.passed, "\(r3.verdict)")
     }
@@ -86,8 +86,8 @@ struct LayerGradientSpecs {
     }
 
     @Test("FFN with exact GELU, tanh-GELU and ReLU, both backends: dx and all weights",
-          arguments: Activation.Function.allCases, [Compute.naive, .optimized])
-    func feedForward(activation: Activation.Function, compute: Compute) {
+          arguments: Activation.Function.allCases, [KernelPath.naive, .optimized])
+    func feedForward(activation: Activation.Function, path: KernelPath) {
         // t·d_ff = 60: the optimized GELU′ runs 3 SIMD16 blocks and a 12-element scalar tail.
         let (t, d, ff) = (3, 4, 20)
         func make(_ seed: UInt) -> (Matrix, FeedForward) {
@@ -100,22 +100,22 @@ struct LayerGradientSpecs {
         // seed from 31 whose pre-activations all stay ≥ 2h = 0.02 away from 0 is used (asserted).
         var seed: UInt = 31
         while activation == .relu, seed < 100,
-              make(seed).1.trainingForward(make(seed).0, compute: compute).1.preActivation.storage.contains(where: { abs($0) <= 0.02 }) { seed += 10 }
+              make(seed).1.trainingForward(make(seed).0, path: path).1.preActivation.storage.contains(where: { abs($0) <= 0.02 }) { seed += 10 }
         let (x, ffn) = make(seed)
         let g = projectionWeights(t * d, seed: seed + 5)
-        let (_, cache) = ffn.trainingForward(x, compute: compute)
+        let (_, cache) = ffn.trainingForward(x, path: path)
         if activation == .relu { #expect(cache.preActivation.storage.allSatisfy { abs($0) > 0.02 }, "pre-activation within 2h of the ReLU kink, seed \(seed)") }
         var grad = ffn.zeroGradient()
-        let dx = ffn.backward(matrixFromWeights(g, rows: t, cols: d), cache: cache, gradient: &grad, compute: compute)
-        let rx = check.run(parameters: x.storage, weights: g, analytic: dx.storage, name: "FFN(\(activation)) \(compute.backend) dx") {
-            ffn.trainingForward(x.withStorage($0), compute: compute).0.storage
+        let dx = ffn.backward(matrixFromWeights(g, rows: t, cols: d), cache: cache, gradient: &grad, path: path)
+        let rx = check.run(parameters: x.storage, weights: g, analytic: dx.storage, name: "FFN(\(activation)) \(path) dx") {
+            ffn.trainingForward(x.withStorage($0), path: path).0.storage
         }
         #expect(rx.verdict.passed, "\(rx.verdict)")
         let analytic = grad.flattenedParameters()
-        let rp = check.run(parameters: ffn.flattenedParameters(), weights: g, analytic: analytic, name: "FFN(\(activation)) \(compute.backend) weights") { p in
+        let rp = check.run(parameters: ffn.flattenedParameters(), weights: g, analytic: analytic, name: "FFN(\(activation)) \(path) weights") { p in
             var f = ffn
             f.setFlattenedParameters(p)
-            return f.trainingForward(x, compute: compute).0.storage
+            return f.trainingForward(x, path: path).0.storage
         }
         #expect(rp.verdict.passed, "\(rp.verdict)")
     }
@@ -126,12 +126,12 @@ struct LayerGradientSpecs {
         let h = Inputs.matrix(rows: 3, cols: 4, seed: 46)
         let g = projectionWeights(3 * 7, seed: 47)
         var dE = Matrix(rows: 7, cols: 4)
-        let dH = table.tiedLogitsBackward(matrixFromWeights(g, rows: 3, cols: 7), hidden: h, gradient: &dE, compute: .naive)
+        let dH = table.tiedLogitsBackward(matrixFromWeights(g, rows: 3, cols: 7), hidden: h, gradient: &dE, path: .naive)
         let r1 = check.run(parameters: h.storage, weights: g, analytic: dH.storage, name: "tied head dH") {
-            try! table.tiedLogits(h.withStorage($0), variant: .naive).storage
+            try! table.tiedLogits(h.withStorage($0), path: .naive).storage
         }
         let r2 = check.run(parameters: table.weight.storage, weights: g, analytic: dE.storage, name: "tied head dE") {
-            try! EmbeddingTable(weight: table.weight.withStorage($0)).tiedLogits(h, variant: .naive).storage
+            try! EmbeddingTable(weight: table.weight.withStorage($0)).tiedLogits(h, path: .naive).storage
         }
         #expect(r1.verdict.passed, "\(r1.verdict)")
         #expect(r2.verdict.passed, "\(r2.verdict)")
@@ -145,7 +145,7 @@ struct LayerGradientSpecs {
         let g = projectionWeights(ids.count * 3, seed: 43)
         let dOut = matrixFromWeights(g, rows: ids.count, cols: 3)
         let forward: (Matrix, Matrix) -> [Float] = { e, p in
-            let x = try! EmbeddingTable(weight: e).lookup(ids, scaled: true, variant: .naive)
+            let x = try! EmbeddingTable(weight: e).lookup(ids, scaled: true, path: .naive)
             return try! LearnedPositionalEncoding(weight: p).add(to: x).storage
         }
         var dE = Matrix(rows: 5, cols: 3), dP = Matrix(rows: 6, cols: 3)

@@ -117,7 +117,7 @@ struct TrainingLayerNormEdgeSpecs {
         rows.append(base.map { $0 + 1000 })
         let x = try Matrix(rows)
         let (y, cache) = ln.trainingForward(x)
-        let reference = try x.layerNorm(gamma: gamma, beta: beta, epsilon: 1e-5, variant: .naive)
+        let reference = try x.layerNorm(gamma: gamma, beta: beta, epsilon: 1e-5, path: .naive)
         #expect(y.storage.map(\.bitPattern) == reference.storage.map(\.bitPattern))
         #expect(y.storage.allSatisfy(\.isFinite) && cache.normalized.storage.allSatisfy(\.isFinite) && cache.reciprocalStd.allSatisfy(\.isFinite))
         // A constant row normalizes to exactly 0, so y = β.

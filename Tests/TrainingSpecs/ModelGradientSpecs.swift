@@ -23,19 +23,19 @@ struct ModelGradientSpecs {
         let segments = [AttentionSegment.selfAttention(0..<4, causal: true), .selfAttention(4..<9, validLength: 3)]
         let x = Inputs.matrix(rows: 9, cols: d, seed: 55)
         let g = projectionWeights(9 * d, seed: 56)
-        let (_, cache) = layer.trainingForward(x, memory: x, segments: segments, compute: .naive)
+        let (_, cache) = layer.trainingForward(x, memory: x, segments: segments, path: .naive)
         var grad = layer.zeroGradient()
-        var (dx, dm) = layer.backward(matrixFromWeights(g, rows: 9, cols: d), cache: cache, gradient: &grad, compute: .naive)
+        var (dx, dm) = layer.backward(matrixFromWeights(g, rows: 9, cols: d), cache: cache, gradient: &grad, path: .naive)
         dx.addInPlace(dm)
         let rx = check.run(parameters: x.storage, weights: g, analytic: dx.storage, name: "self-attention dx") {
             let xs = x.withStorage($0)
-            return layer.trainingForward(xs, memory: xs, segments: segments, compute: .naive).0.storage
+            return layer.trainingForward(xs, memory: xs, segments: segments, path: .naive).0.storage
         }
         #expect(rx.verdict.passed, "\(rx.verdict)")
         let rp = check.run(parameters: layer.flattenedParameters(), weights: g, analytic: grad.flattenedParameters(), name: "self-attention weights") { p in
             var l = layer
             l.setFlattenedParameters(p)
-            return l.trainingForward(x, memory: x, segments: segments, compute: .naive).0.storage
+            return l.trainingForward(x, memory: x, segments: segments, path: .naive).0.storage
         }
         #expect(rp.verdict.passed, "\(rp.verdict)")
         // Padded keys get no gradient through K and V: rows 7, 8 of the memory input only reach
@@ -50,14 +50,14 @@ struct ModelGradientSpecs {
         let x = Inputs.matrix(rows: 5, cols: d, seed: 65)
         let memory = Inputs.matrix(rows: 7, cols: d, seed: 66)
         let g = projectionWeights(5 * d, seed: 67)
-        let (_, cache) = layer.trainingForward(x, memory: memory, segments: segments, compute: .naive)
+        let (_, cache) = layer.trainingForward(x, memory: memory, segments: segments, path: .naive)
         var grad = layer.zeroGradient()
-        let (dx, dm) = layer.backward(matrixFromWeights(g, rows: 5, cols: d), cache: cache, gradient: &grad, compute: .naive)
+        let (dx, dm) = layer.backward(matrixFromWeights(g, rows: 5, cols: d), cache: cache, gradient: &grad, path: .naive)
         let rx = check.run(parameters: x.storage, weights: g, analytic: dx.storage, name: "cross-attention dx") {
-            layer.trainingForward(x.withStorage($0), memory: memory, segments: segments, compute: .naive).0.storage
+            layer.trainingForward(x.withStorage($0), memory: memory, segments: segments, path: .naive).0.storage
         }
         let rm = check.run(parameters: memory.storage, weights: g, analytic: dm.storage, name: "cross-attention dmemory") {
-            layer.trainingForward(x, memory: memory.withStorage($0), segments: segments, compute: .naive).0.storage
+            layer.trainingForward(x, memory: memory.withStorage($0), segments: segments, path: .naive).0.storage
         }
         #expect(rx.verdict.passed, "\(rx.verdict)")
         #expect(rm.verdict.passed, "\(rm.verdict)")
@@ -78,12 +78,12 @@ struct ModelGradientSpecs {
         let memorySegments = [AttentionSegment(queries: 0..<2, keys: 0..<1), AttentionSegment(queries: 2..<5, keys: 1..<3)]
         let g = projectionWeights(20, seed: 74)
         let fwd: (TransformerLayer, Matrix, Matrix) -> [Float] = { l, x, m in
-            l.trainingForward(x, segments: segments, memory: cross ? m : nil, memorySegments: cross ? memorySegments : nil, compute: .naive).0.storage
+            l.trainingForward(x, segments: segments, memory: cross ? m : nil, memorySegments: cross ? memorySegments : nil, path: .naive).0.storage
         }
-        let (_, cache) = layer.trainingForward(x, segments: segments, memory: cross ? memory : nil, memorySegments: cross ? memorySegments : nil, compute: .naive)
+        let (_, cache) = layer.trainingForward(x, segments: segments, memory: cross ? memory : nil, memorySegments: cross ? memorySegments : nil, path: .naive)
         var grad = layer.zeroGradient()
         var dMemory: Matrix? = nil
-        let dx = layer.backward(matrixFromWeights(g, rows: 5, cols: 4), cache: cache, gradient: &grad, dMemory: &dMemory, compute: .naive)
+        let dx = layer.backward(matrixFromWeights(g, rows: 5, cols: 4), cache: cache, gradient: &grad, dMemory: &dMemory, path: .naive)
         let name = "layer \(placement) causal \(causal) cross \(cross)"
         let rx = check.run(parameters: x.storage, weights: g, analytic: dx.storage, name: "\(name) dx") { fwd(layer, x.withStorage($0), memory) }
         #expect(rx.verdict.passed, "\(rx.verdict)")
@@ -157,66 +157,66 @@ struct ModelGradientSpecs {
         return model
     }
 
-    /// The `Compute` of `decoder-spec finetune ner` (FinetuneCommand: `--backend optimized --gemm parallel` by default).
-    static let finetuneCompute = Compute(backend: .optimized, gemm: .parallel)
+    /// The `KernelPath` of `decoder-spec finetune ner` (FinetuneCommand: `--backend optimized --gemm parallel` by default).
+    static let finetunePath = KernelPath.parallel
 
-    /// The whole-model check (LossGradientCheck) of a token classifier on `compute`, with δL from its logits.
-    /// Premise of δL, checked too: the loss on `compute` and on the naive backend (two independent
+    /// The whole-model check (LossGradientCheck) of a token classifier on `path`, with δL from its logits.
+    /// Premise of δL, checked too: the loss on `path` and on the naive path (two independent
     /// rounding sequences) differ by at most δL.
-    static func checkWholeClassifier(_ model: TokenClassifier, loss: CrossEntropyLoss, compute: Compute, name: String) throws -> LossGradientCheck.Result {
+    static func checkWholeClassifier(_ model: TokenClassifier, loss: CrossEntropyLoss, path: KernelPath, name: String) throws -> LossGradientCheck.Result {
         let batch = try PackedBatch([[2, 5, 5, 7, 3], [2, 1, 8, 3]])
         let targets = [-100, 1, 2, 0, -100, -100, 0, 1, -100]
-        let (value, grad, _) = try model.lossAndGradient(batch, targets: targets, loss: loss, compute: compute)
+        let (value, grad, _) = try model.lossAndGradient(batch, targets: targets, loss: loss, path: path)
         let labelled = targets.indices.filter { targets[$0] != loss.ignoreIndex }
-        let δL = lossNoiseBound(logits: try model.logits(batch, compute: compute), labelledRows: labelled)
-        let naiveValue = try model.lossAndGradient(batch, targets: targets, loss: loss, compute: .naive).loss
-        #expect(abs(value - naiveValue) <= δL, "\(name): |L(\(compute)) − L(naive)| = \(abs(value - naiveValue)) exceeds δL = \(δL)")
+        let δL = lossNoiseBound(logits: try model.logits(batch, path: path), labelledRows: labelled)
+        let naiveValue = try model.lossAndGradient(batch, targets: targets, loss: loss, path: .naive).loss
+        #expect(abs(value - naiveValue) <= δL, "\(name): |L(\(path)) − L(naive)| = \(abs(value - naiveValue)) exceeds δL = \(δL)")
         return LossGradientCheck().run(parameters: model.flattenedParameters(), analytic: grad.flattenedParameters(), lossNoise: δL,
-                                       name: "\(name), \(compute.backend)/\(compute.gemm)") { p in
+                                       name: "\(name), \(path)/\(path)") { p in
             var m = model
             m.setFlattenedParameters(p)
-            return try! m.lossAndGradient(batch, targets: targets, loss: loss, compute: compute).loss
+            return try! m.lossAndGradient(batch, targets: targets, loss: loss, path: path).loss
         }
     }
 
     @Test("Whole model: BERT-style encoder + token-classification head, every parameter, through the loss; naive and finetune's backend",
-          arguments: [Compute.naive, finetuneCompute])
-    func wholeModel(compute: Compute) throws {
-        let r = try Self.checkWholeClassifier(Self.tinyClassifier(seed: 91), loss: CrossEntropyLoss(labelSmoothing: 0.1), compute: compute,
+          arguments: [KernelPath.naive, finetunePath])
+    func wholeModel(path: KernelPath) throws {
+        let r = try Self.checkWholeClassifier(Self.tinyClassifier(seed: 91), loss: CrossEntropyLoss(labelSmoothing: 0.1), path: path,
                                               name: "encoder + head")
         #expect(r.verdict.passed, "\(r.verdict)")
     }
 
     /// A change that leaves the gradient correct must not fail the check: the token-type table set
     /// to zeros (its row still receives Σ_rows dx, the rest of the model is unchanged).
-    @Test("Whole model with the token-type embedding zeroed: still a correct gradient, still passes", arguments: [Compute.naive, finetuneCompute])
-    func wholeModelWithoutTokenType(compute: Compute) throws {
+    @Test("Whole model with the token-type embedding zeroed: still a correct gradient, still passes", arguments: [KernelPath.naive, finetunePath])
+    func wholeModelWithoutTokenType(path: KernelPath) throws {
         var model = Self.tinyClassifier(seed: 91)
         model.encoder.tokenTypeEmbedding.weight.storage = model.encoder.tokenTypeEmbedding.weight.storage.map { _ in 0 }
-        let r = try Self.checkWholeClassifier(model, loss: CrossEntropyLoss(labelSmoothing: 0.1), compute: compute, name: "encoder (E_type = 0) + head")
+        let r = try Self.checkWholeClassifier(model, loss: CrossEntropyLoss(labelSmoothing: 0.1), path: path, name: "encoder (E_type = 0) + head")
         #expect(r.verdict.passed, "\(r.verdict)")
     }
 
     @Test("Whole model with a CRF on top: every parameter through the CRF negative log-likelihood; naive and finetune's backend",
-          arguments: [Compute.naive, finetuneCompute])
-    func wholeModelWithCRF(compute: Compute) throws {
+          arguments: [KernelPath.naive, finetunePath])
+    func wholeModelWithCRF(path: KernelPath) throws {
         var model = Self.tinyClassifier(seed: 95, layers: 1)
         model.crf = try LinearChainCRF(transitions: Inputs.matrix(rows: 3, cols: 3, seed: 96), start: [0.1, -0.2, 0.3], end: [-0.1, 0.2, 0])
-        let r = try Self.checkWholeClassifier(model, loss: CrossEntropyLoss(), compute: compute, name: "encoder + head + CRF")
+        let r = try Self.checkWholeClassifier(model, loss: CrossEntropyLoss(), path: path, name: "encoder + head + CRF")
         #expect(r.verdict.passed, "\(r.verdict)")
     }
 
-    @Test("Training forward equals EncoderModel.hiddenStates per packed sequence, both backends", arguments: Backend.allCases)
-    func trainingForwardMatchesInference(backend: Backend) throws {
+    @Test("Training forward equals EncoderModel.hiddenStates per packed sequence, both backends", arguments: KernelPath.allCases)
+    func trainingForwardMatchesInference(path: KernelPath) throws {
         let model = Self.tinyClassifier(seed: 93)
         let sequences = [[2, 5, 6, 3], [2, 7, 3], [2, 1, 1, 4, 8, 3]]
-        let (h, _) = try model.encoder.trainingForward(PackedBatch(sequences), compute: Compute(backend: backend))
+        let (h, _) = try model.encoder.trainingForward(PackedBatch(sequences), path: path)
         var row = 0
         for s in sequences {
             let reference = try model.encoder.hiddenStates(s)
             // Same formulas, same Float kernels except LayerNorm (the training copy keeps x̂): a few
             // roundings per value through 2 layers; outputs are O(1) after LayerNorm.
-            let v = compare(h.rows(row..<(row + s.count)).storage, reference.storage.doubles, .absolute(1e-5), "sequence \(s), backend \(backend)")
+            let v = compare(h.rows(row..<(row + s.count)).storage, reference.storage.doubles, .absolute(1e-5), "sequence \(s), path \(path)")
             #expect(v.passed, "\(v)")
             row += s.count
         }

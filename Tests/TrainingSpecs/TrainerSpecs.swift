@@ -17,7 +17,7 @@ enum TinyNER {
     }
 
     static func task(_ examples: [NERExample]) throws -> NERTask {
-        NERTask(examples: examples, evaluation: examples, loss: try CrossEntropyLoss(), compute: .optimized)
+        NERTask(examples: examples, evaluation: examples, loss: try CrossEntropyLoss(), path: .optimized)
     }
 }
 
@@ -28,7 +28,7 @@ enum TinyTranslation {
         let config = EncoderDecoderConfig(sourceVocabularySize: 19, targetVocabularySize: 19, maxLength: 16, modelWidth: 8, heads: 2,
                                           encoderLayers: 1, decoderLayers: 1, feedForwardWidth: 16, placement: .pre)
         let task = TranslationTask(pairs: TranslationSpecs.fixture(seed: 11), validation: Array(TranslationSpecs.fixture(seed: 12).prefix(6)),
-                                   loss: try CrossEntropyLoss(labelSmoothing: 0.1), compute: .optimized)
+                                   loss: try CrossEntropyLoss(labelSmoothing: 0.1), path: .optimized)
         return (try EncoderDecoderModel.seeded(config, seed: seed), task)
     }
 }
@@ -256,13 +256,13 @@ struct NERSpecs {
         var (model, examples) = try TinyNER.setup()
         if withCRF { model.crf = try LinearChainCRF(tagCount: model.labels.count) }
         let task = try TinyNER.task(examples)
-        let before = try NER.evaluate(model, examples, compute: .optimized).report
+        let before = try NER.evaluate(model, examples, path: .optimized).report
         var o = TrainerSpecs.options(seed: 5)
         o.epochs = 12
         o.learningRate = 1e-2
         o.warmupFraction = 0.05
         let summary = try Trainer.train(&model, task: task, options: o) { _ in }
-        let after = try NER.evaluate(model, examples, compute: .optimized).report
+        let after = try NER.evaluate(model, examples, path: .optimized).report
         #expect(before.f1 < 0.5, "untrained F1 \(before.f1)")
         #expect(after.f1 == 1.0, "CRF \(withCRF): F1 \(after.f1) after \(summary.steps) steps; losses \(summary.losses.suffix(5))")
         let head = summary.losses.prefix(5).reduce(0, +) / 5, tail = summary.losses.suffix(5).reduce(0, +) / 5

@@ -38,24 +38,24 @@ struct TranslationSpecs {
 
     /// Checks the whole-model gradient of the label-smoothed loss, every parameter (both embedding
     /// tables, the tied head, encoder and decoder layers with cross-attention, final norms), with
-    /// LossGradientCheck (GradientCheck.swift) on the naive backend and on `TranslationTask`'s
-    /// default `Compute.optimized` (what `decoder-spec train translate` runs). δL's premise is checked
+    /// LossGradientCheck (GradientCheck.swift) on the naive path and on `TranslationTask`'s
+    /// default `KernelPath.optimized` (what `decoder-spec train translate` runs). δL's premise is checked
     /// too: the loss on the two backends differs by at most δL.
     @Test("Whole encoder-decoder: every parameter through the label-smoothed loss; naive and train translate's backend",
-          arguments: NormPlacement.allCases, [Compute.naive, .optimized])
-    func wholeModelGradient(placement: NormPlacement, compute: Compute) throws {
+          arguments: NormPlacement.allCases, [KernelPath.naive, .optimized])
+    func wholeModelGradient(placement: NormPlacement, path: KernelPath) throws {
         let model = try Self.tinyModel(seed: 101, placement: placement)
         let loss = try CrossEntropyLoss(labelSmoothing: 0.1)
-        let (value, grad, count) = try model.lossAndGradient(Self.tinyBatch, loss: loss, compute: compute)
+        let (value, grad, count) = try model.lossAndGradient(Self.tinyBatch, loss: loss, path: path)
         #expect(count == 7)
-        let δL = lossNoiseBound(logits: try model.logits(Self.tinyBatch, compute: compute), labelledRows: Array(0..<count))
-        let naiveValue = try model.lossAndGradient(Self.tinyBatch, loss: loss, compute: .naive).loss
-        #expect(abs(value - naiveValue) <= δL, "|L(\(compute)) − L(naive)| = \(abs(value - naiveValue)) exceeds δL = \(δL)")
+        let δL = lossNoiseBound(logits: try model.logits(Self.tinyBatch, path: path), labelledRows: Array(0..<count))
+        let naiveValue = try model.lossAndGradient(Self.tinyBatch, loss: loss, path: .naive).loss
+        #expect(abs(value - naiveValue) <= δL, "|L(\(path)) − L(naive)| = \(abs(value - naiveValue)) exceeds δL = \(δL)")
         let r = LossGradientCheck().run(parameters: model.flattenedParameters(), analytic: grad.flattenedParameters(), lossNoise: δL,
-                                        name: "encoder-decoder (\(placement)), \(compute.backend)/\(compute.gemm)") { p in
+                                        name: "encoder-decoder (\(placement)), \(path)/\(path)") { p in
             var m = model
             m.setFlattenedParameters(p)
-            return try! m.lossAndGradient(Self.tinyBatch, loss: loss, compute: compute).loss
+            return try! m.lossAndGradient(Self.tinyBatch, loss: loss, path: path).loss
         }
         #expect(r.verdict.passed, "\(r.verdict)")
     }
@@ -64,11 +64,11 @@ struct TranslationSpecs {
     /// Same formulas; the training LayerNorm keeps x̂ and the packed attention sums in another
     /// order, so values differ by a few Float roundings through 2 layers: 1e-4 absolute on logits
     /// of size O(1–10) is ≈ 100 ε·|z|, far below any real error (a mask slip changes them by O(1)).
-    @Test("Packed training forward equals encode + decode per pair, both backends", arguments: Backend.allCases)
-    func trainingForwardMatchesInference(backend: Backend) throws {
+    @Test("Packed training forward equals encode + decode per pair, both backends", arguments: KernelPath.allCases)
+    func trainingForwardMatchesInference(path: KernelPath) throws {
         var model = try Self.tinyModel(seed: 103, placement: .pre)
-        model.backend = backend
-        let z = try model.logits(Self.tinyBatch, compute: Compute(backend: backend))
+        model.path = path
+        let z = try model.logits(Self.tinyBatch, path: path)
         var row = 0
         for (s, input) in zip(Self.tinyBatch.sources, Self.tinyBatch.decoderInputs) {
             let reference = try model.decode(input, memory: model.encode(s))

@@ -7,9 +7,9 @@ import TensorCore
 public enum DecoderChecks {
     /// A tiny GPT-2-shaped model (V 37, context 24, d 16, 4 heads, 2 layers), embedding scaled ×50 so
     /// logits are far from uniform (as ModelSpecs' `tinyDecoder`).
-    public static func tinyModel(seed: UInt64 = 7, backend: Backend = .optimized) throws -> DecoderOnlyModel {
+    public static func tinyModel(seed: UInt64 = 7, path: KernelPath = .optimized) throws -> DecoderOnlyModel {
         var m = try DecoderOnlyModel.seeded(
-            DecoderOnlyConfig(vocabularySize: 37, contextLength: 24, modelWidth: 16, heads: 4, layers: 2), seed: seed, backend: backend)
+            DecoderOnlyConfig(vocabularySize: 37, contextLength: 24, modelWidth: 16, heads: 4, layers: 2), seed: seed, path: path)
         for i in m.tokenEmbedding.weight.storage.indices { m.tokenEmbedding.weight.storage[i] *= 50 }
         return m
     }
