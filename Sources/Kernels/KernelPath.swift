@@ -55,6 +55,7 @@ public final class KernelRecorder: Sendable {
     public struct Entry: Hashable, Sendable, Comparable, CustomStringConvertible {
         public let kernel: KernelName
         public let path: KernelPath
+        public init(kernel: KernelName, path: KernelPath) { (self.kernel, self.path) = (kernel, path) }
         public static func < (a: Entry, b: Entry) -> Bool { (a.kernel.rawValue, a.path.rawValue) < (b.kernel.rawValue, b.path.rawValue) }
         public var description: String { "\(kernel.rawValue)/\(path.rawValue)" }
     }
