@@ -174,7 +174,7 @@ struct AttentionPropertySpecs {
         }
         var rng = SeededRNG(seed: 12)
         let mha = try MultiHeadAttention(modelWidth: 16, heads: 4, std: 1 / Float(16).squareRoot(), rng: &rng)
-        let path: KernelPath = variant == .naive ? .naive : .optimized
+        let path = variant
         for i in [0, 5, 40] {
             let verdict = AttentionOracleChecks.causality({ try mha($0, mask: .causal(), path: path) },
                                                     x: x, position: i, seed: UInt(200 + i), context: "MHA \(path) i=\(i) seed=12")
@@ -218,7 +218,7 @@ struct AttentionPropertySpecs {
         #expect(v1.passed, "\(v1)")
         var rng = SeededRNG(seed: 43)
         let mha = try MultiHeadAttention(modelWidth: 24, heads: 3, std: 1 / Float(24).squareRoot(), rng: &rng)
-        let path: KernelPath = variant == .naive ? .naive : .optimized
+        let path = variant
         // Projections are row-wise, so they commute with the permutation; the error bound doubles
         // per stage at most, and attentionBound of the raw input is a generous stand-in for
         // projected inputs of the same scale (weights N(0, 1/d) keep unit scale) — checked with ×8.
