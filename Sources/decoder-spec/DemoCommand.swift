@@ -69,7 +69,7 @@ struct Demo {
     mutating func positionalEncoding() throws {
         Demo.heading(3, "Positional encoding: P   [T, d]")
         print("P[pos, 2i] = sin(pos / 10000^(2i/d)),  P[pos, 2i+1] = cos(pos / 10000^(2i/d))")
-        let pe = try SinusoidalPositionalEncoding(dimension: dModel, maxLength: 512)
+        let pe = try SinusoidalPositionalEncoding(dimension: dModel, contextLength: 512)
         positions = try pe.table(count: ids.count)
         let omega = PositionalTable.frequencies(dimension: dModel)
         print("frequencies ω_i = 10000^(−2i/d): " + omega.map { String(format: "%.6f", $0) }.joined(separator: "  "))

@@ -27,11 +27,7 @@ struct FinetuneNERCommand: ParsableCommand {
     @Option(name: .customLong("max-eval-sentences"), help: "Evaluate on only the first N valid/test sentences.") var maxEvalSentences: Int?
     @Option(help: "Write the test split's predictions (token gold predicted) here.") var predictions: String?
     @Option(help: "Directory for the fine-tuned weights (model.safetensors, labels.txt, config.json, vocab.txt).") var output: String?
-    @Option(help: "Resumable training checkpoint file (safetensors; resumed when present).") var checkpoint: String?
-    @Option(name: .customLong("checkpoint-every"), help: "Steps between checkpoints (0 = at the end).") var checkpointEvery: Int = 0
-    @Option(name: .customLong("stop-after"), help: "Stop after this global step (with --checkpoint: resume later; a resumed run with --stop-after equal to the checkpoint's step only evaluates).") var stopAfter: Int?
-    @Option(name: .customLong("eval-every"), help: "Steps between validations (entity F1 on the valid split) during training (0 = only the evaluation at the end).") var evalEvery: Int = 0
-    @Option(help: "Early stopping: stop after this many validations without a better valid F1 (needs --eval-every; off by default).") var patience: Int?
+    @OptionGroup var loop: TrainingLoopOptions
     @Option(name: .customLong("backend"), help: "Kernel path: naive | optimized | parallel (optimized kernels, matrix products on all cores; the default).") var backend: KernelPath?
     @Option(help: "The same as --backend (its older name, from when only the matrix product had a parallel form); --backend wins when both are given.") var gemm: KernelPath?
     @Option(name: .customLong("label-smoothing"), help: "Label smoothing ε.") var labelSmoothing: Float = 0
@@ -40,12 +36,9 @@ struct FinetuneNERCommand: ParsableCommand {
 
     /// Options out of range are command-line errors (exit 64), checked before any file is read.
     func validate() throws {
-        try requireNonNegative(["--max-sentences": maxSentences, "--max-eval-sentences": maxEvalSentences, "--checkpoint-every": checkpointEvery,
-                                "--stop-after": stopAfter, "--eval-every": evalEvery])
-        try requirePositive(["--epochs": epochs, "--batch": batch, "--patience": patience])
-        if patience != nil && evalEvery == 0 { throw ValidationError("--patience needs --eval-every N > 0 (early stopping watches the validations)") }
-        guard lr.isFinite, lr > 0 else { throw ValidationError("--lr \(lr) must be finite and > 0") }
-        guard labelSmoothing >= 0, labelSmoothing < 1 else { throw ValidationError("--label-smoothing \(labelSmoothing) must be in [0, 1)") }
+        try requireNonNegative(["--max-sentences": maxSentences, "--max-eval-sentences": maxEvalSentences])
+        try requirePositive(["--epochs": epochs, "--batch": batch])
+        try requireRates(lr: lr, labelSmoothing: labelSmoothing)
     }
 
     func run() throws {
@@ -73,7 +66,7 @@ struct FinetuneNERCommand: ParsableCommand {
         let train = try split("train", limit: maxSentences)
         let valid = try split("valid", limit: maxEvalSentences), test = try split("test", limit: maxEvalSentences)
         let labels = NER.labels(train.map(\.tags))
-        let maxLength = encoder.config.maxPositions
+        let maxLength = encoder.config.contextLength
         let trainExamples = try NER.examples(train, tokenizer: tokenizer, labels: labels, maxLength: maxLength)
         let validExamples = try NER.examples(valid, tokenizer: tokenizer, labels: labels, maxLength: maxLength)
         let testExamples = try NER.examples(test, tokenizer: tokenizer, labels: labels, maxLength: maxLength)
@@ -88,11 +81,7 @@ struct FinetuneNERCommand: ParsableCommand {
         options.batchSize = batch
         options.learningRate = lr
         options.seed = seed
-        options.validateEvery = evalEvery
-        options.patience = patience
-        options.checkpointEvery = checkpointEvery
-        options.checkpoint = checkpoint.map { URL(fileURLWithPath: $0) }
-        options.stopAfterStep = stopAfter
+        loop.apply(to: &options)
         let summary = try Trainer.train(&classifier, task: task, options: options)
         log(String(format: "trained %d steps, %d sub-tokens in %.1f s (%.0f tokens/s, path %@)", summary.steps, summary.tokens, summary.seconds,
                    summary.tokensPerSecond, path.rawValue) + trainingEnding(summary))

@@ -24,9 +24,9 @@ struct PECommand: ParsableCommand {
                 throw DecoderSpecError.invalidArgument(what: "--variant \(variant)", reason: "expected one of \(KernelPath.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             guard positions > 0 else { throw DecoderSpecError.invalidArgument(what: "--positions \(positions)", reason: "must be ≥ 1") }
-            let maxLength = start >= 0 && positions <= SinusoidalPositionalEncoding.positionCeiling - max(start, 0)
+            let contextLength = start >= 0 && positions <= SinusoidalPositionalEncoding.positionCeiling - max(start, 0)
                 ? start + positions : SinusoidalPositionalEncoding.positionCeiling
-            let pe = try SinusoidalPositionalEncoding(dimension: dim, maxLength: maxLength)
+            let pe = try SinusoidalPositionalEncoding(dimension: dim, contextLength: contextLength)
             let table = try pe.table(count: positions, startingAt: start, path: kernel)
             if let svg {
                 try Printing.writeAtomically(
@@ -82,7 +82,7 @@ struct EmbedCommand: ParsableCommand {
             let table = try EmbeddingTable.seeded(vocabularySize: vocab, dimension: dim, seed: seed)
             var x = try table.lookup(parsed, scaled: scale)
             if addPE {
-                x = try SinusoidalPositionalEncoding(dimension: dim, maxLength: max(parsed.count, 1)).add(to: x)
+                x = try SinusoidalPositionalEncoding(dimension: dim, contextLength: max(parsed.count, 1)).add(to: x)
             }
             switch format {
             case .csv: print(Printing.csv(x))

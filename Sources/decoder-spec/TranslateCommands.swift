@@ -67,22 +67,15 @@ struct TrainTranslateCommand: ParsableCommand {
     @Option(name: .customLong("eval-verses"), help: "Evaluate on the first N test verses only.") var evalVerses: Int?
     @Option(help: "Directory for model.safetensors, config.json, source/ and target/ tokenizers.") var output: String?
     @Option(help: "Write the test translations here.") var hypotheses: String?
-    @Option(help: "Resumable training checkpoint file (safetensors; resumed when present).") var checkpoint: String?
-    @Option(name: .customLong("checkpoint-every"), help: "Steps between checkpoints (0 = at the end).") var checkpointEvery: Int = 0
-    @Option(name: .customLong("stop-after"), help: "Stop after this global step (with --checkpoint: resume later).") var stopAfter: Int?
-    @Option(name: .customLong("eval-every"), help: "Steps between validations (cross-entropy per token on the valid books) during training (0 = none).") var evalEvery: Int = 0
-    @Option(help: "Early stopping: stop after this many validations without a lower valid loss (needs --eval-every; off by default).") var patience: Int?
+    @OptionGroup var loop: TrainingLoopOptions
 
     /// Options out of range are command-line errors (exit 64), checked before the data is read.
     func validate() throws {
-        try requireNonNegative(["--eval-verses": evalVerses, "--merges": merges, "--max-chars": maxChars, "--warmup": warmup,
-                                "--checkpoint-every": checkpointEvery, "--stop-after": stopAfter, "--eval-every": evalEvery])
+        try requireNonNegative(["--eval-verses": evalVerses, "--merges": merges, "--max-chars": maxChars, "--warmup": warmup])
         try requirePositive(["--model-dim": modelDim, "--layers": layers, "--heads": heads, "--ff-dim": ffDim, "--steps": steps,
-                             "--batch-tokens": batchTokens, "--beams": beams, "--patience": patience])
-        if patience != nil && evalEvery == 0 { throw ValidationError("--patience needs --eval-every N > 0 (early stopping watches the validations)") }
+                             "--batch-tokens": batchTokens, "--beams": beams])
         if let maxMinutes, !(maxMinutes > 0) { throw ValidationError("--max-minutes \(maxMinutes) must be > 0") }
-        guard lr.isFinite, lr > 0 else { throw ValidationError("--lr \(lr) must be finite and > 0") }
-        guard labelSmoothing >= 0, labelSmoothing < 1 else { throw ValidationError("--label-smoothing \(labelSmoothing) must be in [0, 1)") }
+        try requireRates(lr: lr, labelSmoothing: labelSmoothing)
     }
 
     func run() throws {
@@ -96,7 +89,7 @@ struct TrainTranslateCommand: ParsableCommand {
         let prepared = try TranslationData.prepare(verses: verses, merges: merges, maxCharacters: maxChars)
         stderrLine("data: \(verses.count) pairs; train \(prepared.train.count) (\(prepared.trainPairs.count) within 128 subwords), valid \(prepared.valid.count) (\(prepared.validPairs.count)), test \(prepared.test.count); vocab src \(prepared.sourceTokenizer.tokens.count) tgt \(prepared.targetTokenizer.tokens.count); prepared in \(clock.now - t0)")
         let config = EncoderDecoderConfig(sourceVocabularySize: prepared.sourceTokenizer.tokens.count, targetVocabularySize: prepared.targetTokenizer.tokens.count,
-                                          maxLength: 256, modelWidth: modelDim, heads: heads, encoderLayers: layers, decoderLayers: layers,
+                                          contextLength: 256, modelWidth: modelDim, heads: heads, encoderLayers: layers, decoderLayers: layers,
                                           feedForwardWidth: ffDim ?? 4 * modelDim, activation: .relu, placement: .pre)
         var model = try EncoderDecoderModel.seeded(config, seed: seed)
         stderrLine("model: \(model.parameterCount) parameters (d \(modelDim), \(layers)+\(layers) layers, \(heads) heads, pre-norm, tied target head)")
@@ -111,11 +104,7 @@ struct TrainTranslateCommand: ParsableCommand {
         options.weightDecay = 0.01
         options.seed = seed
         options.maxSeconds = maxMinutes.map { $0 * 60 }
-        options.validateEvery = evalEvery
-        options.patience = patience
-        options.checkpoint = checkpoint.map { URL(fileURLWithPath: $0) }
-        options.checkpointEvery = checkpointEvery
-        options.stopAfterStep = stopAfter
+        loop.apply(to: &options)
         let summary = try Trainer.train(&model, task: task, options: options, progress: stderrLine)
         print(String(format: "trained %d steps in %.1f min (final loss %.4f)", summary.steps, summary.seconds / 60, summary.lastLoggedLoss)
               + trainingEnding(summary))
