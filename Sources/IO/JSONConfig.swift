@@ -83,6 +83,16 @@ struct ConfigReader {
         return s
     }
 
+    /// The activation named at `key` (`fallback` when absent); unknown names throw listing the accepted ones.
+    func activation(_ key: String, default fallback: String) throws -> HFActivation {
+        try HFActivation.parse(try string(key, default: fallback), key: key, path: path)
+    }
+
+    /// Each attention head takes `width / heads` columns, so `heads` must divide `width`.
+    func requireDivisible(_ widthKey: String, _ width: Int, by headsKey: String, _ heads: Int) throws {
+        guard width % heads == 0 else { throw error(headsKey, "\(widthKey) \(width) is not divisible by \(headsKey) \(heads)") }
+    }
+
     func checkModelType(_ accepted: [String]) throws {
         guard let v = members["model_type"] else { return }
         guard case .string(let s) = v, accepted.contains(s) else {
@@ -149,10 +159,8 @@ public struct BERTConfig: Equatable, Sendable {
         vocabSize = try r.positiveInt("vocab_size")
         typeVocabSize = try r.optionalPositiveInt("type_vocab_size") ?? 2
         layerNormEps = try r.positiveDouble("layer_norm_eps", default: 1e-12)
-        hiddenAct = try HFActivation.parse(try r.string("hidden_act", default: "gelu"), key: "hidden_act", path: path)
-        guard hiddenSize % numAttentionHeads == 0 else {
-            throw r.error("num_attention_heads", "hidden_size \(hiddenSize) is not divisible by num_attention_heads \(numAttentionHeads)")
-        }
+        hiddenAct = try r.activation("hidden_act", default: "gelu")
+        try r.requireDivisible("hidden_size", hiddenSize, by: "num_attention_heads", numAttentionHeads)
         ignoredKeys = r.ignored(BERTConfig.requiredKeys + BERTConfig.optionalKeys)
     }
 }
@@ -205,10 +213,8 @@ public struct GPT2Config: Equatable, Sendable {
         vocabSize = try r.positiveInt("vocab_size")
         nInner = try r.optionalPositiveInt("n_inner") ?? 4 * nEmbd
         layerNormEpsilon = try r.positiveDouble("layer_norm_epsilon", default: 1e-5)
-        activationFunction = try HFActivation.parse(try r.string("activation_function", default: "gelu_new"), key: "activation_function", path: path)
-        guard nEmbd % nHead == 0 else {
-            throw r.error("n_head", "n_embd \(nEmbd) is not divisible by n_head \(nHead)")
-        }
+        activationFunction = try r.activation("activation_function", default: "gelu_new")
+        try r.requireDivisible("n_embd", nEmbd, by: "n_head", nHead)
         ignoredKeys = r.ignored(GPT2Config.requiredKeys + GPT2Config.optionalKeys)
     }
 }

@@ -66,6 +66,15 @@ extension ParameterContainer {
 
 @inline(__always) func join(_ prefix: String, _ name: String) -> String { prefix.isEmpty ? name : prefix + "." + name }
 
+extension ParameterContainer {
+    /// Visits the `Linear`s a layer is made of, each under `prefix.name`, in the table's order: a
+    /// layer's parameter names are this table (name → which `Linear`).
+    mutating func visitLinears(_ table: KeyValuePairs<String, WritableKeyPath<Self, Linear>>, prefix: String,
+                               _ body: (String, [Int], inout [Float]) throws -> Void) rethrows {
+        for (name, linear) in table { try self[keyPath: linear].visitParameters(prefix: join(prefix, name), body) }
+    }
+}
+
 extension Linear: ParameterContainer {
     public mutating func visitParameters(prefix: String, _ body: (String, [Int], inout [Float]) throws -> Void) rethrows {
         try body(join(prefix, "weight"), [weight.rows, weight.cols], &weight.storage)
@@ -88,18 +97,14 @@ extension LayerNorm: ParameterContainer {
 extension FeedForward: ParameterContainer {
     /// BERT names: `intermediate.dense` (W₁), `output.dense` (W₂).
     public mutating func visitParameters(prefix: String, _ body: (String, [Int], inout [Float]) throws -> Void) rethrows {
-        try up.visitParameters(prefix: join(prefix, "intermediate.dense"), body)
-        try down.visitParameters(prefix: join(prefix, "output.dense"), body)
+        try visitLinears(["intermediate.dense": \.up, "output.dense": \.down], prefix: prefix, body)
     }
 }
 
 extension MultiHeadAttention: ParameterContainer {
     /// BERT names: `self.query`, `self.key`, `self.value`, `output.dense`.
     public mutating func visitParameters(prefix: String, _ body: (String, [Int], inout [Float]) throws -> Void) rethrows {
-        try query.visitParameters(prefix: join(prefix, "self.query"), body)
-        try key.visitParameters(prefix: join(prefix, "self.key"), body)
-        try value.visitParameters(prefix: join(prefix, "self.value"), body)
-        try output.visitParameters(prefix: join(prefix, "output.dense"), body)
+        try visitLinears(["self.query": \.query, "self.key": \.key, "self.value": \.value, "output.dense": \.output], prefix: prefix, body)
     }
 }
 
