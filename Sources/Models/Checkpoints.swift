@@ -74,7 +74,7 @@ extension EncoderModel {
         try requireFile(configURL, hint: hint)
         try requireFile(weightsURL, hint: hint)
         let hf = try BERTConfig.read(contentsOf: configURL)
-        let config = EncoderConfig(vocabularySize: hf.vocabSize, maxPositions: hf.maxPositionEmbeddings, tokenTypes: hf.typeVocabSize,
+        let config = EncoderConfig(vocabularySize: hf.vocabSize, contextLength: hf.maxPositionEmbeddings, tokenTypes: hf.typeVocabSize,
                                    modelWidth: hf.hiddenSize, heads: hf.numAttentionHeads, layers: hf.numHiddenLayers,
                                    feedForwardWidth: hf.intermediateSize, layerNormEpsilon: Float(hf.layerNormEps),
                                    activation: Activation.Function(hf.hiddenAct))
@@ -96,7 +96,7 @@ extension EncoderModel {
         return try EncoderModel(
             config: config,
             wordEmbedding: EmbeddingTable(weight: w.matrix("embeddings.word_embeddings.weight", config.vocabularySize, d)),
-            positions: LearnedPositionalEncoding(weight: w.matrix("embeddings.position_embeddings.weight", config.maxPositions, d)),
+            positions: LearnedPositionalEncoding(weight: w.matrix("embeddings.position_embeddings.weight", config.contextLength, d)),
             tokenTypeEmbedding: EmbeddingTable(weight: w.matrix("embeddings.token_type_embeddings.weight", config.tokenTypes, d)),
             embeddingNorm: w.layerNorm("embeddings.LayerNorm", d, eps), layers: layers, path: path)
     }

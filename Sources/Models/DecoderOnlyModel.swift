@@ -33,13 +33,9 @@ public struct DecoderOnlyConfig: Sendable, Equatable, Codable {
 
     /// - Throws: `.invalidArgument` for non-positive sizes or heads ∤ d_model.
     public func validate() throws {
-        for (name, v) in [("vocabulary size", vocabularySize), ("context length", contextLength), ("d_model", modelWidth),
-                          ("heads", heads), ("layers", layers), ("d_ff", feedForwardWidth)] {
-            try Validate.positive(v, name)
-        }
-        guard modelWidth % heads == 0 else {
-            throw DecoderSpecError.invalidArgument(what: "heads = \(heads)", reason: "must divide d_model = \(modelWidth)")
-        }
+        try validateModelSizes(["vocabulary size": vocabularySize, "context length": contextLength, "d_model": modelWidth,
+                                "heads": heads, "layers": layers, "d_ff": feedForwardWidth],
+                                modelWidth: modelWidth, heads: heads)
     }
 }
 

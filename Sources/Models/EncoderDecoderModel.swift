@@ -9,7 +9,7 @@ import TensorCore
 public struct EncoderDecoderConfig: Sendable, Equatable, Codable {
     public var sourceVocabularySize: Int
     public var targetVocabularySize: Int
-    public var maxLength: Int
+    public var contextLength: Int
     public var modelWidth: Int
     public var heads: Int
     public var encoderLayers: Int
@@ -20,24 +20,27 @@ public struct EncoderDecoderConfig: Sendable, Equatable, Codable {
     /// Post-norm is the paper's; pre-norm trains more easily from scratch.
     public var placement: NormPlacement
 
-    public init(sourceVocabularySize: Int, targetVocabularySize: Int, maxLength: Int, modelWidth: Int, heads: Int,
+    /// The JSON keys of a saved translation model's config.json; `contextLength` keeps the file's
+    /// original key "maxLength" so models saved before the rename still load.
+    enum CodingKeys: String, CodingKey {
+        case sourceVocabularySize, targetVocabularySize, contextLength = "maxLength", modelWidth, heads, encoderLayers, decoderLayers
+        case feedForwardWidth, layerNormEpsilon, activation, placement
+    }
+
+    public init(sourceVocabularySize: Int, targetVocabularySize: Int, contextLength: Int, modelWidth: Int, heads: Int,
                 encoderLayers: Int, decoderLayers: Int, feedForwardWidth: Int, layerNormEpsilon: Float = 1e-5,
                 activation: Activation.Function = .relu, placement: NormPlacement = .post) {
-        (self.sourceVocabularySize, self.targetVocabularySize, self.maxLength) = (sourceVocabularySize, targetVocabularySize, maxLength)
+        (self.sourceVocabularySize, self.targetVocabularySize, self.contextLength) = (sourceVocabularySize, targetVocabularySize, contextLength)
         (self.modelWidth, self.heads, self.encoderLayers, self.decoderLayers) = (modelWidth, heads, encoderLayers, decoderLayers)
         (self.feedForwardWidth, self.layerNormEpsilon, self.activation, self.placement) =
             (feedForwardWidth, layerNormEpsilon, activation, placement)
     }
 
     public func validate() throws {
-        for (name, v) in [("source vocabulary", sourceVocabularySize), ("target vocabulary", targetVocabularySize),
-                          ("max length", maxLength), ("d_model", modelWidth), ("heads", heads),
-                          ("encoder layers", encoderLayers), ("decoder layers", decoderLayers), ("d_ff", feedForwardWidth)] {
-            try Validate.positive(v, name)
-        }
-        guard modelWidth % heads == 0 else {
-            throw DecoderSpecError.invalidArgument(what: "heads = \(heads)", reason: "must divide d_model = \(modelWidth)")
-        }
+        try validateModelSizes(["source vocabulary": sourceVocabularySize, "target vocabulary": targetVocabularySize,
+                                "context length": contextLength, "d_model": modelWidth, "heads": heads,
+                                "encoder layers": encoderLayers, "decoder layers": decoderLayers, "d_ff": feedForwardWidth],
+                                modelWidth: modelWidth, heads: heads)
     }
 }
 
@@ -76,7 +79,7 @@ public struct EncoderDecoderModel: Sendable {
             config: config,
             sourceEmbedding: try EmbeddingTable(weight: rng.normalMatrix(rows: config.sourceVocabularySize, cols: d, std: std)),
             targetEmbedding: try EmbeddingTable(weight: rng.normalMatrix(rows: config.targetVocabularySize, cols: d, std: std)),
-            positions: try SinusoidalPositionalEncoding(dimension: d, maxLength: config.maxLength),
+            positions: try SinusoidalPositionalEncoding(dimension: d, contextLength: config.contextLength),
             encoderLayers: try layers(config.encoderLayers, decoder: false),
             decoderLayers: try layers(config.decoderLayers, decoder: true),
             encoderNorm: try LayerNorm(width: d, epsilon: config.layerNormEpsilon),
@@ -132,7 +135,7 @@ public struct ConditionedDecoder: AutoregressiveModel, Sendable {
     public let cross: [LayerKVCache]
 
     public var vocabularySize: Int { model.config.targetVocabularySize }
-    public var contextLength: Int { model.config.maxLength }
+    public var contextLength: Int { model.config.contextLength }
 
     public func makeCache() -> KVCache {
         KVCache(layers: model.config.decoderLayers, width: model.config.modelWidth, cross: cross)
@@ -142,7 +145,7 @@ public struct ConditionedDecoder: AutoregressiveModel, Sendable {
         let first = cache.length
         try cache.check(layers: model.config.decoderLayers, width: model.config.modelWidth)
         guard first + tokens.count <= contextLength else {
-            throw DecoderSpecError.invalidArgument(what: "target of \(first + tokens.count) tokens", reason: "longer than max length \(contextLength)")
+            throw DecoderSpecError.invalidArgument(what: "target of \(first + tokens.count) tokens", reason: "longer than context length \(contextLength)")
         }
         return try cache.step { cache in  // a failed step leaves the cache as it was
             var h = try model.positions.add(to: model.targetEmbedding.lookup(tokens, scaled: true, path: model.path), startingAt: first, path: model.path)

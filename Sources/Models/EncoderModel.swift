@@ -7,7 +7,7 @@ import TensorCore
 /// Hyperparameters of a BERT-style encoder (learned positions + token types, post-norm, GELU).
 public struct EncoderConfig: Sendable, Equatable {
     public var vocabularySize: Int
-    public var maxPositions: Int
+    public var contextLength: Int
     public var tokenTypes: Int
     public var modelWidth: Int
     public var heads: Int
@@ -16,25 +16,21 @@ public struct EncoderConfig: Sendable, Equatable {
     public var layerNormEpsilon: Float
     public var activation: Activation.Function
 
-    public init(vocabularySize: Int, maxPositions: Int, tokenTypes: Int = 2, modelWidth: Int, heads: Int, layers: Int,
+    public init(vocabularySize: Int, contextLength: Int, tokenTypes: Int = 2, modelWidth: Int, heads: Int, layers: Int,
                 feedForwardWidth: Int, layerNormEpsilon: Float = 1e-12, activation: Activation.Function = .gelu) {
-        (self.vocabularySize, self.maxPositions, self.tokenTypes, self.modelWidth) = (vocabularySize, maxPositions, tokenTypes, modelWidth)
+        (self.vocabularySize, self.contextLength, self.tokenTypes, self.modelWidth) = (vocabularySize, contextLength, tokenTypes, modelWidth)
         (self.heads, self.layers, self.feedForwardWidth, self.layerNormEpsilon, self.activation) =
             (heads, layers, feedForwardWidth, layerNormEpsilon, activation)
     }
 
     /// all-MiniLM-L6-v2: 6 layers, d 384, 12 heads, FFN 1536, WordPiece vocabulary 30 522.
-    public static let miniLM = EncoderConfig(vocabularySize: 30522, maxPositions: 512, modelWidth: 384, heads: 12, layers: 6,
+    public static let miniLM = EncoderConfig(vocabularySize: 30522, contextLength: 512, modelWidth: 384, heads: 12, layers: 6,
                                              feedForwardWidth: 1536)
 
     public func validate() throws {
-        for (name, v) in [("vocabulary size", vocabularySize), ("max positions", maxPositions), ("token types", tokenTypes),
-                          ("d_model", modelWidth), ("heads", heads), ("layers", layers), ("d_ff", feedForwardWidth)] {
-            try Validate.positive(v, name)
-        }
-        guard modelWidth % heads == 0 else {
-            throw DecoderSpecError.invalidArgument(what: "heads = \(heads)", reason: "must divide d_model = \(modelWidth)")
-        }
+        try validateModelSizes(["vocabulary size": vocabularySize, "context length": contextLength, "token types": tokenTypes,
+                                "d_model": modelWidth, "heads": heads, "layers": layers, "d_ff": feedForwardWidth],
+                                modelWidth: modelWidth, heads: heads)
     }
 }
 
@@ -57,7 +53,7 @@ public struct EncoderModel: Sendable {
         try config.validate()
         let d = config.modelWidth
         for (name, m, expected) in [("word embedding", wordEmbedding.weight, Shape(config.vocabularySize, d)),
-                                    ("position embedding", positions.weight, Shape(config.maxPositions, d)),
+                                    ("position embedding", positions.weight, Shape(config.contextLength, d)),
                                     ("token type embedding", tokenTypeEmbedding.weight, Shape(config.tokenTypes, d))] where m.shape != expected {
             throw DecoderSpecError.shapeMismatch(operation: "EncoderModel \(name)", expected: "\(expected)", actual: "\(m.shape)")
         }
@@ -75,7 +71,7 @@ public struct EncoderModel: Sendable {
         return try EncoderModel(
             config: config,
             wordEmbedding: EmbeddingTable(weight: rng.normalMatrix(rows: config.vocabularySize, cols: d, std: 0.02)),
-            positions: LearnedPositionalEncoding(weight: rng.normalMatrix(rows: config.maxPositions, cols: d, std: 0.02)),
+            positions: LearnedPositionalEncoding(weight: rng.normalMatrix(rows: config.contextLength, cols: d, std: 0.02)),
             tokenTypeEmbedding: EmbeddingTable(weight: rng.normalMatrix(rows: config.tokenTypes, cols: d, std: 0.02)),
             embeddingNorm: LayerNorm(width: d, epsilon: config.layerNormEpsilon),
             layers: (0..<config.layers).map { _ in
@@ -87,8 +83,8 @@ public struct EncoderModel: Sendable {
 
     /// Hidden states [T, d] of the last layer. `tokenTypes` defaults to all 0 (one segment).
     public func hiddenStates(_ ids: [Int], tokenTypes: [Int]? = nil) throws -> Matrix {
-        guard ids.count <= config.maxPositions else {
-            throw DecoderSpecError.invalidArgument(what: "sequence of \(ids.count) tokens", reason: "longer than max positions \(config.maxPositions)")
+        guard ids.count <= config.contextLength else {
+            throw DecoderSpecError.invalidArgument(what: "sequence of \(ids.count) tokens", reason: "longer than context length \(config.contextLength)")
         }
         let types = tokenTypes ?? [Int](repeating: 0, count: ids.count)
         guard types.count == ids.count else {

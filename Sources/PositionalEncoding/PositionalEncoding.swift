@@ -5,7 +5,7 @@
 // Attention alone is blind to order (permuting the tokens permutes its output), so each row gets
 // a vector that depends on its position. Two kinds:
 //   - sinusoidal (fixed): PE[pos, 2i] = sin(pos·ω_i), PE[pos, 2i+1] = cos(pos·ω_i), ω_i = 10000^(−2i/d)
-//   - learned: a trainable table P of shape [maxLength, d]; row pos is the encoding of pos.
+//   - learned: a trainable table P of shape [contextLength, d]; row pos is the encoding of pos.
 import Kernels
 import TensorCore
 
@@ -13,25 +13,25 @@ import TensorCore
 public protocol PositionEncoder: Sendable {
     /// d_model: the width of every row.
     var dimension: Int { get }
-    /// Positions `0 ..< maxLength` are valid; anything else is a typed error.
-    var maxLength: Int { get }
+    /// Positions `0 ..< contextLength` are valid; anything else is a typed error.
+    var contextLength: Int { get }
     /// Rows for positions `first ..< first + count`, shape [count, d], computed on `path` (a
     /// formula's kernel path; a learned table is a copy on every path).
     func table(count: Int, startingAt first: Int, path: KernelPath) throws -> Matrix
 }
 
 extension PositionEncoder {
-    /// Checks that `first ..< first + count` is a non-empty range inside `0 ..< maxLength`.
+    /// Checks that `first ..< first + count` is a non-empty range inside `0 ..< contextLength`.
     func validateRange(count: Int, first: Int) throws {
         guard count > 0 else { throw DecoderSpecError.emptySequence(what: "positions (count \(count))") }
         guard first >= 0 else {
             throw DecoderSpecError.invalidArgument(what: "position \(first)", reason: "positions are non-negative")
         }
-        guard first <= maxLength - count else {
+        guard first <= contextLength - count else {
             let (end, overflow) = first.addingReportingOverflow(count)
             throw DecoderSpecError.invalidArgument(
                 what: overflow ? "positions \(first) + \(count)" : "positions \(first)..<\(end)",
-                reason: "beyond maxLength \(maxLength) (valid positions 0..<\(maxLength))")
+                reason: "beyond contextLength \(contextLength) (valid positions 0..<\(contextLength))")
         }
     }
 
@@ -71,11 +71,11 @@ public func addPositions(_ embeddings: Matrix, _ positions: Matrix) throws -> Ma
 ///     PE[pos, 2i+1] = cos(pos / 10000^(2i/d))
 ///
 /// Conventions (specced): d must be even and ≥ 2 (odd d → `.invalidArgument`; a half pair has no
-/// rotation property); positions must be in `0 ..< maxLength` (negative or beyond → typed error).
-/// `maxLength` is the model's context length; its ceiling 2²⁰ keeps the stated accuracy bound
+/// rotation property); positions must be in `0 ..< contextLength` (negative or beyond → typed error).
+/// `contextLength` is the longest sequence the model accepts; its ceiling 2²⁰ keeps the stated accuracy bound
 /// (docs/positional-encoding.md).
 public struct SinusoidalPositionalEncoding: PositionEncoder {
-    /// The largest `maxLength` accepted; below it every value is within 2⁻²⁴·|PE| + 1e-9 of exact
+    /// The largest `contextLength` accepted; below it every value is within 2⁻²⁴·|PE| + 1e-9 of exact
     /// (+ 1e-10 for positions ≤ 8192). Beyond it the recurrence's Double error would approach the
     /// budget, and no model of this suite needs longer contexts.
     public static let positionCeiling = 1 << 20
@@ -84,20 +84,20 @@ public struct SinusoidalPositionalEncoding: PositionEncoder {
     public static let maxElements = 1 << 31
 
     public let dimension: Int
-    public let maxLength: Int
+    public let contextLength: Int
 
-    public init(dimension: Int, maxLength: Int = 8192) throws {
+    public init(dimension: Int, contextLength: Int = 8192) throws {
         guard dimension >= 2, dimension % 2 == 0 else {
             throw DecoderSpecError.invalidArgument(
                 what: "d_model \(dimension) for sinusoidal PE",
                 reason: "must be even and ≥ 2: each frequency fills a (sin, cos) pair of columns")
         }
-        guard maxLength > 0, maxLength <= Self.positionCeiling else {
+        guard contextLength > 0, contextLength <= Self.positionCeiling else {
             throw DecoderSpecError.invalidArgument(
-                what: "maxLength \(maxLength)", reason: "must be in 1...\(Self.positionCeiling)")
+                what: "contextLength \(contextLength)", reason: "must be in 1...\(Self.positionCeiling)")
         }
         self.dimension = dimension
-        self.maxLength = maxLength
+        self.contextLength = contextLength
     }
 
     /// Rows for positions `first ..< first + count`, shape [count, d] (`PositionalTable.sinusoidal`).
@@ -129,14 +129,14 @@ public struct SinusoidalPositionalEncoding: PositionEncoder {
     }
 }
 
-/// A learned position table (BERT, GPT-2): P is a trainable [maxLength, d] matrix and the
+/// A learned position table (BERT, GPT-2): P is a trainable [contextLength, d] matrix and the
 /// encoding of position pos is row pos. No formula, so no rotation property; it is initialized
 /// with small seeded noise and learned with the rest of the model.
 public struct LearnedPositionalEncoding: PositionEncoder {
-    /// [maxLength, d].
+    /// [contextLength, d].
     public var weight: Matrix
     public var dimension: Int { weight.cols }
-    public var maxLength: Int { weight.rows }
+    public var contextLength: Int { weight.rows }
 
     /// Wraps an existing table (e.g. loaded from a checkpoint's `position_embeddings`).
     /// - Throws: `.invalidArgument` when either side of the shape is 0; `.nonFinite` naming the
@@ -151,15 +151,15 @@ public struct LearnedPositionalEncoding: PositionEncoder {
     }
 
     /// A fresh table with entries N(0, std²) from `SeededRNG(seed:)` (GPT-2 uses std 0.01–0.02).
-    public static func seeded(maxLength: Int, dimension: Int, seed: UInt64, std: Float = 0.02) throws -> LearnedPositionalEncoding {
-        try Validate.positive(maxLength, "maxLength")
+    public static func seeded(contextLength: Int, dimension: Int, seed: UInt64, std: Float = 0.02) throws -> LearnedPositionalEncoding {
+        try Validate.positive(contextLength, "contextLength")
         try Validate.positive(dimension, "d_model")
-        let (elements, overflow) = maxLength.multipliedReportingOverflow(by: dimension)
+        let (elements, overflow) = contextLength.multipliedReportingOverflow(by: dimension)
         guard !overflow, elements <= SinusoidalPositionalEncoding.maxElements else {
-            throw DecoderSpecError.invalidArgument(what: "learned table [\(maxLength), \(dimension)]", reason: "too large")
+            throw DecoderSpecError.invalidArgument(what: "learned table [\(contextLength), \(dimension)]", reason: "too large")
         }
         var rng = SeededRNG(seed: seed)
-        return try LearnedPositionalEncoding(weight: rng.normalMatrix(rows: maxLength, cols: dimension, std: std))
+        return try LearnedPositionalEncoding(weight: rng.normalMatrix(rows: contextLength, cols: dimension, std: std))
     }
 
     /// Rows `first ..< first + count` of P, [count, d]: a copy, the same on every path.

@@ -67,8 +67,8 @@ extension EncoderDecoderModel: ParameterContainer {
 extension EncoderDecoderModel {
     /// E[ids]·sqrt(d) + PE(position within its own sequence), for sequences packed row after row.
     func packedEmbedding(_ table: EmbeddingTable, _ sequences: [[Int]], path: KernelPath) throws -> Matrix {
-        for seq in sequences where seq.count > config.maxLength {
-            throw DecoderSpecError.invalidArgument(what: "sequence of \(seq.count) tokens", reason: "longer than max length \(config.maxLength)")
+        for seq in sequences where seq.count > config.contextLength {
+            throw DecoderSpecError.invalidArgument(what: "sequence of \(seq.count) tokens", reason: "longer than context length \(config.contextLength)")
         }
         var x = try table.lookup(sequences.flatMap { $0 }, scaled: true, path: path)
         let d = config.modelWidth

@@ -45,8 +45,8 @@ extension EncoderModel {
     /// Equals `hiddenStates` of each sequence (checked by TrainingSpecs).
     /// - Throws: `.idOutOfRange` / `.invalidArgument` for ids or lengths the model cannot take.
     public func trainingForward(_ batch: PackedBatch, path: KernelPath) throws -> (Matrix, EncoderCache) {
-        for seq in batch.sequences where seq.count > config.maxPositions {
-            throw DecoderSpecError.invalidArgument(what: "sequence of \(seq.count) tokens", reason: "longer than max positions \(config.maxPositions)")
+        for seq in batch.sequences where seq.count > config.contextLength {
+            throw DecoderSpecError.invalidArgument(what: "sequence of \(seq.count) tokens", reason: "longer than context length \(config.contextLength)")
         }
         var x = try wordEmbedding.lookup(batch.ids, path: path)
         x.addInPlace(try EmbeddingTable(weight: positions.weight).lookup(batch.positions, path: path))

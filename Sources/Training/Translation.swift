@@ -129,7 +129,7 @@ public struct Translator: Sendable {
     /// Target ids (without `<eos>`) for source ids (ending with `<eos>`): greedy when `beams` = 1.
     public func translate(ids source: [Int], beams: Int = 1, maxNewTokens: Int? = nil) throws -> [Int] {
         try Validate.positive(beams, "beams")
-        let limit = min(model.config.maxLength - 1, maxNewTokens ?? (2 * source.count + 10))
+        let limit = min(model.config.contextLength - 1, maxNewTokens ?? (2 * source.count + 10))
         let decoder = try model.conditioned(on: source)
         let config = GenerationConfig(maxNewTokens: max(1, limit), stopTokens: [TranslationTokens.eos])
         let generation = try Generator.generate(decoder, prompt: [TranslationTokens.bos],
@@ -139,7 +139,7 @@ public struct Translator: Sendable {
 
     public func translate(_ text: String, beams: Int = 1) throws -> String {
         var ids = sourceTokenizer.encode(text)
-        if ids.count + 1 > model.config.maxLength { ids = Array(ids.prefix(model.config.maxLength - 1)) }
+        if ids.count + 1 > model.config.contextLength { ids = Array(ids.prefix(model.config.contextLength - 1)) }
         let out = try translate(ids: ids + [TranslationTokens.eos], beams: beams)
         return try targetTokenizer.decode(out.filter { $0 >= TranslationTokens.special.count }).trimmingCharacters(in: .whitespaces)
     }

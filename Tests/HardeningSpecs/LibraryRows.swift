@@ -43,17 +43,17 @@ enum LibraryRows {
         ErrorRow("positional encoding", "d_model 0", .invalidArgument, naming: ["0"]) {
             _ = try SinusoidalPositionalEncoding(dimension: 0)
         },
-        ErrorRow("positional encoding", "maxLength −1", .invalidArgument, naming: ["-1"]) {
-            _ = try SinusoidalPositionalEncoding(dimension: 4, maxLength: -1)
+        ErrorRow("positional encoding", "contextLength −1", .invalidArgument, naming: ["-1"]) {
+            _ = try SinusoidalPositionalEncoding(dimension: 4, contextLength: -1)
         },
-        ErrorRow("positional encoding", "table past maxLength (6 rows from 5, maxLength 10)", .invalidArgument, naming: ["10"]) {
-            _ = try SinusoidalPositionalEncoding(dimension: 4, maxLength: 10).table(count: 6, startingAt: 5)
+        ErrorRow("positional encoding", "table past contextLength (6 rows from 5, contextLength 10)", .invalidArgument, naming: ["10"]) {
+            _ = try SinusoidalPositionalEncoding(dimension: 4, contextLength: 10).table(count: 6, startingAt: 5)
         },
         ErrorRow("positional encoding", "negative start position −2", .invalidArgument, naming: ["-2"]) {
             _ = try SinusoidalPositionalEncoding(dimension: 4).table(count: 1, startingAt: -2)
         },
-        ErrorRow("positional encoding", "rows at position 99 with maxLength 8", .invalidArgument, naming: ["99"]) {
-            _ = try SinusoidalPositionalEncoding(dimension: 4, maxLength: 8).rows(at: [0, 99])
+        ErrorRow("positional encoding", "rows at position 99 with contextLength 8", .invalidArgument, naming: ["99"]) {
+            _ = try SinusoidalPositionalEncoding(dimension: 4, contextLength: 8).rows(at: [0, 99])
         },
         ErrorRow("positional encoding", "rows at no positions", .emptySequence, naming: ["positions"]) {
             _ = try SinusoidalPositionalEncoding(dimension: 4).rows(at: [])
@@ -68,7 +68,7 @@ enum LibraryRows {
             _ = try LearnedPositionalEncoding(weight: F.poisoned(8, 4, at: 3, .infinity))
         },
         ErrorRow("positional encoding", "learned table, 9 rows of 8", .invalidArgument, naming: ["9", "8"]) {
-            _ = try LearnedPositionalEncoding.seeded(maxLength: 8, dimension: 4, seed: 0).table(count: 9)
+            _ = try LearnedPositionalEncoding.seeded(contextLength: 8, dimension: 4, seed: 0).table(count: 9)
         },
     ]
 

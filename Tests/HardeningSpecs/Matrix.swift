@@ -69,13 +69,13 @@ enum Fixture {
     }
 
     static func tinyEncoder() throws -> EncoderModel {
-        try EncoderModel.seeded(EncoderConfig(vocabularySize: 16, maxPositions: 8, modelWidth: 8, heads: 2, layers: 1, feedForwardWidth: 16),
+        try EncoderModel.seeded(EncoderConfig(vocabularySize: 16, contextLength: 8, modelWidth: 8, heads: 2, layers: 1, feedForwardWidth: 16),
                                 seed: 4)
     }
 
     static func tinySeq2Seq() throws -> EncoderDecoderModel {
         try EncoderDecoderModel.seeded(
-            EncoderDecoderConfig(sourceVocabularySize: 12, targetVocabularySize: 10, maxLength: 8, modelWidth: 8, heads: 2,
+            EncoderDecoderConfig(sourceVocabularySize: 12, targetVocabularySize: 10, contextLength: 8, modelWidth: 8, heads: 2,
                                  encoderLayers: 1, decoderLayers: 1, feedForwardWidth: 16), seed: 5)
     }
 

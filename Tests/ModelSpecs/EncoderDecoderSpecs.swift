@@ -4,7 +4,7 @@ import Testing
 
 func tinyTranslator(path: KernelPath = .optimized) throws -> EncoderDecoderModel {
     try EncoderDecoderModel.seeded(
-        EncoderDecoderConfig(sourceVocabularySize: 23, targetVocabularySize: 19, maxLength: 20, modelWidth: 16, heads: 2,
+        EncoderDecoderConfig(sourceVocabularySize: 23, targetVocabularySize: 19, contextLength: 20, modelWidth: 16, heads: 2,
                              encoderLayers: 2, decoderLayers: 2, feedForwardWidth: 32), seed: 11, path: path)
 }
 
@@ -36,7 +36,7 @@ struct EncoderDecoderSpecs {
 
     @Test("Encoder without positions is permutation-equivariant; with them it is not")
     func encoderEquivariance() throws {
-        var model = try EncoderModel.seeded(EncoderConfig(vocabularySize: 30, maxPositions: 16, modelWidth: 16, heads: 4, layers: 2,
+        var model = try EncoderModel.seeded(EncoderConfig(vocabularySize: 30, contextLength: 16, modelWidth: 16, heads: 4, layers: 2,
                                                           feedForwardWidth: 32), seed: 3)
         let ids = [3, 9, 27, 1, 14]
         let perm = [2, 0, 4, 1, 3]
@@ -54,7 +54,7 @@ struct EncoderDecoderSpecs {
 
     @Test("Sentence embeddings have unit L2 norm (within 1e-6)")
     func unitNorm() throws {
-        let model = try EncoderModel.seeded(EncoderConfig(vocabularySize: 30, maxPositions: 16, modelWidth: 16, heads: 4, layers: 1,
+        let model = try EncoderModel.seeded(EncoderConfig(vocabularySize: 30, contextLength: 16, modelWidth: 16, heads: 4, layers: 1,
                                                           feedForwardWidth: 32), seed: 4)
         let e = try model.sentenceEmbedding([1, 2, 3])
         let norm = e.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()

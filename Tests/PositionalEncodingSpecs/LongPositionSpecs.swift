@@ -52,7 +52,7 @@ struct LongPositionSpecs {
           arguments: KernelPath.allCases)
     func sampledPositions(variant: KernelPath) throws {
         for d in [512, 1024] {
-            let pe = try SinusoidalPositionalEncoding(dimension: d, maxLength: SinusoidalPositionalEncoding.positionCeiling)
+            let pe = try SinusoidalPositionalEncoding(dimension: d, contextLength: SinusoidalPositionalEncoding.positionCeiling)
             let positions = longPositions(seed: UInt(d))
             let table = try pe.rows(at: positions, path: variant)
             let omega = try gslFrequencies(d)
@@ -70,7 +70,7 @@ struct LongPositionSpecs {
     func longRecurrence() throws {
         for (d, count) in [(512, 32_768), (1024, 4096)] {
             let first = 1_000_000 - (count - 1)
-            let table = try SinusoidalPositionalEncoding(dimension: d, maxLength: SinusoidalPositionalEncoding.positionCeiling)
+            let table = try SinusoidalPositionalEncoding(dimension: d, contextLength: SinusoidalPositionalEncoding.positionCeiling)
                 .table(count: count, startingAt: first)
             let rng = GSLRandom(seed: 31)
             let rows = [0, 1, count / 2, count - 2, count - 1] + (0..<12).map { _ in rng.int(below: count) }
@@ -107,14 +107,14 @@ struct LongPositionSpecs {
         for variant in KernelPath.allCases {
             for d in [512, 1024] {
                 let positions = longPositions(seed: UInt(d))
-                let pe = try SinusoidalPositionalEncoding(dimension: d, maxLength: SinusoidalPositionalEncoding.positionCeiling)
+                let pe = try SinusoidalPositionalEncoding(dimension: d, contextLength: SinusoidalPositionalEncoding.positionCeiling)
                 let e = try worstAbsoluteError(pe.rows(at: positions, path: variant), positions: positions, dimension: d)
                 print(String(format: "PE %@ d=%d sampled positions ≤ 1e6: max |err| %.3g; %d of %d values not the correctly rounded Float",
                              variant.rawValue, d, e.worst, e.notCorrectlyRounded, e.total))
             }
         }
         let count = 32_768, first = 1_000_000 - (count - 1)
-        let table = try SinusoidalPositionalEncoding(dimension: 512, maxLength: SinusoidalPositionalEncoding.positionCeiling)
+        let table = try SinusoidalPositionalEncoding(dimension: 512, contextLength: SinusoidalPositionalEncoding.positionCeiling)
             .table(count: count, startingAt: first)
         let rows = Array(stride(from: 0, to: count, by: 1024)) + [count - 1]
         let sub = try Matrix(rows: rows.count, cols: 512, storage: rows.flatMap { table.row($0) })

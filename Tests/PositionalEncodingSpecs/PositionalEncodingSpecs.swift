@@ -9,7 +9,7 @@ import Glibc
 
 /// The library's sinusoidal table as a `PEImplementation`.
 func library(_ variant: KernelPath) -> PEImplementation {
-    { n, d in try! SinusoidalPositionalEncoding(dimension: d, maxLength: max(n, 1)).table(count: n, startingAt: 0, path: variant) }
+    { n, d in try! SinusoidalPositionalEncoding(dimension: d, contextLength: max(n, 1)).table(count: n, startingAt: 0, path: variant) }
 }
 
 /// A float32-angle implementation (what `torch.arange(..).float() * div_term` does): the angle
@@ -30,8 +30,8 @@ let float32Angles: PEImplementation = { n, d in
 
 /// Tables shared by several tests (computed once; the optimized path is fast even in debug).
 enum Tables {
-    static let big = try! SinusoidalPositionalEncoding(dimension: 1024, maxLength: 8192).table(count: 8192)
-    static let medium = try! SinusoidalPositionalEncoding(dimension: 512, maxLength: 2048).table(count: 2048)
+    static let big = try! SinusoidalPositionalEncoding(dimension: 1024, contextLength: 8192).table(count: 8192)
+    static let medium = try! SinusoidalPositionalEncoding(dimension: 512, contextLength: 2048).table(count: 2048)
 }
 
 @Suite("Positional encoding: sinusoidal table against GSL, naive vs optimized, properties, errors")
@@ -63,7 +63,7 @@ struct PositionalEncodingSpecs {
     @Test("Naive matches GSL on sampled positions up to 8191, d up to 1024 (2⁻²⁴ relative + 1e-10)")
     func gslNaiveSampled() throws {
         for d in [2, 8, 126, 512, 1024] {
-            let pe = try SinusoidalPositionalEncoding(dimension: d, maxLength: 8192)
+            let pe = try SinusoidalPositionalEncoding(dimension: d, contextLength: 8192)
             let positions = [0, 1, 5, 100, 2047, 4000, 8191]
             let table = try pe.rows(at: positions, path: .naive)
             let omega = try gslFrequencies(d)
@@ -78,7 +78,7 @@ struct PositionalEncodingSpecs {
     func ceiling() {
         // Double-stage budget at n = 2²⁰: (√5 + 1)·n·2⁻⁵³ (recurrence) + 2·n·2⁻⁵³ (angle) ≈ 6e-10 < 1e-9.
         let n = SinusoidalPositionalEncoding.positionCeiling
-        let table = try! SinusoidalPositionalEncoding(dimension: 8, maxLength: n).table(count: n)
+        let table = try! SinusoidalPositionalEncoding(dimension: 8, contextLength: n).table(count: n)
         let rng = GSLRandom(seed: 77)
         let rows = Array((n - 8)..<n) + (0..<24).map { _ in rng.int(below: n) }
         let v = checkAgainstGSL(table, rows: rows, bound: .mixed(absolute: 1e-9, relative: floatUnitRoundoff),
@@ -123,7 +123,7 @@ struct PositionalEncodingSpecs {
 
     @Test("A window starting at `first` equals the same rows of the full table (offset consistency)")
     func windowConsistency() throws {
-        let pe = try SinusoidalPositionalEncoding(dimension: 64, maxLength: 600)
+        let pe = try SinusoidalPositionalEncoding(dimension: 64, contextLength: 600)
         let full = try pe.table(count: 600)
         let window = try pe.table(count: 100, startingAt: 500)
         let bound = Bound.mixed(absolute: 1e-9, relative: 0x1p-23)  // both sides on the oracle rung
@@ -187,7 +187,7 @@ struct PositionalEncodingSpecs {
 
     @Test("Negative, oversized and empty position ranges are typed errors naming the positions")
     func positionErrors() throws {
-        let pe = try SinusoidalPositionalEncoding(dimension: 8, maxLength: 100)
+        let pe = try SinusoidalPositionalEncoding(dimension: 8, contextLength: 100)
         let cases: [(Int, Int, String)] = [(1, -1, "position -1"), (1, 100, "100..<101"), (10, 95, "95..<105"), (0, 0, "empty")]
         for (count, first, needle) in cases {
             do {
@@ -202,18 +202,18 @@ struct PositionalEncodingSpecs {
         #expect(throws: DecoderSpecError.self) { try pe.table(count: 1, startingAt: Int.max) }
         #expect(throws: DecoderSpecError.self) { try pe.table(count: Int.max, startingAt: 1) }
         #expect(throws: DecoderSpecError.self) { try pe.table(count: 5, startingAt: Int.min) }
-        let wide = try SinusoidalPositionalEncoding(dimension: 1 << 40, maxLength: 1 << 20)
+        let wide = try SinusoidalPositionalEncoding(dimension: 1 << 40, contextLength: 1 << 20)
         #expect(throws: DecoderSpecError.self) { try wide.table(count: 1 << 20) }
-        #expect(throws: DecoderSpecError.self) { try LearnedPositionalEncoding.seeded(maxLength: Int.max, dimension: 2, seed: 0) }
-        #expect(throws: DecoderSpecError.self) { try SinusoidalPositionalEncoding(dimension: 8, maxLength: (1 << 20) + 1) }
-        #expect(throws: DecoderSpecError.self) { try SinusoidalPositionalEncoding(dimension: 8, maxLength: 0) }
+        #expect(throws: DecoderSpecError.self) { try LearnedPositionalEncoding.seeded(contextLength: Int.max, dimension: 2, seed: 0) }
+        #expect(throws: DecoderSpecError.self) { try SinusoidalPositionalEncoding(dimension: 8, contextLength: (1 << 20) + 1) }
+        #expect(throws: DecoderSpecError.self) { try SinusoidalPositionalEncoding(dimension: 8, contextLength: 0) }
         // The last valid window is accepted.
         #expect(try pe.table(count: 5, startingAt: 95).rows == 5)
     }
 
     @Test("X' = E[X] + P: exact Float sums, and a width mismatch names both shapes")
     func addition() throws {
-        let pe = try SinusoidalPositionalEncoding(dimension: 6, maxLength: 16)
+        let pe = try SinusoidalPositionalEncoding(dimension: 6, contextLength: 16)
         let e = Inputs.matrix(rows: 4, cols: 6, seed: 11)
         let x = try pe.add(to: e, startingAt: 3)
         let p = try pe.table(count: 4, startingAt: 3)
@@ -234,9 +234,9 @@ struct PositionalEncodingSpecs {
 
     @Test("Learned table: rows are the weight's rows, seeded init is reproducible, ranges are checked")
     func learned() throws {
-        let a = try LearnedPositionalEncoding.seeded(maxLength: 32, dimension: 8, seed: 5)
-        let b = try LearnedPositionalEncoding.seeded(maxLength: 32, dimension: 8, seed: 5)
-        let c = try LearnedPositionalEncoding.seeded(maxLength: 32, dimension: 8, seed: 6)
+        let a = try LearnedPositionalEncoding.seeded(contextLength: 32, dimension: 8, seed: 5)
+        let b = try LearnedPositionalEncoding.seeded(contextLength: 32, dimension: 8, seed: 5)
+        let c = try LearnedPositionalEncoding.seeded(contextLength: 32, dimension: 8, seed: 6)
         #expect(a.weight == b.weight)
         #expect(a.weight != c.weight)
         let window = try a.table(count: 3, startingAt: 29)
@@ -246,7 +246,7 @@ struct PositionalEncodingSpecs {
         #expect(throws: DecoderSpecError.self) { try LearnedPositionalEncoding(weight: Matrix(rows: 0, cols: 8)) }
         // A learned table has no formula, so it fails the sinusoidal properties (a sanity check
         // that they discriminate).
-        let learnedImpl: PEImplementation = { n, d in try! LearnedPositionalEncoding.seeded(maxLength: n, dimension: d, seed: 1).table(count: n) }
+        let learnedImpl: PEImplementation = { n, d in try! LearnedPositionalEncoding.seeded(contextLength: n, dimension: d, seed: 1).table(count: n) }
         #expect(!originIsZeroOne(learnedImpl, d: 8).passed)
         #expect(!rotationProperty(learnedImpl, positions: 16, d: 8, starts: [0], shifts: [1]).passed)
     }

@@ -67,7 +67,7 @@ struct OptimizerSpecs {
     /// CRF adds the CRF's start/end vectors and its transition matrix.
     @Test("Weight decay by rank: a zero-gradient step scales every matrix by (1 − ηλ) and leaves every vector — biases, norms, the final norms — untouched")
     func weightDecayByRank() throws {
-        var translation = try EncoderDecoderModel.seeded(EncoderDecoderConfig(sourceVocabularySize: 7, targetVocabularySize: 6, maxLength: 8, modelWidth: 4,
+        var translation = try EncoderDecoderModel.seeded(EncoderDecoderConfig(sourceVocabularySize: 7, targetVocabularySize: 6, contextLength: 8, modelWidth: 4,
                                                                               heads: 2, encoderLayers: 1, decoderLayers: 1, feedForwardWidth: 6), seed: 3)
         // Move γ, β off 1, 0 so "unchanged" cannot be met by accident.
         translation.setFlattenedParameters(translation.flattenedParameters().enumerated().map { $1 + Float($0 % 7) * 0.01 })

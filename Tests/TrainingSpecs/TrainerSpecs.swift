@@ -10,7 +10,7 @@ enum TinyNER {
         let data = NERFixture.sentences(count: sentences, seed: seed)
         let labels = NER.labels(data.map(\.tags))
         let examples = try NER.examples(data, tokenizer: tokenizer, labels: labels, maxLength: 32)
-        let config = EncoderConfig(vocabularySize: NERFixture.vocabulary.count, maxPositions: 32, modelWidth: 16, heads: 2, layers: 1,
+        let config = EncoderConfig(vocabularySize: NERFixture.vocabulary.count, contextLength: 32, modelWidth: 16, heads: 2, layers: 1,
                                    feedForwardWidth: 32, layerNormEpsilon: 1e-5)
         let encoder = try EncoderModel.seeded(config, seed: seed)
         return (try TokenClassifier(encoder: encoder, labels: labels, seed: seed), examples)
@@ -25,7 +25,7 @@ enum TinyNER {
 /// encoder-decoder, six held-out pairs for validation.
 enum TinyTranslation {
     static func setup(seed: UInt64 = 5) throws -> (model: EncoderDecoderModel, task: TranslationTask) {
-        let config = EncoderDecoderConfig(sourceVocabularySize: 19, targetVocabularySize: 19, maxLength: 16, modelWidth: 8, heads: 2,
+        let config = EncoderDecoderConfig(sourceVocabularySize: 19, targetVocabularySize: 19, contextLength: 16, modelWidth: 8, heads: 2,
                                           encoderLayers: 1, decoderLayers: 1, feedForwardWidth: 16, placement: .pre)
         let task = TranslationTask(pairs: TranslationSpecs.fixture(seed: 11), validation: Array(TranslationSpecs.fixture(seed: 12).prefix(6)),
                                    loss: try CrossEntropyLoss(labelSmoothing: 0.1), path: .optimized)

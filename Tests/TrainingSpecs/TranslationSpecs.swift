@@ -11,7 +11,7 @@ struct TranslationSpecs {
     let check = GradientCheck()
 
     static func tinyModel(seed: UInt64, placement: NormPlacement) throws -> EncoderDecoderModel {
-        let config = EncoderDecoderConfig(sourceVocabularySize: 7, targetVocabularySize: 6, maxLength: 8, modelWidth: 4, heads: 2,
+        let config = EncoderDecoderConfig(sourceVocabularySize: 7, targetVocabularySize: 6, contextLength: 8, modelWidth: 4, heads: 2,
                                           encoderLayers: 1, decoderLayers: 1, feedForwardWidth: 6, activation: .gelu, placement: placement)
         var model = try EncoderDecoderModel.seeded(config, seed: seed)
         // GELU, not ReLU: a central difference with h = 1e-2 across a ReLU kink measures neither
@@ -94,7 +94,7 @@ struct TranslationSpecs {
     @Test("A tiny model overfits 20 reversed-and-mapped pairs: greedy decoding reproduces every target")
     func overfitFixture() throws {
         let pairs = Self.fixture(seed: 11)
-        let config = EncoderDecoderConfig(sourceVocabularySize: 19, targetVocabularySize: 19, maxLength: 16, modelWidth: 24, heads: 2,
+        let config = EncoderDecoderConfig(sourceVocabularySize: 19, targetVocabularySize: 19, contextLength: 16, modelWidth: 24, heads: 2,
                                           encoderLayers: 1, decoderLayers: 1, feedForwardWidth: 48, placement: .pre)
         var model = try EncoderDecoderModel.seeded(config, seed: 5)
         var options = TrainingOptions()
@@ -129,7 +129,7 @@ struct TranslationSpecs {
         let data = try TranslationData.prepare(verses: verses, merges: 20, validBooks: [], testBooks: [8])
         #expect(data.train.count == 4 && data.test.count == 2)
         let config = EncoderDecoderConfig(sourceVocabularySize: data.sourceTokenizer.tokens.count, targetVocabularySize: data.targetTokenizer.tokens.count,
-                                          maxLength: 32, modelWidth: 8, heads: 2, encoderLayers: 1, decoderLayers: 1, feedForwardWidth: 8, placement: .pre)
+                                          contextLength: 32, modelWidth: 8, heads: 2, encoderLayers: 1, decoderLayers: 1, feedForwardWidth: 8, placement: .pre)
         let translator = Translator(model: try EncoderDecoderModel.seeded(config, seed: 1), sourceTokenizer: data.sourceTokenizer, targetTokenizer: data.targetTokenizer)
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("translation-spec-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -33,7 +33,7 @@ struct KernelPathSpecs {
 
     @Test("Encoder (BERT layout): hidden states and the sentence embedding", arguments: KernelPath.allCases)
     func encoder(path: KernelPath) throws {
-        let config = EncoderConfig(vocabularySize: 29, maxPositions: 24, modelWidth: 10, heads: 2, layers: 2, feedForwardWidth: 14)
+        let config = EncoderConfig(vocabularySize: 29, contextLength: 24, modelWidth: 10, heads: 2, layers: 2, feedForwardWidth: 14)
         var model = try EncoderModel.seeded(config, seed: 5)
         model.path = path
         try Self.check("encoder", path: path, expected: [.gemm, .attention, .layerNorm, .activation, .embeddingGather]) {
@@ -45,7 +45,7 @@ struct KernelPathSpecs {
     @Test("Encoder-decoder: encode, teacher-forced decode, the cached decoder loop (incl. the sinusoidal PE table)",
           arguments: KernelPath.allCases)
     func encoderDecoder(path: KernelPath) throws {
-        let config = EncoderDecoderConfig(sourceVocabularySize: 21, targetVocabularySize: 17, maxLength: 20, modelWidth: 6, heads: 2,
+        let config = EncoderDecoderConfig(sourceVocabularySize: 21, targetVocabularySize: 17, contextLength: 20, modelWidth: 6, heads: 2,
                                           encoderLayers: 2, decoderLayers: 2, feedForwardWidth: 11, activation: .relu, placement: .pre)
         var model = try EncoderDecoderModel.seeded(config, seed: 7)
         model.path = path
@@ -61,14 +61,14 @@ struct KernelPathSpecs {
 
     @Test("A training step (loss and gradient): token classifier and encoder-decoder", arguments: KernelPath.allCases)
     func trainingStep(path: KernelPath) throws {
-        let encoder = try EncoderModel.seeded(EncoderConfig(vocabularySize: 29, maxPositions: 24, modelWidth: 10, heads: 2, layers: 2,
+        let encoder = try EncoderModel.seeded(EncoderConfig(vocabularySize: 29, contextLength: 24, modelWidth: 10, heads: 2, layers: 2,
                                                             feedForwardWidth: 14), seed: 9)
         let classifier = try TokenClassifier(encoder: encoder, labels: ["O", "B-X", "I-X"], seed: 10)
         let batch = try PackedBatch([[3, 4, 5], [6, 7]])
         try Self.check("token classifier training step", path: path, expected: [.gemm, .softmax, .activation, .embeddingGather]) {
             _ = try classifier.lossAndGradient(batch, targets: [0, 1, 2, 0, 1], loss: CrossEntropyLoss(), path: path)
         }
-        let config = EncoderDecoderConfig(sourceVocabularySize: 21, targetVocabularySize: 17, maxLength: 20, modelWidth: 6, heads: 2,
+        let config = EncoderDecoderConfig(sourceVocabularySize: 21, targetVocabularySize: 17, contextLength: 20, modelWidth: 6, heads: 2,
                                           encoderLayers: 1, decoderLayers: 1, feedForwardWidth: 11, activation: .gelu, placement: .pre)
         let model = try EncoderDecoderModel.seeded(config, seed: 11)
         let pairs = try Seq2SeqBatch(pairs: [(source: [1, 2, 3], target: [4, 5]), (source: [6], target: [7, 8, 9])], bos: 15, eos: 16)

@@ -84,8 +84,8 @@ struct WholeModelSpecs {
     // MARK: Encoder (BERT) and the token-classification head
 
     static let encoderConfigs: [EncoderConfig] = [
-        EncoderConfig(vocabularySize: 29, maxPositions: 24, modelWidth: 10, heads: 2, layers: 2, feedForwardWidth: 14, layerNormEpsilon: 1e-12),
-        EncoderConfig(vocabularySize: 19, maxPositions: 24, modelWidth: 9, heads: 3, layers: 3, feedForwardWidth: 5, layerNormEpsilon: 1e-5,
+        EncoderConfig(vocabularySize: 29, contextLength: 24, modelWidth: 10, heads: 2, layers: 2, feedForwardWidth: 14, layerNormEpsilon: 1e-12),
+        EncoderConfig(vocabularySize: 19, contextLength: 24, modelWidth: 9, heads: 3, layers: 3, feedForwardWidth: 5, layerNormEpsilon: 1e-5,
                       activation: .relu),
     ]
 
@@ -97,7 +97,7 @@ struct WholeModelSpecs {
         model.path = path
         let checkpoint = WholeModelChecks.checkpoint(model)
         let h = hyper(heads: config.heads, epsilon: config.layerNormEpsilon, activation: config.activation, placement: .post)
-        for (t, seed) in [(1, UInt(42)), (7, 43), (config.maxPositions, 44)] {
+        for (t, seed) in [(1, UInt(42)), (7, 43), (config.contextLength, 44)] {
             let x = ids(t, below: config.vocabularySize, seed: seed)
             let types = (0..<t).map { $0 < t / 2 ? 0 : 1 }
             let reference = try Reference.bertOutputs(checkpoint, hyper: h, ids: x, tokenTypes: types)
@@ -142,7 +142,7 @@ struct WholeModelSpecs {
     // MARK: Encoder-decoder
 
     static func encoderDecoder(_ placement: NormPlacement, path: KernelPath, seed: UInt) throws -> EncoderDecoderModel {
-        let config = EncoderDecoderConfig(sourceVocabularySize: 21, targetVocabularySize: 17, maxLength: 20, modelWidth: 6, heads: 2,
+        let config = EncoderDecoderConfig(sourceVocabularySize: 21, targetVocabularySize: 17, contextLength: 20, modelWidth: 6, heads: 2,
                                           encoderLayers: 2, decoderLayers: 2, feedForwardWidth: 11, activation: .relu, placement: placement)
         var model = WholeModelChecks.randomized(try EncoderDecoderModel.seeded(config, seed: UInt64(seed)), seed: seed)
         model.path = path
