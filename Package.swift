@@ -40,7 +40,10 @@ let package = Package(
                 exclude: readme),
         .target(name: "Metrics", dependencies: ["TensorCore"], exclude: readme),
         .target(name: "Training", dependencies: ["TensorCore", "Kernels", "Embedding", "PositionalEncoding", "Masking", "Layers", "Models",
-                                                 "IO", "Tokenizers", "Metrics", "Decoding"], exclude: readme),
+                                                 "IO"], exclude: readme),
+        // The applications: recipes (NER, translation) that Training's one loop runs.
+        .target(name: "Applications", dependencies: ["TensorCore", "Kernels", "Layers", "Models", "IO", "Tokenizers", "Metrics",
+                                                     "Decoding", "Training"], exclude: readme),
         .target(name: "Errata", dependencies: ["TensorCore", "Kernels", "Masking", "Attention"], exclude: readme),
         // The bug zoo (docs/bug-zoo.md): real-world bugs as variants of the correct code. Deliberately NOT
         // re-exported by DecoderSpec and not reachable from the CLI; only the specs use it (`make zoo` runs BugZooSpecs).
@@ -48,7 +51,7 @@ let package = Package(
                                                "Layers", "Decoding", "Models", "Metrics", "Training"], exclude: readme),
         .target(name: "DecoderSpec", dependencies: [
             "TensorCore", "Kernels", "Embedding", "PositionalEncoding", "Masking", "Attention",
-            "IO", "Tokenizers", "Layers", "Decoding", "Models", "Metrics", "Errata", "Training",
+            "IO", "Tokenizers", "Layers", "Decoding", "Models", "Metrics", "Errata", "Training", "Applications",
         ], exclude: readme),
 
         // Tools.

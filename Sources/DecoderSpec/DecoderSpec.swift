@@ -2,7 +2,8 @@
 ///
 /// `import DecoderSpec` brings in every concept module, in the order of the data flow
 /// (docs/architecture.md): tensors and errors, kernels, embedding, positional encoding, masking,
-/// attention, file formats, tokenizers, layers, decoding, models, metrics, the errata and training.
+/// attention, file formats, tokenizers, layers, decoding, models, metrics, the errata, training and the applications
+/// that training runs (NER, translation).
 @_exported import TensorCore
 @_exported import Kernels
 @_exported import Embedding
@@ -17,3 +18,4 @@
 @_exported import Metrics
 @_exported import Errata
 @_exported import Training
+@_exported import Applications

@@ -104,7 +104,9 @@ extension EncoderDecoderModel {
         return (r.loss, r.gradient!, r.labelled)
     }
 
-    func lossAndGradient(_ batch: Seq2SeqBatch, loss: CrossEntropyLoss, path: KernelPath, wantGradient: Bool)
+    /// The same forward; with `wantGradient` false it stops after the loss (gradient nil), as
+    /// validation and `logits` need. Also returns the logits [Σ(m+1), V_tgt].
+    public func lossAndGradient(_ batch: Seq2SeqBatch, loss: CrossEntropyLoss, path: KernelPath, wantGradient: Bool)
         throws -> (loss: Double, gradient: EncoderDecoderModel?, labelled: Int, logits: Matrix)
     {
         // Encoder.

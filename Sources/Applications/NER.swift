@@ -12,6 +12,7 @@ import Metrics
 import Models
 import TensorCore
 import Tokenizers
+import Training
 
 /// One sentence ready for training: sub-token ids with [CLS]/[SEP], one target per sub-token.
 public struct NERExample: Sendable, Equatable {

@@ -4,6 +4,7 @@
 import IO
 import TensorCore
 import Tokenizers
+import Training
 
 public enum NERFixture {
     static let persons = [["john"], ["mary"], ["john", "smith"], ["anna", "kowalska"]]

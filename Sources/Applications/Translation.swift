@@ -10,6 +10,7 @@ import Metrics
 import Models
 import TensorCore
 import Tokenizers
+import Training
 
 /// `<pad>`, `<bos>`, `<eos>` take ids 0, 1, 2 of both vocabularies.
 public enum TranslationTokens {
