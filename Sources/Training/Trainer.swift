@@ -6,7 +6,7 @@ import IO
 import TensorCore
 
 /// What the loop trains: examples with a length, a loss-and-gradient for a batch of them, and a
-/// validation metric. NER (`NERTask`) and translation (`TranslationTask`) are the two tasks.
+/// validation metric. NER (`NERTask`) and translation (`TranslationTask`), recipes in the Applications module, are the two tasks.
 public protocol TrainingTask {
     associatedtype Model: ParameterContainer
     var exampleCount: Int { get }
