@@ -188,7 +188,7 @@ public struct Heatmap: Figure {
         let bands = 64, bh = barHeight / Double(bands)
         for k in 0..<bands {
             let t = 1 - (Double(k) + 0.5) / Double(bands)
-            canvas.rect(x: barLeft, y: top + Double(k) * bh, width: Self.barWidth, height: bh + 0.01, fill: colorMap.color(t).hex, className: "colorbar")
+            canvas.rect(x: barLeft, y: top + Double(k) * bh, width: Self.barWidth, height: k == bands - 1 ? bh : bh + 0.5, fill: colorMap.color(t).hex, className: "colorbar")
         }
         canvas.rect(x: barLeft, y: top, width: Self.barWidth, height: barHeight, fill: "none", stroke: "#666666")
         let barScale = try? Scale(.linear, domain: domain, range: (top + barHeight, top))

@@ -36,6 +36,9 @@ struct AttentionCommand: ParsableCommand {
     @Option(name: .long, help: "Also draw the attention weights as an SVG heat map to this file.")
     var svg: String?
 
+    @Option(name: .long, help: "Comma-separated token labels for the SVG's axes, one per key (the queries take the last Tq).")
+    var labels: String?
+
     func run() throws {
         do {
             guard let kernel = KernelPath(rawValue: variant) else {
@@ -49,6 +52,7 @@ struct AttentionCommand: ParsableCommand {
                 if let validLength { mask = try mask.combined(with: .keyPadding(validLength: validLength)) }
                 try AttentionFileJob.writeSVG(weights: result.weights, mask: mask,
                                               title: "attention weights (\(mask), \(heads) head\(heads == 1 ? "" : "s"))",
+                                              labels: labels.map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) },
                                               to: URL(fileURLWithPath: svg))
                 print("weights picture → \(svg)")
             }
