@@ -31,6 +31,13 @@ notebooks: deps
 	$(SWIFT) build --product decoder-spec
 	$$($(SWIFT) build --show-bin-path)/decoder-spec notebooks $(if $(UPDATE),--update,)
 
+## figures: run the notebooks and copy the figures their cells draw (Sources/Figures) into docs/figures/;
+## make test fails when a figure a notebook embeds is not the one its cells draw
+.PHONY: figures
+figures: deps
+	$(SWIFT) build --product decoder-spec
+	$$($(SWIFT) build --show-bin-path)/decoder-spec notebooks --figures
+
 ## bench: release build with native code generation; prints the tables and records docs/benchmarks.md
 ## (SUITES="kernels decode" runs a subset and leaves docs/benchmarks.md, the full table, alone)
 bench:

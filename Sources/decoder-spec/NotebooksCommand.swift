@@ -10,6 +10,9 @@ struct NotebooksCommand: ParsableCommand {
     @Flag(help: "Rewrite each ```output block with what the cell printed.")
     var update = false
 
+    @Flag(help: "Copy the figures the cells draw into docs/figures/ (make figures), then check as usual.")
+    var figures = false
+
     @Option(help: "The project root (the folder with notebooks-md/).")
     var root: String = FileManager.default.currentDirectoryPath
 
@@ -19,7 +22,7 @@ struct NotebooksCommand: ParsableCommand {
     func run() throws {
         let runner = NotebookRunner(projectRoot: URL(fileURLWithPath: root))
         let paths = files.isEmpty ? try runner.notebookPaths() : files
-        let report = try runner.run(paths: paths, update: update)
+        let report = try runner.run(paths: paths, update: update, figures: figures)
         for failure in report.failures { print(NotebookRunner.describe(failure)) }
         print("notebooks: \(report.summary)")
         if !report.failures.isEmpty { throw ExitCode.failure }
