@@ -96,7 +96,8 @@ public struct Heatmap: Figure {
         let coords = axis.coordinates ?? (0..<n).map(Double.init)
         guard n > 1 else { return [(0.5 * cell, Ticks.labels([coords[0]], step: 1)[0])] }
         let lo = coords[0], hi = coords[n - 1]
-        let target = max(2, min(8, Int(Double(n) * cell / 60)))
+        // About one tick per 40 pixels (at most 8), so tick labels never crowd.
+        let target = max(1, min(8, Int(Double(n) * cell / 40)))
         let values = Ticks.linear(min(lo, hi), max(lo, hi), target: target)
         let labels = Ticks.labels(values, step: Ticks.niceStep(span: abs(hi - lo), target: target))
         return zip(values, labels).compactMap { v, label in
@@ -126,8 +127,9 @@ public struct Heatmap: Figure {
         (try? Scale(.linear, domain: domain, range: (0, 1)))?.ticks(target: 4) ?? []
     }
     var top: Double { Self.pad + (title.isEmpty ? 0 : 22) }
+    /// Whole pixels, so that cell coordinates stay short integers when `cell` is one.
     var left: Double {
-        Self.pad + (y.title.isEmpty ? 0 : 18) + (yTicks.map { SVGCanvas.textWidth($0.1, fontSize: Self.tickFont) }.max() ?? 0) + 8
+        (Self.pad + (y.title.isEmpty ? 0 : 18) + (yTicks.map { SVGCanvas.textWidth($0.1, fontSize: Self.tickFont) }.max() ?? 0) + 8).rounded(.up)
     }
     var barHeight: Double { max(plotHeight, 100) }
     var barLeft: Double { left + plotWidth + 16 }
@@ -151,17 +153,19 @@ public struct Heatmap: Figure {
     public func draw(into canvas: inout SVGCanvas) {
         let (top, left) = (self.top, self.left)
         if !title.isEmpty { canvas.text(title, x: Self.pad, y: Self.pad + 13, size: Self.titleFont, bold: true, className: "title") }
-        let tooltips = rows * cols <= 4096
+        // A tooltip per cell only for small maps (attention over a sentence); it would double a large map's bytes.
+        let tooltips = rows * cols <= 256
+        var cells = SVGCanvas()
         for i in 0..<rows {
             for j in 0..<cols {
                 let v = values[i][j]
                 let masked = hidden?[i][j] ?? false
                 let fill = masked ? ColorMap.hidden : colorMap.color(v, domain: domain)
                 let tip = tooltips ? "\(y.labels?[i] ?? "row \(i)"), \(x.labels?[j] ?? "column \(j)"): \(masked ? "masked" : String(format: "%.4g", v))" : nil
-                canvas.rect(x: left + Double(j) * cell, y: top + Double(i) * cell, width: cell, height: cell, fill: fill.hex,
-                            className: "cell", tooltip: tip)
+                cells.rect(x: left + Double(j) * cell, y: top + Double(i) * cell, width: cell, height: cell, fill: fill.hex, tooltip: tip)
             }
         }
+        canvas.group(cells, className: "cells")
         canvas.rect(x: left, y: top, width: plotWidth, height: plotHeight, fill: "none", stroke: "#666666")
         // x ticks below the plot.
         let base = top + plotHeight

@@ -19,7 +19,8 @@ public struct Series: Sendable {
 }
 
 /// A line chart of several series with a legend (one entry per series, in order), linear or log
-/// axes. Axis domains default to the data's extent widened to whole ticks (`Scale.niceDomain`).
+/// axes. The x domain defaults to the data's extent (log: whole decades), the y domain to the
+/// data's extent widened to whole ticks (`Scale.niceDomain`).
 public struct LineChart: Figure {
     public var title: String
     public var series: [Series]
@@ -47,7 +48,8 @@ public struct LineChart: Figure {
             }
         }
         let xs = all.map(\.x), ys = all.map(\.y)
-        let xd = xDomain ?? Scale.niceDomain(xKind, xs.min()!, xs.max()!, target: 6)
+        // x: the data's extent (log: whole decades); y: widened to whole ticks.
+        let xd = xDomain ?? (xKind == .log || xs.min()! == xs.max()! ? Scale.niceDomain(xKind, xs.min()!, xs.max()!, target: 6) : xs.min()!...xs.max()!)
         let yd = yDomain ?? Scale.niceDomain(yKind, ys.min()!, ys.max()!, target: 5)
         self.title = title
         self.series = series

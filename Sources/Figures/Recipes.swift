@@ -49,7 +49,7 @@ extension FigureGrid {
             let x = keyLabels.map { HeatmapAxis.labelled("key", Array($0.prefix(cols))) } ?? .index("key", count: cols)
             let y = queryLabels.map { HeatmapAxis.labelled("query", Array($0.prefix(rows))) } ?? .index("query", count: rows)
             panels.append(try Heatmap(values, title: headNames?[h] ?? "head \(h)", x: x, y: y, colorMap: .sequential,
-                                      domain: 0...(peak > 0 ? peak : 1), hidden: hidden.map { $0.prefix(rows).map { Array($0.prefix(cols)) } },
+                                      domain: 0...(peak > 0 ? peak : 1), colorBarTitle: String(format: "weight (max %.3g)", peak), hidden: hidden.map { $0.prefix(rows).map { Array($0.prefix(cols)) } },
                                       cell: max(6, min(24, (220 / Double(max(rows, cols))).rounded(.down)))))
         }
         var t = title

@@ -1,6 +1,6 @@
 import Foundation
 
-// decoder-spec-bench [suite …] [--json] [--markdown FILE]
+// decoder-spec-bench [suite …] [--json] [--markdown FILE] [--record FILE]
 // Suites print naive, optimized and reference (GSL, OpenBLAS) side by side, measured in one run.
 // In reading order: the kernels first, then the concepts built on them.
 let suites: [(name: String, run: () throws -> [Table])] = [
@@ -31,9 +31,20 @@ if let i = args.firstIndex(of: "--markdown") {
         fail("--markdown \(markdownPath!): the directory \(directory) does not exist")
     }
 }
+var recordPath: String?
+if let i = args.firstIndex(of: "--record") {
+    guard i + 1 < args.count else { fail("--record needs a file") }
+    recordPath = args[i + 1]
+    args.removeSubrange(i...(i + 1))
+    let directory = URL(fileURLWithPath: recordPath!).deletingLastPathComponent().path
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+        fail("--record \(recordPath!): the directory \(directory) does not exist")
+    }
+}
 let unknown = args.filter { a in !suites.contains { $0.name == a } }
 guard unknown.isEmpty else {
-    fail("unknown suite or option \(unknown.map { "\"\($0)\"" }.joined(separator: ", ")); suites: \(suites.map(\.name).joined(separator: ", ")); options: --json, --markdown FILE")
+    fail("unknown suite or option \(unknown.map { "\"\($0)\"" }.joined(separator: ", ")); suites: \(suites.map(\.name).joined(separator: ", ")); options: --json, --markdown FILE, --record FILE")
 }
 let selected = args.isEmpty ? suites : suites.filter { args.contains($0.name) }
 print("machine: \(cpuDescription)")
@@ -67,6 +78,15 @@ if json {
     let enc = JSONEncoder()
     enc.outputFormatting = [.prettyPrinted, .sortedKeys]
     do { print(String(decoding: try enc.encode(measurements), as: UTF8.self)) } catch { fail("--json: \(error)", status: 1) }
+}
+if let recordPath {
+    let record = BenchmarkRecord(machine: cpuDescription, codeGeneration: codeGeneration, started: startedAt, suites: selected.map(\.name),
+                                 peakGFLOPS: recordedPeakGFLOPS, readBandwidthBytesPerSecond: recordedReadBandwidth, measurements: measurements)
+    let enc = JSONEncoder()
+    enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+    do { try enc.encode(record).write(to: URL(fileURLWithPath: recordPath), options: .atomic) } catch {
+        fail("cannot write \(recordPath): \(error.localizedDescription)", status: 1)
+    }
 }
 if let markdownPath {
     do {

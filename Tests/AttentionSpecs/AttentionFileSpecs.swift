@@ -48,9 +48,10 @@ struct AttentionFileSpecs {
         let url = dir.appendingPathComponent("w.svg")
         try AttentionFileJob.writeSVG(weights: [w, w], mask: .causal(), title: "t", labels: ["The", "cat", "sat", "down"], to: url)
         let text = try String(contentsOf: url, encoding: .utf8)
-        #expect(text.components(separatedBy: "class=\"cell\"").count - 1 == 2 * 16)
-        // 6 masked cells above the diagonal, per head, drawn in the hidden-cell grey.
-        #expect(text.components(separatedBy: "fill=\"\(ColorMap.hidden.hex)\" class=\"cell\"").count - 1 == 2 * 6)
+        // One cell per weight (each with its value as a tooltip), 6 masked above the diagonal per head, in the hidden-cell grey.
+        #expect(text.components(separatedBy: "<title>").count - 1 == 2 * 16)
+        #expect(text.components(separatedBy: ": masked</title>").count - 1 == 2 * 6)
+        #expect(text.components(separatedBy: "fill=\"\(ColorMap.hidden.hex)\"><title>").count - 1 == 2 * 6)
         #expect(text.components(separatedBy: ">sat</text>").count - 1 == 2 * 2)   // a key and a query label per head
         #expect(text.contains("Each head is scaled to its own maximum"))
         #expect(text.components(separatedBy: "class=\"colorbar-label\"").count > 2)

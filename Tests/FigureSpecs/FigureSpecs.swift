@@ -197,14 +197,14 @@ struct FigureSpecs {
     func heatmapCells() throws {
         let h = try heatmap(rows: 50, cols: 64)
         let e = try parsed(h)
-        let cells = e.filter { $0.attributes["class"] == "cell" }
+        let cells = e.filter { $0.name == "rect" && $0.groups.last == "cells" }
         #expect(cells.count == 50 * 64)
         #expect(cells[0].attributes["fill"] == ColorMap.diverging.color(sin(0.0), domain: -1...1).hex)
         #expect(cells[65].attributes["fill"] == ColorMap.diverging.color(sin(1.0 / 3 + 1), domain: -1...1).hex)
         let left = cells[0].number("x"), cell = cells[1].number("x") - left
         let ticks = e.filter { $0.attributes["class"] == "x-tick" }.map { $0.number("x1") }
         let labels = e.filter { $0.attributes["class"] == "x-tick-label" }.map(\.text)
-        let expected = Ticks.linear(0, 63, target: max(2, min(8, Int(64 * cell / 60))))
+        let expected = Ticks.linear(0, 63, target: max(1, min(8, Int(64 * cell / 40))))
         #expect(labels == expected.map { String(Int($0)) })
         for (p, v) in zip(ticks, expected) { #expect(abs(p - (left + (v + 0.5) * cell)) < 0.006) }   // 2-decimal output
         let bar = e.filter { $0.attributes["class"] == "colorbar-label" }.map(\.text)
@@ -221,7 +221,7 @@ struct FigureSpecs {
         let h = try Heatmap(v, title: "causal", x: .labelled("key", ["a", "b"]), y: .labelled("query", ["a", "b"]),
                             domain: 0...1, hidden: [[false, true], [false, false]])
         let e = try parsed(h)
-        let cells = e.filter { $0.attributes["class"] == "cell" }
+        let cells = e.filter { $0.name == "rect" && $0.groups.last == "cells" }
         #expect(cells[1].attributes["fill"] == ColorMap.hidden.hex && cells[0].attributes["fill"] == ColorMap.darkBlue.hex)
         #expect(e.contains { $0.name == "text" && $0.text == "masked" })
         #expect(throws: DecoderSpecError.self) { try Heatmap([[1, 2], [3]], title: "", x: HeatmapAxis(""), y: HeatmapAxis("")) }
