@@ -13,6 +13,8 @@ public struct BarChart: Figure {
     public var yScale: Scale
     public var barWidth: Double
     public var plotHeight: Double
+    /// Horizontal dashed lines across the plot (e.g. a measured bound), each labelled at its right end.
+    public var references: [(value: Double, label: String)]
 
     static let pad = 8.0, tickFont = 11.0, axisFont = 12.0, titleFont = 13.0, groupGap = 14.0
 
@@ -20,7 +22,8 @@ public struct BarChart: Figure {
     /// - Throws: `.emptySequence` for no category, series or value, `.shapeMismatch` when a series
     ///   has not one value per category, `.nonFinite`, `.invalidArgument` for a negative value or one ≤ 0 on a log axis.
     public init(title: String, categories: [String], series seriesNames: [String], values: [[Double?]], yTitle: String,
-                yKind: Scale.Kind = .linear, barWidth: Double = 14, plotHeight: Double = 240) throws {
+                yKind: Scale.Kind = .linear, references: [(value: Double, label: String)] = [], barWidth: Double = 14,
+                plotHeight: Double = 240) throws {
         guard !categories.isEmpty, !seriesNames.isEmpty else { throw DecoderSpecError.emptySequence(what: "bar chart categories or series") }
         guard values.count == seriesNames.count else {
             throw DecoderSpecError.shapeMismatch(operation: "bar chart values", expected: "\(seriesNames.count) series", actual: "\(values.count)")
@@ -37,7 +40,10 @@ public struct BarChart: Figure {
                 }
             }
         }
-        let present = values.joined().compactMap { $0 }
+        for r in references where !r.value.isFinite || (yKind == .log && r.value <= 0) {
+            throw DecoderSpecError.invalidArgument(what: "reference line \(r.label) = \(r.value)", reason: "must be finite (and > 0 on a log axis)")
+        }
+        let present = values.joined().compactMap { $0 } + references.map(\.value)
         guard let hi = present.max(), let lo = present.min() else { throw DecoderSpecError.emptySequence(what: "bar chart values") }
         let domain = yKind == .linear ? Scale.niceDomain(.linear, 0, max(hi, 1e-300), target: 5) : Scale.niceDomain(.log, lo, hi)
         self.title = title
@@ -47,6 +53,7 @@ public struct BarChart: Figure {
         self.yTitle = yTitle
         self.barWidth = barWidth
         self.plotHeight = plotHeight
+        self.references = references
         self.yScale = try Scale(yKind, domain: domain, range: (plotHeight, 0))
     }
 
@@ -58,7 +65,8 @@ public struct BarChart: Figure {
     var widestCategory: Double { categories.map { SVGCanvas.textWidth($0, fontSize: Self.tickFont) }.max() ?? 0 }
     var rotated: Bool { widestCategory > groupWidth - 4 }
     var categoryHeight: Double { rotated ? widestCategory * 0.71 + Self.tickFont + 4 : Self.tickFont + 6 }
-    var legendLeft: Double { left + plotWidth + 16 }
+    var referenceWidth: Double { references.map { SVGCanvas.textWidth($0.label, fontSize: Self.tickFont) + 6 }.max() ?? 0 }
+    var legendLeft: Double { left + plotWidth + 16 + referenceWidth }
 
     public var width: Double {
         let legend = legendLeft + 28 + (seriesNames.map { SVGCanvas.textWidth($0, fontSize: Self.tickFont) }.max() ?? 0) + Self.pad
@@ -74,12 +82,7 @@ public struct BarChart: Figure {
     public func draw(into canvas: inout SVGCanvas) {
         let top = self.top, left = self.left + leftOverhang
         if !title.isEmpty { canvas.text(title, x: Self.pad, y: Self.pad + 13, size: Self.titleFont, bold: true, className: "title") }
-        for tick in yTicks {
-            let py = top + yScale(tick.value)
-            canvas.line(x1: left, y1: py, x2: left + plotWidth, y2: py, stroke: "#e5e5e5", className: "grid")
-            canvas.line(x1: left - 4, y1: py, x2: left, y2: py, stroke: "#666666", className: "y-tick")
-            canvas.text(tick.label, x: left - 6, y: py + 4, size: Self.tickFont, anchor: .end, className: "y-tick-label")
-        }
+        canvas.valueAxis(yTicks, scale: yScale, left: left, top: top, width: plotWidth, fontSize: Self.tickFont)
         let base = top + plotHeight
         for (c, name) in categories.enumerated() {
             let gx = left + Double(c) * groupWidth + Self.groupGap / 2
@@ -95,6 +98,11 @@ public struct BarChart: Figure {
             } else {
                 canvas.text(name, x: cx, y: base + 4 + Self.tickFont, size: Self.tickFont, anchor: .middle, className: "x-tick-label")
             }
+        }
+        for r in references {
+            let py = top + yScale(r.value)
+            canvas.line(x1: left, y1: py, x2: left + plotWidth, y2: py, stroke: "#333333", dashed: true, className: "reference")
+            canvas.text(r.label, x: left + plotWidth + 4, y: py + 4, size: Self.tickFont, className: "reference-label")
         }
         canvas.line(x1: left, y1: base, x2: left + plotWidth, y2: base, stroke: "#666666")
         canvas.line(x1: left, y1: top, x2: left, y2: base, stroke: "#666666")

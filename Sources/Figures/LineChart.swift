@@ -86,12 +86,7 @@ public struct LineChart: Figure {
     public func draw(into canvas: inout SVGCanvas) {
         let (top, left) = (self.top, self.left)
         if !title.isEmpty { canvas.text(title, x: Self.pad, y: Self.pad + 13, size: Self.titleFont, bold: true, className: "title") }
-        for tick in yTicks {
-            let py = top + yScale(tick.value)
-            canvas.line(x1: left, y1: py, x2: left + plotWidth, y2: py, stroke: "#e5e5e5", className: "grid")
-            canvas.line(x1: left - 4, y1: py, x2: left, y2: py, stroke: "#666666", className: "y-tick")
-            canvas.text(tick.label, x: left - 6, y: py + 4, size: Self.tickFont, anchor: .end, className: "y-tick-label")
-        }
+        canvas.valueAxis(yTicks, scale: yScale, left: left, top: top, width: plotWidth, fontSize: Self.tickFont)
         for tick in xTicks {
             let px = left + xScale(tick.value)
             canvas.line(x1: px, y1: top, x2: px, y2: top + plotHeight, stroke: "#e5e5e5", className: "grid")

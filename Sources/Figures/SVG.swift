@@ -176,3 +176,17 @@ extension SVGCanvas {
         elements.append("</g>")
     }
 }
+
+extension SVGCanvas {
+    /// A value axis on the left of a plot whose top-left corner is (left, top): for each tick a
+    /// light grid line across `width`, a tick mark and its label right-aligned beside it.
+    mutating func valueAxis(_ ticks: [(value: Double, label: String)], scale: Scale, left: Double, top: Double, width: Double,
+                            fontSize: Double) {
+        for tick in ticks {
+            let py = top + scale(tick.value)
+            line(x1: left, y1: py, x2: left + width, y2: py, stroke: "#e5e5e5", className: "grid")
+            line(x1: left - 4, y1: py, x2: left, y2: py, stroke: "#666666", className: "y-tick")
+            text(tick.label, x: left - 6, y: py + 4, size: fontSize, anchor: .end, className: "y-tick-label")
+        }
+    }
+}

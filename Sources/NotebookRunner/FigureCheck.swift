@@ -20,7 +20,8 @@ extension NotebookRunner {
         return dir
     }
 
-    /// The figures `markdown` embeds: (1-based line, file name) of each image link `![…](…/docs/figures/NAME.svg)`.
+    /// The figures `markdown` embeds: (1-based line, file name) of each image link `![…](…/figures/NAME.svg)`
+    /// (`../docs/figures/` from a notebook, `figures/` from a doc page).
     public static func embeddedFigures(_ markdown: String) -> [(line: Int, name: String)] {
         var out: [(Int, String)] = []
         for (i, line) in markdown.components(separatedBy: "\n").enumerated() {
@@ -29,8 +30,9 @@ extension NotebookRunner {
                 let after = rest[open.upperBound...]
                 guard let close = after.firstIndex(of: ")") else { break }
                 let target = after[..<close]
-                if rest[..<open.lowerBound].contains("!["), target.hasSuffix(".svg"), target.contains(figuresDirectory + "/") {
-                    out.append((i + 1, String(target.split(separator: "/").last!)))
+                let parts = target.split(separator: "/")
+                if rest[..<open.lowerBound].contains("!["), target.hasSuffix(".svg"), parts.count >= 2, parts[parts.count - 2] == "figures" {
+                    out.append((i + 1, String(parts.last!)))
                 }
                 rest = after[close...]
             }

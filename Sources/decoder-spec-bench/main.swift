@@ -19,29 +19,22 @@ func fail(_ message: String, status: Int32 = 64) -> Never {
 var args = Array(CommandLine.arguments.dropFirst())
 let json = args.contains("--json")
 args.removeAll { $0 == "--json" }
-var markdownPath: String?
-if let i = args.firstIndex(of: "--markdown") {
-    guard i + 1 < args.count else { fail("--markdown needs a file") }
-    markdownPath = args[i + 1]
+/// Removes `flag FILE` from `args` and returns FILE; its directory is checked before the
+/// (long) run, so a typo does not cost the whole benchmark.
+func fileOption(_ flag: String, in args: inout [String]) -> String? {
+    guard let i = args.firstIndex(of: flag) else { return nil }
+    guard i + 1 < args.count else { fail("\(flag) needs a file") }
+    let path = args[i + 1]
     args.removeSubrange(i...(i + 1))
-    // Checked before the (long) run, so a typo does not cost the whole benchmark.
-    let directory = URL(fileURLWithPath: markdownPath!).deletingLastPathComponent().path
+    let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
-        fail("--markdown \(markdownPath!): the directory \(directory) does not exist")
+        fail("\(flag) \(path): the directory \(directory) does not exist")
     }
+    return path
 }
-var recordPath: String?
-if let i = args.firstIndex(of: "--record") {
-    guard i + 1 < args.count else { fail("--record needs a file") }
-    recordPath = args[i + 1]
-    args.removeSubrange(i...(i + 1))
-    let directory = URL(fileURLWithPath: recordPath!).deletingLastPathComponent().path
-    var isDirectory: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
-        fail("--record \(recordPath!): the directory \(directory) does not exist")
-    }
-}
+let markdownPath = fileOption("--markdown", in: &args)
+let recordPath = fileOption("--record", in: &args)
 let unknown = args.filter { a in !suites.contains { $0.name == a } }
 guard unknown.isEmpty else {
     fail("unknown suite or option \(unknown.map { "\"\($0)\"" }.joined(separator: ", ")); suites: \(suites.map(\.name).joined(separator: ", ")); options: --json, --markdown FILE, --record FILE")

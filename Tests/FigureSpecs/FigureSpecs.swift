@@ -275,6 +275,12 @@ struct FigureSpecs {
             try BarChart(title: "", categories: ["a"], series: ["s"], values: [[0]], yTitle: "", yKind: .log)
         }
         #expect(throws: DecoderSpecError.self) { try BarChart(title: "", categories: ["a", "b"], series: ["s"], values: [[1]], yTitle: "") }
+        // A reference line sits at its value on the axis (and widens the domain to include it).
+        let withLine = try BarChart(title: "", categories: ["a"], series: ["s"], values: [[10]], yTitle: "", references: [(50, "bound")])
+        #expect(withLine.yScale.domain == 0...50)
+        let line = try #require(try parsed(withLine).first { $0.attributes["class"] == "reference" })
+        let bar = try #require(try parsed(withLine).first { $0.attributes["class"] == "bar" })
+        #expect(abs(line.number("y1") - (bar.number("y") + bar.number("height") - withLine.plotHeight)) < 0.011)
     }
 
     @Test("Tree: one box per node, one edge per non-root node, legend per mark; bad parents are typed errors")
