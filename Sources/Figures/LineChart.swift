@@ -7,7 +7,7 @@ public struct Series: Sendable {
     public var name: String
     public var points: [(x: Double, y: Double)]
     public var style: Style
-    /// Text drawn beside each marker (`points` style only), e.g. a kernel's name; nil: none.
+    /// Text drawn beside each marker (`points` style only), e.g. a kernel's name; nil or "": none.
     public var pointLabels: [String]?
 
     public init(_ name: String, _ points: [(x: Double, y: Double)], style: Style = .line, pointLabels: [String]? = nil) {
@@ -106,8 +106,8 @@ public struct LineChart: Figure {
             case .points:
                 for (i, p) in pts.enumerated() {
                     canvas.circle(cx: p.0, cy: p.1, r: 4, fill: color, className: "series-point",
-                                  tooltip: "\(s.pointLabels?[i] ?? s.name): (\(String(format: "%.4g", s.points[i].x)), \(String(format: "%.4g", s.points[i].y)))")
-                    if let labels = s.pointLabels, i < labels.count {
+                                  tooltip: "\(s.pointLabels.map { i < $0.count && !$0[i].isEmpty ? $0[i] : s.name } ?? s.name): (\(String(format: "%.4g", s.points[i].x)), \(String(format: "%.4g", s.points[i].y)))")
+                    if let labels = s.pointLabels, i < labels.count, !labels[i].isEmpty {
                         canvas.text(labels[i], x: p.0 + 6, y: p.1 - 5, size: 10, className: "point-label", fill: color)
                     }
                 }
