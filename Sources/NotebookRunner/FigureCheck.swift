@@ -25,7 +25,9 @@ extension NotebookRunner {
     public static func embeddedFigures(_ markdown: String) -> [(line: Int, name: String)] {
         var out: [(Int, String)] = []
         for (i, line) in markdown.components(separatedBy: "\n").enumerated() {
-            var rest = Substring(line)
+            // Code spans (`…`) show links, they do not embed them: drop every other backtick-separated piece.
+            var rest = Substring(line.split(separator: "`", omittingEmptySubsequences: false).enumerated()
+                .filter { $0.offset % 2 == 0 }.map(\.element).joined(separator: " "))
             while let open = rest.range(of: "](") {
                 let after = rest[open.upperBound...]
                 guard let close = after.firstIndex(of: ")") else { break }

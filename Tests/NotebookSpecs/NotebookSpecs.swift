@@ -45,6 +45,7 @@ struct NotebookSpecs {
         try fm.createDirectory(at: drawn, withIntermediateDirectories: true)
         try fm.createDirectory(at: committed, withIntermediateDirectories: true)
         let markdown = "# probe\n![a](../docs/figures/a.svg) and ![b](../docs/figures/b.svg)\n[not an image](../docs/figures/c.svg)\n"
+            + "shown, not embedded: `![d](../docs/figures/d.svg)`\n"
         #expect(NotebookRunner.embeddedFigures(markdown).map(\.name) == ["a.svg", "b.svg"])
         try "<svg>new</svg>".write(to: drawn.appendingPathComponent("a.svg"), atomically: true, encoding: .utf8)
         try "<svg>old</svg>".write(to: committed.appendingPathComponent("a.svg"), atomically: true, encoding: .utf8)
