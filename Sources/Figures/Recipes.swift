@@ -35,7 +35,7 @@ extension FigureGrid {
     /// and per key (tokens), or nil for index ticks. At most `maxCells` rows and columns are drawn
     /// (the top-left corner, said in the title).
     public static func attention(_ weights: [Matrix], title: String, queryLabels: [String]? = nil, keyLabels: [String]? = nil,
-                                 hidden: [[Bool]]? = nil, headNames: [String]? = nil, columns: Int = 4,
+                                 hidden: [[Bool]]? = nil, headNames: [String]? = nil, columns: Int = 2,
                                  maxCells: Int = 64) throws -> FigureGrid {
         guard let first = weights.first else { throw DecoderSpecError.emptySequence(what: "attention weights (no head)") }
         let rows = min(first.rows, maxCells), cols = min(first.cols, maxCells)
