@@ -37,6 +37,18 @@ enum LibraryRows {
     ]
 
     static let positionalEncoding: [ErrorRow] = [
+        ErrorRow("positional encoding", "RoPE head width 7", .invalidArgument, naming: ["RoPE", "7"]) {
+            _ = try RotaryEmbedding(headWidth: 7)
+        },
+        ErrorRow("positional encoding", "RoPE on x [2, 12] with d_head 8", .shapeMismatch, naming: ["[2, 12]", "8"]) {
+            _ = try RotaryEmbedding(headWidth: 8).apply(to: F.m(2, 12))
+        },
+        ErrorRow("positional encoding", "RoPE offset Int.max", .invalidArgument, naming: ["RoPE", "\(Int.max)"]) {
+            _ = try RotaryEmbedding(headWidth: 8).apply(to: F.m(2, 8), positionOffset: Int.max)
+        },
+        ErrorRow("positional encoding", "ALiBi slopes of 0 heads", .invalidArgument, naming: ["ALiBi", "0"]) {
+            _ = try ALiBi.slopes(heads: 0)
+        },
         ErrorRow("positional encoding", "odd d_model 7", .invalidArgument, naming: ["7", "even"]) {
             _ = try SinusoidalPositionalEncoding(dimension: 7)
         },
@@ -152,6 +164,20 @@ enum LibraryRows {
             var rng = SeededRNG(seed: 0)
             _ = try MultiHeadAttention(modelWidth: 8, heads: 2, rng: &rng)(F.m(3, 6))
         },
+        ErrorRow("attention", "3 kv heads for 4 heads", .invalidArgument, naming: ["kvHeads", "3", "4"]) {
+            _ = try multiHeadAttention(q: F.m(2, 8), k: F.m(3, 6), v: F.m(3, 6), heads: 4, kvHeads: 3)
+        },
+        ErrorRow("attention", "K [3, 8] for 4 heads sharing 2 kv heads of d_head 2", .shapeMismatch, naming: ["[3, 8]", "4"]) {
+            _ = try multiHeadAttention(q: F.m(2, 8), k: F.m(3, 8), v: F.m(3, 8), heads: 4, kvHeads: 2)
+        },
+        ErrorRow("attention", "2 ALiBi slopes for 4 heads", .invalidArgument, naming: ["ALiBi", "4"]) {
+            _ = try multiHeadAttention(q: F.m(2, 8), k: F.m(3, 8), v: F.m(3, 8), heads: 4, alibiSlopes: [0.5, 0.25])
+        },
+        ErrorRow("attention", "a KV cache of width 8 for 2 kv heads of 2", .shapeMismatch, naming: ["4", "[0, 8]"]) {
+            var rng = SeededRNG(seed: 0)
+            var cache = LayerKVCache.empty(width: 8)
+            _ = try MultiHeadAttention(modelWidth: 8, heads: 4, kvHeads: 2, rng: &rng)(F.m(1, 8), cache: &cache)
+        },
     ]
 
     static let masking: [ErrorRow] = [
@@ -179,6 +205,17 @@ enum LibraryRows {
     ]
 
     static let layers: [ErrorRow] = [
+        ErrorRow("layers", "RMSNorm of x [2, 3] with width 4", .shapeMismatch, naming: ["[2, 3]", "4"]) {
+            _ = try RMSNorm(width: 4)(F.m(2, 3))
+        },
+        ErrorRow("layers", "NaN in RMSNorm input", .nonFinite, naming: ["RMSNorm", "nan"]) {
+            _ = try RMSNorm(width: 4)(F.poisoned(2, 4, at: 5, .nan))
+        },
+        ErrorRow("layers", "SwiGLU up [6, 4] with gate [5, 4]", .shapeMismatch, naming: ["[6, 4]", "[5, 4]"]) {
+            var rng = SeededRNG(seed: 0)
+            let ffn = try SwiGLUFeedForward(modelWidth: 4, feedForwardWidth: 5, rng: &rng)
+            _ = try SwiGLUFeedForward(gate: ffn.gate, up: Linear(inputSize: 4, outputSize: 6, rng: &rng), down: ffn.down)
+        },
         ErrorRow("layers", "Linear W [3, 4] with bias of 2", .shapeMismatch, naming: ["[3, 4]", "2"]) {
             _ = try Linear(weight: F.m(3, 4), bias: [0, 0])
         },
