@@ -38,10 +38,18 @@ bench:
 	$(SWIFT) build -c release --product decoder-spec-bench --scratch-path $(RELEASE_DIR) $(NATIVE)
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(RELEASE_DIR)/release/decoder-spec-bench $(if $(SUITES),,--markdown docs/benchmarks.md) $(SUITES)
 
-## docs: DocC API documentation into the git-ignored .build-docs/
+## docs: the book and the API as one static DocC site in the git-ignored .build-docs/, warnings as
+## errors (an unresolved link or a missing image fails). The catalog Sources/DecoderSpec/DecoderSpec.docc
+## is generated from notebooks-md/ and docs/ by `decoder-spec book` and must be in step. One archive per
+## module the umbrella re-exports, combined, so the book's symbol links reach each module's API pages.
+DOC_TARGETS = $(shell sed -n 's/^@_exported import //p' Sources/DecoderSpec/DecoderSpec.swift) DecoderSpec
 docs: deps
+	$(SWIFT) build --product decoder-spec
+	$$($(SWIFT) build --show-bin-path)/decoder-spec book --check
+	rm -rf .build-docs
 	$(SWIFT) package --allow-writing-to-directory .build-docs generate-documentation \
-	  --target DecoderSpec --transform-for-static-hosting --output-path .build-docs
+	  $(addprefix --target ,$(DOC_TARGETS)) --enable-experimental-combined-documentation \
+	  --transform-for-static-hosting --output-path .build-docs --warnings-as-errors
 
 clean:
 	rm -rf .build .build-* 

@@ -71,9 +71,17 @@ public func attend(q: Matrix, cachedK: Matrix, cachedV: Matrix, mask: AttentionM
 ///
 ///     head_h = Attention(Q[:, h·d_h ..< (h+1)·d_h], K[:, …], V[:, …]),   Concat(head_1 … head_H)
 ///
-/// - Parameter trustedKeyRows: leading rows of K and V already checked by an earlier call (a KV
-///   cache's rows before this decoding step); they are not scanned for NaN/±Inf again, so a step
-///   does not re-read the whole cache. 0 (the default) scans everything.
+/// - Parameters:
+///   - q: [Tq, d_model] projected queries.
+///   - k: [Tk, d_model] projected keys.
+///   - v: [Tk, d_model] projected values.
+///   - heads: H, which must divide d_model.
+///   - mask: applied to every head's scores (notebook 05).
+///   - path: naive or optimized (fused, online-softmax) kernel.
+///   - trustedKeyRows: leading rows of K and V already checked by an earlier call (a KV
+///     cache's rows before this decoding step); they are not scanned for NaN/±Inf again, so a step
+///     does not re-read the whole cache. 0 (the default) scans everything.
+/// - Returns: [Tq, d_model], the heads' outputs concatenated (before W_O).
 /// - Throws: `.invalidArgument` when heads ∤ d_model; otherwise as `scaledDotProductAttention`
 ///   (including its edge numerics: an overflowing Float result is recomputed in Double).
 public func multiHeadAttention(q: Matrix, k: Matrix, v: Matrix, heads: Int, mask: AttentionMask = .none,
