@@ -50,6 +50,22 @@ docs: deps
 	$(SWIFT) package --allow-writing-to-directory .build-docs generate-documentation \
 	  $(addprefix --target ,$(DOC_TARGETS)) --enable-experimental-combined-documentation \
 	  --transform-for-static-hosting --output-path .build-docs --warnings-as-errors
+	cp Sources/DecoderSpec/DecoderSpec.docc/theme-settings.json .build-docs/   # the combined archive leaves it out
+
+## serve-docs: serve the site make docs built at http://localhost:8000/documentation/decoderspec (Ctrl-C stops)
+.PHONY: serve-docs
+serve-docs:
+	@[ -f .build-docs/index.html ] || { echo "serve-docs: run make docs first" >&2; exit 1; }
+	@echo "serving the book at http://localhost:8000/documentation/decoderspec"
+	python3 -m http.server 8000 --bind 127.0.0.1 --directory .build-docs
+
+## docs-check: the book in a real browser — installs headless Chromium (Debian package) if missing, serves
+## .build-docs and checks every page renders: title, code listings, figures (no broken image), no app
+## error, a symbol link; screenshots into SCREENS (default .build/docs-screens). Not part of make test.
+SCREENS ?= .build/docs-screens
+.PHONY: docs-check
+docs-check:
+	./scripts/docs-check $(SCREENS)
 
 clean:
 	rm -rf .build .build-* 

@@ -55,6 +55,8 @@ public struct Book {
             out["Resources/\(figure)"] = data
         }
         out["DecoderSpec.md"] = Data(try landingPage(notebooks: notebooks, pages: pages).utf8)
+        // The renderer asks for theme settings on every page; quick navigation (⇧⌘O / "/") finds any page.
+        out["theme-settings.json"] = Data(#"{"meta": {}, "theme": {}, "features": {"docs": {"quickNavigation": {"enable": true}}}}"#.utf8 + [10])
         return out
     }
 
@@ -113,7 +115,11 @@ public struct Book {
 
     func landingPage(notebooks: [Page], pages: [Page]) throws -> String {
         // Concept pages in the order the README's reading order first names them, then the rest.
-        let readme = try read("README.md")
+        var readme = try read("README.md")
+        if let start = readme.range(of: "## Reading order") {
+            readme = String(readme[start.upperBound...])
+            if let end = readme.range(of: "\n## ") { readme = String(readme[..<end.lowerBound]) }
+        }
         let mentioned = Self.matches(of: #"docs/([a-z0-9-]+)\.md"#, in: readme).map { "docs/\($0).md" }
         var order: [String] = []
         for source in mentioned + pages.map(\.source) where !order.contains(source) && pages.contains(where: { $0.source == source }) {
@@ -151,16 +157,13 @@ public struct Book {
         """
     }
 
-    /// A notebook article: after the first paragraph (the abstract), where it comes from and how to run it.
+    /// A notebook article: before its first code listing, where it comes from and how to run it.
     static func withRunNote(_ text: String, page: Page) -> String {
         var lines = text.components(separatedBy: "\n")
-        var i = 1
-        while i < lines.count, lines[i].trimmingCharacters(in: .whitespaces).isEmpty { i += 1 }
-        while i < lines.count, !lines[i].trimmingCharacters(in: .whitespaces).isEmpty { i += 1 }
         let number = page.article.dropFirst("Notebook-".count).prefix(2)
-        let note = ["", "> Note: This article is the notebook `\(page.source)`. Every output listing is what the code",
-                    "> listing above it printed, checked by `make test`. Run it yourself: `decoder-spec notebooks \(number) --print`."]
-        lines.insert(contentsOf: note, at: i)
+        let note = ["> Note: This article is the notebook `\(page.source)`. Every output listing is what the code",
+                    "> listing above it printed, checked by `make test`. Run it yourself: `decoder-spec notebooks \(number) --print`.", ""]
+        lines.insert(contentsOf: note, at: lines.firstIndex { $0.trimmingCharacters(in: .whitespaces) == "```swift" } ?? lines.count)
         return lines.joined(separator: "\n")
     }
 

@@ -77,6 +77,25 @@ struct BookSpecs {
         }
     }
 
+    @Test("README's reading order links every notebook and page it names both as Markdown and as a rendered article")
+    func readmeLinksTheBook() throws {
+        let readme = try String(contentsOf: projectRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        let table = readme.components(separatedBy: "## Reading order")[1].components(separatedBy: "\n## ")[0]
+        let named = Set(table.matches(of: /`((?:notebooks-md|docs)\/[a-z0-9-]+)\.md`/).map { String($0.1) })
+        for notebook in try NotebookRunner(projectRoot: projectRoot).notebookPaths() {
+            let name = "notebooks-md/" + ((notebook as NSString).lastPathComponent as NSString).deletingPathExtension
+            #expect(named.contains(name), "the reading order does not name \(name)")
+        }
+        for source in named.sorted() {
+            let article = (source.hasPrefix("docs/") ? "page-" : "notebook-") + source.split(separator: "/")[1]
+            #expect(table.contains("[`\(source).md`](\(source).md) · [book](http://localhost:8000/documentation/decoderspec/\(article))"),
+                    "no Markdown and book link for \(source)")
+            let catalogName = (source.hasPrefix("docs/") ? "Page-" : "Notebook-") + source.split(separator: "/")[1] + ".md"
+            #expect(FileManager.default.fileExists(atPath: projectRoot.appendingPathComponent("\(Book.catalog)/\(catalogName)").path),
+                    "the book has no article \(catalogName) for \(source)")
+        }
+    }
+
     @Test("Links, symbol names, figures and code blocks are rewritten as DocC reads them; code is left alone")
     func rewriting() throws {
         let fixture = try BookFixture()
@@ -86,7 +105,7 @@ struct BookSpecs {
         let page = String(decoding: try #require(files["Page-second.md"]), as: UTF8.self)
         #expect(notebook.contains("The abstract. See <doc:Page-second> and `Run \"make x\" now`; its `swift` blocks run."))
         #expect(notebook.contains("> Note: This article is the notebook `notebooks-md/01-first.md`."))
-        #expect(notebook.contains("decoder-spec notebooks 01 --print"))
+        #expect(notebook.contains("decoder-spec notebooks 01 --print`.\n\n```swift\n"), "the note stands right before the first code listing")
         #expect(notebook.contains("![a figure](f.svg)"))
         #expect(files["Resources/f.svg"] == Data(BookFixture.svg.utf8), "the figure is copied byte for byte")
         // Code blocks (fenced and indented) are copied as they are.
@@ -106,7 +125,7 @@ struct BookSpecs {
         let fixture = try BookFixture()
         defer { fixture.remove() }
         let book = Book(projectRoot: fixture.root)
-        #expect(try book.write().count == 4)
+        #expect(try book.write().count == 5)  // landing page, two articles, the figure, theme settings
         #expect(try book.outOfStep().isEmpty)
         try fixture.write("notebooks-md/01-first.md", "# 01 — First\n\nChanged.\n")
         try fixture.write("\(Book.catalog)/Stray.md", "# Stray\n")
