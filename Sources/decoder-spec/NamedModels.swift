@@ -19,7 +19,7 @@ enum NamedModel: String, CaseIterable {
         switch self {
         case .demo: return try Self.demoModel(path: path)
         case .tiny:
-            return try DecoderOnlyModel.seeded(DecoderOnlyConfig(vocabularySize: 64, contextLength: 64, modelWidth: 32, heads: 4, layers: 2),
+            return try DecoderOnlyModel.seeded(TransformerConfig(vocabularySize: 64, contextLength: 64, modelWidth: 32, heads: 4, layers: 2),
                                                seed: seed, path: path)
         case .gpt2Small: return try DecoderOnlyModel.seeded(.gpt2Small, seed: seed, path: path)
         }
@@ -27,7 +27,7 @@ enum NamedModel: String, CaseIterable {
 
     static func demoModel(path: KernelPath) throws -> DecoderOnlyModel {
         var m = try DecoderOnlyModel.seeded(
-            DecoderOnlyConfig(vocabularySize: Demo.words.count, contextLength: 16, modelWidth: 16, heads: 4, layers: 2), seed: 6, path: path)
+            TransformerConfig(vocabularySize: Demo.words.count, contextLength: 16, modelWidth: 16, heads: 4, layers: 2), seed: 6, path: path)
         // Random embeddings of std 0.02 give nearly uniform logits; widen them so the
         // distributions printed below are not all ≈ 1/16; widen W_Q, W_K so attention is not
         // uniform, and the FFN so each layer moves the residual stream away from the input token.
