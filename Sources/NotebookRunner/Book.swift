@@ -61,18 +61,18 @@ public struct Book {
     }
 
     /// The catalog files that differ from `files()` (changed, missing or not generated), sorted.
-    public func outOfStep() throws -> [String] {
-        let want = try files()
+    public func outOfStep() throws -> [String] { try outOfStep(try files()) }
+
+    func outOfStep(_ want: [String: Data]) throws -> [String] {
         let have = try committed()
-        let names = Set(want.keys).union(have.keys)
-        return names.filter { want[$0] != have[$0] }.sorted()
+        return Set(want.keys).union(have.keys).filter { want[$0] != have[$0] }.sorted()
     }
 
     /// Writes the catalog and removes files it no longer generates; returns what changed.
     @discardableResult
     public func write() throws -> [String] {
-        let changed = try outOfStep()
         let want = try files()
+        let changed = try outOfStep(want)
         let dir = root.appendingPathComponent(Self.catalog)
         for name in changed {
             let url = dir.appendingPathComponent(name)
