@@ -51,6 +51,8 @@ docs: deps
 	  $(addprefix --target ,$(DOC_TARGETS)) --enable-experimental-combined-documentation \
 	  --transform-for-static-hosting --output-path .build-docs --warnings-as-errors
 	cp Sources/DecoderSpec/DecoderSpec.docc/theme-settings.json .build-docs/   # the combined archive leaves it out
+	@# The site's root has no page of its own: send a reader to the book (every page has its own index.html).
+	printf '<!doctype html><meta charset="utf-8"><title>DecoderSpec</title><meta http-equiv="refresh" content="0; url=documentation/decoderspec/"><a href="documentation/decoderspec/">DecoderSpec</a>\n' > .build-docs/index.html
 
 ## serve-docs: serve the site make docs built at http://localhost:8000/documentation/decoderspec (Ctrl-C stops)
 .PHONY: serve-docs

@@ -187,6 +187,14 @@ def main():
             failures.append("self-test: a broken image was not reported")
         page.errors()  # the broken image's own 404 belongs to the self-test
 
+        # The site's root sends a reader to the book.
+        state = page.open(BASE + "/")
+        where = page.evaluate("location.pathname")
+        print(f"  {'ok ' if state['title'] == 'DecoderSpec' else 'BAD'} / → {where}")
+        if state["title"] != "DecoderSpec" or not where.startswith("/documentation/decoderspec"):
+            failures.append(f"/: ends at {where} titled {state['title']!r}, not the book's landing page")
+        failures += [f"/: {e}" for e in page.errors()]
+
         checked = 0
         for path, title, figures, listings in articles():
             state = page.open(BASE + path)
