@@ -47,6 +47,11 @@ public struct Book {
             if page.source.hasPrefix("notebooks-md/") { text = Self.withRunNote(text, page: page) }
             out["\(page.article).md"] = Data(text.utf8)
         }
+        let byName = Dictionary(grouping: figures) { ($0 as NSString).lastPathComponent }
+        if let clash = byName.values.first(where: { $0.count > 1 }) {
+            throw BookError.badLink(page: "docs/figures", line: 0, target: clash.sorted().joined(separator: ", "),
+                                    reason: "figures in different folders share a file name, which DocC cannot tell apart")
+        }
         for figure in figures.sorted() {
             let url = root.appendingPathComponent("docs/figures/\(figure)")
             guard let data = FileManager.default.contents(atPath: url.path) else {
@@ -221,7 +226,8 @@ public struct Book {
             }
             let name = String(resolved.dropFirst("docs/figures/".count))
             figures.insert(name)
-            text.replaceSubrange(match.range, with: "![\(alt)](\(name))")
+            // DocC finds a resource by its file name, wherever it sits in the catalog.
+            text.replaceSubrange(match.range, with: "![\(alt)](\((name as NSString).lastPathComponent))")
         }
         // Markdown links to another page, or to a heading: [text](errors.md#x), [text](#x).
         for match in Self.spans(of: #"(?<!!)\[([^\]]+)\]\(([^)\s]+)\)"#, in: text).reversed() {

@@ -23,7 +23,7 @@ struct BookFixture {
 
             The abstract. See `docs/second.md` and ``Run `make x` now``; its ```swift blocks run.
 
-            ![a figure](../docs/figures/f.svg)
+            ![a figure](../docs/figures/f.svg) ![in a folder](../docs/figures/pe/g.svg)
 
             ```swift
             let w = `Widget`() // docs/second.md stays as code
@@ -38,6 +38,7 @@ struct BookFixture {
             """)
         try write("docs/second.md", "# Second\n\nBack to [the notebook](../notebooks-md/01-first.md), [below](#a-heading).\n\n## A heading\n")
         if figure { try write("docs/figures/f.svg", Self.svg) }
+        try write("docs/figures/pe/g.svg", Self.svg)
     }
 
     func write(_ path: String, _ text: String) throws {
@@ -106,8 +107,9 @@ struct BookSpecs {
         #expect(notebook.contains("The abstract. See <doc:Page-second> and `Run \"make x\" now`; its `swift` blocks run."))
         #expect(notebook.contains("> Note: This article is the notebook `notebooks-md/01-first.md`."))
         #expect(notebook.contains("decoder-spec notebooks 01 --print`.\n\n```swift\n"), "the note stands right before the first code listing")
-        #expect(notebook.contains("![a figure](f.svg)"))
+        #expect(notebook.contains("![a figure](f.svg) ![in a folder](g.svg)"))
         #expect(files["Resources/f.svg"] == Data(BookFixture.svg.utf8), "the figure is copied byte for byte")
+        #expect(files["Resources/pe/g.svg"] == Data(BookFixture.svg.utf8))
         // Code blocks (fenced and indented) are copied as they are.
         #expect(notebook.contains("```swift\nlet w = `Widget`() // docs/second.md stays as code\n```\n```output\nok\n```"))
         #expect(notebook.contains("    indented code `Widget` docs/second.md"))
@@ -125,11 +127,11 @@ struct BookSpecs {
         let fixture = try BookFixture()
         defer { fixture.remove() }
         let book = Book(projectRoot: fixture.root)
-        #expect(try book.write().count == 5)  // landing page, two articles, the figure, theme settings
+        #expect(try book.write().count == 6)  // landing page, two articles, two figures, theme settings
         #expect(try book.outOfStep().isEmpty)
         try fixture.write("notebooks-md/01-first.md", "# 01 — First\n\nChanged.\n")
         try fixture.write("\(Book.catalog)/Stray.md", "# Stray\n")
-        #expect(try book.outOfStep() == ["Notebook-01-first.md", "Resources/f.svg", "Stray.md"])
+        #expect(try book.outOfStep() == ["Notebook-01-first.md", "Resources/f.svg", "Resources/pe/g.svg", "Stray.md"])
         try book.write()
         #expect(try book.outOfStep().isEmpty)
         #expect(!FileManager.default.fileExists(atPath: fixture.root.appendingPathComponent("\(Book.catalog)/Stray.md").path))
@@ -145,5 +147,8 @@ struct BookSpecs {
         #expect { try Book(projectRoot: fixture.root).files() } throws: { "\($0)" == "docs/second.md:3: link missing.md: not a notebook or a page of docs/" }
         try fixture.write("docs/second.md", "# Second\n\nSee [nothing](#no-such-heading).\n")
         #expect { try Book(projectRoot: fixture.root).files() } throws: { "\($0)".contains("no heading with that anchor") }
+        try fixture.write("docs/second.md", "# Second\n\n![twice](figures/g.svg)\n")
+        try fixture.write("docs/figures/g.svg", BookFixture.svg)
+        #expect { try Book(projectRoot: fixture.root).files() } throws: { "\($0)".contains("g.svg, pe/g.svg") }
     }
 }
