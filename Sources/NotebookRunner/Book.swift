@@ -7,8 +7,9 @@ import Foundation
 ///
 /// What the generator rewrites (outside code blocks, which are copied as they are):
 /// - a reference to a page, `docs/attention.md` or `notebooks-md/04-attention.md` (in a code span or
-///   plain), and a Markdown link to one (`[errors](errors.md)`, `[Fuzzing](#fuzzing)`), becomes a DocC
-///   link (`<doc:Page-attention>`, `<doc:Notebook-04-attention>`, `<doc:Page-reliability#Fuzzing>`);
+///   plain), becomes a DocC link showing the page's title (`<doc:Page-attention>`); a Markdown link to
+///   a page or heading keeps its text (`[Fuzzing](#fuzzing)` → `[Fuzzing](doc:Page-reliability#Fuzzing)`),
+///   and "notebook 05" in prose links to that notebook;
 /// - a code span that is exactly the name of a public top-level type or (not overloaded) free
 ///   function of a module the umbrella re-exports becomes a symbol link into that module's
 ///   documentation (``` ``/Layers/MultiHeadAttention`` ```; `make docs` builds every such module);
@@ -238,14 +239,25 @@ public struct Book {
             guard let article = articles[file] else {
                 throw BookError.badLink(page: page.source, line: lineNumber, target: target, reason: "not a notebook or a page of docs/")
             }
-            var link = "<doc:\(article)"
+            // Link text that is only the file's name gives way to the page's title.
+            let named = match.groups[0] == (parts[0] as NSString).lastPathComponent
+            var link = named ? "<doc:\(article)" : "[\(match.groups[0])](doc:\(article)"
             if parts.count == 2 {
                 guard let heading = try self.heading(anchor: parts[1], in: file) else {
                     throw BookError.badLink(page: page.source, line: lineNumber, target: target, reason: "no heading with that anchor")
                 }
                 link += "#" + heading.replacingOccurrences(of: " ", with: "-")
             }
-            text.replaceSubrange(match.range, with: link + ">")
+            text.replaceSubrange(match.range, with: link + (named ? ">" : ")"))
+        }
+        // "notebook 05" in prose links to that notebook.
+        text = Self.outsideCodeSpans(text) { prose in
+            var prose = prose
+            for match in Self.spans(of: #"\b([Nn]otebook ([0-9]{2}))\b"#, in: prose).reversed() {
+                guard let article = articles.first(where: { $0.key.hasPrefix("notebooks-md/\(match.groups[1])-") })?.value else { continue }
+                prose.replaceSubrange(match.range, with: "[\(match.groups[0])](doc:\(article))")
+            }
+            return prose
         }
         // References to pages by path, in a code span or plain.
         for match in Self.spans(of: #"`?((?:\.\./)?(?:docs/[a-z0-9-]+|notebooks-md/[0-9]{2}-[a-z0-9-]+)\.md)`?"#, in: text).reversed() {
@@ -267,6 +279,25 @@ public struct Book {
             text.replaceSubrange(match.range, with: "``/\(path)``")
         }
         return text
+    }
+
+    /// `text` with `transform` applied to the parts outside `code spans`.
+    static func outsideCodeSpans(_ text: String, _ transform: (String) -> String) -> String {
+        var out = "", prose = "", i = text.startIndex
+        while i < text.endIndex {
+            if text[i] == "`" {
+                let run = text[i...].prefix { $0 == "`" }
+                if let close = text[run.endIndex...].range(of: String(run)) {
+                    out += transform(prose) + text[i..<close.upperBound]
+                    prose = ""
+                    i = close.upperBound
+                    continue
+                }
+            }
+            prose.append(text[i])
+            i = text.index(after: i)
+        }
+        return out + transform(prose)
     }
 
     /// The heading of `file` whose GitHub-style anchor is `anchor` ("Bad input: the matrix" ↔ "bad-input-the-matrix").

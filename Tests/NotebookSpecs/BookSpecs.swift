@@ -36,7 +36,7 @@ struct BookFixture {
 
             `Widget`, `blend`, `twice`, `Hidden`.
             """)
-        try write("docs/second.md", "# Second\n\nBack to [the notebook](../notebooks-md/01-first.md), [below](#a-heading).\n\n## A heading\n")
+        try write("docs/second.md", "# Second\n\nBack to [the notebook](../notebooks-md/01-first.md), [below](#a-heading), [01-first.md](../notebooks-md/01-first.md). Notebook 01, not `notebook 01`.\n\n## A heading\n")
         if figure { try write("docs/figures/f.svg", Self.svg) }
         try write("docs/figures/pe/g.svg", Self.svg)
     }
@@ -116,7 +116,7 @@ struct BookSpecs {
         // Public types and free functions declared once become absolute symbol links with argument labels;
         // overloaded and internal names stay code.
         #expect(notebook.contains("``/Alpha/Widget``, ``/Alpha/blend(_:with:scale:)``, `twice`, `Hidden`."))
-        #expect(page.contains("Back to <doc:Notebook-01-first>, <doc:Page-second#A-heading>."))
+        #expect(page.contains("Back to [the notebook](doc:Notebook-01-first), [below](doc:Page-second#A-heading), <doc:Notebook-01-first>. [Notebook 01](doc:Notebook-01-first), not `notebook 01`."))
         let landing = String(decoding: try #require(files["DecoderSpec.md"]), as: UTF8.self)
         #expect(landing.hasPrefix("# ``DecoderSpec``\n"))
         #expect(landing.contains("- <doc:Notebook-01-first>") && landing.contains("- <doc:Page-second>"))
