@@ -4,7 +4,7 @@ the DocC site that `make docs` built (served by a local HTTP server) and checks 
 catalog: the page exists (not DocC's "can't be found"), its title is the article's H1, each code
 listing and figure is there, no image is broken (naturalWidth > 0), the app logs no error, and a
 symbol link from the prose opens the API page. A self-test first shows the checks can fail (a
-missing page, a broken image). Screenshots of three pages go to the screenshot folder.
+missing page, a broken image). Screenshots of three pages (four shots) go to the screenshot folder.
 
 usage: docs-check.py BASE_URL CHROMIUM CATALOG SCREENSHOT_DIR      (scripts/docs-check runs it)
 Standard library only: the WebSocket client below is the small subset of RFC 6455 CDP needs.
@@ -229,10 +229,15 @@ def main():
             failures += [f"{href}: {e}" for e in page.errors()]
 
         os.makedirs(SHOTS, exist_ok=True)
-        for name, path in [("book-index", "/documentation/decoderspec"),
-                           ("notebook-04-attention", "/documentation/decoderspec/notebook-04-attention"),
-                           ("page-positional-encoding", "/documentation/decoderspec/page-positional-encoding")]:
+        # (name, page, index of the code listing to scroll to, or None for the top)
+        for name, path, listing in [("book-index", "/documentation/decoderspec", None),
+                                    ("notebook-04-attention", "/documentation/decoderspec/notebook-04-attention", None),
+                                    ("notebook-04-code-and-output", "/documentation/decoderspec/notebook-04-attention", 1),
+                                    ("page-positional-encoding", "/documentation/decoderspec/page-positional-encoding", None)]:
             page.open(BASE + path)
+            if listing is not None:
+                page.evaluate(f"document.querySelectorAll('main pre')[{listing}].scrollIntoView()")
+                time.sleep(0.3)
             page.screenshot(os.path.join(SHOTS, name + ".png"))
         print(f"docs-check: {checked} pages, screenshots in {SHOTS}")
     finally:
