@@ -9,10 +9,9 @@ missing page, a broken image). Screenshots of three pages (four shots) go to the
 usage: docs-check.py BASE_URL CHROMIUM CATALOG SCREENSHOT_DIR      (scripts/docs-check runs it)
 Standard library only: the WebSocket client below is the small subset of RFC 6455 CDP needs.
 """
-import base64, json, os, re, socket, struct, subprocess, sys, tempfile, time, urllib.request
+import base64, json, os, re, shutil, signal, socket, struct, subprocess, sys, tempfile, time, urllib.request
 
 BASE, CHROMIUM, CATALOG, SHOTS = sys.argv[1:5]
-PORT = 9333
 TIMEOUT = 30.0
 
 
@@ -156,9 +155,14 @@ def articles():
 
 def main():
     profile = tempfile.mkdtemp(prefix="docs-check-chromium-")
+    with socket.socket() as s:  # a free port, so no other browser answers
+        s.bind(("127.0.0.1", 0))
+        PORT = s.getsockname()[1]
+    # Its own process group: Debian's chromium-headless-shell is a wrapper script, and the browser
+    # starts helpers; all of them end with the group.
     browser = subprocess.Popen([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
                                 f"--remote-debugging-port={PORT}", f"--user-data-dir={profile}", "about:blank"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     failures = []
     try:
         deadline = time.time() + TIMEOUT
@@ -241,8 +245,9 @@ def main():
             page.screenshot(os.path.join(SHOTS, name + ".png"))
         print(f"docs-check: {checked} pages, screenshots in {SHOTS}")
     finally:
-        browser.terminate()
+        os.killpg(browser.pid, signal.SIGTERM)
         browser.wait(timeout=10)
+        shutil.rmtree(profile, ignore_errors=True)
     if failures:
         print("docs-check: FAILED\n  " + "\n  ".join(failures))
         sys.exit(1)
