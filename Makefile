@@ -31,12 +31,20 @@ notebooks: deps
 	$(SWIFT) build --product decoder-spec
 	$$($(SWIFT) build --show-bin-path)/decoder-spec notebooks $(if $(UPDATE),--update,)
 
-## bench: release build with native code generation; prints the tables and records docs/benchmarks.md
-## (SUITES="kernels decode" runs a subset and leaves docs/benchmarks.md, the full table, alone)
+## figures: run the notebooks and copy the figures their cells draw (Sources/Figures) into docs/figures/;
+## make test fails when a figure a notebook embeds is not the one its cells draw
+.PHONY: figures
+figures: deps
+	$(SWIFT) build --product decoder-spec
+	$$($(SWIFT) build --show-bin-path)/decoder-spec notebooks --figures
+
+## bench: release build with native code generation; prints the tables and records docs/benchmarks.md and
+## docs/benchmarks.json (every measurement, the FP32 peak and read bandwidth: the figures' source)
+## (SUITES="kernels decode" runs a subset and leaves both alone; its record goes to .build-release/benchmarks.json)
 bench:
 	@./scripts/ensure-deps --bench
 	$(SWIFT) build -c release --product decoder-spec-bench --scratch-path $(RELEASE_DIR) $(NATIVE)
-	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(RELEASE_DIR)/release/decoder-spec-bench $(if $(SUITES),,--markdown docs/benchmarks.md) $(SUITES)
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(RELEASE_DIR)/release/decoder-spec-bench $(if $(SUITES),--record $(RELEASE_DIR)/benchmarks.json,--markdown docs/benchmarks.md --record docs/benchmarks.json) $(SUITES)
 
 ## docs: the book and the API as one static DocC site in the git-ignored .build-docs/, warnings as
 ## errors (an unresolved link or a missing image fails). The catalog Sources/DecoderSpec/DecoderSpec.docc

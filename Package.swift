@@ -45,13 +45,15 @@ let package = Package(
         .target(name: "Applications", dependencies: ["TensorCore", "Kernels", "Layers", "Models", "IO", "Tokenizers", "Metrics",
                                                      "Decoding", "Training"], exclude: readme),
         .target(name: "Errata", dependencies: ["TensorCore", "Kernels", "Masking", "Attention"], exclude: readme),
+        // Figures: deterministic SVG (heatmaps, line and bar charts, trees) for the notebooks, the CLI and docs/figures.
+        .target(name: "Figures", dependencies: ["TensorCore", "IO"], exclude: readme),
         // The bug zoo (docs/bug-zoo.md): real-world bugs as variants of the correct code. Deliberately NOT
         // re-exported by DecoderSpec and not reachable from the CLI; only the specs use it (`make zoo` runs BugZooSpecs).
         .target(name: "BugZoo", dependencies: ["TensorCore", "Kernels", "PositionalEncoding", "Masking", "Attention",
                                                "Layers", "Decoding", "Models", "Metrics", "Training"], exclude: readme),
         .target(name: "DecoderSpec", dependencies: [
             "TensorCore", "Kernels", "Embedding", "PositionalEncoding", "Masking", "Attention",
-            "IO", "Tokenizers", "Layers", "Decoding", "Models", "Metrics", "Errata", "Training", "Applications",
+            "IO", "Tokenizers", "Layers", "Decoding", "Models", "Metrics", "Errata", "Training", "Applications", "Figures",
         ], exclude: readme),
 
         // Tools.
@@ -80,6 +82,7 @@ let package = Package(
         .testTarget(name: "DecodingSpecs", dependencies: ["SpecSupport", "DecoderSpec", "GSLOracle"]),
         .testTarget(name: "TrainingSpecs", dependencies: ["SpecSupport", "DecoderSpec", "GSLOracle"]),
         .testTarget(name: "NotebookSpecs", dependencies: ["NotebookRunner"]),
+        .testTarget(name: "FigureSpecs", dependencies: ["Figures", "TensorCore"]),
         .testTarget(name: "BugZooSpecs", dependencies: ["SpecSupport", "BugZoo", "DecoderSpec"]),
         .testTarget(name: "HardeningSpecs", dependencies: ["SpecSupport", "DecoderSpec"]),
         .testTarget(name: "WholeModelSpecs", dependencies: ["SpecSupport", "ReferenceModel", "DecoderSpec", "GSLOracle"]),

@@ -4,7 +4,8 @@ the DocC site that `make docs` built (served by a local HTTP server) and checks 
 catalog: the page exists (not DocC's "can't be found"), its title is the article's H1, each code
 listing and figure is there, no image is broken (naturalWidth > 0), the app logs no error, and a
 symbol link from the prose opens the API page. A self-test first shows the checks can fail (a
-missing page, a broken image). Screenshots of three pages (four shots) go to the screenshot folder.
+missing page, a broken image). Screenshots of three pages (four shots: the index, a notebook's code and
+output, a figure, a concept page) go to the screenshot folder.
 
 usage: docs-check.py BASE_URL CHROMIUM CATALOG SCREENSHOT_DIR      (scripts/docs-check runs it)
 Standard library only: the WebSocket client below is the small subset of RFC 6455 CDP needs.
@@ -116,8 +117,15 @@ class Page:
                         notFound: /can.t be found/i.test(text) || (nav && nav.responseStatus >= 400)};
             })()""")
             if state and state["ready"] == "complete" and (state["title"] or state["notFound"]):
-                time.sleep(0.3)  # let images finish decoding
-                self.evaluate("Promise.all([...document.images].map(i => i.decode().catch(() => null)))")
+                # DocC loads images lazily: ask for all of them now and wait (at most 15 s) until each
+                # has loaded or failed.
+                self.evaluate("""(() => {
+                    const imgs = [...document.images];
+                    imgs.forEach(i => { i.loading = 'eager'; });
+                    const settled = imgs.map(i => i.complete ? Promise.resolve() :
+                        new Promise(r => { i.addEventListener('load', r); i.addEventListener('error', r); }));
+                    return Promise.race([Promise.all(settled), new Promise(r => setTimeout(r, 15000))]);
+                })()""")
                 return state
             time.sleep(0.2)
         return {"ready": "timeout", "title": None, "notFound": False}
@@ -147,7 +155,9 @@ def articles():
         path = "/documentation/decoderspec" + ("" if name == "DecoderSpec.md" else "/" + name[:-3].lower())
         if title == "``DecoderSpec``":
             title = "DecoderSpec"
-        figures = len(re.findall(r"!\[[^\]]*\]\([^)]+\)", text))
+        prose = re.sub(r"(?ms)^\s*```.*?^\s*```", "", text)       # without code blocks
+        prose = re.sub(r"(`+)(?:(?!\1).)+?\1", "", prose)          # and code spans (images there are shown, not embedded)
+        figures = len(re.findall(r"!\[[^\]]*\]\([^)]+\)", prose))
         listings = len(re.findall(r"(?m)^\s*```[a-z]+\s*$", text))
         out.append((path, title, figures, listings))
     return out
@@ -233,15 +243,15 @@ def main():
             failures += [f"{href}: {e}" for e in page.errors()]
 
         os.makedirs(SHOTS, exist_ok=True)
-        # (name, page, index of the code listing to scroll to, or None for the top)
-        for name, path, listing in [("book-index", "/documentation/decoderspec", None),
-                                    ("notebook-04-attention", "/documentation/decoderspec/notebook-04-attention", None),
-                                    ("notebook-04-code-and-output", "/documentation/decoderspec/notebook-04-attention", 1),
-                                    ("page-positional-encoding", "/documentation/decoderspec/page-positional-encoding", None)]:
+        # (name, page, element to scroll to or None for the top)
+        for name, path, target in [("book-index", "/documentation/decoderspec", None),
+                                   ("notebook-04-code-and-output", "/documentation/decoderspec/notebook-04-attention", "main pre:nth-of-type(1)"),
+                                   ("notebook-02-figure", "/documentation/decoderspec/notebook-02-positional-encoding", "main img"),
+                                   ("page-positional-encoding", "/documentation/decoderspec/page-positional-encoding", None)]:
             page.open(BASE + path)
-            if listing is not None:
-                page.evaluate(f"document.querySelectorAll('main pre')[{listing}].scrollIntoView()")
-                time.sleep(0.3)
+            if target:
+                page.evaluate(f"(() => {{ const e = document.querySelectorAll({json.dumps(target)}); if (e.length) e[e.length > 1 && {json.dumps(target)}.includes('pre') ? 1 : 0].scrollIntoView(); }})()")
+                time.sleep(0.5)
             page.screenshot(os.path.join(SHOTS, name + ".png"))
         print(f"docs-check: {checked} pages, screenshots in {SHOTS}")
     finally:

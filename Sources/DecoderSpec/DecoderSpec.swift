@@ -2,8 +2,8 @@
 ///
 /// `import DecoderSpec` brings in every concept module, in the order of the data flow
 /// (docs/architecture.md): tensors and errors, kernels, embedding, positional encoding, masking,
-/// attention, file formats, tokenizers, layers, decoding, models, metrics, the errata, training and the applications
-/// that training runs (NER, translation).
+/// attention, file formats, tokenizers, layers, decoding, models, metrics, the errata, training, the applications
+/// that training runs (NER, translation) and the figures.
 @_exported import TensorCore
 @_exported import Kernels
 @_exported import Embedding
@@ -19,3 +19,4 @@
 @_exported import Errata
 @_exported import Training
 @_exported import Applications
+@_exported import Figures

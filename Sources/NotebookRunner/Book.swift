@@ -54,11 +54,7 @@ public struct Book {
                                     reason: "figures in different folders share a file name, which DocC cannot tell apart")
         }
         for figure in figures.sorted() {
-            let url = root.appendingPathComponent("docs/figures/\(figure)")
-            guard let data = FileManager.default.contents(atPath: url.path) else {
-                throw BookError.missingFigure(figure: "docs/figures/\(figure)")
-            }
-            out["Resources/\(figure)"] = data
+            out["Resources/\(figure)"] = try Data(contentsOf: root.appendingPathComponent("docs/figures/\(figure)"))
         }
         out["DecoderSpec.md"] = Data(try landingPage(notebooks: notebooks, pages: pages).utf8)
         // The renderer asks for theme settings on every page; quick navigation (⇧⌘O / "/") finds any page.
@@ -216,48 +212,51 @@ public struct Book {
     /// Rewrites one line of prose: images, Markdown links, page references, symbol code spans.
     func inline(_ line: String, page: Page, at lineNumber: Int, articles: [String: String], symbols: [String: String],
                 figures: inout Set<String>) throws -> String {
-        var text = line
         let folder = (page.source as NSString).deletingLastPathComponent
-        // Images: ![alt](path) with a figure under docs/figures/.
-        for match in Self.spans(of: #"!\[([^\]]*)\]\(([^)\s]+)\)"#, in: text).reversed() {
-            let (alt, target) = (match.groups[0], match.groups[1])
-            let resolved = Self.normalized(folder + "/" + target)
-            guard resolved.hasPrefix("docs/figures/") else {
-                throw BookError.badLink(page: page.source, line: lineNumber, target: target, reason: "an image must be a figure under docs/figures/")
-            }
-            let name = String(resolved.dropFirst("docs/figures/".count))
-            figures.insert(name)
-            // DocC finds a resource by its file name, wherever it sits in the catalog.
-            text.replaceSubrange(match.range, with: "![\(alt)](\((name as NSString).lastPathComponent))")
-        }
-        // Markdown links to another page, or to a heading: [text](errors.md#x), [text](#x).
-        for match in Self.spans(of: #"(?<!!)\[([^\]]+)\]\(([^)\s]+)\)"#, in: text).reversed() {
-            let target = match.groups[1]
-            if target.hasPrefix("http://") || target.hasPrefix("https://") || target.hasPrefix("<doc:") { continue }
-            let parts = target.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
-            let file = parts[0].isEmpty ? page.source : Self.normalized(folder + "/" + parts[0])
-            guard let article = articles[file] else {
-                throw BookError.badLink(page: page.source, line: lineNumber, target: target, reason: "not a notebook or a page of docs/")
-            }
-            // Link text that is only the file's name gives way to the page's title.
-            let named = match.groups[0] == (parts[0] as NSString).lastPathComponent
-            var link = named ? "<doc:\(article)" : "[\(match.groups[0])](doc:\(article)"
-            if parts.count == 2 {
-                guard let heading = try self.heading(anchor: parts[1], in: file) else {
-                    throw BookError.badLink(page: page.source, line: lineNumber, target: target, reason: "no heading with that anchor")
+        // Images and links in code spans are shown, not followed.
+        var text = try Self.outsideCodeSpans(line) { prose in
+            var text = prose
+            // Images: ![alt](path) with a figure under docs/figures/.
+            for match in Self.spans(of: #"!\[([^\]]*)\]\(([^)\s]+)\)"#, in: text).reversed() {
+                let (alt, target) = (match.groups[0], match.groups[1])
+                let resolved = Self.normalized(folder + "/" + target)
+                guard resolved.hasPrefix("docs/figures/") else {
+                    throw BookError.badLink(page: page.source, line: lineNumber, target: target, reason: "an image must be a figure under docs/figures/")
                 }
-                link += "#" + heading.replacingOccurrences(of: " ", with: "-")
+                let name = String(resolved.dropFirst("docs/figures/".count))
+                guard FileManager.default.fileExists(atPath: root.appendingPathComponent(resolved).path) else {
+                    throw BookError.badLink(page: page.source, line: lineNumber, target: target, reason: "no such figure (make figures draws the notebooks' figures)")
+                }
+                figures.insert(name)
+                // DocC finds a resource by its file name, wherever it sits in the catalog.
+                text.replaceSubrange(match.range, with: "![\(alt)](\((name as NSString).lastPathComponent))")
             }
-            text.replaceSubrange(match.range, with: link + (named ? ">" : ")"))
-        }
-        // "notebook 05" in prose links to that notebook.
-        text = Self.outsideCodeSpans(text) { prose in
-            var prose = prose
-            for match in Self.spans(of: #"\b([Nn]otebook ([0-9]{2}))\b"#, in: prose).reversed() {
+            // Markdown links to another page, or to a heading: [text](errors.md#x), [text](#x).
+            for match in Self.spans(of: #"(?<!!)\[([^\]]+)\]\(([^)\s]+)\)"#, in: text).reversed() {
+                let target = match.groups[1]
+                if target.hasPrefix("http://") || target.hasPrefix("https://") || target.hasPrefix("<doc:") { continue }
+                let parts = target.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+                let file = parts[0].isEmpty ? page.source : Self.normalized(folder + "/" + parts[0])
+                guard let article = articles[file] else {
+                    throw BookError.badLink(page: page.source, line: lineNumber, target: target, reason: "not a notebook or a page of docs/")
+                }
+                // Link text that is only the file's name gives way to the page's title.
+                let named = match.groups[0] == (parts[0] as NSString).lastPathComponent
+                var link = named ? "<doc:\(article)" : "[\(match.groups[0])](doc:\(article)"
+                if parts.count == 2 {
+                    guard let heading = try self.heading(anchor: parts[1], in: file) else {
+                        throw BookError.badLink(page: page.source, line: lineNumber, target: target, reason: "no heading with that anchor")
+                    }
+                    link += "#" + heading.replacingOccurrences(of: " ", with: "-")
+                }
+                text.replaceSubrange(match.range, with: link + (named ? ">" : ")"))
+            }
+            // "notebook 05" in prose links to that notebook.
+            for match in Self.spans(of: #"\b([Nn]otebook ([0-9]{2}))\b"#, in: text).reversed() {
                 guard let article = articles.first(where: { $0.key.hasPrefix("notebooks-md/\(match.groups[1])-") })?.value else { continue }
-                prose.replaceSubrange(match.range, with: "[\(match.groups[0])](doc:\(article))")
+                text.replaceSubrange(match.range, with: "[\(match.groups[0])](doc:\(article))")
             }
-            return prose
+            return text
         }
         // References to pages by path, in a code span or plain.
         for match in Self.spans(of: #"`?((?:\.\./)?(?:docs/[a-z0-9-]+|notebooks-md/[0-9]{2}-[a-z0-9-]+)\.md)`?"#, in: text).reversed() {
@@ -281,23 +280,26 @@ public struct Book {
         return text
     }
 
-    /// `text` with `transform` applied to the parts outside `code spans`.
-    static func outsideCodeSpans(_ text: String, _ transform: (String) -> String) -> String {
-        var out = "", prose = "", i = text.startIndex
+    /// `text` with `transform` applied outside `code spans`: each span is set aside behind a
+    /// placeholder while `transform` runs (so a link whose text is a code span stays whole), then put back.
+    static func outsideCodeSpans(_ text: String, _ transform: (String) throws -> String) rethrows -> String {
+        var spans: [Substring] = [], masked = "", i = text.startIndex
         while i < text.endIndex {
             if text[i] == "`" {
                 let run = text[i...].prefix { $0 == "`" }
                 if let close = text[run.endIndex...].range(of: String(run)) {
-                    out += transform(prose) + text[i..<close.upperBound]
-                    prose = ""
+                    masked += "\u{E000}\(spans.count)\u{E001}"
+                    spans.append(text[i..<close.upperBound])
                     i = close.upperBound
                     continue
                 }
             }
-            prose.append(text[i])
+            masked.append(text[i])
             i = text.index(after: i)
         }
-        return out + transform(prose)
+        var out = try transform(masked)
+        for (k, span) in spans.enumerated() { out = out.replacingOccurrences(of: "\u{E000}\(k)\u{E001}", with: span) }
+        return out
     }
 
     /// The heading of `file` whose GitHub-style anchor is `anchor` ("Bad input: the matrix" ↔ "bad-input-the-matrix").
@@ -386,12 +388,10 @@ public struct Book {
 }
 
 public enum BookError: Error, CustomStringConvertible {
-    case missingFigure(figure: String)
     case badLink(page: String, line: Int, target: String, reason: String)
 
     public var description: String {
         switch self {
-        case let .missingFigure(figure): return "\(figure) is embedded but does not exist (make the figure first)"
         case let .badLink(page, line, target, reason): return "\(page):\(line): link \(target): \(reason)"
         }
     }

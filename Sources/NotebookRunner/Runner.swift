@@ -41,13 +41,15 @@ public struct NotebookRunner {
             .filter { $0.hasSuffix(".md") }.sorted().map { dir.appendingPathComponent($0).path }
     }
 
-    /// Builds and runs `paths`; with `update`, rewrites their output blocks instead of comparing.
-    public func run(paths: [String], update: Bool = false) throws -> Report {
+    /// Builds and runs `paths`; with `update`, rewrites their output blocks instead of comparing;
+    /// with `figures` (or `update`), copies the figures the cells draw into docs/figures/ (FigureCheck.swift).
+    public func run(paths: [String], update: Bool = false, figures: Bool = false) throws -> Report {
         let notebooks = try paths.map { try Notebook(path: $0) }
         let executables = try build(notebooks)
         var report = Report()
         for (notebook, exe) in zip(notebooks, executables) {
-            let (status, stdout, stderr) = try execute(exe)
+            let drawn = try figureScratch(for: notebook)
+            let (status, stdout, stderr) = try execute(exe, figures: drawn)
             let outputs = split(stdout, cells: notebook.cells.count)
             guard status == 0, let outputs else {
                 throw NotebookError.runFailed(notebook: notebook.path, status: status, output: stdout + stderr)
@@ -61,6 +63,8 @@ public struct NotebookRunner {
                 report.results.append(CellResult(notebook: notebook.path, cellLine: cell.line,
                                                  expected: update ? normalize(actual) : expected, actual: normalize(actual)))
             }
+            report.results += try Self.checkFigures(notebookPath: notebook.path, markdown: notebook.lines.joined(separator: "\n"), drawn: drawn,
+                                                    committed: root.appendingPathComponent(Self.figuresDirectory), copy: figures || update)
         }
         return report
     }
@@ -123,8 +127,11 @@ public struct NotebookRunner {
         return targets.map { scratch.appendingPathComponent("build/debug/\($0)") }
     }
 
-    func execute(_ exe: URL) throws -> (Int32, String, String) {
-        try Self.process(exe.path, [], cwd: root)
+    func execute(_ exe: URL, figures: URL) throws -> (Int32, String, String) {
+        var environment = ProcessInfo.processInfo.environment
+        environment[Self.figuresEnvironmentKey] = figures.path
+        let r = try ChildProcess.run(exe, [], directory: root, environment: environment)
+        return (r.status, r.stdout, r.stderr)
     }
 
     func writeIfChanged(_ text: String, to url: URL) throws {

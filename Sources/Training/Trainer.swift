@@ -73,6 +73,8 @@ public struct TrainingOptions: Sendable {
     /// Write a checkpoint every this many steps (0 = only at the end) when `checkpoint` is set.
     public var checkpointEvery: Int = 0
     public var checkpoint: URL? = nil
+    /// The progress log, JSON Lines (`TrainingLog`); nil: beside the checkpoint, if any.
+    public var log: URL? = nil
     /// Stop after this many steps of the whole run (a simulated interruption, or a short run).
     public var stopAfterStep: Int? = nil
     /// Wall-time cap of this run, in seconds. The schedule then runs on whichever is further
@@ -319,7 +321,8 @@ public enum Trainer {
     /// Each step: batch → loss and gradient → stop if the loss or the gradient norm is not finite
     /// (nothing is updated or written) → clip → AdamW at the scheduled rate → every
     /// `validateEvery` steps the task's validation (early stopping after `patience` validations
-    /// without a new best) → progress line → checkpoint every `checkpointEvery` steps.
+    /// without a new best) → progress line (and its JSON Lines entry, `TrainingLog`) → checkpoint
+    /// every `checkpointEvery` steps.
     /// - Throws: `.nonFinite` naming the step and the loss; `.invalidArgument` for a checkpoint
     ///   written with another seed or batch plan; checkpoint and task errors.
     public static func train<T: TrainingTask>(_ model: inout T.Model, task: T, options: TrainingOptions,
@@ -354,6 +357,9 @@ public enum Trainer {
             progress("resumed from \(url.path) at step \(step)" + (record.best.map { String(format: " (best validation %.4f at step %d)", $0, record.bestStep) } ?? ""))
         }
         let last = min(totalSteps, options.stopAfterStep ?? totalSteps)
+        // A fresh run starts its log; a resumed one appends (TrainingLog.read keeps the last entry per step).
+        let logURL = TrainingLog.url(for: options)
+        var freshLog = step == 0
         var summary = TrainingSummary(steps: 0, finalStep: step, totalSteps: totalSteps, losses: [], lastLoggedLoss: .nan, tokens: 0, seconds: 0,
                                       validations: [], best: nil, ending: .finished)
         func state() -> [String: String] { record.metadata.merging(["batches": plan.description]) { $1 } }
@@ -415,6 +421,12 @@ public enum Trainer {
                     line += "  |  " + validation.line + String(format: "  best %.4f at step %d", record.best ?? .nan, record.bestStep)
                 }
                 progress(line)
+                if let url = logURL {
+                    try TrainingLog.append(.init(step: step, epoch: epoch + 1, loss: summary.lastLoggedLoss, learningRate: rate,
+                                                 tokens: summary.tokens, seconds: seconds,
+                                                 validation: validation.map { ($0.metric, $0.value) }), to: url, fresh: freshLog)
+                    freshLog = false
+                }
                 (windowLoss, windowSteps) = (0, 0)
             }
             if let url = options.checkpoint, options.checkpointEvery > 0, step % options.checkpointEvery == 0 {

@@ -54,11 +54,12 @@ enum AttentionBench {
                 bytes(naiveBytes), bytes(fusedBytes), String(format: "%.1e", worst),
             ])
             let shape = "T=\(t) d=64 causal"
+            let ioBytes = Double(4 * t * d * 4)  // Q, K, V read, O written
             recorded.append(Measurement(suite: "attention", kernel: "sdpa-causal", variant: "naive", shape: shape,
-                                        medianSeconds: tNaive, gflops: flops / tNaive / 1e9, note: "extra \(naiveBytes) B"))
+                                        medianSeconds: tNaive, gflops: flops / tNaive / 1e9, note: "extra \(naiveBytes) B", bytes: ioBytes))
             recorded.append(Measurement(suite: "attention", kernel: "sdpa-causal", variant: "optimized", shape: shape,
                                         medianSeconds: tFused, gflops: flops / tFused / 1e9,
-                                        note: "extra \(fusedBytes) B; thread CPU median \(ms(cpuFused)) ms"))
+                                        note: "extra \(fusedBytes) B; thread CPU median \(ms(cpuFused)) ms", bytes: ioBytes))
         }
         return [table, try decodeStep()]
     }
@@ -88,10 +89,13 @@ enum AttentionBench {
             let cpuFused = medianThreadCPUSeconds(runs: 9) { _ = try! attend(q: q, cachedK: k, cachedV: v, mask: mask, path: .optimized) }
             table.rows.append(["\(t)", String(format: "%.1f", tNaive * 1e6), String(format: "%.1f", tFused * 1e6), ratio(tNaive / tFused),
                                String(format: "%.1f", cpuFused * 1e6), String(format: "%.1e", worst)])
+            // One query over t keys: 2·d flops for q·kⱼ and 2·d for the weighted sum of vⱼ; K and V read once.
+            let stepFlops = 4.0 * Double(d * t), stepBytes = Double(2 * t * d * 4)
             recorded.append(Measurement(suite: "attention", kernel: "kv-step", variant: "naive", shape: "Tq=1 Tk=\(t) d=64",
-                                        medianSeconds: tNaive, gflops: nil, note: nil))
+                                        medianSeconds: tNaive, gflops: stepFlops / tNaive / 1e9, note: nil, bytes: stepBytes))
             recorded.append(Measurement(suite: "attention", kernel: "kv-step", variant: "optimized", shape: "Tq=1 Tk=\(t) d=64",
-                                        medianSeconds: tFused, gflops: nil, note: "thread CPU median \(String(format: "%.1f", cpuFused * 1e6)) µs"))
+                                        medianSeconds: tFused, gflops: stepFlops / tFused / 1e9,
+                                        note: "thread CPU median \(String(format: "%.1f", cpuFused * 1e6)) µs", bytes: stepBytes))
         }
         return table
     }

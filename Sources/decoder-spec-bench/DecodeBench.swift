@@ -28,6 +28,7 @@ enum DecodeBench {
 
     static func run() throws -> [Table] {
         let bandwidth = readBandwidth()
+        recordedReadBandwidth = bandwidth
         let config = TransformerConfig.gpt2Small
         var table = Table(title: "Decode: GPT-2-small shape (124M params, seeded weights), one core",
                           header: ["backend", "cache", "context", "ms/token", "tokens/s", "% of bandwidth bound"])
@@ -62,7 +63,9 @@ enum DecodeBench {
                     table.rows.append([path.rawValue, cache ? "on" : "off", "\(context)", ms(perToken),
                                        String(format: "%.1f", 1 / perToken), String(format: "%.0f%%", 100 / perToken / bound)])
                     recorded.append(Measurement(suite: "decode", kernel: "gpt2-small decode", variant: "\(path.rawValue)\(cache ? "" : "-nocache")",
-                                                shape: "context \(context)", medianSeconds: perToken, gflops: nil, note: nil))
+                                                shape: "context \(context)", medianSeconds: perToken,
+                                                // ≈ 2 flops per weight per token (the matrix-vector products); every weight read once
+                                                gflops: cache ? 2 * weightBytes / 4 / perToken / 1e9 : nil, note: nil, bytes: cache ? weightBytes : nil))
                 }
             }
         }

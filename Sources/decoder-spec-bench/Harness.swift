@@ -33,6 +33,8 @@ struct Measurement: Codable {
     var medianSeconds: Double?
     var gflops: Double?
     var note: String?
+    /// The bytes the kernel must move at least (inputs read once, outputs written once), for the roofline.
+    var bytes: Double? = nil
 }
 
 /// A printed table: a header, rows of cells, and a markdown rendering for docs/benchmarks.md.
@@ -83,5 +85,21 @@ var cpuDescription: String {
     return "\(name) (family \(family) model \(model)), \(isa.isEmpty ? "no AVX" : isa), \(ProcessInfo.processInfo.activeProcessorCount) cores"
 }
 
-/// Every suite appends its measurements here; `--json` prints them.
+/// Every suite appends its measurements here; `--json` prints them, `--record FILE` writes them.
 nonisolated(unsafe) var recorded: [Measurement] = []
+/// The roofline's two roofs, when the suites that measure them ran: the one-core FP32 FMA peak
+/// (kernels) and the one-core read bandwidth (decode).
+nonisolated(unsafe) var recordedPeakGFLOPS: Double?
+nonisolated(unsafe) var recordedReadBandwidth: Double?
+
+/// The machine-readable record `--record FILE` writes (docs/benchmarks.json beside docs/benchmarks.md),
+/// which the benchmark figures are drawn from.
+struct BenchmarkRecord: Codable {
+    var machine: String
+    var codeGeneration: String
+    var started: String
+    var suites: [String]
+    var peakGFLOPS: Double?
+    var readBandwidthBytesPerSecond: Double?
+    var measurements: [Measurement]
+}

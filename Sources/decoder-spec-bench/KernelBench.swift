@@ -84,9 +84,10 @@ private func cell(_ seconds: Double?, flops: Double?) -> String {
     return ms(s)
 }
 
-private func record(_ kernel: String, _ variant: String, _ shape: String, _ seconds: Double?, flops: Double?, note: String? = nil) {
+private func record(_ kernel: String, _ variant: String, _ shape: String, _ seconds: Double?, flops: Double?, note: String? = nil,
+                    bytes: Double) {
     recorded.append(Measurement(suite: "kernels", kernel: kernel, variant: variant, shape: shape,
-                                medianSeconds: seconds, gflops: seconds.flatMap { s in flops.map { $0 / s / 1e9 } }, note: note))
+                                medianSeconds: seconds, gflops: seconds.flatMap { s in flops.map { $0 / s / 1e9 } }, note: note, bytes: bytes))
 }
 
 private func ratioCell(_ num: Double?, _ den: Double?) -> String {
@@ -106,6 +107,7 @@ private func withinBound<T: BinaryFloatingPoint>(_ x: [T], _ ref: [T], _ bound: 
 enum KernelBench {
     static func run() throws -> [Table] {
         let peak = measuredFMAPeak()
+        recordedPeakGFLOPS = peak.gflops
         let peakLine = String(format: "one-core FP32 FMA peak (measured): %.1f GFLOP/s", peak.gflops)
         print(peakLine + " — " + peak.note)
         let peak2 = measuredFMAPeak(threads: GEMMInfo.cores)
@@ -143,6 +145,7 @@ enum KernelBench {
         let kernel = T.self == Float.self ? "SGEMM" : "DGEMM"
         let shape = "\(n)×\(n)×\(n)"
         let flops = 2.0 * Double(n) * Double(n) * Double(n)
+        let bytes = Double(3 * n * n * MemoryLayout<T>.stride)  // A and B read, C written
         let rng = GSLRandom(seed: 3)
         let a = (0..<(n * n)).map { _ in T(rng.uniform(-1, 1)) }
         let b = (0..<(n * n)).map { _ in T(rng.uniform(-1, 1)) }
@@ -187,12 +190,12 @@ enum KernelBench {
             }
         }
         let naiveNote = naiveRuns == 1 ? "naive timed once" : nil
-        record(kernel, "naive", shape, tNaive, flops: flops, note: naiveNote)
-        record(kernel, "optimized", shape, times[.optimized], flops: flops)
-        record(kernel, "parallel", shape, times[.parallel], flops: flops, note: "\(GEMMInfo.cores) workers")
-        record(kernel, "gsl", shape, tGSL, flops: flops)
-        record(kernel, "openblas", shape, tOB, flops: flops, note: tOB == nil ? "absent" : "1 thread")
-        if tOB2 != nil { record(kernel, "openblas-\(GEMMInfo.cores)t", shape, tOB2, flops: flops, note: "\(GEMMInfo.cores) threads") }
+        record(kernel, "naive", shape, tNaive, flops: flops, note: naiveNote, bytes: bytes)
+        record(kernel, "optimized", shape, times[.optimized], flops: flops, bytes: bytes)
+        record(kernel, "parallel", shape, times[.parallel], flops: flops, note: "\(GEMMInfo.cores) workers", bytes: bytes)
+        record(kernel, "gsl", shape, tGSL, flops: flops, bytes: bytes)
+        record(kernel, "openblas", shape, tOB, flops: flops, note: tOB == nil ? "absent" : "1 thread", bytes: bytes)
+        if tOB2 != nil { record(kernel, "openblas-\(GEMMInfo.cores)t", shape, tOB2, flops: flops, note: "\(GEMMInfo.cores) threads", bytes: bytes) }
         return [kernel, shape + (naiveRuns == 1 ? " (naive ×1)" : ""),
                 cell(tNaive, flops: flops), cell(times[.optimized], flops: flops), cell(times[.parallel], flops: flops),
                 cell(tGSL, flops: flops), OpenBLAS.shared == nil ? "absent" : cell(tOB, flops: flops),
@@ -224,8 +227,8 @@ enum KernelBench {
         // does not depend on the values (no data-dependent branches but the NaN/fully-masked checks).
         let tNaive = Harness.medianAdaptive { run(.naive, fresh: false) }
         let tOpt = Harness.medianAdaptive { run(.optimized, fresh: false) }
-        record(kernel, "naive", shape, tNaive, flops: nil)
-        record(kernel, "optimized", shape, tOpt, flops: nil)
+        record(kernel, "naive", shape, tNaive, flops: nil, bytes: Double(2 * rows * cols * 4))   // in place: read and write
+        record(kernel, "optimized", shape, tOpt, flops: nil, bytes: Double(2 * rows * cols * 4))
         return [kernel, shape, cell(tNaive, flops: nil), cell(tOpt, flops: nil), "—", "—", "—",
                 ratioCell(tOpt, tNaive), "—", "—", "—", "—"]
     }
@@ -248,8 +251,8 @@ enum KernelBench {
         guard check.ok else { throw BenchError.validation("layernorm optimized: \(check.worst)") }
         let tNaive = Harness.medianAdaptive { run(.naive) }
         let tOpt = Harness.medianAdaptive { run(.optimized) }
-        record("layernorm", "naive", shape, tNaive, flops: nil)
-        record("layernorm", "optimized", shape, tOpt, flops: nil)
+        record("layernorm", "naive", shape, tNaive, flops: nil, bytes: Double(2 * rows * d * 4))
+        record("layernorm", "optimized", shape, tOpt, flops: nil, bytes: Double(2 * rows * d * 4))
         return ["LayerNorm", shape, cell(tNaive, flops: nil), cell(tOpt, flops: nil), "—", "—", "—",
                 ratioCell(tOpt, tNaive), "—", "—", "—", "—"]
     }
@@ -271,8 +274,8 @@ enum KernelBench {
         // applying GELU repeatedly in place would drive the values into the subnormal range.
         let tNaive = Harness.medianAdaptive { run(.naive) }
         let tOpt = Harness.medianAdaptive { run(.optimized) }
-        record(f.rawValue, "naive", shape, tNaive, flops: nil)
-        record(f.rawValue, "optimized", shape, tOpt, flops: nil)
+        record(f.rawValue, "naive", shape, tNaive, flops: nil, bytes: Double(2 * count * 4))
+        record(f.rawValue, "optimized", shape, tOpt, flops: nil, bytes: Double(2 * count * 4))
         return [f.rawValue, shape, cell(tNaive, flops: nil), cell(tOpt, flops: nil), "—", "—", "—",
                 ratioCell(tOpt, tNaive), "—", "—", "—", "—"]
     }

@@ -1,6 +1,6 @@
 import Foundation
 
-// decoder-spec-bench [suite …] [--json] [--markdown FILE]
+// decoder-spec-bench [suite …] [--json] [--markdown FILE] [--record FILE]
 // Suites print naive, optimized and reference (GSL, OpenBLAS) side by side, measured in one run.
 // In reading order: the kernels first, then the concepts built on them.
 let suites: [(name: String, run: () throws -> [Table])] = [
@@ -19,21 +19,25 @@ func fail(_ message: String, status: Int32 = 64) -> Never {
 var args = Array(CommandLine.arguments.dropFirst())
 let json = args.contains("--json")
 args.removeAll { $0 == "--json" }
-var markdownPath: String?
-if let i = args.firstIndex(of: "--markdown") {
-    guard i + 1 < args.count else { fail("--markdown needs a file") }
-    markdownPath = args[i + 1]
+/// Removes `flag FILE` from `args` and returns FILE; its directory is checked before the
+/// (long) run, so a typo does not cost the whole benchmark.
+func fileOption(_ flag: String, in args: inout [String]) -> String? {
+    guard let i = args.firstIndex(of: flag) else { return nil }
+    guard i + 1 < args.count else { fail("\(flag) needs a file") }
+    let path = args[i + 1]
     args.removeSubrange(i...(i + 1))
-    // Checked before the (long) run, so a typo does not cost the whole benchmark.
-    let directory = URL(fileURLWithPath: markdownPath!).deletingLastPathComponent().path
+    let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
-        fail("--markdown \(markdownPath!): the directory \(directory) does not exist")
+        fail("\(flag) \(path): the directory \(directory) does not exist")
     }
+    return path
 }
+let markdownPath = fileOption("--markdown", in: &args)
+let recordPath = fileOption("--record", in: &args)
 let unknown = args.filter { a in !suites.contains { $0.name == a } }
 guard unknown.isEmpty else {
-    fail("unknown suite or option \(unknown.map { "\"\($0)\"" }.joined(separator: ", ")); suites: \(suites.map(\.name).joined(separator: ", ")); options: --json, --markdown FILE")
+    fail("unknown suite or option \(unknown.map { "\"\($0)\"" }.joined(separator: ", ")); suites: \(suites.map(\.name).joined(separator: ", ")); options: --json, --markdown FILE, --record FILE")
 }
 let selected = args.isEmpty ? suites : suites.filter { args.contains($0.name) }
 print("machine: \(cpuDescription)")
@@ -67,6 +71,15 @@ if json {
     let enc = JSONEncoder()
     enc.outputFormatting = [.prettyPrinted, .sortedKeys]
     do { print(String(decoding: try enc.encode(measurements), as: UTF8.self)) } catch { fail("--json: \(error)", status: 1) }
+}
+if let recordPath {
+    let record = BenchmarkRecord(machine: cpuDescription, codeGeneration: codeGeneration, started: startedAt, suites: selected.map(\.name),
+                                 peakGFLOPS: recordedPeakGFLOPS, readBandwidthBytesPerSecond: recordedReadBandwidth, measurements: measurements)
+    let enc = JSONEncoder()
+    enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+    do { try enc.encode(record).write(to: URL(fileURLWithPath: recordPath), options: .atomic) } catch {
+        fail("cannot write \(recordPath): \(error.localizedDescription)", status: 1)
+    }
 }
 if let markdownPath {
     do {

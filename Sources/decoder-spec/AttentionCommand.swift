@@ -36,10 +36,23 @@ struct AttentionCommand: ParsableCommand {
     @Option(name: .long, help: "Also draw the attention weights as an SVG heat map to this file.")
     var svg: String?
 
+    @Option(name: .long, help: "Comma-separated token labels for the SVG's axes, one per key (the queries take the last Tq).")
+    var labels: String?
+
+    /// `--labels` without `--svg` is a command-line error (exit 64).
+    func validate() throws {
+        if labels != nil && svg == nil { throw ValidationError("--labels needs --svg (they label the picture's axes)") }
+    }
+
     func run() throws {
         do {
             guard let kernel = KernelPath(rawValue: variant) else {
                 throw DecoderSpecError.invalidArgument(what: "--variant \(variant)", reason: "expected one of \(KernelPath.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            let labelList = labels.map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+            // Checked before anything is written; an unreadable input is left to the job's own error.
+            if let labelList, let keys = try? SafeTensorsFile.read(contentsOf: URL(fileURLWithPath: input)).shape("k").first, labelList.count != keys {
+                throw DecoderSpecError.shapeMismatch(operation: "--labels", expected: "\(keys) labels (one per key)", actual: "\(labelList.count)")
             }
             let result = try AttentionFileJob.run(input: URL(fileURLWithPath: input), output: URL(fileURLWithPath: output),
                                                   causal: causal, heads: heads, validLength: validLength, path: kernel)
@@ -49,6 +62,7 @@ struct AttentionCommand: ParsableCommand {
                 if let validLength { mask = try mask.combined(with: .keyPadding(validLength: validLength)) }
                 try AttentionFileJob.writeSVG(weights: result.weights, mask: mask,
                                               title: "attention weights (\(mask), \(heads) head\(heads == 1 ? "" : "s"))",
+                                              labels: labelList,
                                               to: URL(fileURLWithPath: svg))
                 print("weights picture → \(svg)")
             }

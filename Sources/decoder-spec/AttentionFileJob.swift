@@ -74,53 +74,26 @@ enum AttentionFileJob {
         return out
     }
 
-    /// An SVG heat map of attention weights, one panel per head: white = 0, dark blue = the
-    /// largest weight of the panel, masked-out cells (weight exactly 0 where the mask hides the key)
-    /// drawn light grey when `mask` is given. At most `maxCells` rows and columns are drawn (the
-    /// top-left corner) so a long sequence still gives a file a browser can open.
-    static func svg(weights: [Matrix], mask: AttentionMask? = nil, title: String, maxCells: Int = 256) -> String {
-        guard let first = weights.first else { return "<svg xmlns=\"http://www.w3.org/2000/svg\"/>" }
-        let rows = min(first.rows, maxCells), cols = min(first.cols, maxCells)
-        let cell = max(1.0, min(16.0, 512.0 / Double(max(rows, cols))))
-        let panelW = Double(cols) * cell, panelH = Double(rows) * cell
-        let gap = 24.0, top = 40.0
-        let width = Double(weights.count) * (panelW + gap) + gap
-        let height = top + panelH + gap
-        var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(fmt(width))\" height=\"\(fmt(height))\" viewBox=\"0 0 \(fmt(width)) \(fmt(height))\">\n"
-        s += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-        s += "<text x=\"\(fmt(gap))\" y=\"18\" font-family=\"sans-serif\" font-size=\"13\">\(escape(title))"
-        if rows < first.rows || cols < first.cols { s += " (top-left \(rows)×\(cols) of \(first.rows)×\(first.cols))" }
-        s += "</text>\n"
-        for (h, w) in weights.enumerated() {
-            let x0 = gap + Double(h) * (panelW + gap)
-            s += "<text x=\"\(fmt(x0))\" y=\"\(fmt(top - 6))\" font-family=\"sans-serif\" font-size=\"11\">head \(h) — rows: queries, columns: keys</text>\n"
-            var peak: Float = 0
-            for i in 0..<rows { for j in 0..<cols { peak = max(peak, w[i, j]) } }
-            for i in 0..<rows {
-                for j in 0..<cols {
-                    let fill: String
-                    if let mask, !mask.allows(query: i, key: j, keys: w.cols) {
-                        fill = "#e6e6e6"
-                    } else {
-                        let t = peak > 0 ? Double(w[i, j] / peak) : 0
-                        let r = Int((1 - t) * 255 + t * 8), g = Int((1 - t) * 255 + t * 48), b = Int((1 - t) * 255 + t * 107)
-                        fill = String(format: "#%02x%02x%02x", r, g, b)
-                    }
-                    s += "<rect x=\"\(fmt(x0 + Double(j) * cell))\" y=\"\(fmt(top + Double(i) * cell))\" width=\"\(fmt(cell))\" height=\"\(fmt(cell))\" fill=\"\(fill)\"><title>q\(i) k\(j): \(String(format: "%.4f", w[i, j]))</title></rect>\n"
-                }
-            }
+    /// The attention weights as an SVG (`FigureGrid.attention`): one heatmap per head, rows queries
+    /// and columns keys, each head scaled to its own maximum with its own colour bar, masked cells
+    /// grey when `mask` is given, `labels` (Tk of them; the queries take the last Tq) on the axes.
+    /// At most `maxCells` rows and columns are drawn (the top-left corner, said in the title).
+    /// - Throws: `.shapeMismatch` when `labels` is not one per key.
+    static func svg(weights: [Matrix], mask: AttentionMask? = nil, title: String, labels: [String]? = nil,
+                    maxCells: Int = 64) throws -> String {
+        guard let first = weights.first else { throw DecoderSpecError.emptySequence(what: "attention weights (no head)") }
+        if let labels, labels.count != first.cols {
+            throw DecoderSpecError.shapeMismatch(operation: "--labels", expected: "\(first.cols) labels (one per key)", actual: "\(labels.count)")
         }
-        s += "</svg>\n"
-        return s
+        let hidden = mask.map { mask in
+            (0..<first.rows).map { i in (0..<first.cols).map { !mask.allows(query: i, key: $0, keys: first.cols) } }
+        }
+        return try FigureGrid.attention(weights, title: title, queryLabels: labels.map { Array($0.suffix(first.rows)) }, keyLabels: labels,
+                                        hidden: hidden, maxCells: maxCells).svg()
     }
 
     /// Writes `svg(…)` to `url` atomically (temporary file, then rename).
-    static func writeSVG(weights: [Matrix], mask: AttentionMask?, title: String, to url: URL) throws {
-        try AtomicFile.write(svg(weights: weights, mask: mask, title: title), to: url)
-    }
-
-    static func fmt(_ x: Double) -> String { String(format: "%.2f", x) }
-    static func escape(_ s: String) -> String {
-        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+    static func writeSVG(weights: [Matrix], mask: AttentionMask?, title: String, labels: [String]? = nil, to url: URL) throws {
+        try AtomicFile.write(try svg(weights: weights, mask: mask, title: title, labels: labels), to: url)
     }
 }

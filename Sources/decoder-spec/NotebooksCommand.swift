@@ -16,6 +16,9 @@ struct NotebooksCommand: ParsableCommand {
     @Flag(help: "Rewrite each ```output block with what the cell printed.")
     var update = false
 
+    @Flag(help: "Copy the figures the cells draw into docs/figures/ (make figures), then check as usual.")
+    var figures = false
+
     @Flag(name: .customLong("print"), help: "Run and print each cell's output; compare nothing.")
     var printOutputs = false
 
@@ -29,7 +32,9 @@ struct NotebooksCommand: ParsableCommand {
     var files: [String] = []
 
     func validate() throws {
-        if update && (printOutputs || cell != nil) { throw ValidationError("--update cannot be combined with --print or --cell") }
+        if (update || figures) && (printOutputs || cell != nil) {
+            throw ValidationError("--\(update ? "update" : "figures") cannot be combined with --print or --cell")
+        }
         if let cell {
             guard files.count == 1 else { throw ValidationError("--cell \(cell) needs exactly one notebook (e.g. notebooks 04 --cell \(cell))") }
             guard cell >= 1 else { throw ValidationError("--cell \(cell) must be ≥ 1 (cells are numbered from 1)") }
@@ -52,7 +57,7 @@ struct NotebooksCommand: ParsableCommand {
             try explore(runner, paths)
             return
         }
-        let report = try runner.run(paths: paths, update: update)
+        let report = try runner.run(paths: paths, update: update, figures: figures)
         for failure in report.failures { print(NotebookRunner.describe(failure)) }
         print("notebooks: \(report.summary)")
         if !report.failures.isEmpty { throw ExitCode.failure }

@@ -30,8 +30,8 @@ struct PECommand: ParsableCommand {
             let table = try pe.table(count: positions, startingAt: start, path: kernel)
             if let svg {
                 try Printing.writeAtomically(
-                    Heatmap.svg(table, title: "Sinusoidal PE, positions \(start)..<\(start + positions), d = \(dim)",
-                                rowAxis: "position", columnAxis: "dimension j"), to: svg)
+                    Heatmap.positionalEncoding(table, start: start, title: "Sinusoidal PE, positions \(start)..<\(start + positions), d = \(dim)").svg(),
+                    to: svg)
             }
             switch format {
             case .csv: print(Printing.csv(table))

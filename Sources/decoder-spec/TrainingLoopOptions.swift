@@ -10,6 +10,7 @@ struct TrainingLoopOptions: ParsableArguments {
     @Option(name: .customLong("checkpoint-every"), help: "Steps between checkpoints (0 = at the end).") var checkpointEvery: Int = 0
     @Option(name: .customLong("stop-after"), help: "Stop after this global step (with --checkpoint: resume later; a resumed run with --stop-after equal to the checkpoint's step only evaluates).") var stopAfter: Int?
     @Option(name: .customLong("eval-every"), help: "Steps between validations during training (finetune ner: entity F1 on the valid split; train translate: cross-entropy per token on the valid books; 0 = none).") var evalEvery: Int = 0
+    @Option(help: "Progress log, JSON Lines: one entry per progress line (default: beside --checkpoint, NAME.log.jsonl).") var log: String?
     @Option(help: "Early stopping: stop after this many validations without a better validation score (needs --eval-every; off by default).") var patience: Int?
 
     /// Options out of range are command-line errors (exit 64), checked before any file is read.
@@ -24,6 +25,7 @@ struct TrainingLoopOptions: ParsableArguments {
         options.validateEvery = evalEvery
         options.patience = patience
         options.checkpoint = checkpoint.map { URL(fileURLWithPath: $0) }
+        options.log = log.map { URL(fileURLWithPath: $0) }
         options.checkpointEvery = checkpointEvery
         options.stopAfterStep = stopAfter
     }

@@ -39,17 +39,25 @@ struct AttentionFileSpecs {
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted() == ["in.safetensors", "out.safetensors"])
     }
 
-    @Test("The SVG has one cell per weight and per head, masked cells grey, and is written atomically")
+    @Test("The SVG has one cell per weight and per head, masked cells grey, token labels, a colour bar per head, and is written atomically")
     func svg() throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let x = Inputs.matrix(rows: 4, cols: 4, seed: 504)
         let w = try attentionWeights(q: x, k: x, mask: .causal())
         let url = dir.appendingPathComponent("w.svg")
-        try AttentionFileJob.writeSVG(weights: [w, w], mask: .causal(), title: "t", to: url)
+        try AttentionFileJob.writeSVG(weights: [w, w], mask: .causal(), title: "t", labels: ["The", "cat", "sat", "down"], to: url)
         let text = try String(contentsOf: url, encoding: .utf8)
-        #expect(text.components(separatedBy: "<rect x=").count - 1 == 2 * 16)
-        #expect(text.components(separatedBy: "#e6e6e6").count - 1 == 2 * 6)  // 6 masked cells above the diagonal, per head
+        // One cell per weight (each with its value as a tooltip), 6 masked above the diagonal per head, in the hidden-cell grey.
+        #expect(text.components(separatedBy: "<title>").count - 1 == 2 * 16)
+        #expect(text.components(separatedBy: ": masked</title>").count - 1 == 2 * 6)
+        #expect(text.components(separatedBy: "fill=\"\(ColorMap.hidden.hex)\"><title>").count - 1 == 2 * 6)
+        #expect(text.components(separatedBy: ">sat</text>").count - 1 == 2 * 2)   // a key and a query label per head
+        #expect(text.contains("Each head is scaled to its own maximum"))
+        #expect(text.components(separatedBy: "class=\"colorbar-label\"").count > 2)
+        expectError(contains: ["--labels", "4 labels"]) {
+            try AttentionFileJob.writeSVG(weights: [w], mask: nil, title: "t", labels: ["a"], to: dir.appendingPathComponent("x.svg"))
+        }
         #expect(text.hasPrefix("<svg") && text.hasSuffix("</svg>\n"))
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == ["w.svg"])
     }

@@ -144,6 +144,10 @@ enum CLIRows {
 
         CLIRow(["attention", "--input", "{dir}/long.safetensors", "--output", "{dir}/o8.safetensors"], 1, "decoder-spec attention",
                naming: ["[1, 16385, 16385]", "268435456"], noFile: "{dir}/o8.safetensors"),
+        CLIRow(["attention", "--input", "{dir}/qkv6.safetensors", "--output", "{dir}/o9.safetensors", "--svg", "{dir}/w9.svg",
+                "--labels", "a,b"], 1, "decoder-spec attention", naming: ["--labels", "3 labels", "2"], noFile: "{dir}/o9.safetensors"),
+        CLIRow(["attention", "--input", "{dir}/qkv6.safetensors", "--output", "{dir}/o10.safetensors", "--labels", "a,b,c"], 64,
+               "decoder-spec attention", naming: ["--labels", "--svg"], noFile: "{dir}/o10.safetensors"),
 
         // metrics: files.
         CLIRow(["bleu", "--hyp", "{dir}/hyp2.txt", "--ref", "{dir}/ref3.txt"], 1, "decoder-spec bleu", naming: ["2 lines", "3 lines"]),

@@ -35,6 +35,8 @@ struct BookFixture {
                 indented code `Widget` docs/second.md
 
             `Widget`, `blend`, `twice`, `Hidden`.
+
+            Shown, not embedded: `![x](../docs/figures/none.svg)`, `[x](none.md)`.
             """)
         try write("docs/second.md", "# Second\n\nBack to [the notebook](../notebooks-md/01-first.md), [below](#a-heading), [01-first.md](../notebooks-md/01-first.md). Notebook 01, not `notebook 01`.\n\n## A heading\n")
         if figure { try write("docs/figures/f.svg", Self.svg) }
@@ -116,6 +118,7 @@ struct BookSpecs {
         // Public types and free functions declared once become absolute symbol links with argument labels;
         // overloaded and internal names stay code.
         #expect(notebook.contains("``/Alpha/Widget``, ``/Alpha/blend(_:with:scale:)``, `twice`, `Hidden`."))
+        #expect(notebook.contains("Shown, not embedded: `![x](../docs/figures/none.svg)`, `[x](none.md)`."))
         #expect(page.contains("Back to [the notebook](doc:Notebook-01-first), [below](doc:Page-second#A-heading), <doc:Notebook-01-first>. [Notebook 01](doc:Notebook-01-first), not `notebook 01`."))
         let landing = String(decoding: try #require(files["DecoderSpec.md"]), as: UTF8.self)
         #expect(landing.hasPrefix("# ``DecoderSpec``\n"))
@@ -141,7 +144,9 @@ struct BookSpecs {
     func badInput() throws {
         let fixture = try BookFixture(figure: false)
         defer { fixture.remove() }
-        #expect { try Book(projectRoot: fixture.root).files() } throws: { "\($0)".contains("docs/figures/f.svg") }
+        #expect { try Book(projectRoot: fixture.root).files() } throws: {
+            "\($0)" == "notebooks-md/01-first.md:5: link ../docs/figures/f.svg: no such figure (make figures draws the notebooks' figures)"
+        }
         try fixture.write("docs/figures/f.svg", BookFixture.svg)
         try fixture.write("docs/second.md", "# Second\n\nSee [nothing](missing.md).\n")
         #expect { try Book(projectRoot: fixture.root).files() } throws: { "\($0)" == "docs/second.md:3: link missing.md: not a notebook or a page of docs/" }

@@ -172,8 +172,41 @@ struct TrainerSpecs {
         #expect(straight.map(\.bitPattern) == resumed.map(\.bitPattern), "\(kind): resumed parameters differ from the uninterrupted run")
         #expect(straight != initial)
         // Atomic writes: no temporary file is left beside the checkpoint.
-        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path)
-        #expect(files == ["ckpt.safetensors"])
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()
+        #expect(files == ["ckpt.log.jsonl", "ckpt.safetensors"])
+    }
+
+    @Test("The JSON Lines log: one entry per progress line, its loss the mean of the steps since the last, validations at their steps; a cut last line is ignored")
+    func progressLog() throws {
+        let (initial, examples) = try TinyNER.setup()
+        let script = [0.50, 0.60, 0.55, 0.58, 0.70]
+        let dir = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var o = Self.options()
+        o.validateEvery = 2
+        o.logEvery = 3
+        o.log = dir.appendingPathComponent("run.jsonl")
+        var model = initial
+        var lines: [String] = []
+        let summary = try Trainer.train(&model, task: ScriptedValidation(try TinyNER.task(examples), values: script), options: o) { lines.append($0) }
+        let entries = try TrainingLog.read(contentsOf: o.log!)
+        #expect(entries.count == lines.filter { $0.hasPrefix("step ") }.count)
+        var previous = 0
+        for e in entries {
+            let window = summary.losses[previous..<e.step]
+            #expect(abs(e.loss - window.reduce(0, +) / Double(window.count)) <= 1e-8 * abs(e.loss), "step \(e.step)")   // %.9g
+            previous = e.step
+        }
+        #expect(entries.compactMap { $0.validation?.value } == Array(script.prefix(summary.validations.count)))
+        #expect(entries.compactMap { $0.validation == nil ? nil : $0.step } == summary.validations.map(\.step))
+        // A kill mid-write leaves a cut last line: ignored. A malformed line elsewhere is an error naming it.
+        let text = try String(contentsOf: o.log!, encoding: .utf8)
+        try (text + "{\"step\":99,\"ep").write(to: o.log!, atomically: true, encoding: .utf8)
+        #expect(try TrainingLog.read(contentsOf: o.log!) == entries)
+        try ("garbage\n" + text).write(to: o.log!, atomically: true, encoding: .utf8)
+        #expect(throws: DecoderSpecError.malformedFile(path: o.log!.path, location: "line 1", reason: "not a training-log entry")) {
+            try TrainingLog.read(contentsOf: o.log!)
+        }
     }
 
     /// Script 0.50, 0.60, 0.55, 0.58, 0.70 at steps 2, 4, 6, 8, 10 with patience 2: the best is 0.60
