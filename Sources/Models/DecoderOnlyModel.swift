@@ -5,48 +5,12 @@ import Layers
 import PositionalEncoding
 import TensorCore
 
-/// Hyperparameters of a GPT-2-style decoder-only language model.
-public struct DecoderOnlyConfig: Sendable, Equatable, Codable {
-    public var vocabularySize: Int
-    public var contextLength: Int
-    public var modelWidth: Int
-    public var heads: Int
-    public var layers: Int
-    public var feedForwardWidth: Int
-    public var layerNormEpsilon: Float
-    public var activation: Activation.Function
-
-    public init(vocabularySize: Int, contextLength: Int, modelWidth: Int, heads: Int, layers: Int,
-                feedForwardWidth: Int? = nil, layerNormEpsilon: Float = 1e-5, activation: Activation.Function = .geluTanh) {
-        self.vocabularySize = vocabularySize
-        self.contextLength = contextLength
-        self.modelWidth = modelWidth
-        self.heads = heads
-        self.layers = layers
-        self.feedForwardWidth = feedForwardWidth ?? 4 * modelWidth
-        self.layerNormEpsilon = layerNormEpsilon
-        self.activation = activation
-    }
-
-    /// GPT-2 small: 124M parameters (V 50257, context 1024, d 768, 12 heads, 12 layers).
-    public static let gpt2Small = DecoderOnlyConfig(vocabularySize: 50257, contextLength: 1024, modelWidth: 768, heads: 12, layers: 12)
-
-    /// - Throws: `.invalidArgument` for non-positive sizes or heads ∤ d_model.
-    public func validate() throws {
-        try validateModelSizes(["vocabulary size": vocabularySize, "context length": contextLength, "d_model": modelWidth,
-                                "heads": heads, "layers": layers, "d_ff": feedForwardWidth],
-                                modelWidth: modelWidth, heads: heads)
-    }
-}
-
-extension Activation.Function: Codable {}
-
 /// A GPT-2-style decoder: learned positions, pre-norm blocks with causal self-attention, a final
 /// LayerNorm and an LM head tied to the token embedding. See docs/layers.md, docs/decoding.md.
 ///
 ///     h⁰ = E[x] + P[0..<T];  hˡ = Block_l(hˡ⁻¹);  logits = LN_f(h^L) · Eᵀ      [T, V]
 public struct DecoderOnlyModel: AutoregressiveModel, Sendable {
-    public var config: DecoderOnlyConfig
+    public var config: TransformerConfig
     public var tokenEmbedding: EmbeddingTable
     public var positions: LearnedPositionalEncoding
     public var layers: [TransformerLayer]
@@ -57,9 +21,12 @@ public struct DecoderOnlyModel: AutoregressiveModel, Sendable {
     public var vocabularySize: Int { config.vocabularySize }
     public var contextLength: Int { config.contextLength }
 
-    public init(config: DecoderOnlyConfig, tokenEmbedding: EmbeddingTable, positions: LearnedPositionalEncoding,
+    public init(config: TransformerConfig, tokenEmbedding: EmbeddingTable, positions: LearnedPositionalEncoding,
                 layers: [TransformerLayer], finalNorm: LayerNorm, path: KernelPath = .optimized) throws {
         try config.validate()
+        guard config.tokenTypes == 0 else {
+            throw DecoderSpecError.invalidArgument(what: "token types = \(config.tokenTypes)", reason: "a decoder-only model has no token-type table (0)")
+        }
         guard tokenEmbedding.weight.shape == Shape(config.vocabularySize, config.modelWidth) else {
             throw DecoderSpecError.shapeMismatch(operation: "DecoderOnlyModel token embedding", expected: "[\(config.vocabularySize), \(config.modelWidth)]",
                                                  actual: "\(tokenEmbedding.weight.shape)")
@@ -77,7 +44,7 @@ public struct DecoderOnlyModel: AutoregressiveModel, Sendable {
 
     /// Seeded random weights (GPT-2's init: N(0, 0.02²) matrices, γ = 1, β = 0). For tests,
     /// the demo and benchmarks: no download.
-    public static func seeded(_ config: DecoderOnlyConfig, seed: UInt64, path: KernelPath = .optimized) throws -> DecoderOnlyModel {
+    public static func seeded(_ config: TransformerConfig, seed: UInt64, path: KernelPath = .optimized) throws -> DecoderOnlyModel {
         try config.validate()
         var rng = SeededRNG(seed: seed)
         let d = config.modelWidth

@@ -4,42 +4,12 @@ import Layers
 import PositionalEncoding
 import TensorCore
 
-/// Hyperparameters of a BERT-style encoder (learned positions + token types, post-norm, GELU).
-public struct EncoderConfig: Sendable, Equatable {
-    public var vocabularySize: Int
-    public var contextLength: Int
-    public var tokenTypes: Int
-    public var modelWidth: Int
-    public var heads: Int
-    public var layers: Int
-    public var feedForwardWidth: Int
-    public var layerNormEpsilon: Float
-    public var activation: Activation.Function
-
-    public init(vocabularySize: Int, contextLength: Int, tokenTypes: Int = 2, modelWidth: Int, heads: Int, layers: Int,
-                feedForwardWidth: Int, layerNormEpsilon: Float = 1e-12, activation: Activation.Function = .gelu) {
-        (self.vocabularySize, self.contextLength, self.tokenTypes, self.modelWidth) = (vocabularySize, contextLength, tokenTypes, modelWidth)
-        (self.heads, self.layers, self.feedForwardWidth, self.layerNormEpsilon, self.activation) =
-            (heads, layers, feedForwardWidth, layerNormEpsilon, activation)
-    }
-
-    /// all-MiniLM-L6-v2: 6 layers, d 384, 12 heads, FFN 1536, WordPiece vocabulary 30 522.
-    public static let miniLM = EncoderConfig(vocabularySize: 30522, contextLength: 512, modelWidth: 384, heads: 12, layers: 6,
-                                             feedForwardWidth: 1536)
-
-    public func validate() throws {
-        try validateModelSizes(["vocabulary size": vocabularySize, "context length": contextLength, "token types": tokenTypes,
-                                "d_model": modelWidth, "heads": heads, "layers": layers, "d_ff": feedForwardWidth],
-                                modelWidth: modelWidth, heads: heads)
-    }
-}
-
 /// A BERT-style encoder. See docs/layers.md.
 ///
 ///     h⁰ = LN_emb(E_word[x] + E_pos[0..<T] + E_type[types]);  hˡ = EncoderLayer_l(hˡ⁻¹)  (post-norm)
 ///     sentence embedding = normalize(mean_t h^L_t)  (sentence-transformers' mean pooling + L2)
 public struct EncoderModel: Sendable {
-    public var config: EncoderConfig
+    public var config: TransformerConfig
     public var wordEmbedding: EmbeddingTable
     public var positions: LearnedPositionalEncoding
     public var tokenTypeEmbedding: EmbeddingTable
@@ -47,10 +17,11 @@ public struct EncoderModel: Sendable {
     public var layers: [TransformerLayer]
     public var path: KernelPath
 
-    public init(config: EncoderConfig, wordEmbedding: EmbeddingTable, positions: LearnedPositionalEncoding,
+    public init(config: TransformerConfig, wordEmbedding: EmbeddingTable, positions: LearnedPositionalEncoding,
                 tokenTypeEmbedding: EmbeddingTable, embeddingNorm: LayerNorm, layers: [TransformerLayer],
                 path: KernelPath = .optimized) throws {
         try config.validate()
+        try Validate.positive(config.tokenTypes, "token types")
         let d = config.modelWidth
         for (name, m, expected) in [("word embedding", wordEmbedding.weight, Shape(config.vocabularySize, d)),
                                     ("position embedding", positions.weight, Shape(config.contextLength, d)),
@@ -64,7 +35,7 @@ public struct EncoderModel: Sendable {
         (self.embeddingNorm, self.layers, self.path) = (embeddingNorm, layers, path)
     }
 
-    public static func seeded(_ config: EncoderConfig, seed: UInt64, path: KernelPath = .optimized) throws -> EncoderModel {
+    public static func seeded(_ config: TransformerConfig, seed: UInt64, path: KernelPath = .optimized) throws -> EncoderModel {
         try config.validate()
         var rng = SeededRNG(seed: seed)
         let d = config.modelWidth

@@ -28,7 +28,7 @@ enum DecodeBench {
 
     static func run() throws -> [Table] {
         let bandwidth = readBandwidth()
-        let config = DecoderOnlyConfig.gpt2Small
+        let config = TransformerConfig.gpt2Small
         var table = Table(title: "Decode: GPT-2-small shape (124M params, seeded weights), one core",
                           header: ["backend", "cache", "context", "ms/token", "tokens/s", "% of bandwidth bound"])
         let paths: [KernelPath] = [.naive, .optimized]  // one core: the table's premise

@@ -11,7 +11,7 @@ enum DecoderDemo {
     /// A 2-layer, 4-head, d = 16 GPT-2-style model with seeded weights over the demo's vocabulary.
     static func model() throws -> DecoderOnlyModel {
         var m = try DecoderOnlyModel.seeded(
-            DecoderOnlyConfig(vocabularySize: vocabulary.count, contextLength: 16, modelWidth: 16, heads: 4, layers: 2), seed: 6)
+            TransformerConfig(vocabularySize: vocabulary.count, contextLength: 16, modelWidth: 16, heads: 4, layers: 2), seed: 6)
         // Random embeddings of std 0.02 give nearly uniform logits; widen them so the
         // distributions printed below are not all ≈ 1/16.
         // distributions printed below are not all ≈ 1/16; widen W_Q, W_K so attention is not

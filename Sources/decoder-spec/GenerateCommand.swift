@@ -16,7 +16,7 @@ func parseIds(_ text: String) throws -> [Int] {
 func loadDecoderOnly(_ model: String, seed: UInt64, path: KernelPath) throws -> DecoderOnlyModel {
     switch model {
     case "tiny":
-        return try DecoderOnlyModel.seeded(DecoderOnlyConfig(vocabularySize: 64, contextLength: 64, modelWidth: 32, heads: 4, layers: 2),
+        return try DecoderOnlyModel.seeded(TransformerConfig(vocabularySize: 64, contextLength: 64, modelWidth: 32, heads: 4, layers: 2),
                                            seed: seed, path: path)
     case "gpt2-small":
         return try DecoderOnlyModel.seeded(.gpt2Small, seed: seed, path: path)

@@ -17,7 +17,7 @@ struct KillAndResumeSpecs {
         for dir in [model, data] { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) }
         let vocabulary = NERFixture.vocabulary
         let encoder = try EncoderModel.seeded(
-            EncoderConfig(vocabularySize: vocabulary.count, contextLength: 32, modelWidth: 16, heads: 2, layers: 1, feedForwardWidth: 32), seed: 11)
+            TransformerConfig(vocabularySize: vocabulary.count, contextLength: 32, tokenTypes: 2, modelWidth: 16, heads: 2, layers: 1, feedForwardWidth: 32, layerNormEpsilon: 1e-12, activation: .gelu), seed: 11)
         try TokenClassifier(encoder: encoder, labels: ["O", "B-PER"], seed: 0).save(to: model.appendingPathComponent("model.safetensors"))
         let config = #"{"model_type": "bert", "hidden_size": 16, "num_attention_heads": 2, "num_hidden_layers": 1, "intermediate_size": 32, "#
             + #""max_position_embeddings": 32, "vocab_size": \#(vocabulary.count), "type_vocab_size": 2, "layer_norm_eps": 1e-12, "hidden_act": "gelu"}"#

@@ -295,13 +295,13 @@ enum LibraryRows {
 
     static let models: [ErrorRow] = [
         ErrorRow("models", "decoder config: 3 heads for d 8", .invalidArgument, naming: ["3", "8"]) {
-            try DecoderOnlyConfig(vocabularySize: 16, contextLength: 8, modelWidth: 8, heads: 3, layers: 1).validate()
+            try TransformerConfig(vocabularySize: 16, contextLength: 8, modelWidth: 8, heads: 3, layers: 1).validate()
         },
         ErrorRow("models", "decoder config: 0 layers", .invalidArgument, naming: ["layers", "0"]) {
-            _ = try DecoderOnlyModel.seeded(DecoderOnlyConfig(vocabularySize: 16, contextLength: 8, modelWidth: 8, heads: 2, layers: 0), seed: 0)
+            _ = try DecoderOnlyModel.seeded(TransformerConfig(vocabularySize: 16, contextLength: 8, modelWidth: 8, heads: 2, layers: 0), seed: 0)
         },
         ErrorRow("models", "decoder config: vocabulary −5", .invalidArgument, naming: ["-5"]) {
-            _ = try DecoderOnlyModel.seeded(DecoderOnlyConfig(vocabularySize: -5, contextLength: 8, modelWidth: 8, heads: 2, layers: 1), seed: 0)
+            _ = try DecoderOnlyModel.seeded(TransformerConfig(vocabularySize: -5, contextLength: 8, modelWidth: 8, heads: 2, layers: 1), seed: 0)
         },
         ErrorRow("models", "forward of no ids", .emptySequence, naming: ["ids"]) {
             _ = try F.tinyDecoder().forward([])
@@ -572,15 +572,15 @@ enum LibraryRows {
             _ = try WordPieceVocabulary(contentsOf: Array("[UNK]\na\na\n".utf8))
         },
         ErrorRow("files", "config.json that is not JSON", .malformedFile, naming: ["config"]) {
-            _ = try BERTConfig(json: Array("{hidden_size: 8".utf8), path: "config.json")
+            _ = try TransformerConfig.huggingFace(json: Array("{hidden_size: 8".utf8), schema: .bert, path: "config.json")
         },
         ErrorRow("files", "config.json without num_attention_heads", .malformedFile, naming: ["num_attention_heads"]) {
             let json = #"{"hidden_size": 8, "num_hidden_layers": 1, "intermediate_size": 16, "vocab_size": 10, "max_position_embeddings": 8}"#
-            _ = try BERTConfig(json: Array(json.utf8), path: "config.json")
+            _ = try TransformerConfig.huggingFace(json: Array(json.utf8), schema: .bert, path: "config.json")
         },
         ErrorRow("files", "config.json with n_embd \"768\" (a string)", .malformedFile, naming: ["n_embd"]) {
             let json = #"{"n_embd": "768", "n_head": 12, "n_layer": 12, "n_positions": 1024, "vocab_size": 50257}"#
-            _ = try GPT2Config(json: Array(json.utf8), path: "config.json")
+            _ = try TransformerConfig.huggingFace(json: Array(json.utf8), schema: .gpt2, path: "config.json")
         },
         ErrorRow("files", "merges.txt with one symbol on a line", .malformedFile, naming: ["line"]) {
             _ = try BPETokenizer.parseMerges(Array("#version: 0.2\nab\n".utf8))

@@ -65,11 +65,11 @@ enum Fixture {
     }
 
     static func tinyDecoder() throws -> DecoderOnlyModel {
-        try DecoderOnlyModel.seeded(DecoderOnlyConfig(vocabularySize: 16, contextLength: 8, modelWidth: 8, heads: 2, layers: 1), seed: 3)
+        try DecoderOnlyModel.seeded(TransformerConfig(vocabularySize: 16, contextLength: 8, modelWidth: 8, heads: 2, layers: 1), seed: 3)
     }
 
     static func tinyEncoder() throws -> EncoderModel {
-        try EncoderModel.seeded(EncoderConfig(vocabularySize: 16, contextLength: 8, modelWidth: 8, heads: 2, layers: 1, feedForwardWidth: 16),
+        try EncoderModel.seeded(TransformerConfig(vocabularySize: 16, contextLength: 8, tokenTypes: 2, modelWidth: 8, heads: 2, layers: 1, feedForwardWidth: 16, layerNormEpsilon: 1e-12, activation: .gelu),
                                 seed: 4)
     }
 

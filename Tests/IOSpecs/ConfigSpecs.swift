@@ -21,8 +21,12 @@ struct ConfigSpecs {
      "n_positions": 1024, "vocab_size": 50257}
     """
 
-    func bert(_ text: String) throws -> BERTConfig { try BERTConfig(json: Array(text.utf8), path: "config.json") }
-    func gpt(_ text: String) throws -> GPT2Config { try GPT2Config(json: Array(text.utf8), path: "config.json") }
+    func bert(_ text: String) throws -> (config: TransformerConfig, ignoredKeys: [String]) {
+        try TransformerConfig.huggingFace(json: Array(text.utf8), schema: .bert, path: "config.json")
+    }
+    func gpt(_ text: String) throws -> (config: TransformerConfig, ignoredKeys: [String]) {
+        try TransformerConfig.huggingFace(json: Array(text.utf8), schema: .gpt2, path: "config.json")
+    }
 
     /// Replaces `"key": value` in the MiniLM config (or removes the key when `value` is nil).
     func editedMiniLM(_ key: String, _ value: String?) -> String {
@@ -33,36 +37,52 @@ struct ConfigSpecs {
         return regex.stringByReplacingMatches(in: ConfigSpecs.miniLM, range: range, withTemplate: NSRegularExpression.escapedTemplate(for: replacement))
     }
 
-    @Test("MiniLM's BERT config reads into the typed struct; unused keys are listed, not rejected")
+    @Test("MiniLM's BERT config reads into TransformerConfig (= the library's MiniLM preset); unused keys are listed, not rejected")
     func bertConfig() throws {
-        let c = try bert(ConfigSpecs.miniLM)
-        #expect(c.hiddenSize == 384 && c.numAttentionHeads == 12 && c.numHiddenLayers == 6)
-        #expect(c.intermediateSize == 1536 && c.maxPositionEmbeddings == 512 && c.vocabSize == 30522)
-        #expect(c.typeVocabSize == 2 && c.layerNormEps == 1e-12 && c.hiddenAct == .gelu)
-        #expect(c.ignoredKeys.contains("hidden_dropout_prob") && c.ignoredKeys.contains("architectures"))
-        #expect(!c.ignoredKeys.contains("hidden_size"))
+        let (c, ignored) = try bert(ConfigSpecs.miniLM)
+        #expect(c.modelWidth == 384 && c.heads == 12 && c.layers == 6)
+        #expect(c.feedForwardWidth == 1536 && c.contextLength == 512 && c.vocabularySize == 30522)
+        #expect(c.tokenTypes == 2 && c.layerNormEpsilon == 1e-12 && c.activation == .gelu)
+        #expect(c == .miniLM)
+        #expect(ignored.contains("hidden_dropout_prob") && ignored.contains("architectures"))
+        #expect(!ignored.contains("hidden_size") && !ignored.contains("model_type"))
     }
 
     @Test("the fetched MiniLM config.json reads", .enabled(if: RealData.hasMiniLM, Comment(rawValue: RealData.fetchHint)))
     func realBertConfig() throws {
-        let c = try BERTConfig.read(contentsOf: RealData.miniLM.appendingPathComponent("config.json"))
-        #expect(c == (try bert(ConfigSpecs.miniLM)))
+        let c = try TransformerConfig.read(huggingFace: RealData.miniLM.appendingPathComponent("config.json"), schema: .bert)
+        #expect(c.config == TransformerConfig.miniLM)
     }
 
     @Test("GPT-2's config reads; n_inner null means 4·n_embd; gelu_new is the tanh GELU")
     func gpt2Config() throws {
-        let c = try gpt(ConfigSpecs.gpt2)
-        #expect(c.nEmbd == 768 && c.nHead == 12 && c.nLayer == 12 && c.nPositions == 1024 && c.vocabSize == 50257)
-        #expect(c.nInner == 3072 && c.layerNormEpsilon == 1e-5 && c.activationFunction == .geluTanh)
-        #expect(c.ignoredKeys.contains("n_ctx"))
+        let (c, ignored) = try gpt(ConfigSpecs.gpt2)
+        #expect(c.modelWidth == 768 && c.heads == 12 && c.layers == 12 && c.contextLength == 1024 && c.vocabularySize == 50257)
+        #expect(c.feedForwardWidth == 3072 && c.layerNormEpsilon == 1e-5 && c.activation == .geluTanh && c.tokenTypes == 0)
+        #expect(c == .gpt2Small)
+        #expect(ignored.contains("n_ctx"))
     }
 
     @Test("defaults: absent optional keys take transformers' defaults")
     func defaults() throws {
-        let c = try gpt(#"{"n_embd": 8, "n_head": 2, "n_layer": 1, "n_positions": 16, "vocab_size": 10}"#)
-        #expect(c.layerNormEpsilon == 1e-5 && c.activationFunction == .geluTanh && c.nInner == 32)
-        let b = try bert(editedMiniLM("hidden_act", nil))
-        #expect(b.hiddenAct == .gelu)
+        let c = try gpt(#"{"n_embd": 8, "n_head": 2, "n_layer": 1, "n_positions": 16, "vocab_size": 10}"#).config
+        #expect(c.layerNormEpsilon == 1e-5 && c.activation == .geluTanh && c.feedForwardWidth == 32)
+        #expect(try bert(editedMiniLM("hidden_act", nil)).config.activation == .gelu)
+        #expect(try bert(editedMiniLM("type_vocab_size", nil)).config.tokenTypes == 2)
+        #expect(try bert(editedMiniLM("layer_norm_eps", nil)).config.layerNormEpsilon == 1e-12)
+    }
+
+    @Test("a config written for a schema reads back to the same config, for every activation",
+          arguments: Activation.Function.allCases)
+    func writeThenRead(activation: Activation.Function) throws {
+        let gpt2 = TransformerConfig(vocabularySize: 61, contextLength: 40, modelWidth: 12, heads: 3, layers: 2, feedForwardWidth: 20,
+                                     layerNormEpsilon: 1e-5, activation: activation)
+        let gpt2Back = try gpt(gpt2.huggingFaceJSON(schema: .gpt2))
+        #expect(gpt2Back.config == gpt2 && gpt2Back.ignoredKeys.isEmpty)
+        var bertConfig = TransformerConfig.miniLM
+        bertConfig.activation = activation
+        let bertBack = try bert(bertConfig.huggingFaceJSON(schema: .bert))
+        #expect(bertBack.config == bertConfig && bertBack.ignoredKeys.isEmpty)
     }
 
     @Test("missing, ill-typed and out-of-domain keys are errors naming the file and the key",
@@ -74,6 +94,8 @@ struct ConfigSpecs {
             ("num_attention_heads", "5", "hidden_size 384 is not divisible by num_attention_heads 5"),
             ("layer_norm_eps", "\"1e-12\"", "must be a number"),
             ("layer_norm_eps", "-1e-12", "must be a positive finite number"),
+            ("layer_norm_eps", "1e-60", "1e-60 is not a positive finite Float"),
+            ("layer_norm_eps", "1e60", "1e+60 is not a positive finite Float"),
             ("hidden_act", "\"swishy\"", "unknown activation \"swishy\" (accepted: gelu, gelu_fast, gelu_new, gelu_pytorch_tanh, relu)"),
             ("hidden_act", "7", "must be a string"),
             ("model_type", "\"gpt2\"", "expected \"bert\""),
@@ -93,8 +115,8 @@ struct ConfigSpecs {
         #expect(throws: DecoderSpecError.self) { try bert("[1, 2]") }
         #expect(throws: DecoderSpecError.self) { try bert("{\"hidden_size\": 384,") }
         #expect(throws: DecoderSpecError.self) { try bert(ConfigSpecs.miniLM.replacingOccurrences(of: "{\"_name", with: "{\"vocab_size\": 2, \"_name")) }
-        #expect(throws: DecoderSpecError.self) { try GPT2Config(json: []) }
-        #expect(throws: DecoderSpecError.self) { try BERTConfig.read(contentsOf: URL(fileURLWithPath: "/nonexistent/config.json")) }
+        #expect(throws: DecoderSpecError.self) { try TransformerConfig.huggingFace(json: [], schema: .gpt2) }
+        #expect(throws: DecoderSpecError.self) { try TransformerConfig.read(huggingFace: URL(fileURLWithPath: "/nonexistent/config.json"), schema: .bert) }
         #expect(throws: DecoderSpecError.self) { try gpt(ConfigSpecs.gpt2.replacingOccurrences(of: "\"n_head\": 12", with: "\"n_head\": 7")) }
     }
 }

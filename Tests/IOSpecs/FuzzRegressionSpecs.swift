@@ -3,7 +3,7 @@
 // One file, two builds: `swift test` compiles it into IOSpecs (the spec below replays every file
 // under fuzz/<target>/seeds and fuzz/<target>/regressions); scripts/fuzz compiles the same file
 // with -DDECODERSPEC_FUZZ into each libFuzzer binary (with copies of Sources/TensorCore,
-// Sources/IO and Sources/Tokenizers as one module, and fuzz/<target>/main.swift as the entry point). So a regression
+// Sources/IO, Sources/Tokenizers, Sources/Kernels and the config reader as one module, and fuzz/<target>/main.swift as the entry point). So a regression
 // input runs through exactly the reader calls and invariants that found it. See docs/reliability.md.
 #if DECODERSPEC_FUZZ
 import Foundation
@@ -335,7 +335,7 @@ enum FuzzHarness {
     // MARK: config
 
     /// The JSON parser (accepted documents serialize and re-parse to the same value), then
-    /// BERTConfig and GPT2Config: accepted configs have positive sizes, heads dividing the width
+    /// the BERT and GPT-2 config readers: accepted configs have positive sizes, heads dividing the width
     /// and `ignoredKeys` drawn from the file's keys.
     static func config(_ bytes: [UInt8]) throws {
         let t = FuzzTarget.config
@@ -345,15 +345,13 @@ enum FuzzHarness {
         }
         var keys: [String] = []
         if case .object(let k, _)? = try? JSONValue.parse(bytes, path: "<fuzz>") { keys = k }
-        if let bert = try? BERTConfig(json: bytes) {
-            try check(t, [bert.hiddenSize, bert.numAttentionHeads, bert.numHiddenLayers, bert.intermediateSize, bert.maxPositionEmbeddings, bert.vocabSize, bert.typeVocabSize].allSatisfy { $0 > 0 }, "BERT sizes not positive")
-            try check(t, bert.hiddenSize % bert.numAttentionHeads == 0 && bert.layerNormEps > 0 && bert.layerNormEps.isFinite, "BERT config \(bert)")
-            try check(t, bert.ignoredKeys.allSatisfy(keys.contains) && !bert.ignoredKeys.contains(where: BERTConfig.requiredKeys.contains), "BERT ignoredKeys \(bert.ignoredKeys)")
-        }
-        if let gpt2 = try? GPT2Config(json: bytes) {
-            try check(t, [gpt2.nEmbd, gpt2.nHead, gpt2.nLayer, gpt2.nPositions, gpt2.vocabSize, gpt2.nInner].allSatisfy { $0 > 0 }, "GPT-2 sizes not positive")
-            try check(t, gpt2.nEmbd % gpt2.nHead == 0 && gpt2.layerNormEpsilon > 0 && gpt2.layerNormEpsilon.isFinite, "GPT-2 config \(gpt2)")
-            try check(t, gpt2.ignoredKeys.allSatisfy(keys.contains) && !gpt2.ignoredKeys.contains(where: GPT2Config.requiredKeys.contains), "GPT-2 ignoredKeys \(gpt2.ignoredKeys)")
+        for schema in [HuggingFaceSchema.bert, .gpt2] {
+            guard let (c, ignored) = try? TransformerConfig.huggingFace(json: bytes, schema: schema) else { continue }
+            try check(t, [c.vocabularySize, c.contextLength, c.modelWidth, c.heads, c.layers, c.feedForwardWidth].allSatisfy { $0 > 0 }
+                      && c.tokenTypes >= 0, "\(schema.modelType) sizes not positive: \(c)")
+            try check(t, c.modelWidth % c.heads == 0 && c.layerNormEpsilon > 0 && c.layerNormEpsilon.isFinite, "\(schema.modelType) config \(c)")
+            try check(t, ignored.allSatisfy(keys.contains) && !ignored.contains(where: schema.requiredKeys.contains),
+                      "\(schema.modelType) ignoredKeys \(ignored)")
         }
     }
 

@@ -60,7 +60,7 @@ struct MutationSpecs {
         let predictions = Array("EU B-ORG B-ORG\nrejects O B-MISC\n\nPeter B-PER O\n".utf8)
         _ = expectOnlyTypedErrors("predictions", Self.mutants(of: predictions, count: 2000, rngSeed: 6)) { _ = try CoNLLPredictions(bytes: $0) }
         let config = Array(#"{"hidden_size": 8, "num_attention_heads": 2, "num_hidden_layers": 1, "intermediate_size": 16, "max_position_embeddings": 4, "vocab_size": 10, "hidden_act": "gelu_new", "layer_norm_eps": 1e-12}"#.utf8)
-        _ = expectOnlyTypedErrors("config", Self.mutants(of: config, count: 2000, rngSeed: 6)) { _ = try BERTConfig(json: $0) }
+        _ = expectOnlyTypedErrors("config", Self.mutants(of: config, count: 2000, rngSeed: 6)) { _ = try TransformerConfig.huggingFace(json: $0, schema: .bert) }
         let vocab = Array("[PAD]\n[UNK]\n[CLS]\n[SEP]\nthe\n##s\n".utf8)
         _ = expectOnlyTypedErrors("vocab", Self.mutants(of: vocab, count: 2000, rngSeed: 6)) { _ = try WordPieceVocabulary(contentsOf: $0) }
         let merges = Array("#version: 0.2\nh e\nt he\nĠ c\n".utf8)

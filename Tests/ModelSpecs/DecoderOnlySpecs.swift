@@ -101,7 +101,7 @@ struct DecoderOnlySpecs {
             try Generator.generate(model, prompt: Array(repeating: 1, count: 24), strategy: .greedy, config: .init(maxNewTokens: 1))
         }
         #expect(throws: DecoderSpecError.self) {
-            try DecoderOnlyModel.seeded(DecoderOnlyConfig(vocabularySize: 10, contextLength: 8, modelWidth: 10, heads: 4, layers: 1), seed: 0)
+            try DecoderOnlyModel.seeded(TransformerConfig(vocabularySize: 10, contextLength: 8, modelWidth: 10, heads: 4, layers: 1), seed: 0)
         }
     }
 }

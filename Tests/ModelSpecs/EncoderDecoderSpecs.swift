@@ -36,8 +36,8 @@ struct EncoderDecoderSpecs {
 
     @Test("Encoder without positions is permutation-equivariant; with them it is not")
     func encoderEquivariance() throws {
-        var model = try EncoderModel.seeded(EncoderConfig(vocabularySize: 30, contextLength: 16, modelWidth: 16, heads: 4, layers: 2,
-                                                          feedForwardWidth: 32), seed: 3)
+        var model = try EncoderModel.seeded(TransformerConfig(vocabularySize: 30, contextLength: 16, tokenTypes: 2, modelWidth: 16, heads: 4, layers: 2,
+                                                              feedForwardWidth: 32, layerNormEpsilon: 1e-12, activation: .gelu), seed: 3)
         let ids = [3, 9, 27, 1, 14]
         let perm = [2, 0, 4, 1, 3]
         let withPositions = (try model.hiddenStates(ids), try model.hiddenStates(perm.map { ids[$0] }))
@@ -54,8 +54,8 @@ struct EncoderDecoderSpecs {
 
     @Test("Sentence embeddings have unit L2 norm (within 1e-6)")
     func unitNorm() throws {
-        let model = try EncoderModel.seeded(EncoderConfig(vocabularySize: 30, contextLength: 16, modelWidth: 16, heads: 4, layers: 1,
-                                                          feedForwardWidth: 32), seed: 4)
+        let model = try EncoderModel.seeded(TransformerConfig(vocabularySize: 30, contextLength: 16, tokenTypes: 2, modelWidth: 16, heads: 4, layers: 1,
+                                                              feedForwardWidth: 32, layerNormEpsilon: 1e-12, activation: .gelu), seed: 4)
         let e = try model.sentenceEmbedding([1, 2, 3])
         let norm = e.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
         #expect(abs(norm - 1) < 1e-6)

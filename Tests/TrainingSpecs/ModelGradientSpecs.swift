@@ -146,8 +146,8 @@ struct ModelGradientSpecs {
     }
 
     static func tinyClassifier(seed: UInt64, layers: Int = 2) -> TokenClassifier {
-        let config = EncoderConfig(vocabularySize: 9, contextLength: 8, modelWidth: 4, heads: 2, layers: layers, feedForwardWidth: 8,
-                                   layerNormEpsilon: 1e-5)
+        let config = TransformerConfig(vocabularySize: 9, contextLength: 8, tokenTypes: 2, modelWidth: 4, heads: 2, layers: layers, feedForwardWidth: 8,
+                                       layerNormEpsilon: 1e-5, activation: .gelu)
         var encoder = try! EncoderModel.seeded(config, seed: seed)
         // Larger weights than BERT's 0.02 so every path carries a gradient well above Float noise.
         var rng = SeededRNG(seed: seed + 1)

@@ -10,8 +10,8 @@ enum TinyNER {
         let data = NERFixture.sentences(count: sentences, seed: seed)
         let labels = NER.labels(data.map(\.tags))
         let examples = try NER.examples(data, tokenizer: tokenizer, labels: labels, maxLength: 32)
-        let config = EncoderConfig(vocabularySize: NERFixture.vocabulary.count, contextLength: 32, modelWidth: 16, heads: 2, layers: 1,
-                                   feedForwardWidth: 32, layerNormEpsilon: 1e-5)
+        let config = TransformerConfig(vocabularySize: NERFixture.vocabulary.count, contextLength: 32, tokenTypes: 2, modelWidth: 16, heads: 2, layers: 1,
+                                       feedForwardWidth: 32, layerNormEpsilon: 1e-5, activation: .gelu)
         let encoder = try EncoderModel.seeded(config, seed: seed)
         return (try TokenClassifier(encoder: encoder, labels: labels, seed: seed), examples)
     }

@@ -21,7 +21,7 @@ struct KernelPathSpecs {
 
     @Test("Decoder-only: forward and greedy generation with the KV cache", arguments: KernelPath.allCases)
     func decoderOnly(path: KernelPath) throws {
-        let config = DecoderOnlyConfig(vocabularySize: 23, contextLength: 40, modelWidth: 12, heads: 4, layers: 2, feedForwardWidth: 20,
+        let config = TransformerConfig(vocabularySize: 23, contextLength: 40, modelWidth: 12, heads: 4, layers: 2, feedForwardWidth: 20,
                                        activation: .geluTanh)
         var model = try DecoderOnlyModel.seeded(config, seed: 3)
         model.path = path
@@ -33,7 +33,7 @@ struct KernelPathSpecs {
 
     @Test("Encoder (BERT layout): hidden states and the sentence embedding", arguments: KernelPath.allCases)
     func encoder(path: KernelPath) throws {
-        let config = EncoderConfig(vocabularySize: 29, contextLength: 24, modelWidth: 10, heads: 2, layers: 2, feedForwardWidth: 14)
+        let config = TransformerConfig(vocabularySize: 29, contextLength: 24, tokenTypes: 2, modelWidth: 10, heads: 2, layers: 2, feedForwardWidth: 14, layerNormEpsilon: 1e-12, activation: .gelu)
         var model = try EncoderModel.seeded(config, seed: 5)
         model.path = path
         try Self.check("encoder", path: path, expected: [.gemm, .attention, .layerNorm, .activation, .embeddingGather]) {
@@ -61,8 +61,8 @@ struct KernelPathSpecs {
 
     @Test("A training step (loss and gradient): token classifier and encoder-decoder", arguments: KernelPath.allCases)
     func trainingStep(path: KernelPath) throws {
-        let encoder = try EncoderModel.seeded(EncoderConfig(vocabularySize: 29, contextLength: 24, modelWidth: 10, heads: 2, layers: 2,
-                                                            feedForwardWidth: 14), seed: 9)
+        let encoder = try EncoderModel.seeded(TransformerConfig(vocabularySize: 29, contextLength: 24, tokenTypes: 2, modelWidth: 10, heads: 2, layers: 2,
+                                                                feedForwardWidth: 14, layerNormEpsilon: 1e-12, activation: .gelu), seed: 9)
         let classifier = try TokenClassifier(encoder: encoder, labels: ["O", "B-X", "I-X"], seed: 10)
         let batch = try PackedBatch([[3, 4, 5], [6, 7]])
         try Self.check("token classifier training step", path: path, expected: [.gemm, .softmax, .activation, .embeddingGather]) {

@@ -25,10 +25,10 @@ func ids(_ count: Int, below v: Int, seed: UInt) -> [Int] {
 struct WholeModelSpecs {
     /// Odd widths: d not a multiple of the SIMD width, heads of width 3, 1 and 19; a context longer
     /// than the fused attention's key block (256) in the first.
-    static let decoderConfigs: [DecoderOnlyConfig] = [
-        DecoderOnlyConfig(vocabularySize: 23, contextLength: 300, modelWidth: 12, heads: 4, layers: 2, feedForwardWidth: 20, activation: .geluTanh),
-        DecoderOnlyConfig(vocabularySize: 17, contextLength: 40, modelWidth: 5, heads: 5, layers: 3, feedForwardWidth: 7, activation: .relu),
-        DecoderOnlyConfig(vocabularySize: 31, contextLength: 40, modelWidth: 19, heads: 1, layers: 2, feedForwardWidth: 33, activation: .gelu),
+    static let decoderConfigs: [TransformerConfig] = [
+        TransformerConfig(vocabularySize: 23, contextLength: 300, modelWidth: 12, heads: 4, layers: 2, feedForwardWidth: 20, activation: .geluTanh),
+        TransformerConfig(vocabularySize: 17, contextLength: 40, modelWidth: 5, heads: 5, layers: 3, feedForwardWidth: 7, activation: .relu),
+        TransformerConfig(vocabularySize: 31, contextLength: 40, modelWidth: 19, heads: 1, layers: 2, feedForwardWidth: 33, activation: .gelu),
     ]
 
     @Test("Decoder-only (GPT-2 layout): logits [T, V] on every path, T = 1, 9, and > the attention key block",
@@ -72,7 +72,7 @@ struct WholeModelSpecs {
 
     @Test("Decoder-only: every activation (ReLU, exact GELU, tanh GELU) on one shape", arguments: [Activation.Function.relu, .gelu, .geluTanh])
     func decoderOnlyActivations(activation: Activation.Function) throws {
-        let config = DecoderOnlyConfig(vocabularySize: 13, contextLength: 16, modelWidth: 8, heads: 2, layers: 2, feedForwardWidth: 24, activation: activation)
+        let config = TransformerConfig(vocabularySize: 13, contextLength: 16, modelWidth: 8, heads: 2, layers: 2, feedForwardWidth: 24, activation: activation)
         let model = WholeModelChecks.randomized(try DecoderOnlyModel.seeded(config, seed: 31), seed: 31)
         let x = ids(11, below: 13, seed: 32)
         let reference = try Reference.gpt2Logits(try WholeModelChecks.checkpoint(model),
@@ -83,10 +83,10 @@ struct WholeModelSpecs {
 
     // MARK: Encoder (BERT) and the token-classification head
 
-    static let encoderConfigs: [EncoderConfig] = [
-        EncoderConfig(vocabularySize: 29, contextLength: 24, modelWidth: 10, heads: 2, layers: 2, feedForwardWidth: 14, layerNormEpsilon: 1e-12),
-        EncoderConfig(vocabularySize: 19, contextLength: 24, modelWidth: 9, heads: 3, layers: 3, feedForwardWidth: 5, layerNormEpsilon: 1e-5,
-                      activation: .relu),
+    static let encoderConfigs: [TransformerConfig] = [
+        TransformerConfig(vocabularySize: 29, contextLength: 24, tokenTypes: 2, modelWidth: 10, heads: 2, layers: 2, feedForwardWidth: 14, layerNormEpsilon: 1e-12, activation: .gelu),
+        TransformerConfig(vocabularySize: 19, contextLength: 24, tokenTypes: 2, modelWidth: 9, heads: 3, layers: 3, feedForwardWidth: 5, layerNormEpsilon: 1e-5,
+                          activation: .relu),
     ]
 
     @Test("Encoder (BERT layout): hidden states with token types, and the sentence embedding, on every path",

@@ -9,7 +9,7 @@ public enum DecoderChecks {
     /// logits are far from uniform (as ModelSpecs' `tinyDecoder`).
     public static func tinyModel(seed: UInt64 = 7, path: KernelPath = .optimized) throws -> DecoderOnlyModel {
         var m = try DecoderOnlyModel.seeded(
-            DecoderOnlyConfig(vocabularySize: 37, contextLength: 24, modelWidth: 16, heads: 4, layers: 2), seed: seed, path: path)
+            TransformerConfig(vocabularySize: 37, contextLength: 24, modelWidth: 16, heads: 4, layers: 2), seed: seed, path: path)
         for i in m.tokenEmbedding.weight.storage.indices { m.tokenEmbedding.weight.storage[i] *= 50 }
         return m
     }
