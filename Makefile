@@ -46,10 +46,36 @@ bench:
 	$(SWIFT) build -c release --product decoder-spec-bench --scratch-path $(RELEASE_DIR) $(NATIVE)
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(RELEASE_DIR)/release/decoder-spec-bench $(if $(SUITES),--record $(RELEASE_DIR)/benchmarks.json,--markdown docs/benchmarks.md --record docs/benchmarks.json) $(SUITES)
 
-## docs: DocC API documentation into the git-ignored .build-docs/
+## docs: the book and the API as one static DocC site in the git-ignored .build-docs/, warnings as
+## errors (an unresolved link or a missing image fails). The catalog Sources/DecoderSpec/DecoderSpec.docc
+## is generated from notebooks-md/ and docs/ by `decoder-spec book` and must be in step. One archive per
+## module the umbrella re-exports, combined, so the book's symbol links reach each module's API pages.
+DOC_TARGETS = $(shell sed -n 's/^@_exported import //p' Sources/DecoderSpec/DecoderSpec.swift) DecoderSpec
 docs: deps
+	$(SWIFT) build --product decoder-spec
+	$$($(SWIFT) build --show-bin-path)/decoder-spec book --check
+	rm -rf .build-docs
 	$(SWIFT) package --allow-writing-to-directory .build-docs generate-documentation \
-	  --target DecoderSpec --transform-for-static-hosting --output-path .build-docs
+	  $(addprefix --target ,$(DOC_TARGETS)) --enable-experimental-combined-documentation \
+	  --transform-for-static-hosting --output-path .build-docs --warnings-as-errors
+	cp Sources/DecoderSpec/DecoderSpec.docc/theme-settings.json .build-docs/   # the combined archive leaves it out
+	@# The site's root has no page of its own: send a reader to the book (every page has its own index.html).
+	printf '<!doctype html><meta charset="utf-8"><title>DecoderSpec</title><meta http-equiv="refresh" content="0; url=documentation/decoderspec/"><a href="documentation/decoderspec/">DecoderSpec</a>\n' > .build-docs/index.html
+
+## serve-docs: serve the site make docs built at http://localhost:8000/documentation/decoderspec (Ctrl-C stops)
+.PHONY: serve-docs
+serve-docs:
+	@[ -f .build-docs/index.html ] || { echo "serve-docs: run make docs first" >&2; exit 1; }
+	@echo "serving the book at http://localhost:8000/documentation/decoderspec"
+	python3 -m http.server 8000 --bind 127.0.0.1 --directory .build-docs
+
+## docs-check: the book in a real browser — installs headless Chromium (Debian package) if missing, serves
+## .build-docs and checks every page renders: title, code listings, figures (no broken image), no app
+## error, a symbol link; screenshots into SCREENS (default .build/docs-screens). Not part of make test.
+SCREENS ?= .build/docs-screens
+.PHONY: docs-check
+docs-check:
+	./scripts/docs-check $(SCREENS)
 
 clean:
 	rm -rf .build .build-* 

@@ -44,7 +44,8 @@ let package = Package(
         // The applications: recipes (NER, translation) that Training's one loop runs.
         .target(name: "Applications", dependencies: ["TensorCore", "Kernels", "Layers", "Models", "IO", "Tokenizers", "Metrics",
                                                      "Decoding", "Training"], exclude: readme),
-        .target(name: "Errata", dependencies: ["TensorCore", "Kernels", "Masking", "Attention"], exclude: readme),
+        .target(name: "Errata", dependencies: ["TensorCore", "Kernels", "PositionalEncoding", "Masking", "Attention", "Layers", "Models",
+                                               "Metrics"], exclude: readme),
         // Figures: deterministic SVG (heatmaps, line and bar charts, trees) for the notebooks, the CLI and docs/figures.
         .target(name: "Figures", dependencies: ["TensorCore", "IO"], exclude: readme),
         // The bug zoo (docs/bug-zoo.md): real-world bugs as variants of the correct code. Deliberately NOT
@@ -83,6 +84,7 @@ let package = Package(
         .testTarget(name: "TrainingSpecs", dependencies: ["SpecSupport", "DecoderSpec", "GSLOracle"]),
         .testTarget(name: "NotebookSpecs", dependencies: ["NotebookRunner"]),
         .testTarget(name: "FigureSpecs", dependencies: ["Figures", "TensorCore"]),
+        .testTarget(name: "ErrataSpecs", dependencies: ["SpecSupport", "DecoderSpec", "GSLOracle"]),
         .testTarget(name: "BugZooSpecs", dependencies: ["SpecSupport", "BugZoo", "DecoderSpec"]),
         .testTarget(name: "HardeningSpecs", dependencies: ["SpecSupport", "DecoderSpec"]),
         .testTarget(name: "WholeModelSpecs", dependencies: ["SpecSupport", "ReferenceModel", "DecoderSpec", "GSLOracle"]),

@@ -75,9 +75,19 @@ public func attend(q: Matrix, cachedK: Matrix, cachedV: Matrix, mask: AttentionM
 ///     head_h = Attention(Q[:, h·d_h ..< (h+1)·d_h], K[:, g·d_h ..< (g+1)·d_h], V[:, g·d_h …]),  g = ⌊h·H_kv/H⌋
 ///     with ALiBi: scores of head h get −m_h·|p_i − j|, p_i = mask.queryOffset + i under a causal mask, i otherwise
 ///
-/// - Parameter trustedKeyRows: leading rows of K and V already checked by an earlier call (a KV
-///   cache's rows before this decoding step); they are not scanned for NaN/±Inf again, so a step
-///   does not re-read the whole cache. 0 (the default) scans everything.
+/// - Parameters:
+///   - q: [Tq, H·d_h] projected queries.
+///   - k: [Tk, H_kv·d_h] projected keys.
+///   - v: [Tk, H_kv·d_v] projected values.
+///   - heads: H, which must divide d_model.
+///   - kvHeads: H_kv, which must divide H (nil: H, multi-head attention).
+///   - mask: applied to every head's scores (notebook 05).
+///   - alibiSlopes: one ALiBi slope per query head (`ALiBi.slopes(heads:)`), or nil for no bias.
+///   - path: naive or optimized (fused, online-softmax) kernel.
+///   - trustedKeyRows: leading rows of K and V already checked by an earlier call (a KV
+///     cache's rows before this decoding step); they are not scanned for NaN/±Inf again, so a step
+///     does not re-read the whole cache. 0 (the default) scans everything.
+/// - Returns: [Tq, H·d_v], the heads' outputs concatenated (before W_O).
 /// - Throws: `.invalidArgument` when heads ∤ d_model, kvHeads ∤ heads, or the slopes are not `heads`
 ///   finite values; `.shapeMismatch` when K is not [Tk, H_kv·d_h]; otherwise as
 ///   `scaledDotProductAttention` (including its edge numerics: an overflowing Float result is

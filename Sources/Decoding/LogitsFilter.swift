@@ -47,7 +47,9 @@ public struct SamplingConfig: Sendable, Equatable {
 /// `SamplingConfig` made explicit, so the specs can compare empirical frequencies with it.
 public enum LogitsFilter {
     /// The filtered, renormalized next-token distribution, in Double for exact bookkeeping.
-    /// - Parameter logits: [V] finite logits of the last position.
+    /// - Parameters:
+    ///   - logits: [V] finite logits of the last position.
+    ///   - config: the temperature, top-k and top-p to apply, in that order.
     /// - Returns: [V] probabilities summing to 1, exactly 0 outside the kept set.
     public static func distribution(_ logits: [Float], _ config: SamplingConfig) throws -> [Double] {
         try config.validate()

@@ -18,7 +18,16 @@ public struct BarChart: Figure {
 
     static let pad = 8.0, tickFont = 11.0, axisFont = 12.0, titleFont = 13.0, groupGap = 14.0
 
-    /// - Parameter values: `values[s][c]`, series s in category c.
+    /// - Parameters:
+    ///   - title: the title above the plot.
+    ///   - categories: the groups along x, one label each.
+    ///   - seriesNames: one legend entry per series (the bars inside each group).
+    ///   - values: `values[s][c]`, series s in category c.
+    ///   - yTitle: the value axis's title.
+    ///   - yKind: linear (from 0) or log value axis.
+    ///   - references: horizontal dashed lines, each labelled at its right end.
+    ///   - barWidth: pixels per bar.
+    ///   - plotHeight: pixels of the plot area.
     /// - Throws: `.emptySequence` for no category, series or value, `.shapeMismatch` when a series
     ///   has not one value per category, `.nonFinite`, `.invalidArgument` for a negative value or one ≤ 0 on a log axis.
     public init(title: String, categories: [String], series seriesNames: [String], values: [[Double?]], yTitle: String,

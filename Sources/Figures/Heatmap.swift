@@ -39,7 +39,12 @@ public struct Heatmap: Figure {
 
     /// - Parameters:
     ///   - values: rows × columns, rectangular, at least 1 × 1 (NaN is drawn grey).
+    ///   - title: the title above the map.
+    ///   - x: the column axis (title and labels or coordinates).
+    ///   - y: the row axis.
+    ///   - colorMap: sequential or diverging colours.
     ///   - domain: the values mapped to the colour map's ends (default: the finite values' min … max).
+    ///   - colorBarTitle: the colour bar's title.
     ///   - hidden: same shape as `values`; true cells are drawn grey, not by value.
     ///   - cell: pixels per cell (default: fits the larger side into about 420 pixels, 2 … 28).
     /// - Throws: `.emptySequence` for no cells, `.shapeMismatch` for ragged rows, labels or

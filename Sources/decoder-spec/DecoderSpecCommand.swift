@@ -2,14 +2,19 @@ import ArgumentParser
 import DecoderSpec
 import Foundation
 
+/// The CLI's version (`decoder-spec --version`), raised with each tagged release.
+let cliVersion = "0.1.0"
+
 @main
 struct DecoderSpecCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "decoder-spec",
         abstract: "The Transformer decoder, every formula executable, checkable and measurable.",
+        version: "decoder-spec \(cliVersion)",
         subcommands: [
             DemoCommand.self,
             NotebooksCommand.self,
+            BookCommand.self,
             PECommand.self,
             EmbedCommand.self,
             GenerateCommand.self,

@@ -5,7 +5,7 @@ import Foundation
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Walk the whole data flow on a tiny deterministic model, with printed tables.")
+        abstract: "Walk the whole data flow on a small deterministic model (generate --model demo), with printed tables.")
 
     func run() throws {
         do {
@@ -14,7 +14,7 @@ struct DemoCommand: ParsableCommand {
             try demo.embedding()
             try demo.positionalEncoding()
             try demo.sumEmbeddingAndPositions()
-            // The decoder stages run a tiny GPT-2-style model over the same vocabulary.
+            // The decoder stages run the demo model (NamedModel.demo) over the same vocabulary.
             try DecoderDemo.run(vocabulary: demo.vocabulary, prompt: Array(demo.ids.prefix(5)), stopToken: 2, firstStage: 5)
         }
     }
@@ -24,7 +24,8 @@ struct DemoCommand: ParsableCommand {
 /// (docs/architecture.md). Every section prints a heading, the formula, and a small table.
 struct Demo {
     /// A toy vocabulary: id = index.
-    let vocabulary = ["<pad>", "<bos>", "<eos>", "the", "cat", "sat", "on", "mat", "a", "dog"]
+    static let words = ["<pad>", "<bos>", "<eos>", "the", "cat", "sat", "on", "mat", "a", "dog"]
+    let vocabulary = Demo.words
     let text = "the cat sat on the mat"
     let dModel = 8
     let seed: UInt64 = 0
@@ -47,7 +48,7 @@ struct Demo {
 
     /// Stage 1: text → token ids (whitespace tokenizer over the toy vocabulary, with <bos>).
     mutating func tokens() {
-        print("DecoderSpec demo: the decoder's data flow on a tiny model (d_model = \(dModel), V = \(vocabulary.count), seed \(seed))")
+        print("DecoderSpec demo: the decoder's data flow on a small seeded model (d_model = \(dModel), V = \(vocabulary.count), seed \(seed))")
         Demo.heading(1, "Tokens: text → ids [T]")
         ids = [1] + text.split(separator: " ").map { word in vocabulary.firstIndex(of: String(word))! }
         print("text:   \"\(text)\"")

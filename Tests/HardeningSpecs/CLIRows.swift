@@ -108,11 +108,12 @@ enum CLIRows {
         // generate / forward: ids, context, sampling parameters, checkpoints.
         CLIRow(["generate", "--model", "tiny", "--ids", "1,999"], 1, "decoder-spec generate", naming: ["999", "64"]),
         CLIRow(["generate", "--model", "tiny", "--ids", longPrompt], 1, "decoder-spec generate", naming: ["64 tokens"]),
-        CLIRow(["generate", "--model", "tiny", "--ids", "1", "--max-new", "0"], 1, "decoder-spec generate", naming: ["maxNewTokens", "0"]),
-        CLIRow(["generate", "--model", "tiny", "--ids", "1", "--strategy", "sample", "--top-p", "1.5"], 1, "decoder-spec generate", naming: ["1.5"]),
-        CLIRow(["generate", "--model", "tiny", "--ids", "1", "--strategy", "sample", "--top-k", "0"], 1, "decoder-spec generate", naming: ["top-k"]),
-        CLIRow(["generate", "--model", "tiny", "--ids", "1", "--strategy", "sample", "--temperature", "nan"], 1, "decoder-spec generate", naming: ["nan"]),
-        CLIRow(["generate", "--model", "tiny", "--ids", "1", "--strategy", "beam", "--beams", "0"], 1, "decoder-spec generate", naming: ["0"]),
+        // Option values out of their domain are usage errors (64), found before the model is built.
+        CLIRow(["generate", "--model", "tiny", "--ids", "1", "--max-new", "0"], 64, "decoder-spec generate", naming: ["--max-new 0"]),
+        CLIRow(["generate", "--model", "tiny", "--ids", "1", "--strategy", "sample", "--top-p", "1.5"], 64, "decoder-spec generate", naming: ["top-p 1.5"]),
+        CLIRow(["generate", "--model", "tiny", "--ids", "1", "--strategy", "sample", "--top-k", "0"], 64, "decoder-spec generate", naming: ["top-k 0"]),
+        CLIRow(["generate", "--model", "tiny", "--ids", "1", "--strategy", "sample", "--temperature", "nan"], 64, "decoder-spec generate", naming: ["nan"]),
+        CLIRow(["generate", "--model", "tiny", "--ids", "1", "--strategy", "beam", "--beams", "0"], 64, "decoder-spec generate", naming: ["--beams 0"]),
         CLIRow(["generate", "--model", "tiny", "--ids", "1", "--strategy", "beam", "--beams", "9223372036854775807"], 1, "decoder-spec generate",
                naming: ["9223372036854775807", "4096"]),
         CLIRow(["pe", "--positions", "1", "--dim", "4", "--start", "9223372036854775807"], 1, "decoder-spec pe", naming: ["9223372036854775807"]),

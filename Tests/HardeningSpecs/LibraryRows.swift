@@ -442,6 +442,9 @@ enum LibraryRows {
         ErrorRow("metrics", "conlleval: 2 gold sentences, 1 predicted", .shapeMismatch, naming: ["2", "1"]) {
             _ = try Conlleval.evaluate(gold: [["O"], ["O"]], predicted: [["O"]])
         },
+        ErrorRow("metrics", "classification report: 3 gold tags, 2 predicted", .shapeMismatch, naming: ["3", "2"]) {
+            _ = try ClassificationReport(gold: [["B-PER", "I-PER", "O"]], predicted: [["B-PER", "O"]])
+        },
     ]
 
     static let training: [ErrorRow] = [
@@ -456,6 +459,18 @@ enum LibraryRows {
         },
         ErrorRow("training", "label smoothing 1", .invalidArgument, naming: ["1"]) {
             _ = try CrossEntropyLoss(labelSmoothing: 1)
+        },
+        ErrorRow("training", "MLM masking: selection probability 1.5", .invalidArgument, naming: ["1.5"]) {
+            _ = try MLMMasking(selectProbability: 1.5)
+        },
+        ErrorRow("training", "MLM masking: id 40 in a vocabulary of 10", .idOutOfRange, naming: ["40", "10"]) {
+            var rng = SeededRNG(seed: 1)
+            _ = try MLMMasking().apply([5, 40], maskID: 3, vocabularySize: 10, protected: [], rng: &rng)
+        },
+        ErrorRow("training", "MLM head on h [2, 5] for d 4", .shapeMismatch, naming: ["[2, 5]"]) {
+            var rng = SeededRNG(seed: 1)
+            let head = try MaskedLMHead.seeded(modelWidth: 4, vocabularySize: 6, rng: &rng)
+            _ = try head.logits(F.m(2, 5), embedding: EmbeddingTable(weight: F.m(6, 4)))
         },
         ErrorRow("training", "AdamW β₁ = 1", .invalidArgument, naming: ["β₁", "1"]) {
             _ = try AdamW(beta1: 1)

@@ -5,7 +5,8 @@ import Testing
 /// The project root, found from this file's path (Tests/NotebookSpecs/NotebookSpecs.swift).
 let projectRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-@Suite("Notebooks: every notebook runs and prints exactly its checked output")
+// Serialized: its tests build notebooks in the one scratch package .build-notebooks/.
+@Suite("Notebooks: every notebook runs and prints exactly its checked output", .serialized)
 struct NotebookSpecs {
     @Test("Every notebook in notebooks-md/ builds, runs and matches its output blocks")
     func allNotebooks() throws {

@@ -154,17 +154,23 @@ public enum Reference {
     /// `validLength`: keys at positions ≥ it are padding, masked in every self-attention.
     public static func bert(_ a: Arithmetic, _ checkpoint: Checkpoint, hyper: ReferenceHyper, ids: [Int], tokenTypes: [Int]? = nil,
                             validLength: Int? = nil) throws -> Matrix64 {
+        try bertLayerStates(a, checkpoint, hyper: hyper, ids: ids, tokenTypes: tokenTypes, validLength: validLength).last!
+    }
+
+    /// As `bert`, every state: [h⁰ (the embedding LayerNorm's output), h¹, …, h^L].
+    public static func bertLayerStates(_ a: Arithmetic, _ checkpoint: Checkpoint, hyper: ReferenceHyper, ids: [Int], tokenTypes: [Int]? = nil,
+                                       validLength: Int? = nil) throws -> [Matrix64] {
         let w = checkpoint["embeddings.word_embeddings.weight"] != nil ? checkpoint : stripping("bert.", checkpoint)
         let x = a.sum([try a.gather(w.tensor("embeddings.word_embeddings.weight"), ids, name: "word embeddings"),
                        try a.gather(w.tensor("embeddings.position_embeddings.weight"), Array(0..<ids.count), name: "position embeddings"),
                        try a.gather(w.tensor("embeddings.token_type_embeddings.weight"), tokenTypes ?? ids.map { _ in 0 }, name: "token types")])
-        var h = try norm(a, w, "embeddings.LayerNorm", x, hyper.epsilon)
+        var states = [try norm(a, w, "embeddings.LayerNorm", x, hyper.epsilon)]
         var post = hyper
         post.placement = .post
         for l in 0..<layerCount(w, "encoder.layer", probe: "attention.self.query.weight") {
-            h = try layer(a, w, "encoder.layer.\(l)", h, hyper: post, causal: false, validLength: validLength)
+            states.append(try layer(a, w, "encoder.layer.\(l)", states[states.count - 1], hyper: post, causal: false, validLength: validLength))
         }
-        return h
+        return states
     }
 
     /// BERT's hidden states [T, d] and sentence-transformers' sentence embedding [1, d] (mean over
