@@ -63,6 +63,12 @@ public enum BibleCorpus {
         }
     }
 
+    /// One version's verses in canonical order (`parallel` of the version with itself; `source` and
+    /// `target` hold the same text).
+    public static func verses(database url: URL, version: String) throws -> [ParallelVerse] {
+        try parallel(database: url, source: version, target: version)
+    }
+
     /// Splits by book, so no test verse shares a book with training: verses of `testBooks` go to
     /// test, of `validBooks` to valid, the rest to train. Pairs where either side has more than
     /// `maxCharacters` characters are dropped from every split.

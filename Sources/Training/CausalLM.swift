@@ -1,0 +1,81 @@
+// The decoder-only language model's training step: next-token prediction over packed sequences,
+// the tied head, cross-entropy, and the whole backward. See docs/training.md ("Causal language model").
+import Embedding
+import Kernels
+import Layers
+import Models
+import PositionalEncoding
+import TensorCore
+
+extension DecoderOnlyModel: ParameterContainer {
+    /// `wte`, `wpe`, `h.N.…` (each layer under the names `TransformerLayer` visits), `ln_f`: the
+    /// names of training checkpoints. `save(directory:)` writes GPT-2's own layout for Hugging Face.
+    public mutating func visitParameters(prefix: String, _ body: (String, [Int], inout [Float]) throws -> Void) rethrows {
+        try body(join(prefix, "wte.weight"), [tokenEmbedding.weight.rows, tokenEmbedding.weight.cols], &tokenEmbedding.weight.storage)
+        try body(join(prefix, "wpe.weight"), [positions.weight.rows, positions.weight.cols], &positions.weight.storage)
+        for i in layers.indices { try layers[i].visitParameters(prefix: join(prefix, "h.\(i)"), body) }
+        try finalNorm.visitParameters(prefix: join(prefix, "ln_f"), body)
+    }
+}
+
+/// Token sequences (documents, or windows of one) packed row after row for causal-LM training.
+/// Sequence s = x₀ … x_n gives n rows: input x_t predicts label x_{t+1}. Each sequence attends
+/// (causally) to its own rows only, so no token ever sees another document.
+public struct CausalLMBatch: Sendable, Equatable {
+    /// The inputs x₀ … x_{n−1} of every sequence, packed (positions restart at 0 per sequence).
+    public var inputs: PackedBatch
+    /// One label per packed row: x₁ … x_n of every sequence.
+    public var labels: [Int]
+
+    /// - Throws: `.emptySequence` for no sequences, or a sequence of fewer than 2 tokens (nothing to predict).
+    public init(sequences: [[Int]]) throws {
+        for (s, seq) in sequences.enumerated() where seq.count < 2 {
+            throw DecoderSpecError.emptySequence(what: "sequence \(s) of the batch has \(seq.count) token(s); next-token prediction needs 2 or more")
+        }
+        inputs = try PackedBatch(sequences.map { Array($0.dropLast()) })
+        labels = sequences.flatMap { $0.dropFirst() }
+    }
+}
+
+extension DecoderOnlyModel {
+    /// Mean next-token cross-entropy over the batch's labels and, with `wantGradient`, its
+    /// gradient with respect to every parameter. Also returns the logits [Σn, V].
+    ///
+    ///     h⁰ = E[x] + P[position];  hˡ = Block_l(hˡ⁻¹)  (causal, within each sequence)
+    ///     z  = LN_f(h^L)·Eᵀ,   L = CE(z, labels)
+    ///
+    /// Backward, in reverse: dU = dZ·E and dE += dZᵀ·U (the tied head); through LN_f and the
+    /// blocks; then the scatter-adds dE[x_t] += dh⁰_t and dP[position_t] += dh⁰_t.
+    public func lossAndGradient(_ batch: CausalLMBatch, loss: CrossEntropyLoss, path: KernelPath, wantGradient: Bool)
+        throws -> (loss: Double, gradient: DecoderOnlyModel?, labelled: Int, logits: Matrix)
+    {
+        for seq in batch.inputs.sequences where seq.count > contextLength {
+            throw DecoderSpecError.invalidArgument(what: "sequence of \(seq.count + 1) tokens",
+                                                   reason: "more than context length \(contextLength) + 1 (the last token is only a label)")
+        }
+        var h = try tokenEmbedding.lookup(batch.inputs.ids, path: path)
+        h.addInPlace(try EmbeddingTable(weight: positions.weight).lookup(batch.inputs.positions, path: path))
+        var caches: [TransformerLayerCache] = []
+        caches.reserveCapacity(layers.count)
+        for layer in layers {
+            let (next, c) = layer.trainingForward(h, segments: batch.inputs.segments, path: path)
+            h = next
+            caches.append(c)
+        }
+        let (u, normCache) = finalNorm.trainingForward(h)
+        let z = try tokenEmbedding.tiedLogits(u, path: path)
+        let (value, dz, count) = try loss(logits: z, targets: batch.labels)
+        guard wantGradient else { return (value, nil, count, z) }
+
+        var g = zeroGradient()
+        let du = tokenEmbedding.tiedLogitsBackward(dz, hidden: u, gradient: &g.tokenEmbedding.weight, path: path)
+        var dh = finalNorm.backward(du, cache: normCache, gradient: &g.finalNorm)
+        var noMemory: Matrix? = nil
+        for l in layers.indices.reversed() {
+            dh = layers[l].backward(dh, cache: caches[l], gradient: &g.layers[l], dMemory: &noMemory, path: path)
+        }
+        EmbeddingTable.backward(ids: batch.inputs.ids, dOut: dh, gradient: &g.tokenEmbedding.weight)
+        PositionalEncodingBackward.learned(positions: batch.inputs.positions, dOut: dh, gradient: &g.positions.weight)
+        return (value, g, count, z)
+    }
+}
