@@ -31,6 +31,12 @@ notebooks: deps
 	$(SWIFT) build --product decoder-spec
 	$$($(SWIFT) build --show-bin-path)/decoder-spec notebooks $(if $(UPDATE),--update,)
 
+## cli: the release CLI with native code generation at .build-release/release/decoder-spec — the
+## binary for every long job (finetune ner, train translate, train lm, generate on real models)
+.PHONY: cli
+cli: deps
+	$(SWIFT) build -c release --product decoder-spec --scratch-path $(RELEASE_DIR) $(NATIVE)
+
 ## bench: release build with native code generation; prints the tables and records docs/benchmarks.md
 ## (SUITES="kernels decode" runs a subset and leaves docs/benchmarks.md, the full table, alone)
 bench:
