@@ -153,4 +153,10 @@ public enum RoPEKernel {
     public static func halfSplitToInterleaved(headWidth d: Int) -> [Int] {
         (0..<d).map { k in k % 2 == 0 ? k / 2 : k / 2 + d / 2 }
     }
+
+    /// The inverse permutation: half-split coordinate k holds interleaved coordinate `perm[k]`
+    /// (perm[i] = 2i, perm[i + d/2] = 2i + 1) — what Hugging Face's LLaMA conversion script applies.
+    public static func interleavedToHalfSplit(headWidth d: Int) -> [Int] {
+        (0..<d).map { k in k < d / 2 ? 2 * k : 2 * (k - d / 2) + 1 }
+    }
 }

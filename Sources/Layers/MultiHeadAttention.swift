@@ -229,6 +229,22 @@ public struct MultiHeadAttention: Sendable, Equatable {
         }
     }
 
+    /// This layer with RoPE in convention `target`: the rows of W_Q, W_K (and b_Q, b_K) permuted
+    /// within each head (`RotaryEmbedding.permutedRows(_:to:)`), so the attention scores are the
+    /// same — how a half-split (Hugging Face) checkpoint runs on interleaved (Meta) code and back.
+    /// Without RoPE, or already in `target`, the layer is returned unchanged.
+    public func convertingRoPE(to target: RotaryEmbedding.Convention) throws -> MultiHeadAttention {
+        guard case .rope(let rope) = positions, rope.convention != target else { return self }
+        func permuted(_ l: Linear) throws -> Linear {
+            let bias = try l.bias.map { try rope.permutedRows(Matrix(rows: $0.count, cols: 1, storage: $0), to: target).storage }
+            return try Linear(weight: rope.permutedRows(l.weight, to: target), bias: bias)
+        }
+        var converted = self
+        (converted.query, converted.key) = (try permuted(query), try permuted(key))
+        converted.positions = .rope(try RotaryEmbedding(headWidth: rope.headWidth, base: rope.base, convention: target))
+        return converted
+    }
+
     /// An empty self-attention cache of this layer's width, kvHeads·d_head.
     public func emptyCache() -> LayerKVCache { .empty(width: keyValueWidth) }
 

@@ -47,16 +47,21 @@ public struct RotaryEmbedding: Sendable, Equatable {
         return y
     }
 
-    /// The rows of W_Q or W_K [heads·d_head, d_model] ([out, in]) permuted within every head so that
-    /// a checkpoint trained with the half-split convention gives the same scores on interleaved code
-    /// (row 2i of a head ← row i, row 2i+1 ← row i + d/2: `RoPEKernel.halfSplitToInterleaved`).
+    /// The rows of W_Q or W_K [heads·d_head, d_model] ([out, in]; a bias as [heads·d_head, 1])
+    /// permuted within every head from this embedding's convention to `target`, so that a
+    /// checkpoint trained with one convention gives the same scores on code of the other:
+    /// half-split → interleaved moves row i to 2i and row i + d/2 to 2i + 1
+    /// (`RoPEKernel.halfSplitToInterleaved`); the reverse is its inverse. The same target returns
+    /// the weight unchanged.
     /// - Throws: `.shapeMismatch` when the row count is not a multiple of d_head.
-    public func halfSplitToInterleaved(rows weight: Matrix) throws -> Matrix {
+    public func permutedRows(_ weight: Matrix, to target: Convention) throws -> Matrix {
         guard weight.rows > 0, weight.rows % headWidth == 0 else {
             throw DecoderSpecError.shapeMismatch(operation: "RoPE weight permutation", expected: "[heads·\(headWidth), d_model]",
                                                  actual: "\(weight.shape)")
         }
-        let perm = RoPEKernel.halfSplitToInterleaved(headWidth: headWidth)
+        if target == convention { return weight }
+        let perm = target == .interleaved ? RoPEKernel.halfSplitToInterleaved(headWidth: headWidth)
+                                          : RoPEKernel.interleavedToHalfSplit(headWidth: headWidth)
         var out = weight
         for h in 0..<(weight.rows / headWidth) {
             for k in 0..<headWidth {

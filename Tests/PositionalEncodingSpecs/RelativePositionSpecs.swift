@@ -97,7 +97,7 @@ struct RoPESpecs {
             return s
         }
         let reference = try scores(halfSplit, wq, wk)
-        let permuted = try scores(interleaved, interleaved.halfSplitToInterleaved(rows: wq), interleaved.halfSplitToInterleaved(rows: wk))
+        let permuted = try scores(interleaved, halfSplit.permutedRows(wq, to: .interleaved), halfSplit.permutedRows(wk, to: .interleaved))
         // The permuted run rotates the same pairs by the same Float c, s: the rotated vectors are a
         // permutation of the reference's, bit for bit, and the Double dot products sum the same products.
         let maxScore = reference.map(abs).max()!
@@ -105,6 +105,9 @@ struct RoPESpecs {
         let unpermuted = try scores(interleaved, wq, wk)
         #expect(!compare(unpermuted, reference, .absolute(0.01 * maxScore)).passed, "skipping the permutation should change the scores")
         #expect(RoPEKernel.halfSplitToInterleaved(headWidth: 6) == [0, 3, 1, 4, 2, 5])
+        #expect(RoPEKernel.interleavedToHalfSplit(headWidth: 6) == [0, 2, 4, 1, 3, 5])
+        // Round trip: half-split → interleaved → half-split is the identity.
+        #expect(try interleaved.permutedRows(halfSplit.permutedRows(wq, to: .interleaved), to: .halfSplit) == wq)
     }
 
     @Test("Bad RoPE input is a typed error")
@@ -114,7 +117,7 @@ struct RoPESpecs {
         #expect(throws: DecoderSpecError.self) { try RotaryEmbedding(headWidth: 8).apply(to: Matrix(rows: 2, cols: 12)) }
         #expect(throws: DecoderSpecError.self) { try RotaryEmbedding(headWidth: 8).apply(to: Matrix(rows: 2, cols: 8), positionOffset: -1) }
         #expect(throws: DecoderSpecError.self) { try RotaryEmbedding(headWidth: 8).apply(to: Matrix(rows: 2, cols: 8), positionOffset: Int.max) }
-        #expect(throws: DecoderSpecError.self) { try RotaryEmbedding(headWidth: 8).halfSplitToInterleaved(rows: Matrix(rows: 6, cols: 4)) }
+        #expect(throws: DecoderSpecError.self) { try RotaryEmbedding(headWidth: 8).permutedRows(Matrix(rows: 6, cols: 4), to: .interleaved) }
     }
 }
 
