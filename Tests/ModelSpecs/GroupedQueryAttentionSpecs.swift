@@ -16,23 +16,26 @@ struct GroupedQueryAttentionSpecs {
         (4, 4, "none"), (4, 2, "none"), (4, 1, "none"), (6, 3, "rope"), (6, 1, "rope-interleaved"), (6, 2, "alibi"), (4, 4, "alibi"),
     ]
 
-    static func positions(_ name: String, headWidth: Int) throws -> AttentionPositions {
-        switch name {
-        case "rope": return .rope(try RotaryEmbedding(headWidth: headWidth))
-        case "rope-interleaved": return .rope(try RotaryEmbedding(headWidth: headWidth, base: 500_000, convention: .interleaved))
-        case "alibi": return .alibi
-        default: return .none
+    /// Each variant's seeded layer (d_model 24) and a label for messages.
+    static func layers() throws -> [(layer: MultiHeadAttention, label: String)] {
+        try variants.map { v in
+            let dh = 24 / v.heads
+            let positions: AttentionPositions = switch v.positions {
+            case "rope": .rope(try RotaryEmbedding(headWidth: dh))
+            case "rope-interleaved": .rope(try RotaryEmbedding(headWidth: dh, base: 500_000, convention: .interleaved))
+            case "alibi": .alibi
+            default: .none
+            }
+            return (try modernLayer(heads: v.heads, kvHeads: v.kvHeads, positions: positions), "\(v.heads) heads, \(v.kvHeads) kv heads, \(v.positions)")
         }
     }
 
     @Test("Causal self-attention (MHA, GQA, MQA; none, RoPE, ALiBi incl. 6 heads) matches the Double reference on every path",
           arguments: KernelPath.allCases)
     func againstReference(path: KernelPath) throws {
-        for (i, v) in Self.variants.enumerated() {
-            let layer = try modernLayer(heads: v.heads, kvHeads: v.kvHeads, positions: Self.positions(v.positions, headWidth: 24 / v.heads))
-            let x = Inputs.matrix(rows: 11, cols: 24, seed: UInt(60 + i))
-            let verdict = AttentionLayerChecks.matchesReference({ try $0($1, mask: .causal(), path: path) }, layer: layer, x: x,
-                                                                context: "\(v.heads) heads, \(v.kvHeads) kv heads, \(v.positions), \(path)")
+        for (i, l) in try Self.layers().enumerated() {
+            let verdict = AttentionLayerChecks.matchesReference({ try $0($1, mask: .causal(), path: path) }, layer: l.layer,
+                                                                x: Inputs.matrix(rows: 11, cols: 24, seed: UInt(60 + i)), context: "\(l.label), \(path)")
             #expect(verdict.passed, "\(verdict)")
         }
     }
@@ -40,12 +43,29 @@ struct GroupedQueryAttentionSpecs {
     @Test("KV-cache decoding equals the reference of the whole prefix with RoPE, ALiBi and GQA (cache position offset)",
           arguments: KernelPath.allCases)
     func cacheEqualsRecompute(path: KernelPath) throws {
-        for (i, v) in Self.variants.enumerated() {
-            let layer = try modernLayer(heads: v.heads, kvHeads: v.kvHeads, positions: Self.positions(v.positions, headWidth: 24 / v.heads))
-            let x = Inputs.matrix(rows: 10, cols: 24, seed: UInt(80 + i))
-            let verdict = AttentionLayerChecks.cacheMatchesReference(AttentionLayerChecks.libraryCached(path: path), layer: layer, x: x,
-                                                                     chunkSizes: [4, 1, 1, 3, 1],
-                                                                     context: "\(v.heads) heads, \(v.kvHeads) kv heads, \(v.positions), \(path)")
+        for (i, l) in try Self.layers().enumerated() {
+            let verdict = AttentionLayerChecks.cacheMatchesReference(AttentionLayerChecks.libraryCached(path: path), layer: l.layer,
+                                                                     x: Inputs.matrix(rows: 10, cols: 24, seed: UInt(80 + i)),
+                                                                     chunkSizes: [4, 1, 1, 3, 1], context: "\(l.label), \(path)")
+            #expect(verdict.passed, "\(verdict)")
+        }
+    }
+
+    @Test("Fused vs naive grouped-query attention with ALiBi over odd shapes, key blocks crossed and query offsets")
+    func fusedVersusNaive() throws {
+        for (i, (t, dh, heads, kv, offset)) in [(1, 3, 3, 1, 0), (5, 8, 4, 2, 0), (17, 17, 6, 3, 4), (300, 8, 2, 1, 0), (7, 5, 5, 5, 290)].enumerated() {
+            let q = Inputs.matrix(rows: t, cols: heads * dh, seed: UInt(90 + i))
+            let k = Inputs.matrix(rows: t + offset, cols: kv * dh, seed: UInt(95 + i)), v = Inputs.matrix(rows: t + offset, cols: kv * dh, seed: UInt(99 + i))
+            let slopes = try ALiBi.slopes(heads: heads)
+            func run(_ path: KernelPath) throws -> Matrix {
+                try multiHeadAttention(q: q, k: k, v: v, heads: heads, kvHeads: kv, mask: .causal(queryOffset: offset), alibiSlopes: slopes, path: path)
+            }
+            // Each path within the attention bound plus the bias term (6u·max|bias|·max|V|, as in
+            // docs/tolerances.md) of the exact value: within twice that of each other.
+            let maxBias = Double(slopes.max()!) * Double(t + offset)
+            let bound = AttentionOracleChecks.bound(q: q, k: k, v: v, headDimension: dh) + 6 * CheckSupport.unitRoundoff * maxBias
+            let verdict = compare(try run(.optimized).storage, try run(.naive).storage.doubles, .absolute(2 * bound),
+                                  "T \(t), d_head \(dh), \(heads) heads, \(kv) kv heads, offset \(offset)")
             #expect(verdict.passed, "\(verdict)")
         }
     }
