@@ -76,15 +76,16 @@ enum ModernBench {
         let layer = try MultiHeadAttention(modelWidth: d, heads: heads, kvHeads: kvHeads, positions: .rope(try RotaryEmbedding(headWidth: d / heads)),
                                            std: 0.05, rng: &rng)
         let prompt = try Matrix(rows: context, cols: d, storage: GSLRandom(seed: 10).floats(context * d, in: -1, 1))
-        var filled = layer.emptyCache()
-        _ = try layer(prompt, cache: &filled)
+        var cache = layer.emptyCache()
+        _ = try layer(prompt, cache: &cache)
         let x = try Matrix(rows: 1, cols: d, storage: GSLRandom(seed: 11).floats(d, in: -1, 1))
+        // One step, then the cache rolled back to the prompt (no copy: truncation keeps the storage).
         func step(_ path: KernelPath) -> Matrix {
-            var cache = filled
+            defer { cache.truncate(to: context) }
             return try! layer(x, cache: &cache, path: path)
         }
         try validate("decode step", step(.optimized).storage, step(.naive).storage, relative: 1e-4)
-        let floats = 2 * filled.keys.cols * (context + 1)
+        let floats = 2 * cache.keys.cols * (context + 1)
         return row("decode step, RoPE, \(kvHeads) kv heads", "ctx \(context), d \(d), \(heads) heads",
                    naive: Harness.medianAdaptive { _ = step(.naive) }, optimized: Harness.medianAdaptive { _ = step(.optimized) },
                    note: "cache \(floats) floats/layer (\(kvHeads == heads ? "MHA" : kvHeads == 1 ? "MQA" : "GQA"), ×\(heads / kvHeads) smaller than MHA)")
