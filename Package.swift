@@ -34,7 +34,7 @@ let package = Package(
         .target(name: "Attention", dependencies: ["TensorCore", "Kernels", "Masking"], exclude: readme),
         .target(name: "IO", dependencies: ["TensorCore"], exclude: readme),
         .target(name: "Tokenizers", dependencies: ["TensorCore", "IO"], exclude: readme),
-        .target(name: "Layers", dependencies: ["TensorCore", "Kernels", "Masking", "Attention"], exclude: readme),
+        .target(name: "Layers", dependencies: ["TensorCore", "Kernels", "PositionalEncoding", "Masking", "Attention"], exclude: readme),
         .target(name: "Decoding", dependencies: ["TensorCore"], exclude: readme),
         .target(name: "Models", dependencies: ["TensorCore", "Kernels", "Embedding", "PositionalEncoding", "IO", "Layers", "Decoding"],
                 exclude: readme),

@@ -41,7 +41,7 @@ public func scaledDotProductAttention(
 ) throws -> Matrix {
     try AttentionValidation.check(q: q, k: k, v: v, mask: mask, operation: "scaledDotProductAttention(Q, K, V)")
     return AttentionKernels.finiteOrWide(AttentionKernels.attend(q: q, k: k, v: v, mask: mask, path: path),
-                                         q: q, k: k, v: v, heads: 1, mask: mask)
+                                         q: q, k: k, v: v, heads: .init(query: 1, keyValue: 1, alibiSlopes: nil), mask: mask)
 }
 
 /// The attention weights softmax(Q·Kᵀ/√d_k + M) [Tq, Tk] (naive path), for printing and pictures.
@@ -64,27 +64,45 @@ public func attend(q: Matrix, cachedK: Matrix, cachedV: Matrix, mask: AttentionM
     try scaledDotProductAttention(q: q, k: cachedK, v: cachedV, mask: mask, path: path)
 }
 
-/// Multi-head attention on already projected matrices: Q [Tq, d_model], K [Tk, d_model],
-/// V [Tk, d_model] are split into `heads` column slices of width d_model/heads; each head attends
-/// with the same mask; the head outputs are concatenated (before W_O) into [Tq, d_model]. The
-/// projections around it are `MultiHeadAttention` (Sources/Layers/MultiHeadAttention.swift).
+/// Multi-head attention on already projected matrices: Q [Tq, H·d_h] is split into H = `heads`
+/// column slices of width d_h; K and V [Tk, H_kv·d_h] into H_kv = `kvHeads` slices (grouped-query
+/// attention, Ainslie et al. 2023): query head h reads key/value head ⌊h / (H / H_kv)⌋. H_kv = H is
+/// multi-head attention, H_kv = 1 multi-query attention (Shazeer 2019). Each head attends with the
+/// same mask (plus its ALiBi bias when `alibiSlopes` is given); the head outputs are concatenated
+/// (before W_O) into [Tq, H·d_h]. The projections around it are `MultiHeadAttention`
+/// (Sources/Layers/MultiHeadAttention.swift).
 ///
-///     head_h = Attention(Q[:, h·d_h ..< (h+1)·d_h], K[:, …], V[:, …]),   Concat(head_1 … head_H)
+///     head_h = Attention(Q[:, h·d_h ..< (h+1)·d_h], K[:, g·d_h ..< (g+1)·d_h], V[:, g·d_h …]),  g = ⌊h·H_kv/H⌋
+///     with ALiBi: scores of head h get −m_h·|p_i − j|, p_i = mask.queryOffset + i under a causal mask, i otherwise
 ///
 /// - Parameter trustedKeyRows: leading rows of K and V already checked by an earlier call (a KV
 ///   cache's rows before this decoding step); they are not scanned for NaN/±Inf again, so a step
 ///   does not re-read the whole cache. 0 (the default) scans everything.
-/// - Throws: `.invalidArgument` when heads ∤ d_model; otherwise as `scaledDotProductAttention`
-///   (including its edge numerics: an overflowing Float result is recomputed in Double).
-public func multiHeadAttention(q: Matrix, k: Matrix, v: Matrix, heads: Int, mask: AttentionMask = .none,
-                               path: KernelPath = .optimized, trustedKeyRows: Int = 0) throws -> Matrix {
+/// - Throws: `.invalidArgument` when heads ∤ d_model, kvHeads ∤ heads, or the slopes are not `heads`
+///   finite values; `.shapeMismatch` when K is not [Tk, H_kv·d_h]; otherwise as
+///   `scaledDotProductAttention` (including its edge numerics: an overflowing Float result is
+///   recomputed in Double).
+public func multiHeadAttention(q: Matrix, k: Matrix, v: Matrix, heads: Int, kvHeads: Int? = nil, mask: AttentionMask = .none,
+                               alibiSlopes: [Float]? = nil, path: KernelPath = .optimized, trustedKeyRows: Int = 0) throws -> Matrix {
     try Validate.positive(heads, "heads")
-    try AttentionValidation.check(q: q, k: k, v: v, mask: mask, operation: "multiHeadAttention(Q, K, V)", trustedKeyRows: trustedKeyRows)
-    guard q.cols % heads == 0, v.cols % heads == 0 else {
+    let kvHeads = kvHeads ?? heads
+    guard kvHeads > 0, heads % kvHeads == 0 else {
+        throw DecoderSpecError.invalidArgument(what: "kvHeads = \(kvHeads)", reason: "must be positive and divide heads = \(heads)")
+    }
+    let grouped = kvHeads != heads && q.cols % heads == 0
+    try AttentionValidation.check(q: q, k: k, v: v, mask: mask, operation: "multiHeadAttention(Q, K, V)", trustedKeyRows: trustedKeyRows,
+                                  keyWidth: grouped ? q.cols / heads * kvHeads : nil)
+    guard q.cols % heads == 0, v.cols % kvHeads == 0 else {
         throw DecoderSpecError.invalidArgument(
             what: "heads = \(heads)",
             reason: "must divide d_model (Q is \(q.shape), V is \(v.shape))")
     }
+    if let alibiSlopes {
+        guard alibiSlopes.count == heads, alibiSlopes.allSatisfy(\.isFinite) else {
+            throw DecoderSpecError.invalidArgument(what: "ALiBi slopes (\(alibiSlopes.count))", reason: "need \(heads) finite values, one per head")
+        }
+    }
+    let heads = AttentionKernels.Heads(query: heads, keyValue: kvHeads, alibiSlopes: alibiSlopes)
     return AttentionKernels.finiteOrWide(AttentionKernels.multiHead(q: q, k: k, v: v, heads: heads, mask: mask, path: path),
                                          q: q, k: k, v: v, heads: heads, mask: mask)
 }
@@ -94,11 +112,18 @@ public func multiHeadAttention(q: Matrix, k: Matrix, v: Matrix, heads: Int, mask
 enum AttentionValidation {
     /// `trustedKeyRows`: leading rows of K and V already validated (a KV cache's earlier rows);
     /// only the rows after them are scanned for NaN/±Inf.
-    static func check(q: Matrix, k: Matrix, v: Matrix?, mask: AttentionMask, operation: String, trustedKeyRows: Int = 0) throws {
+    /// `keyWidth`: with grouped-query heads K is narrower than Q and must have this width
+    /// (kvHeads·d_head); by default K's width must equal Q's.
+    static func check(q: Matrix, k: Matrix, v: Matrix?, mask: AttentionMask, operation: String, trustedKeyRows: Int = 0,
+                      keyWidth: Int? = nil) throws {
         guard q.rows > 0 else { throw DecoderSpecError.emptySequence(what: "queries Q \(q.shape) in \(operation)") }
         guard k.rows > 0 else { throw DecoderSpecError.emptySequence(what: "keys K \(k.shape) in \(operation)") }
         guard q.cols > 0 else { throw DecoderSpecError.invalidArgument(what: "d_k of Q \(q.shape)", reason: "must be positive") }
-        guard q.cols == k.cols else {
+        if let keyWidth, k.cols != keyWidth {
+            throw DecoderSpecError.shapeMismatch(operation: operation, expected: "K [Tk, kvHeads·d_head] = [Tk, \(keyWidth)] for Q \(q.shape)",
+                                                 actual: "K \(k.shape)")
+        }
+        guard keyWidth != nil || q.cols == k.cols else {
             throw DecoderSpecError.shapeMismatch(operation: operation, expected: "Q [Tq, d_k] and K [Tk, d_k] with the same d_k",
                                                  actual: "Q \(q.shape), K \(k.shape)")
         }
@@ -148,24 +173,25 @@ enum AttentionKernels {
 
     /// `out` when the Float computation stayed finite (one SIMD pass), else the Double recomputation
     /// `wide` — the edge-numerics rule of the public entry points.
-    static func finiteOrWide(_ out: Matrix, q: Matrix, k: Matrix, v: Matrix, heads: Int, mask: AttentionMask) -> Matrix {
+    static func finiteOrWide(_ out: Matrix, q: Matrix, k: Matrix, v: Matrix, heads: Heads, mask: AttentionMask) -> Matrix {
         Validate.allFinite(out.storage) ? out : wide(q: q, k: k, v: v, heads: heads, mask: mask)
     }
 
     /// Multi-head attention entirely in Double (weights from `wideWeights`, O = Σ_j w_j·V_j),
     /// rounded once to Float: finite for every finite input, since each output row is a convex
     /// combination of V rows (|O| ≤ max|V| ≤ FLT_MAX). The fallback when the Float result overflows.
-    static func wide(q: Matrix, k: Matrix, v: Matrix, heads: Int, mask: AttentionMask) -> Matrix {
-        let dk = q.cols / heads, dv = v.cols / heads
+    static func wide(q: Matrix, k: Matrix, v: Matrix, heads: Heads, mask: AttentionMask) -> Matrix {
+        let dk = q.cols / heads.query, dv = v.cols / heads.keyValue
         let (tq, tk) = (q.rows, k.rows)
-        var out = Matrix(rows: tq, cols: v.cols)
-        for h in 0..<heads {
-            let w = wideWeights(q: q, qOffset: h * dk, k: k, kOffset: h * dk, dk: dk, mask: mask)
+        var out = Matrix(rows: tq, cols: dv * heads.query)
+        for h in 0..<heads.query {
+            let g = heads.group(of: h)
+            let w = wideWeights(q: q, qOffset: h * dk, k: k, kOffset: g * dk, dk: dk, mask: heads.mask(mask, head: h, queries: tq, keys: tk))
             for i in 0..<tq {
                 for c in 0..<dv {
                     var acc: Double = 0
-                    for j in 0..<tk { acc += Double(w.storage[i * tk + j]) * Double(v.storage[j * v.cols + h * dv + c]) }
-                    out.storage[i * v.cols + h * dv + c] = Float(acc)
+                    for j in 0..<tk { acc += Double(w.storage[i * tk + j]) * Double(v.storage[j * v.cols + g * dv + c]) }
+                    out.storage[i * out.cols + h * dv + c] = Float(acc)
                 }
             }
         }
@@ -207,19 +233,39 @@ enum AttentionKernels {
         return scores
     }
 
-    static func multiHead(q: Matrix, k: Matrix, v: Matrix, heads: Int, mask: AttentionMask, path: KernelPath) -> Matrix {
-        let dk = q.cols / heads, dv = v.cols / heads
-        var out = Matrix(rows: q.rows, cols: v.cols)
+    /// The head layout of one multi-head call: H query heads, H_kv key/value heads, optional ALiBi slopes.
+    struct Heads {
+        let query: Int
+        let keyValue: Int
+        let alibiSlopes: [Float]?
+
+        /// The key/value head that query head h reads: ⌊h / (H / H_kv)⌋.
+        func group(of h: Int) -> Int { h / (query / keyValue) }
+
+        /// `mask` plus head h's ALiBi bias as an explicit [Tq, Tk] matrix (the naive form).
+        func mask(_ mask: AttentionMask, head h: Int, queries: Int, keys: Int) -> AttentionMask {
+            guard let slope = alibiSlopes?[h] else { return mask }
+            let bias = ALiBiKernel.bias(slope: slope, queries: queries, keys: keys, queryOffset: mask.isCausal ? mask.queryOffset : 0)
+            return try! mask.combined(with: .additive(try! Matrix(rows: queries, cols: keys, storage: bias)))
+        }
+    }
+
+    static func multiHead(q: Matrix, k: Matrix, v: Matrix, heads: Heads, mask: AttentionMask, path: KernelPath) -> Matrix {
+        let dk = q.cols / heads.query, dv = v.cols / heads.keyValue
+        var out = Matrix(rows: q.rows, cols: dv * heads.query)
         KernelRecorder.record(.attention, path)
-        for h in 0..<heads {
+        for h in 0..<heads.query {
+            let g = heads.group(of: h)
             switch path {
             case .naive:
-                let o = attend(q: columns(q, from: h * dk, count: dk), k: columns(k, from: h * dk, count: dk),
-                               v: columns(v, from: h * dv, count: dv), mask: mask, path: .naive)
+                let o = attend(q: columns(q, from: h * dk, count: dk), k: columns(k, from: g * dk, count: dk),
+                               v: columns(v, from: g * dv, count: dv), mask: heads.mask(mask, head: h, queries: q.rows, keys: k.rows),
+                               path: .naive)
                 for r in 0..<q.rows { for c in 0..<dv { out[r, h * dv + c] = o[r, c] } }
             case .optimized, .parallel:
-                fused(q: q, qOffset: h * dk, k: k, kOffset: h * dk, v: v, vOffset: h * dv, dk: dk, dv: dv,
-                      mask: mask, out: &out, outOffset: h * dv)
+                let alibi = heads.alibiSlopes.map { (slope: $0[h], queryOffset: mask.isCausal ? mask.queryOffset : 0) }
+                fused(q: q, qOffset: h * dk, k: k, kOffset: g * dk, v: v, vOffset: g * dv, dk: dk, dv: dv,
+                      mask: mask, out: &out, outOffset: h * dv, alibi: alibi)
             }
         }
         return out
@@ -235,7 +281,7 @@ enum AttentionKernels {
 
     /// One head of the fused kernel on column slices (no copies: row strides are the full widths).
     static func fused(q: Matrix, qOffset: Int, k: Matrix, kOffset: Int, v: Matrix, vOffset: Int, dk: Int, dv: Int,
-                      mask: AttentionMask, out: inout Matrix, outOffset: Int) {
+                      mask: AttentionMask, out: inout Matrix, outOffset: Int, alibi: (slope: Float, queryOffset: Int)? = nil) {
         let (tq, tk) = (q.rows, k.rows)
         let outCols = out.cols
         func body(_ additive: UnsafePointer<Float>?) {
@@ -249,7 +295,7 @@ enum AttentionKernels {
                                 queries: tq, keys: tk, dk: dk, dv: dv, scale: 1 / Float(dk).squareRoot(),
                                 causalOffset: mask.isCausal ? min(mask.queryOffset, tk) : nil,
                                 keyValidLength: mask.keyValidLength ?? tk,
-                                additive: additive, ldm: tk)
+                                additive: additive, ldm: tk, alibi: alibi)
                         }
                     }
                 }

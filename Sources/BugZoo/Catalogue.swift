@@ -81,6 +81,10 @@ public enum Implementation: Sendable {
     case loss(LossFunction)
     case bleu(BLEUFunction)
     case entityF1(EntityF1Function)
+    case rotary(RotaryFunction)
+    case ropeConversion(RoPEConversionFunction)
+    case alibiSlopes(ALiBiSlopesFunction)
+    case cachedAttention(CachedAttentionFunction)
 
     /// The entry point, for tables: "(positions, d) → PE [positions, d]" etc.
     public var signature: String {
@@ -99,6 +103,10 @@ public enum Implementation: Sendable {
         case .loss: return "(logits, targets, ignoreIndex, ε) throws -> Double"
         case .bleu: return "(hypotheses, references) throws -> Double"
         case .entityF1: return "(gold, predicted) throws -> Double"
+        case .rotary: return "(x, d_head, offset, base, convention) throws -> Matrix"
+        case .ropeConversion: return "(half-split layer) throws -> interleaved layer"
+        case .alibiSlopes: return "(heads) throws -> [Float]"
+        case .cachedAttention: return "(layer, chunks) throws -> [Matrix]"
         }
     }
 }

@@ -24,6 +24,7 @@ public enum BugCatalogue {
         uniformEmptyRow, crossAttentionPadding, unbiasedVariance, geluFlavour, cachePositionsNotOffset,
         cacheOffsetTwice, nucleusDropsCrossing, nucleusEdges, topKOffByOne, adamMistakes, lossOnIgnored, metricMistakes,
         nucleusThresholdInverted, beamLengthPenaltyWrongLength, beamStopDoesNotFinish,
+        ropeConventionMismatch, ropeLowPrecision, alibiSlopesNonPowerOfTwo, ropeCacheOffset,
     ]
 
     /// The bug with number `id`, if catalogued.

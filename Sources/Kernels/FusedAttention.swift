@@ -43,13 +43,16 @@ public enum FusedAttention {
     ///   - causalOffset: `nil` for no causal mask; otherwise query i sees keys j ≤ i + causalOffset.
     ///   - keyValidLength: keys j ≥ keyValidLength are padding (pass `keys` for none).
     ///   - additive: optional additive bias [Tq, Tk] (row stride `ldm`), finite or −∞.
+    ///   - alibi: optional ALiBi bias (`ALiBiKernel`): score[i, j] −= slope·|queryOffset + i − j|,
+    ///     computed per score (no [Tq, Tk] matrix).
     /// Preconditions (internal kernel; the public API validates): sizes ≥ 0, strides ≥ widths.
     public static func forward(
         q: UnsafePointer<Float>, ldq: Int, k: UnsafePointer<Float>, ldk: Int,
         v: UnsafePointer<Float>, ldv: Int, out: UnsafeMutablePointer<Float>, ldo: Int,
         queries tq: Int, keys tk: Int, dk: Int, dv: Int, scale: Float,
         causalOffset: Int?, keyValidLength: Int,
-        additive: UnsafePointer<Float>? = nil, ldm: Int = 0
+        additive: UnsafePointer<Float>? = nil, ldm: Int = 0,
+        alibi: (slope: Float, queryOffset: Int)? = nil
     ) {
         precondition(tq >= 0 && tk >= 0 && dk >= 0 && dv >= 0, "FusedAttention sizes must be non-negative")
         precondition(ldq >= dk && ldk >= dk && ldv >= dv && ldo >= dv, "FusedAttention strides must cover the rows")
@@ -139,6 +142,10 @@ public enum FusedAttention {
                     if let additive {
                         let mrow = additive + i * ldm + j0
                         for c in 0..<seen { srow[c] += mrow[c] * log2e }
+                    }
+                    if let alibi {
+                        let p = alibi.queryOffset + i - j0, slope2 = -alibi.slope * log2e
+                        for c in 0..<seen { srow[c] += slope2 * Float(abs(p - c)) }
                     }
                     for c in seen..<tileColumns { srow[c] = -.infinity }
                     var mv = SIMD8<Float>(repeating: -.infinity)

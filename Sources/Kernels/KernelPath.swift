@@ -21,6 +21,10 @@ import Synchronization
 /// | `PositionalTable.sinusoidal`    | pow, sin, cos per entry  | rotation recurrence                   | = optimized                    |
 /// | `EmbeddingGather.gather`        | element by element       | row memcpy / SIMD8                    | = optimized                    |
 /// | attention (`AttentionKernels`)  | materialized S, softmax  | fused, online softmax                 | = optimized                    |
+/// | ALiBi bias (inside attention)   | materialized [Tq, Tk]    | added per score in the fused loop     | = optimized                    |
+/// | `RoPEKernel.rotate`             | pow, sin, cos per pair   | table per row, SIMD rotation          | = optimized                    |
+/// | `RMSNormKernel.forward`         | Σx² in Double            | SIMD Σx², Double only on overflow     | = optimized                    |
+/// | `SwiGLUKernel.apply`            | libm expf                | SIMD, vector exp                      | = optimized                    |
 ///
 /// `.parallel` differs from `.optimized` only in GEMM, the one kernel with a multi-threaded form.
 /// Each kernel's doc comment says how its optimized form differs from its naive one.
@@ -35,7 +39,7 @@ public enum KernelPath: String, CaseIterable, Sendable {
 
 /// The kernels whose entry points report to a `KernelRecorder`.
 public enum KernelName: String, CaseIterable, Sendable, Comparable {
-    case gemm, softmax, logSoftmax, layerNorm, activation, positionalTable, embeddingGather, attention
+    case gemm, softmax, logSoftmax, layerNorm, activation, positionalTable, embeddingGather, attention, rope, rmsNorm, swiGLU
 
     public static func < (a: KernelName, b: KernelName) -> Bool { a.rawValue < b.rawValue }
 }

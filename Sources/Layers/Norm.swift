@@ -50,3 +50,50 @@ public struct LayerNorm: Sendable, Equatable {
         return y
     }
 }
+
+/// RMS normalization as a layer: learned gain g of width d and ε (LLaMA, T5). See docs/layers.md.
+///
+///     y = g ⊙ x / sqrt(mean(x²) + ε),   mean over the last axis
+///
+/// Shapes: x [T, d] → y [T, d]; g [d]. No centring and no bias, unlike `LayerNorm`.
+public struct RMSNorm: Sendable, Equatable {
+    public var gain: [Float]
+    public var epsilon: Float
+
+    /// - Throws: `.shapeMismatch` for an empty gain; `.invalidArgument` for ε ≤ 0 or non-finite, or a non-finite gain.
+    public init(gain: [Float], epsilon: Float = 1e-6) throws {
+        guard !gain.isEmpty else {
+            throw DecoderSpecError.shapeMismatch(operation: "RMSNorm(gain:)", expected: "g of non-zero width", actual: "g [0]")
+        }
+        guard epsilon.isFinite, epsilon > 0 else {
+            throw DecoderSpecError.invalidArgument(what: "RMSNorm ε = \(epsilon)", reason: "must be finite and > 0")
+        }
+        try Validate.finite(gain[...], "RMSNorm gain")
+        (self.gain, self.epsilon) = (gain, epsilon)
+    }
+
+    /// g = 1.
+    public init(width: Int, epsilon: Float = 1e-6) throws {
+        try Validate.positive(width, "RMSNorm width")
+        try self.init(gain: [Float](repeating: 1, count: width), epsilon: epsilon)
+    }
+
+    /// - Throws: `.shapeMismatch` when x is not [T, d]; `.nonFinite` for NaN/±Inf in x.
+    public func callAsFunction(_ x: Matrix, path: KernelPath = .optimized) throws -> Matrix {
+        guard x.cols == gain.count else {
+            throw DecoderSpecError.shapeMismatch(operation: "RMSNorm", expected: "x [T, \(gain.count)]", actual: "x \(x.shape)")
+        }
+        try Validate.finite(x.storage[...], "RMSNorm input \(x.shape)")
+        var y = Matrix(rows: x.rows, cols: x.cols)
+        if x.rows == 0 { return y }
+        x.storage.withUnsafeBufferPointer { px in
+            y.storage.withUnsafeMutableBufferPointer { py in
+                gain.withUnsafeBufferPointer { g in
+                    RMSNormKernel.forward(path, x: px.baseAddress!, y: py.baseAddress!, rows: x.rows, d: x.cols,
+                                          gain: g.baseAddress!, epsilon: epsilon)
+                }
+            }
+        }
+        return y
+    }
+}

@@ -8,6 +8,7 @@ let suites: [(name: String, run: () throws -> [Table])] = [
     ("pe", peSuite),
     ("attention", AttentionBench.run),
     ("decode", DecodeBench.run),
+    ("modern", ModernBench.run),
 ]
 
 /// One line on stderr and exit status 64 (a bad command line) or 1 — the CLI's convention (docs/errors.md).

@@ -9,17 +9,17 @@ import Darwin
 import GSLOracle
 import TensorCore
 
-enum CheckSupport {
+public enum CheckSupport {
     /// u = 2⁻²⁴: the unit roundoff of Float (half an ulp of 1).
-    static let unitRoundoff = 0x1p-24
+    public static let unitRoundoff = 0x1p-24
 
     /// e^x from GSL (the oracle), with exact 0 below e^−700 where gsl_sf_exp_e reports underflow.
-    static func exp(_ x: Double) -> Double {
+    public static func exp(_ x: Double) -> Double {
         if x == -.infinity || x < -700 { return 0 }
         return (try? GSL.exp(x)) ?? Darwinless.exp(x)
     }
 
-    static func log(_ x: Double) -> Double { (try? GSL.log(x)) ?? Darwinless.log(x) }
+    public static func log(_ x: Double) -> Double { (try? GSL.log(x)) ?? Darwinless.log(x) }
 
     /// A seeded matrix from GSL's generator (independent of the library's RNG).
     static func matrix(_ rows: Int, _ cols: Int, seed: UInt, range: ClosedRange<Float> = -1...1) -> Matrix {
@@ -32,7 +32,7 @@ enum CheckSupport {
     }
 
     /// Softmax of `z` in Double with the GSL exponential (−∞ entries get exactly 0).
-    static func softmax(_ z: [Double]) -> [Double] {
+    public static func softmax(_ z: [Double]) -> [Double] {
         let m = z.max() ?? 0
         if m == -.infinity { return z.map { _ in 0 } }
         let e = z.map { exp($0 - m) }
@@ -43,14 +43,14 @@ enum CheckSupport {
 
 /// libm, for the rare fallback when GSL reports a range error on a finite argument.
 enum Darwinless {
-    static func exp(_ x: Double) -> Double {
+    public static func exp(_ x: Double) -> Double {
         #if canImport(Glibc)
         return Glibc.exp(x)
         #else
         return Darwin.exp(x)
         #endif
     }
-    static func log(_ x: Double) -> Double {
+    public static func log(_ x: Double) -> Double {
         #if canImport(Glibc)
         return Glibc.log(x)
         #else

@@ -1,4 +1,5 @@
 import BugZoo
+import DecoderSpec
 import Layers
 import Masking
 import TensorCore
@@ -114,6 +115,52 @@ public enum ZooChecks {
             return [NamedCheck(name: "BLEU brevity penalty is corpus-level") { MetricChecks.corpusLevelBrevityPenalty(f) }]
         case .entityF1(let f):
             return [NamedCheck(name: "entity F1 ignores O") { MetricChecks.entityF1IgnoresO(f) }]
+        case .rotary(let f):
+            return [
+                NamedCheck(name: "RoPE vs GSL rotation") {
+                    var verdict = Verdict.pass
+                    for convention in RotaryEmbedding.Convention.allCases {
+                        for (offset, seed) in [(0, UInt(71)), (2_000, 72), (99_990, 73)] {
+                            verdict = verdict.and(RoPEChecks.matchesGSL({ try f($0, $1, $2, $3, $4) }, rows: 6, heads: 2, headWidth: 16,
+                                                                        positionOffset: offset, convention: convention, seed: seed))
+                        }
+                    }
+                    return verdict
+                },
+                NamedCheck(name: "RoPE scores depend only on m − n") {
+                    RoPEChecks.scoreDependsOnlyOnOffset({ try f($0, $1, $2, $3, $4) }, headWidth: 16, convention: .halfSplit,
+                                                        pairs: [(3, 1), (40, 45)], shifts: [7, 3_000], seed: 74)
+                },
+            ]
+        case .ropeConversion(let f):
+            return [NamedCheck(name: "converted RoPE layer vs reference of the original") {
+                CheckSupport.guarded("half-split layer, 2 heads, d_head 8") {
+                    var rng = SeededRNG(seed: 75)
+                    let layer = try MultiHeadAttention(modelWidth: 16, heads: 2, positions: .rope(try RotaryEmbedding(headWidth: 8)), std: 0.5, rng: &rng)
+                    let (ref, bound) = try AttentionLayerChecks.reference(layer, x: CheckSupport.matrix(7, 16, seed: 76))
+                    let converted = try f(layer)
+                    guard case .rope(let rope) = converted.positions, rope.convention == .interleaved else {
+                        return .fail("the converted layer does not run interleaved RoPE: \(converted.positions)")
+                    }
+                    return compare(try converted(CheckSupport.matrix(7, 16, seed: 76), mask: .causal()).storage, ref, .absolute(bound),
+                                   "interleaved layer from half-split weights vs the half-split reference")
+                }
+            }]
+        case .alibiSlopes(let f):
+            return [NamedCheck(name: "ALiBi slopes vs closed form") { ALiBiChecks.slopesMatchClosedForm({ try f($0) }, heads: Array(1...24)) }]
+        case .cachedAttention(let f):
+            return [NamedCheck(name: "cached attention (RoPE, ALiBi) = reference of the prefix") {
+                var verdict = Verdict.pass
+                for (positions, seed) in [(AttentionPositions.rope(try! RotaryEmbedding(headWidth: 4)), UInt64(77)), (.alibi, 78)] {
+                    verdict = verdict.and(CheckSupport.guarded("\(positions)") {
+                        var rng = SeededRNG(seed: seed)
+                        let layer = try MultiHeadAttention(modelWidth: 16, heads: 4, kvHeads: 2, positions: positions, std: 0.5, rng: &rng)
+                        return AttentionLayerChecks.cacheMatchesReference({ try f($0, $1) }, layer: layer, x: CheckSupport.matrix(8, 16, seed: UInt(seed)),
+                                                                          chunkSizes: [3, 1, 1, 2, 1], context: "\(positions), 4 heads, 2 kv heads")
+                    })
+                }
+                return verdict
+            }]
         }
     }
 }
