@@ -8,11 +8,13 @@ import PositionalEncoding
 import TensorCore
 
 extension DecoderOnlyModel: ParameterContainer {
-    /// `wte`, `wpe`, `h.N.…` (each layer under the names `TransformerLayer` visits), `ln_f`: the
+    /// `wte`, `wpe` (learned positions only), `h.N.…` (each layer under the names `TransformerLayer` visits), `ln_f`: the
     /// names of training checkpoints. `save(directory:)` writes GPT-2's own layout for Hugging Face.
     public mutating func visitParameters(prefix: String, _ body: (String, [Int], inout [Float]) throws -> Void) rethrows {
         try body(join(prefix, "wte.weight"), [tokenEmbedding.weight.rows, tokenEmbedding.weight.cols], &tokenEmbedding.weight.storage)
-        try body(join(prefix, "wpe.weight"), [positions.weight.rows, positions.weight.cols], &positions.weight.storage)
+        if let shape = positions.map({ [$0.weight.rows, $0.weight.cols] }) {  // learned positions only
+            try body(join(prefix, "wpe.weight"), shape, &positions!.weight.storage)
+        }
         for i in layers.indices { try layers[i].visitParameters(prefix: join(prefix, "h.\(i)"), body) }
         try finalNorm.visitParameters(prefix: join(prefix, "ln_f"), body)
     }
@@ -41,11 +43,13 @@ extension DecoderOnlyModel {
     /// Mean next-token cross-entropy over the batch's labels and, with `wantGradient`, its
     /// gradient with respect to every parameter. Also returns the logits [Σn, V].
     ///
-    ///     h⁰ = E[x] + P[position];  hˡ = Block_l(hˡ⁻¹)  (causal, within each sequence)
+    ///     h⁰ = E[x] (+ P[position]);  hˡ = Block_l(hˡ⁻¹)  (causal, within each sequence)
     ///     z  = LN_f(h^L)·Eᵀ,   L = CE(z, labels)
     ///
-    /// Backward, in reverse: dU = dZ·E and dE += dZᵀ·U (the tied head); through LN_f and the
-    /// blocks; then the scatter-adds dE[x_t] += dh⁰_t and dP[position_t] += dh⁰_t.
+    /// P is the learned or the sinusoidal table (positions restart at 0 in every window); RoPE and
+    /// ALiBi act inside the blocks' attention. Backward, in reverse: dU = dZ·E and dE += dZᵀ·U (the
+    /// tied head); through LN_f and the blocks; then the scatter-adds dE[x_t] += dh⁰_t and, for a
+    /// learned table, dP[position_t] += dh⁰_t (the sinusoidal table has no parameters).
     public func lossAndGradient(_ batch: CausalLMBatch, loss: CrossEntropyLoss, path: KernelPath, wantGradient: Bool)
         throws -> (loss: Double, gradient: DecoderOnlyModel?, labelled: Int, logits: Matrix)
     {
@@ -54,7 +58,9 @@ extension DecoderOnlyModel {
                                                    reason: "more than context length \(contextLength) + 1 (the last token is only a label)")
         }
         var h = try tokenEmbedding.lookup(batch.inputs.ids, path: path)
-        h.addInPlace(try EmbeddingTable(weight: positions.weight).lookup(batch.inputs.positions, path: path))
+        if let table = try absolutePositionTable() {
+            h.addInPlace(try EmbeddingTable(weight: table).lookup(batch.inputs.positions, path: path))
+        }
         var caches: [TransformerLayerCache] = []
         caches.reserveCapacity(layers.count)
         for layer in layers {
@@ -75,7 +81,24 @@ extension DecoderOnlyModel {
             dh = layers[l].backward(dh, cache: caches[l], gradient: &g.layers[l], dMemory: &noMemory, path: path)
         }
         EmbeddingTable.backward(ids: batch.inputs.ids, dOut: dh, gradient: &g.tokenEmbedding.weight)
-        PositionalEncodingBackward.learned(positions: batch.inputs.positions, dOut: dh, gradient: &g.positions.weight)
+        if g.positions != nil {
+            PositionalEncodingBackward.learned(positions: batch.inputs.positions, dOut: dh, gradient: &g.positions!.weight)
+        }
         return (value, g, count, z)
+    }
+
+    /// The table added to the token embeddings, [contextLength, d]: learned or sinusoidal; nil for
+    /// the schemes without one.
+    func absolutePositionTable() throws -> Matrix? {
+        switch config.positionEncoding {
+        case .learned:
+            guard let positions else { throw DecoderSpecError.invalidArgument(what: "position table", reason: "a model with learned positions needs one") }
+            return positions.weight
+        case .sinusoidal:
+            return try SinusoidalPositionalEncoding(dimension: config.modelWidth, contextLength: contextLength)
+                .table(count: contextLength, startingAt: 0, path: path)
+        case .none, .rope, .alibi:
+            return nil
+        }
     }
 }

@@ -12,6 +12,7 @@ struct TrainLanguageModelCommand: ParsableCommand {
 
     @Option(help: "Directory containing bible.db (or the .db file).") var data: String
     @Option(help: "Bible version (bbName).") var version = "4"
+    @Option(help: "Position encoding: none | sinusoidal | learned | rope | alibi.") var pe: PositionEncodingScheme = .learned
     @Option(help: "Training context: tokens each position may attend to.") var context = 64
     @Option(name: .customLong("model-dim"), help: "d_model.") var modelDim = 128
     @Option(help: "Decoder layers.") var layers = 2
@@ -52,9 +53,9 @@ struct TrainLanguageModelCommand: ParsableCommand {
         let bigram = NGramBaseline.bigramPerplexity(train: corpus.train, windows: test, vocabularySize: vocabulary, lambda: lambda)
 
         let config = TransformerConfig(vocabularySize: vocabulary, contextLength: context, modelWidth: modelDim, heads: heads, layers: layers,
-                                       feedForwardWidth: ffDim)
+                                       feedForwardWidth: ffDim, positionEncoding: pe)
         var model = try DecoderOnlyModel.seeded(config, seed: seed)
-        stderrLine("model: \(model.parameterCount) parameters (d \(modelDim), \(layers) layers, \(heads) heads, GPT-2 block, learned positions, tied head)")
+        stderrLine("model: \(model.parameterCount) parameters (d \(modelDim), \(layers) layers, \(heads) heads, GPT-2 block, \(pe.rawValue) positions, tied head)")
         var options = TrainingOptions()
         options.steps = steps
         options.batchTokens = batchTokens

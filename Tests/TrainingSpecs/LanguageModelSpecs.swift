@@ -9,9 +9,9 @@ import Testing
 /// n-gram baselines (closed forms). See docs/language-model.md.
 @Suite("Language model: causal-LM backward vs gsl_deriv_central, windows, n-gram baselines, the Bible split")
 struct LanguageModelSpecs {
-    static func tinyModel(seed: UInt64) throws -> DecoderOnlyModel {
+    static func tinyModel(seed: UInt64, positions: PositionEncodingScheme = .learned) throws -> DecoderOnlyModel {
         let config = TransformerConfig(vocabularySize: 7, contextLength: 8, modelWidth: 4, heads: 2, layers: 2, feedForwardWidth: 6,
-                                       activation: .gelu)
+                                       activation: .gelu, positionEncoding: positions)
         var model = try DecoderOnlyModel.seeded(config, seed: seed)
         // As TranslationSpecs.tinyModel: GELU (no kink for the central difference), weights scaled up
         // and γ, β moved off 1, 0 so every parameter carries a gradient well above Float noise.
@@ -35,12 +35,15 @@ struct LanguageModelSpecs {
     }
 
     /// LossGradientCheck (GradientCheck.swift): every parameter of a 2-layer decoder-only model (token
-    /// table = tied head, learned positions, both blocks, ln_f) through the next-token loss, on the
-    /// naive path and on the optimized one `train lm` runs; δL's premise (two paths' losses within δL) too.
-    @Test("Whole decoder-only LM: every parameter through the next-token loss; naive and train lm's path",
-          arguments: [KernelPath.naive, .optimized])
-    func wholeModelGradient(path: KernelPath) throws {
-        let model = try Self.tinyModel(seed: 201)
+    /// table = tied head, the learned position table, both blocks, ln_f) through the next-token loss,
+    /// for every position scheme (RoPE's rotation and ALiBi's bias inside both blocks' attention) on
+    /// the optimized path `train lm` runs, and the learned one on the naive path too; δL's premise
+    /// (two paths' losses within δL) as well.
+    @Test("Whole decoder-only LM: every parameter through the next-token loss, every position scheme",
+          arguments: zip([PositionEncodingScheme.learned, .learned, .none, .sinusoidal, .rope, .alibi],
+                         [KernelPath.naive, .optimized, .optimized, .optimized, .optimized, .optimized]))
+    func wholeModelGradient(positions: PositionEncodingScheme, path: KernelPath) throws {
+        let model = try Self.tinyModel(seed: 201, positions: positions)
         let loss = try CrossEntropyLoss()
         let r0 = try model.lossAndGradient(Self.tinyBatch, loss: loss, path: path, wantGradient: true)
         #expect(r0.labelled == 6)
@@ -48,7 +51,7 @@ struct LanguageModelSpecs {
         let naive = try model.lossAndGradient(Self.tinyBatch, loss: loss, path: .naive, wantGradient: false).loss
         #expect(abs(r0.loss - naive) <= δL, "|L(\(path)) − L(naive)| = \(abs(r0.loss - naive)) exceeds δL = \(δL)")
         let r = LossGradientCheck().run(parameters: model.flattenedParameters(), analytic: r0.gradient!.flattenedParameters(), lossNoise: δL,
-                                        name: "decoder-only LM, \(path)") { p in
+                                        name: "decoder-only LM, \(positions) positions, \(path)") { p in
             var m = model
             m.setFlattenedParameters(p)
             return try! m.lossAndGradient(Self.tinyBatch, loss: loss, path: path, wantGradient: false).loss
@@ -58,9 +61,10 @@ struct LanguageModelSpecs {
 
     /// The packed training forward must equal `forward` (the inference path, itself checked against
     /// the Double reference in WholeModelSpecs) per window; the 1e-4 budget is TranslationSpecs'.
-    @Test("Packed training logits equal the inference forward per window, every path", arguments: KernelPath.allCases)
-    func trainingForwardMatchesInference(path: KernelPath) throws {
-        var model = try Self.tinyModel(seed: 203)
+    @Test("Packed training logits equal the inference forward per window, every path and position scheme",
+          arguments: KernelPath.allCases, PositionEncodingScheme.allCases)
+    func trainingForwardMatchesInference(path: KernelPath, positions: PositionEncodingScheme) throws {
+        var model = try Self.tinyModel(seed: 203, positions: positions)
         model.path = path
         let z = try model.lossAndGradient(Self.tinyBatch, loss: CrossEntropyLoss(), path: path, wantGradient: false).logits
         var row = 0
