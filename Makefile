@@ -37,6 +37,12 @@ notebooks: deps
 cli: deps
 	$(SWIFT) build -c release --product decoder-spec --scratch-path $(RELEASE_DIR) $(NATIVE)
 
+## pe-study: the positional-encoding study (docs/positional-encoding-study.md): train lm for every
+## position scheme and seed at one token budget; prints the table (SCHEMES, SEEDS, STEPS select)
+.PHONY: pe-study
+pe-study: cli fetch-data
+	./scripts/pe-study
+
 ## bench: release build with native code generation; prints the tables and records docs/benchmarks.md
 ## (SUITES="kernels decode" runs a subset and leaves docs/benchmarks.md, the full table, alone)
 bench:

@@ -92,6 +92,20 @@ public struct DecoderOnlyModel: AutoregressiveModel, Sendable {
                                     finalNorm: LayerNorm(width: d, epsilon: config.layerNormEpsilon), path: path)
     }
 
+    /// The same weights with a longer context, to evaluate beyond the training length: every scheme
+    /// but the learned table, which has no rows past its own (length extrapolation,
+    /// docs/positional-encoding.md).
+    /// - Throws: `.invalidArgument` for a learned model or `n` < 1.
+    public func extendingContext(to n: Int) throws -> DecoderOnlyModel {
+        try Validate.positive(n, "context length")
+        guard config.positionEncoding != .learned else {
+            throw DecoderSpecError.invalidArgument(what: "context \(n) for learned positions", reason: "the table has \(contextLength) rows and none beyond")
+        }
+        var config = config
+        config.contextLength = n
+        return try DecoderOnlyModel(config: config, tokenEmbedding: tokenEmbedding, positions: nil, layers: layers, finalNorm: finalNorm, path: path)
+    }
+
     /// E[ids] plus the absolute positions `first ..< first + T` for the learned and sinusoidal
     /// schemes; E[ids] alone for the others (RoPE and ALiBi act inside attention).
     /// - Throws: `.invalidArgument` when a learned model's table has been removed.

@@ -27,6 +27,8 @@ struct TrainLanguageModelCommand: ParsableCommand {
     @Option(name: .customLong("max-minutes"), help: "Stop training after this much wall time.") var maxMinutes: Double?
     @Option(help: "Directory for the trained model (config.json, model.safetensors, vocab.json, merges.txt).") var output: String?
     @Option(help: "Prompt for a sample generation after training.") var prompt = "In the beginning"
+    @Option(help: "Also report test perplexity with windows of these multiples of the context (length extrapolation; not for learned positions).")
+    var extrapolate = "2,4,8"
     @OptionGroup var loop: TrainingLoopOptions
 
     func validate() throws {
@@ -35,6 +37,15 @@ struct TrainLanguageModelCommand: ParsableCommand {
                              "--steps": steps, "--batch-tokens": batchTokens])
         if let maxMinutes, !(maxMinutes > 0) { throw ValidationError("--max-minutes \(maxMinutes) must be > 0") }
         try requireRates(lr: lr, labelSmoothing: 0)
+        _ = try multiples()
+    }
+
+    /// --extrapolate as positive integers ("" = none).
+    func multiples() throws -> [Int] {
+        try extrapolate.split(separator: ",").map { item in
+            guard let k = Int(item.trimmingCharacters(in: .whitespaces)), k >= 1 else { throw ValidationError("--extrapolate: \"\(item)\" is not a positive integer") }
+            return k
+        }
     }
 
     func run() throws {
@@ -71,6 +82,13 @@ struct TrainLanguageModelCommand: ParsableCommand {
         let (testLoss, testTokens) = try LanguageModelTask.meanLoss(model, windows: test, path: .optimized)
         print(String(format: "test perplexity %.2f over %d tokens (books 8, 32, 62); baselines: unigram %.2f, bigram %.2f (λ %.1f tuned on valid)",
                      exp(testLoss), testTokens, unigram, bigram, lambda))
+        if pe != .learned {
+            for k in try multiples() {
+                let longer = try model.extendingContext(to: k * context)
+                let (loss, tokens) = try LanguageModelTask.meanLoss(longer, windows: LanguageModelData.windows(corpus.test, context: k * context), path: .optimized)
+                print(String(format: "test perplexity at context %d (%d× training): %.2f over %d tokens", k * context, k, exp(loss), tokens))
+            }
+        }
         let lm = try LanguageModel(model: model, tokenizer: corpus.tokenizer)
         if let output {
             try lm.save(to: URL(fileURLWithPath: output))

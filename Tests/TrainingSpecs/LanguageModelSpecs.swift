@@ -77,6 +77,24 @@ struct LanguageModelSpecs {
         }
     }
 
+    /// Length extrapolation evaluates a copy with a longer context: within the training length it must
+    /// compute exactly what the model does (same weights, same positions), and a learned table, which
+    /// has no rows beyond its own, must refuse.
+    @Test("A longer context changes nothing within the training length; learned positions refuse it",
+          arguments: PositionEncodingScheme.allCases)
+    func extendingContext(positions: PositionEncodingScheme) throws {
+        let model = try Self.tinyModel(seed: 205, positions: positions)
+        guard positions != .learned else {
+            #expect(throws: DecoderSpecError.self) { try model.extendingContext(to: 16) }
+            return
+        }
+        let longer = try model.extendingContext(to: 32)
+        let ids = [3, 1, 4, 1, 5, 6, 2, 6]
+        #expect(try longer.forward(ids).storage == model.forward(ids).storage)
+        #expect(try longer.forward(ids + ids + ids).rows == 24)
+        #expect(throws: DecoderSpecError.self) { try model.forward(ids + ids) }
+    }
+
     @Test("Windows: at most context + 1 tokens, cut inside one document, every token but a document's first a label exactly once")
     func windows() throws {
         var rng = SeededRNG(seed: 5)
