@@ -57,34 +57,24 @@ extension DecoderOnlyModel {
             throw DecoderSpecError.invalidArgument(what: "sequence of \(seq.count + 1) tokens",
                                                    reason: "more than context length \(contextLength) + 1 (the last token is only a label)")
         }
-        var h = try tokenEmbedding.lookup(batch.inputs.ids, path: path)
+        var h = try tokenEmbedding.lookup(batch.inputs.ids, path: path)  // h⁰
         if let table = try absolutePositionTable() {
             h.addInPlace(try EmbeddingTable(weight: table).lookup(batch.inputs.positions, path: path))
         }
-        var caches: [TransformerLayerCache] = []
-        caches.reserveCapacity(layers.count)
-        for layer in layers {
-            let (next, c) = layer.trainingForward(h, segments: batch.inputs.segments, path: path)
-            h = next
-            caches.append(c)
-        }
-        let (u, normCache) = finalNorm.trainingForward(h)
-        let z = try tokenEmbedding.tiedLogits(u, path: path)
-        let (value, dz, count) = try loss(logits: z, targets: batch.labels)
-        guard wantGradient else { return (value, nil, count, z) }
+        let (top, caches) = layers.trainingForward(h, segments: batch.inputs.segments, path: path)
+        let head = try TiedHeadLoss(top, norm: finalNorm, table: tokenEmbedding, loss: loss, targets: batch.labels, path: path)
+        guard wantGradient else { return (head.loss, nil, head.labelled, head.logits) }
 
         var g = zeroGradient()
-        let du = tokenEmbedding.tiedLogitsBackward(dz, hidden: u, gradient: &g.tokenEmbedding.weight, path: path)
-        var dh = finalNorm.backward(du, cache: normCache, gradient: &g.finalNorm)
+        let dTop = head.backward(norm: finalNorm, table: tokenEmbedding, normGradient: &g.finalNorm, tableGradient: &g.tokenEmbedding.weight,
+                                 path: path)
         var noMemory: Matrix? = nil
-        for l in layers.indices.reversed() {
-            dh = layers[l].backward(dh, cache: caches[l], gradient: &g.layers[l], dMemory: &noMemory, path: path)
-        }
+        let dh = layers.backward(dTop, caches: caches, gradient: &g.layers, dMemory: &noMemory, path: path)
         EmbeddingTable.backward(ids: batch.inputs.ids, dOut: dh, gradient: &g.tokenEmbedding.weight)
         if g.positions != nil {
             PositionalEncodingBackward.learned(positions: batch.inputs.positions, dOut: dh, gradient: &g.positions!.weight)
         }
-        return (value, g, count, z)
+        return (head.loss, g, head.labelled, head.logits)
     }
 
     /// The table added to the token embeddings, [contextLength, d]: learned or sinusoidal; nil for
