@@ -251,20 +251,13 @@ public enum FusedAttention {
         let s = SIMD8<Float>(repeating: scale)
         var c0 = 0
         while c0 + 64 <= columns {
-            var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
-            var a4 = SIMD8<Float>(), a5 = SIMD8<Float>(), a6 = SIMD8<Float>(), a7 = SIMD8<Float>()
+            var a = Row64(repeating: SIMD8<Float>())
             var kp = kt + c0
             for p in 0..<dk {
-                let b = SIMD8<Float>(repeating: q[p])
-                a0 = fmadd(b, load8(kp), a0); a1 = fmadd(b, load8(kp + 8), a1)
-                a2 = fmadd(b, load8(kp + 16), a2); a3 = fmadd(b, load8(kp + 24), a3)
-                a4 = fmadd(b, load8(kp + 32), a4); a5 = fmadd(b, load8(kp + 40), a5)
-                a6 = fmadd(b, load8(kp + 48), a6); a7 = fmadd(b, load8(kp + 56), a7)
+                a.accumulate(q[p], times: kp)
                 kp += kb
             }
-            let t = out + c0
-            store8(a0 * s, t); store8(a1 * s, t + 8); store8(a2 * s, t + 16); store8(a3 * s, t + 24)
-            store8(a4 * s, t + 32); store8(a5 * s, t + 40); store8(a6 * s, t + 48); store8(a7 * s, t + 56)
+            a.store(to: out + c0, scaledBy: s)
             c0 += 64
         }
         while c0 < columns {
@@ -331,19 +324,13 @@ public enum FusedAttention {
         var d = d0
         let s = SIMD8<Float>(repeating: alpha)
         while d + 64 <= dv {  // eight independent accumulators: FMA latency hidden
-            var a0 = load8(o + d) * s, a1 = load8(o + d + 8) * s, a2 = load8(o + d + 16) * s, a3 = load8(o + d + 24) * s
-            var a4 = load8(o + d + 32) * s, a5 = load8(o + d + 40) * s, a6 = load8(o + d + 48) * s, a7 = load8(o + d + 56) * s
+            var a = Row64(loading: o + d, scaledBy: s)
             var vr = v + d
             for c in 0..<columns {
-                let b = SIMD8<Float>(repeating: p[c])
-                a0 = fmadd(b, load8(vr), a0); a1 = fmadd(b, load8(vr + 8), a1)
-                a2 = fmadd(b, load8(vr + 16), a2); a3 = fmadd(b, load8(vr + 24), a3)
-                a4 = fmadd(b, load8(vr + 32), a4); a5 = fmadd(b, load8(vr + 40), a5)
-                a6 = fmadd(b, load8(vr + 48), a6); a7 = fmadd(b, load8(vr + 56), a7)
+                a.accumulate(p[c], times: vr)
                 vr += ldv
             }
-            store8(a0, o + d); store8(a1, o + d + 8); store8(a2, o + d + 16); store8(a3, o + d + 24)
-            store8(a4, o + d + 32); store8(a5, o + d + 40); store8(a6, o + d + 48); store8(a7, o + d + 56)
+            a.store(to: o + d)
             d += 64
         }
         while d + 8 <= dv {
@@ -449,5 +436,43 @@ struct Tile6x16 {
         r40 = fmadd(c4, b0, r40); r41 = fmadd(c4, b1, r41)
         let c5 = SIMD8<Float>(repeating: x5)
         r50 = fmadd(c5, b0, r50); r51 = fmadd(c5, b1, r51)
+    }
+}
+
+/// One row × 64 columns as eight SIMD8 accumulators (enough independent chains to hide FMA
+/// latency): the single-row counterpart of `Tile6x16`, for both products.
+struct Row64 {
+    var a0, a1, a2, a3, a4, a5, a6, a7: SIMD8<Float>
+
+    @inline(__always)
+    init(repeating v: SIMD8<Float>) { (a0, a1, a2, a3, a4, a5, a6, a7) = (v, v, v, v, v, v, v, v) }
+
+    /// a_i = s ⊙ row[8i ..< 8i + 8].
+    @inline(__always)
+    init(loading row: UnsafePointer<Float>, scaledBy s: SIMD8<Float>) {
+        (a0, a1, a2, a3) = (load8(row) * s, load8(row + 8) * s, load8(row + 16) * s, load8(row + 24) * s)
+        (a4, a5, a6, a7) = (load8(row + 32) * s, load8(row + 40) * s, load8(row + 48) * s, load8(row + 56) * s)
+    }
+
+    /// a_i += x · b[8i ..< 8i + 8].
+    @inline(__always)
+    mutating func accumulate(_ x: Float, times b: UnsafePointer<Float>) {
+        let c = SIMD8<Float>(repeating: x)
+        a0 = fmadd(c, load8(b), a0); a1 = fmadd(c, load8(b + 8), a1)
+        a2 = fmadd(c, load8(b + 16), a2); a3 = fmadd(c, load8(b + 24), a3)
+        a4 = fmadd(c, load8(b + 32), a4); a5 = fmadd(c, load8(b + 40), a5)
+        a6 = fmadd(c, load8(b + 48), a6); a7 = fmadd(c, load8(b + 56), a7)
+    }
+
+    @inline(__always)
+    func store(to out: UnsafeMutablePointer<Float>) {
+        store8(a0, out); store8(a1, out + 8); store8(a2, out + 16); store8(a3, out + 24)
+        store8(a4, out + 32); store8(a5, out + 40); store8(a6, out + 48); store8(a7, out + 56)
+    }
+
+    @inline(__always)
+    func store(to out: UnsafeMutablePointer<Float>, scaledBy s: SIMD8<Float>) {
+        store8(a0 * s, out); store8(a1 * s, out + 8); store8(a2 * s, out + 16); store8(a3 * s, out + 24)
+        store8(a4 * s, out + 32); store8(a5 * s, out + 40); store8(a6 * s, out + 48); store8(a7 * s, out + 56)
     }
 }
