@@ -108,9 +108,15 @@ public struct DecoderOnlyModel: AutoregressiveModel, Sendable {
 
     /// E[ids] plus the absolute positions `first ..< first + T` for the learned and sinusoidal
     /// schemes; E[ids] alone for the others (RoPE and ALiBi act inside attention).
+    ///
+    ///     learned: E[x] + P[t];   sinusoidal: E[x]·√d + PE(t);   none, rope, alibi: E[x]
+    ///
+    /// The sinusoidal scheme scales the embeddings by √d as "Attention Is All You Need" does (and the
+    /// encoder-decoder here): PE's entries are ±1 and would swamp GPT-2's N(0, 0.02²) embeddings — an
+    /// unscaled first run learned nothing beyond the unigram distribution (docs/language-model.md).
     /// - Throws: `.invalidArgument` when a learned model's table has been removed.
     public func embedded(_ ids: [Int], startingAt first: Int) throws -> Matrix {
-        let e = try tokenEmbedding.lookup(ids, path: path)
+        let e = try tokenEmbedding.lookup(ids, scaled: scalesEmbeddings, path: path)
         switch config.positionEncoding {
         case .learned:
             guard let positions else { throw DecoderSpecError.invalidArgument(what: "position table", reason: "a model with learned positions needs one") }
@@ -121,6 +127,9 @@ public struct DecoderOnlyModel: AutoregressiveModel, Sendable {
             return e
         }
     }
+
+    /// Whether the input embeddings are E[x]·√d (the sinusoidal scheme) rather than E[x].
+    public var scalesEmbeddings: Bool { config.positionEncoding == .sinusoidal }
 
     func checkIds(_ ids: [Int], startingAt first: Int) throws {
         guard !ids.isEmpty else { throw DecoderSpecError.emptySequence(what: "token ids") }

@@ -43,12 +43,12 @@ extension DecoderOnlyModel {
     /// Mean next-token cross-entropy over the batch's labels and, with `wantGradient`, its
     /// gradient with respect to every parameter. Also returns the logits [Σn, V].
     ///
-    ///     h⁰ = E[x] (+ P[position]);  hˡ = Block_l(hˡ⁻¹)  (causal, within each sequence)
+    ///     h⁰ = E[x] (+ P[position]), or E[x]·√d + PE(position);  hˡ = Block_l(hˡ⁻¹)  (causal, within each sequence)
     ///     z  = LN_f(h^L)·Eᵀ,   L = CE(z, labels)
     ///
     /// P is the learned or the sinusoidal table (positions restart at 0 in every window); RoPE and
     /// ALiBi act inside the blocks' attention. Backward, in reverse: dU = dZ·E and dE += dZᵀ·U (the
-    /// tied head); through LN_f and the blocks; then the scatter-adds dE[x_t] += dh⁰_t and, for a
+    /// tied head); through LN_f and the blocks; then the scatter-adds dE[x_t] += dh⁰_t (·√d when scaled) and, for a
     /// learned table, dP[position_t] += dh⁰_t (the sinusoidal table has no parameters).
     public func lossAndGradient(_ batch: CausalLMBatch, loss: CrossEntropyLoss, path: KernelPath, wantGradient: Bool)
         throws -> (loss: Double, gradient: DecoderOnlyModel?, labelled: Int, logits: Matrix)
@@ -57,7 +57,7 @@ extension DecoderOnlyModel {
             throw DecoderSpecError.invalidArgument(what: "sequence of \(seq.count + 1) tokens",
                                                    reason: "more than context length \(contextLength) + 1 (the last token is only a label)")
         }
-        var h = try tokenEmbedding.lookup(batch.inputs.ids, path: path)  // h⁰
+        var h = try tokenEmbedding.lookup(batch.inputs.ids, scaled: scalesEmbeddings, path: path)  // h⁰
         if let table = try absolutePositionTable() {
             h.addInPlace(try EmbeddingTable(weight: table).lookup(batch.inputs.positions, path: path))
         }
@@ -70,7 +70,8 @@ extension DecoderOnlyModel {
                                  path: path)
         var noMemory: Matrix? = nil
         let dh = layers.backward(dTop, caches: caches, gradient: &g.layers, dMemory: &noMemory, path: path)
-        EmbeddingTable.backward(ids: batch.inputs.ids, dOut: dh, gradient: &g.tokenEmbedding.weight)
+        EmbeddingTable.backward(ids: batch.inputs.ids, dOut: dh, scale: scalesEmbeddings ? tokenEmbedding.scaleFactor : 1,
+                                gradient: &g.tokenEmbedding.weight)
         if g.positions != nil {
             PositionalEncodingBackward.learned(positions: batch.inputs.positions, dOut: dh, gradient: &g.positions!.weight)
         }

@@ -45,6 +45,7 @@ struct GenerateCommand: ParsableCommand {
 
     /// Option values out of their domain are command-line errors (exit 64), checked before the model is built.
     func validate() throws {
+        guard (ids == nil) != (prompt == nil) else { throw ValidationError("give exactly one of --ids and --prompt") }
         try requirePositive(["--max-new": maxNew, "--beams": beams])
         do {
             try SamplingConfig(temperature: temperature, topK: topK, topP: topP).validate()
@@ -55,10 +56,6 @@ struct GenerateCommand: ParsableCommand {
 
     func run() throws {
         try generate()
-    }
-
-    func validate() throws {
-        guard (ids == nil) != (prompt == nil) else { throw ValidationError("give exactly one of --ids and --prompt") }
     }
 
     /// --strategy with its options.
