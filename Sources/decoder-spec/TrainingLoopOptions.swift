@@ -3,13 +3,13 @@ import DecoderSpec
 import Foundation
 
 /// The options of the one training loop that every training command shares (`finetune ner`,
-/// `train translate`): resumable checkpoints, periodic validation and early stopping, plus the
+/// `train translate`, `train lm`): resumable checkpoints, periodic validation and early stopping, plus the
 /// learning-rate and label-smoothing range checks. See docs/finetune-translation.md.
 struct TrainingLoopOptions: ParsableArguments {
     @Option(help: "Resumable training checkpoint file (safetensors; resumed when present).") var checkpoint: String?
     @Option(name: .customLong("checkpoint-every"), help: "Steps between checkpoints (0 = at the end).") var checkpointEvery: Int = 0
     @Option(name: .customLong("stop-after"), help: "Stop after this global step (with --checkpoint: resume later; a resumed run with --stop-after equal to the checkpoint's step only evaluates).") var stopAfter: Int?
-    @Option(name: .customLong("eval-every"), help: "Steps between validations during training (finetune ner: entity F1 on the valid split; train translate: cross-entropy per token on the valid books; 0 = none).") var evalEvery: Int = 0
+    @Option(name: .customLong("eval-every"), help: "Steps between validations during training (finetune ner: entity F1 on the valid split; train translate and train lm: cross-entropy per token on the valid books; 0 = none).") var evalEvery: Int = 0
     @Option(help: "Progress log, JSON Lines: one entry per progress line (default: beside --checkpoint, NAME.log.jsonl).") var log: String?
     @Option(help: "Early stopping: stop after this many validations without a better validation score (needs --eval-every; off by default).") var patience: Int?
 
@@ -28,6 +28,47 @@ struct TrainingLoopOptions: ParsableArguments {
         options.log = log.map { URL(fileURLWithPath: $0) }
         options.checkpointEvery = checkpointEvery
         options.stopAfterStep = stopAfter
+    }
+}
+
+/// The model-size, tokenizer and optimizer options of the commands that train from scratch
+/// (`train translate`, `train lm`). Left out, `--model-dim`, `--batch-tokens` and `--warmup` take
+/// the command's default (named in the help).
+struct FromScratchOptions: ParsableArguments {
+    @Option(name: .customLong("model-dim"), help: "d_model (default: translate 192, lm 128).") var modelDim: Int?
+    @Option(help: "Layers (translate: encoder and decoder each).") var layers = 2
+    @Option(help: "Attention heads.") var heads = 4
+    @Option(name: .customLong("ff-dim"), help: "Feed-forward width (default 4·d_model).") var ffDim: Int?
+    @Option(help: "BPE merges (vocabulary = 256 bytes + merges; translate: per side, + 3 specials).") var merges = 2000
+    @Option(help: "Optimizer steps.") var steps = 1000
+    @Option(name: .customLong("batch-tokens"), help: "Token budget per batch (default: translate 2000, lm 4096).") var batchTokens: Int?
+    @Option(help: "Peak learning rate (linear warm-up, then linear decay to 0).") var lr = 1e-3
+    @Option(help: "Warm-up steps (default: translate 200, lm 100).") var warmup: Int?
+    @Option(help: "Seed for initialization and batching.") var seed: UInt64 = 42
+    @Option(name: .customLong("max-minutes"), help: "Stop training after this much wall time.") var maxMinutes: Double?
+
+    /// Options out of range are command-line errors (exit 64), checked before the data is read.
+    func validate() throws {
+        try requireNonNegative(["--merges": merges, "--warmup": warmup])
+        try requirePositive(["--model-dim": modelDim, "--layers": layers, "--heads": heads, "--ff-dim": ffDim, "--steps": steps,
+                             "--batch-tokens": batchTokens])
+        if let maxMinutes, !(maxMinutes > 0) { throw ValidationError("--max-minutes \(maxMinutes) must be > 0") }
+        try requireRates(lr: lr, labelSmoothing: 0)
+    }
+
+    /// d_model: `--model-dim`, or the command's default.
+    func modelWidth(default d: Int) -> Int { modelDim ?? d }
+
+    /// The trainer's options from these (`--batch-tokens` and `--warm-up` defaulting to the command's).
+    func trainingOptions(batchTokens defaultBatchTokens: Int, warmup defaultWarmup: Int) -> TrainingOptions {
+        var options = TrainingOptions()
+        options.steps = steps
+        options.batchTokens = batchTokens ?? defaultBatchTokens
+        options.learningRate = lr
+        options.warmupSteps = warmup ?? defaultWarmup
+        options.seed = seed
+        options.maxSeconds = maxMinutes.map { $0 * 60 }
+        return options
     }
 }
 

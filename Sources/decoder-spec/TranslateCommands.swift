@@ -52,18 +52,8 @@ struct TrainTranslateCommand: ParsableCommand {
     @Option(help: "Target Bible version (bbName; l = Louis Segond 1910; --list-versions lists them).") var tgt = "l"
     @Flag(name: .customLong("list-versions"), help: "List the versions in the database (name, verses, its names of Genesis and John) and exit.")
     var listVersions = false
-    @Option(name: .customLong("model-dim"), help: "d_model.") var modelDim = 192
-    @Option(help: "Encoder layers and decoder layers (each).") var layers = 2
-    @Option(help: "Attention heads.") var heads = 4
-    @Option(name: .customLong("ff-dim"), help: "Feed-forward width (default 4·d_model).") var ffDim: Int?
-    @Option(help: "BPE merges per side (vocabulary = 3 specials + 256 bytes + merges).") var merges = 2000
-    @Option(help: "Optimizer steps.") var steps = 1000
-    @Option(name: .customLong("batch-tokens"), help: "Token budget per batch.") var batchTokens = 2000
-    @Option(help: "Peak learning rate (linear warm-up, then linear decay to 0).") var lr = 1e-3
-    @Option(help: "Warm-up steps.") var warmup = 200
+    @OptionGroup var scratch: FromScratchOptions
     @Option(name: .customLong("label-smoothing"), help: "Label smoothing ε.") var labelSmoothing: Float = 0.1
-    @Option(help: "Seed for initialization and batching.") var seed: UInt64 = 42
-    @Option(name: .customLong("max-minutes"), help: "Stop training after this much wall time.") var maxMinutes: Double?
     @Option(name: .customLong("max-chars"), help: "Drop verse pairs with a side longer than this (every split).") var maxChars = 300
     @Option(help: "Beam width for the evaluation (1 = greedy only).") var beams = 4
     @Option(name: .customLong("eval-verses"), help: "Evaluate on the first N test verses only.") var evalVerses: Int?
@@ -73,11 +63,9 @@ struct TrainTranslateCommand: ParsableCommand {
 
     /// Options out of range are command-line errors (exit 64), checked before the data is read.
     func validate() throws {
-        try requireNonNegative(["--eval-verses": evalVerses, "--merges": merges, "--max-chars": maxChars, "--warmup": warmup])
-        try requirePositive(["--model-dim": modelDim, "--layers": layers, "--heads": heads, "--ff-dim": ffDim, "--steps": steps,
-                             "--batch-tokens": batchTokens, "--beams": beams])
-        if let maxMinutes, !(maxMinutes > 0) { throw ValidationError("--max-minutes \(maxMinutes) must be > 0") }
-        try requireRates(lr: lr, labelSmoothing: labelSmoothing)
+        try requireNonNegative(["--eval-verses": evalVerses, "--max-chars": maxChars])
+        try requirePositive(["--beams": beams])
+        try requireRates(lr: scratch.lr, labelSmoothing: labelSmoothing)
     }
 
     func run() throws {
@@ -97,24 +85,19 @@ struct TrainTranslateCommand: ParsableCommand {
         let clock = ContinuousClock()
         let t0 = clock.now
         let verses = try BibleCorpus.parallel(database: bibleDatabase(data), source: src, target: tgt)
-        let prepared = try TranslationData.prepare(verses: verses, merges: merges, maxCharacters: maxChars)
+        let prepared = try TranslationData.prepare(verses: verses, merges: scratch.merges, maxCharacters: maxChars)
         stderrLine("data: \(verses.count) pairs; train \(prepared.train.count) (\(prepared.trainPairs.count) within 128 subwords), valid \(prepared.valid.count) (\(prepared.validPairs.count)), test \(prepared.test.count); vocab src \(prepared.sourceTokenizer.tokens.count) tgt \(prepared.targetTokenizer.tokens.count); prepared in \(Trainer.formatDuration((clock.now - t0).seconds))")
+        let d = scratch.modelWidth(default: 192), layers = scratch.layers
         let config = EncoderDecoderConfig(sourceVocabularySize: prepared.sourceTokenizer.tokens.count, targetVocabularySize: prepared.targetTokenizer.tokens.count,
-                                          contextLength: 256, modelWidth: modelDim, heads: heads, encoderLayers: layers, decoderLayers: layers,
-                                          feedForwardWidth: ffDim ?? 4 * modelDim, activation: .relu, placement: .pre)
-        var model = try EncoderDecoderModel.seeded(config, seed: seed)
-        stderrLine("model: \(model.parameterCount) parameters (d \(modelDim), \(layers)+\(layers) layers, \(heads) heads, pre-norm, tied target head)")
+                                          contextLength: 256, modelWidth: d, heads: scratch.heads, encoderLayers: layers, decoderLayers: layers,
+                                          feedForwardWidth: scratch.ffDim ?? 4 * d, activation: .relu, placement: .pre)
+        var model = try EncoderDecoderModel.seeded(config, seed: scratch.seed)
+        stderrLine("model: \(model.parameterCount) parameters (d \(d), \(layers)+\(layers) layers, \(scratch.heads) heads, pre-norm, tied target head)")
         let task = TranslationTask(pairs: prepared.trainPairs, validation: prepared.validPairs,
                                    loss: try CrossEntropyLoss(labelSmoothing: labelSmoothing), path: .optimized)
-        var options = TrainingOptions()
-        options.steps = steps
-        options.batchTokens = batchTokens
+        var options = scratch.trainingOptions(batchTokens: 2000, warmup: 200)
         options.bucketWindow = 64
-        options.learningRate = lr
-        options.warmupSteps = warmup
         options.weightDecay = 0.01
-        options.seed = seed
-        options.maxSeconds = maxMinutes.map { $0 * 60 }
         loop.apply(to: &options)
         let summary = try Trainer.train(&model, task: task, options: options, progress: stderrLine)
         print(String(format: "trained %d steps in %.1f min (final loss %.4f)", summary.steps, summary.seconds / 60, summary.lastLoggedLoss)
