@@ -38,6 +38,18 @@ figures: deps
 	$(SWIFT) build --product decoder-spec
 	$$($(SWIFT) build --show-bin-path)/decoder-spec notebooks --figures
 
+## cli: the release CLI with native code generation at .build-release/release/decoder-spec — the
+## binary for every long job (finetune ner, train translate, train lm, generate on real models)
+.PHONY: cli
+cli: deps
+	$(SWIFT) build -c release --product decoder-spec --scratch-path $(RELEASE_DIR) $(NATIVE)
+
+## pe-study: the positional-encoding study (docs/positional-encoding-study.md): train lm for every
+## position scheme and seed at one token budget; prints the table (SCHEMES, SEEDS, STEPS select)
+.PHONY: pe-study
+pe-study: cli fetch-data
+	./scripts/pe-study
+
 ## bench: release build with native code generation; prints the tables and records docs/benchmarks.md and
 ## docs/benchmarks.json (every measurement, the FP32 peak and read bandwidth: the figures' source)
 ## (SUITES="kernels decode" runs a subset and leaves both alone; its record goes to .build-release/benchmarks.json)

@@ -337,7 +337,7 @@ public enum BugCatalogue {
     /// One cached step of `model` with the new tokens' positions starting at `positionStart`
     /// (the body of `DecoderOnlyModel.logits(appending:to:)` with the position made explicit).
     static func cachedStep(_ model: DecoderOnlyModel, _ tokens: [Int], _ cache: inout KVCache, positionStart: Int) throws -> [Float] {
-        var h = try model.positions.add(to: model.tokenEmbedding.lookup(tokens), startingAt: positionStart)
+        var h = try model.embedded(tokens, startingAt: positionStart)
         for l in model.layers.indices { h = try model.layers[l](h, cache: &cache.layers[l], path: model.path) }
         let last = try model.finalNorm(h.rows((h.rows - 1)..<h.rows), path: model.path)
         return try model.tokenEmbedding.tiedLogits(last, path: model.path).storage

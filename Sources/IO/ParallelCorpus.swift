@@ -95,6 +95,12 @@ public enum BibleCorpus {
         return counts.keys.sorted().map { BibleVersion(name: $0, verses: counts[$0]!, genesis: books[$0]?[1], john: books[$0]?[43]) }
     }
 
+    /// One version's verses in canonical order (`parallel` of the version with itself; `source` and
+    /// `target` hold the same text).
+    public static func verses(database url: URL, version: String) throws -> [ParallelVerse] {
+        try parallel(database: url, source: version, target: version)
+    }
+
     /// Splits by book, so no test verse shares a book with training: verses of `testBooks` go to
     /// test, of `validBooks` to valid, the rest to train. Pairs where either side has more than
     /// `maxCharacters` characters are dropped from every split.

@@ -239,36 +239,19 @@ public enum FusedAttention {
         let s = SIMD8<Float>(repeating: scale)
         var c0 = 0
         while c0 < columns {
-            var a00 = SIMD8<Float>(), a01 = SIMD8<Float>()
-            var a10 = SIMD8<Float>(), a11 = SIMD8<Float>()
-            var a20 = SIMD8<Float>(), a21 = SIMD8<Float>()
-            var a30 = SIMD8<Float>(), a31 = SIMD8<Float>()
-            var a40 = SIMD8<Float>(), a41 = SIMD8<Float>()
-            var a50 = SIMD8<Float>(), a51 = SIMD8<Float>()
+            var a = Tile6x16(repeating: SIMD8<Float>())
             var kp = kt + c0
             for p in 0..<dk {
-                let k0 = load8(kp), k1 = load8(kp + 8)
-                let b0 = SIMD8<Float>(repeating: q0[p])
-                a00 = fmadd(b0, k0, a00); a01 = fmadd(b0, k1, a01)
-                let b1 = SIMD8<Float>(repeating: q1[p])
-                a10 = fmadd(b1, k0, a10); a11 = fmadd(b1, k1, a11)
-                let b2 = SIMD8<Float>(repeating: q2[p])
-                a20 = fmadd(b2, k0, a20); a21 = fmadd(b2, k1, a21)
-                let b3 = SIMD8<Float>(repeating: q3[p])
-                a30 = fmadd(b3, k0, a30); a31 = fmadd(b3, k1, a31)
-                let b4 = SIMD8<Float>(repeating: q4[p])
-                a40 = fmadd(b4, k0, a40); a41 = fmadd(b4, k1, a41)
-                let b5 = SIMD8<Float>(repeating: q5[p])
-                a50 = fmadd(b5, k0, a50); a51 = fmadd(b5, k1, a51)
+                a.accumulate(q0[p], q1[p], q2[p], q3[p], q4[p], q5[p], times: load8(kp), load8(kp + 8))
                 kp += kb
             }
             let t = tile + c0
-            store8(a00 * s, t); store8(a01 * s, t + 8)
-            if rows > 1 { store8(a10 * s, t + kb); store8(a11 * s, t + kb + 8) }
-            if rows > 2 { store8(a20 * s, t + 2 * kb); store8(a21 * s, t + 2 * kb + 8) }
-            if rows > 3 { store8(a30 * s, t + 3 * kb); store8(a31 * s, t + 3 * kb + 8) }
-            if rows > 4 { store8(a40 * s, t + 4 * kb); store8(a41 * s, t + 4 * kb + 8) }
-            if rows > 5 { store8(a50 * s, t + 5 * kb); store8(a51 * s, t + 5 * kb + 8) }
+            store8(a.r00 * s, t); store8(a.r01 * s, t + 8)
+            if rows > 1 { store8(a.r10 * s, t + kb); store8(a.r11 * s, t + kb + 8) }
+            if rows > 2 { store8(a.r20 * s, t + 2 * kb); store8(a.r21 * s, t + 2 * kb + 8) }
+            if rows > 3 { store8(a.r30 * s, t + 3 * kb); store8(a.r31 * s, t + 3 * kb + 8) }
+            if rows > 4 { store8(a.r40 * s, t + 4 * kb); store8(a.r41 * s, t + 4 * kb + 8) }
+            if rows > 5 { store8(a.r50 * s, t + 5 * kb); store8(a.r51 * s, t + 5 * kb + 8) }
             c0 += 16
         }
     }
@@ -282,20 +265,13 @@ public enum FusedAttention {
         let s = SIMD8<Float>(repeating: scale)
         var c0 = 0
         while c0 + 64 <= columns {
-            var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
-            var a4 = SIMD8<Float>(), a5 = SIMD8<Float>(), a6 = SIMD8<Float>(), a7 = SIMD8<Float>()
+            var a = Row64(repeating: SIMD8<Float>())
             var kp = kt + c0
             for p in 0..<dk {
-                let b = SIMD8<Float>(repeating: q[p])
-                a0 = fmadd(b, load8(kp), a0); a1 = fmadd(b, load8(kp + 8), a1)
-                a2 = fmadd(b, load8(kp + 16), a2); a3 = fmadd(b, load8(kp + 24), a3)
-                a4 = fmadd(b, load8(kp + 32), a4); a5 = fmadd(b, load8(kp + 40), a5)
-                a6 = fmadd(b, load8(kp + 48), a6); a7 = fmadd(b, load8(kp + 56), a7)
+                a.accumulate(q[p], times: kp)
                 kp += kb
             }
-            let t = out + c0
-            store8(a0 * s, t); store8(a1 * s, t + 8); store8(a2 * s, t + 16); store8(a3 * s, t + 24)
-            store8(a4 * s, t + 32); store8(a5 * s, t + 40); store8(a6 * s, t + 48); store8(a7 * s, t + 56)
+            a.store(to: out + c0, scaledBy: s)
             c0 += 64
         }
         while c0 < columns {
@@ -320,35 +296,24 @@ public enum FusedAttention {
             let o0 = out, o1 = out + ldo, o2 = out + 2 * ldo, o3 = out + 3 * ldo, o4 = out + 4 * ldo, o5 = out + 5 * ldo
             var d0 = 0
             while d0 + 16 <= dv {
-                var a00 = load8(o0 + d0) * SIMD8(repeating: alpha[0]), a01 = load8(o0 + d0 + 8) * SIMD8(repeating: alpha[0])
-                var a10 = load8(o1 + d0) * SIMD8(repeating: alpha[1]), a11 = load8(o1 + d0 + 8) * SIMD8(repeating: alpha[1])
-                var a20 = load8(o2 + d0) * SIMD8(repeating: alpha[2]), a21 = load8(o2 + d0 + 8) * SIMD8(repeating: alpha[2])
-                var a30 = load8(o3 + d0) * SIMD8(repeating: alpha[3]), a31 = load8(o3 + d0 + 8) * SIMD8(repeating: alpha[3])
-                var a40 = load8(o4 + d0) * SIMD8(repeating: alpha[4]), a41 = load8(o4 + d0 + 8) * SIMD8(repeating: alpha[4])
-                var a50 = load8(o5 + d0) * SIMD8(repeating: alpha[5]), a51 = load8(o5 + d0 + 8) * SIMD8(repeating: alpha[5])
+                var a = Tile6x16(repeating: SIMD8<Float>())
+                (a.r00, a.r01) = (load8(o0 + d0) * SIMD8(repeating: alpha[0]), load8(o0 + d0 + 8) * SIMD8(repeating: alpha[0]))
+                (a.r10, a.r11) = (load8(o1 + d0) * SIMD8(repeating: alpha[1]), load8(o1 + d0 + 8) * SIMD8(repeating: alpha[1]))
+                (a.r20, a.r21) = (load8(o2 + d0) * SIMD8(repeating: alpha[2]), load8(o2 + d0 + 8) * SIMD8(repeating: alpha[2]))
+                (a.r30, a.r31) = (load8(o3 + d0) * SIMD8(repeating: alpha[3]), load8(o3 + d0 + 8) * SIMD8(repeating: alpha[3]))
+                (a.r40, a.r41) = (load8(o4 + d0) * SIMD8(repeating: alpha[4]), load8(o4 + d0 + 8) * SIMD8(repeating: alpha[4]))
+                (a.r50, a.r51) = (load8(o5 + d0) * SIMD8(repeating: alpha[5]), load8(o5 + d0 + 8) * SIMD8(repeating: alpha[5]))
                 var vr = v + d0
                 for c in 0..<columns {
-                    let v0 = load8(vr), v1 = load8(vr + 8)
-                    let b0 = SIMD8<Float>(repeating: p0[c])
-                    a00 = fmadd(b0, v0, a00); a01 = fmadd(b0, v1, a01)
-                    let b1 = SIMD8<Float>(repeating: p1[c])
-                    a10 = fmadd(b1, v0, a10); a11 = fmadd(b1, v1, a11)
-                    let b2 = SIMD8<Float>(repeating: p2[c])
-                    a20 = fmadd(b2, v0, a20); a21 = fmadd(b2, v1, a21)
-                    let b3 = SIMD8<Float>(repeating: p3[c])
-                    a30 = fmadd(b3, v0, a30); a31 = fmadd(b3, v1, a31)
-                    let b4 = SIMD8<Float>(repeating: p4[c])
-                    a40 = fmadd(b4, v0, a40); a41 = fmadd(b4, v1, a41)
-                    let b5 = SIMD8<Float>(repeating: p5[c])
-                    a50 = fmadd(b5, v0, a50); a51 = fmadd(b5, v1, a51)
+                    a.accumulate(p0[c], p1[c], p2[c], p3[c], p4[c], p5[c], times: load8(vr), load8(vr + 8))
                     vr += ldv
                 }
-                store8(a00, o0 + d0); store8(a01, o0 + d0 + 8)
-                store8(a10, o1 + d0); store8(a11, o1 + d0 + 8)
-                store8(a20, o2 + d0); store8(a21, o2 + d0 + 8)
-                store8(a30, o3 + d0); store8(a31, o3 + d0 + 8)
-                store8(a40, o4 + d0); store8(a41, o4 + d0 + 8)
-                store8(a50, o5 + d0); store8(a51, o5 + d0 + 8)
+                store8(a.r00, o0 + d0); store8(a.r01, o0 + d0 + 8)
+                store8(a.r10, o1 + d0); store8(a.r11, o1 + d0 + 8)
+                store8(a.r20, o2 + d0); store8(a.r21, o2 + d0 + 8)
+                store8(a.r30, o3 + d0); store8(a.r31, o3 + d0 + 8)
+                store8(a.r40, o4 + d0); store8(a.r41, o4 + d0 + 8)
+                store8(a.r50, o5 + d0); store8(a.r51, o5 + d0 + 8)
                 d0 += 16
             }
             if d0 < dv {
@@ -373,19 +338,13 @@ public enum FusedAttention {
         var d = d0
         let s = SIMD8<Float>(repeating: alpha)
         while d + 64 <= dv {  // eight independent accumulators: FMA latency hidden
-            var a0 = load8(o + d) * s, a1 = load8(o + d + 8) * s, a2 = load8(o + d + 16) * s, a3 = load8(o + d + 24) * s
-            var a4 = load8(o + d + 32) * s, a5 = load8(o + d + 40) * s, a6 = load8(o + d + 48) * s, a7 = load8(o + d + 56) * s
+            var a = Row64(loading: o + d, scaledBy: s)
             var vr = v + d
             for c in 0..<columns {
-                let b = SIMD8<Float>(repeating: p[c])
-                a0 = fmadd(b, load8(vr), a0); a1 = fmadd(b, load8(vr + 8), a1)
-                a2 = fmadd(b, load8(vr + 16), a2); a3 = fmadd(b, load8(vr + 24), a3)
-                a4 = fmadd(b, load8(vr + 32), a4); a5 = fmadd(b, load8(vr + 40), a5)
-                a6 = fmadd(b, load8(vr + 48), a6); a7 = fmadd(b, load8(vr + 56), a7)
+                a.accumulate(p[c], times: vr)
                 vr += ldv
             }
-            store8(a0, o + d); store8(a1, o + d + 8); store8(a2, o + d + 16); store8(a3, o + d + 24)
-            store8(a4, o + d + 32); store8(a5, o + d + 40); store8(a6, o + d + 48); store8(a7, o + d + 56)
+            a.store(to: o + d)
             d += 64
         }
         while d + 8 <= dv {
@@ -462,4 +421,72 @@ private func fmadd(_ a: SIMD8<Float>, _ b: SIMD8<Float>, _ c: SIMD8<Float>) -> S
     #else
     return a * b + c
     #endif
+}
+
+/// The register tile of both products of the fused attention (scores S = Q·Kᵀ and the update
+/// O += P·V): 6 rows × 16 columns as twelve SIMD8 accumulators (+ 2 column vectors and a broadcast:
+/// 15 of the 16 AVX2 registers), updated by one rank-1 step per inner index.
+struct Tile6x16 {
+    var r00, r01, r10, r11, r20, r21, r30, r31, r40, r41, r50, r51: SIMD8<Float>
+
+    @inline(__always)
+    init(repeating v: SIMD8<Float>) {
+        (r00, r01, r10, r11, r20, r21, r30, r31, r40, r41, r50, r51) = (v, v, v, v, v, v, v, v, v, v, v, v)
+    }
+
+    /// row_r += x_r · (b0, b1) for the six rows (one fused multiply-add per accumulator).
+    @inline(__always)
+    mutating func accumulate(_ x0: Float, _ x1: Float, _ x2: Float, _ x3: Float, _ x4: Float, _ x5: Float,
+                             times b0: SIMD8<Float>, _ b1: SIMD8<Float>) {
+        let c0 = SIMD8<Float>(repeating: x0)
+        r00 = fmadd(c0, b0, r00); r01 = fmadd(c0, b1, r01)
+        let c1 = SIMD8<Float>(repeating: x1)
+        r10 = fmadd(c1, b0, r10); r11 = fmadd(c1, b1, r11)
+        let c2 = SIMD8<Float>(repeating: x2)
+        r20 = fmadd(c2, b0, r20); r21 = fmadd(c2, b1, r21)
+        let c3 = SIMD8<Float>(repeating: x3)
+        r30 = fmadd(c3, b0, r30); r31 = fmadd(c3, b1, r31)
+        let c4 = SIMD8<Float>(repeating: x4)
+        r40 = fmadd(c4, b0, r40); r41 = fmadd(c4, b1, r41)
+        let c5 = SIMD8<Float>(repeating: x5)
+        r50 = fmadd(c5, b0, r50); r51 = fmadd(c5, b1, r51)
+    }
+}
+
+/// One row × 64 columns as eight SIMD8 accumulators (enough independent chains to hide FMA
+/// latency): the single-row counterpart of `Tile6x16`, for both products.
+struct Row64 {
+    var a0, a1, a2, a3, a4, a5, a6, a7: SIMD8<Float>
+
+    @inline(__always)
+    init(repeating v: SIMD8<Float>) { (a0, a1, a2, a3, a4, a5, a6, a7) = (v, v, v, v, v, v, v, v) }
+
+    /// a_i = s ⊙ row[8i ..< 8i + 8].
+    @inline(__always)
+    init(loading row: UnsafePointer<Float>, scaledBy s: SIMD8<Float>) {
+        (a0, a1, a2, a3) = (load8(row) * s, load8(row + 8) * s, load8(row + 16) * s, load8(row + 24) * s)
+        (a4, a5, a6, a7) = (load8(row + 32) * s, load8(row + 40) * s, load8(row + 48) * s, load8(row + 56) * s)
+    }
+
+    /// a_i += x · b[8i ..< 8i + 8].
+    @inline(__always)
+    mutating func accumulate(_ x: Float, times b: UnsafePointer<Float>) {
+        let c = SIMD8<Float>(repeating: x)
+        a0 = fmadd(c, load8(b), a0); a1 = fmadd(c, load8(b + 8), a1)
+        a2 = fmadd(c, load8(b + 16), a2); a3 = fmadd(c, load8(b + 24), a3)
+        a4 = fmadd(c, load8(b + 32), a4); a5 = fmadd(c, load8(b + 40), a5)
+        a6 = fmadd(c, load8(b + 48), a6); a7 = fmadd(c, load8(b + 56), a7)
+    }
+
+    @inline(__always)
+    func store(to out: UnsafeMutablePointer<Float>) {
+        store8(a0, out); store8(a1, out + 8); store8(a2, out + 16); store8(a3, out + 24)
+        store8(a4, out + 32); store8(a5, out + 40); store8(a6, out + 48); store8(a7, out + 56)
+    }
+
+    @inline(__always)
+    func store(to out: UnsafeMutablePointer<Float>, scaledBy s: SIMD8<Float>) {
+        store8(a0 * s, out); store8(a1 * s, out + 8); store8(a2 * s, out + 16); store8(a3 * s, out + 24)
+        store8(a4 * s, out + 32); store8(a5 * s, out + 40); store8(a6 * s, out + 48); store8(a7 * s, out + 56)
+    }
 }

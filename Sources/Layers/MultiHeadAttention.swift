@@ -34,8 +34,8 @@ public enum AttentionPositions: Sendable, Equatable {
 /// H_kv·d_head floats per position and layer instead of d_model (H_kv = H: multi-head attention as
 /// in "Attention Is All You Need"; H_kv = 1: multi-query attention). Positions inside attention
 /// (RoPE, ALiBi) are the `positions` option (`AttentionPositions`). The training forward and
-/// backward (Sources/Training/AttentionBackward.swift) cover kvHeads = heads without positions
-/// only, so far.
+/// backward (Sources/Training/AttentionBackward.swift) cover kvHeads = heads, with RoPE, ALiBi or
+/// no positions.
 ///
 /// KV cache: a decoder's self-attention keeps the projected K, V of every position read so far
 /// in a `LayerKVCache` (Sources/Layers/KVCache.swift) and projects only the new rows

@@ -92,7 +92,8 @@ extension EncoderModel {
 }
 
 extension DecoderOnlyModel {
-    /// Loads a GPT-2 checkpoint directory (config.json + model.safetensors). Accepts the original
+    /// Loads a GPT-2 checkpoint directory (config.json + model.safetensors); `wpe` only for learned
+    /// positions (config.json's `position_encoding`, absent in Hugging Face files). Accepts the original
     /// names (`h.0.attn.c_attn.weight`) and `save_pretrained`'s (`transformer.h.0…`). Conv1D
     /// weights are stored [in, out] and are transposed to [out, in]; `c_attn` is split into
     /// W_Q, W_K, W_V. The LM head is tied to `wte`; an `lm_head.weight` that differs from it is
@@ -102,6 +103,7 @@ extension DecoderOnlyModel {
                                                          hint: "A GPT-2 checkpoint directory holds config.json and model.safetensors.")
         let w = try TensorSource(file, probe: "wte.weight", prefixes: ["", "transformer."])
         let d = config.modelWidth, ff = config.feedForwardWidth, eps = config.layerNormEpsilon
+        let attention = try attentionPositions(config)
         func conv1D(_ base: String, in: Int, out: Int) throws -> Linear {
             try Linear.fromConv1D(weight: w.matrix("\(base).weight", `in`, out), bias: w.vector("\(base).bias", out))
         }
@@ -113,7 +115,8 @@ extension DecoderOnlyModel {
             }
             return try TransformerLayer(
                 selfAttention: MultiHeadAttention(query: slice(0), key: slice(1), value: slice(2),
-                                              output: conv1D("\(p).attn.c_proj", in: d, out: d), heads: config.heads),
+                                              output: conv1D("\(p).attn.c_proj", in: d, out: d), heads: config.heads,
+                                              positions: attention),
                 selfAttentionNorm: w.layerNorm("\(p).ln_1", d, eps),
                 feedForward: FeedForward(up: conv1D("\(p).mlp.c_fc", in: d, out: ff), down: conv1D("\(p).mlp.c_proj", in: ff, out: d),
                                          activation: config.activation),
@@ -128,19 +131,21 @@ extension DecoderOnlyModel {
             }
         }
         return try DecoderOnlyModel(config: config, tokenEmbedding: EmbeddingTable(weight: wte),
-                                    positions: LearnedPositionalEncoding(weight: w.matrix("wpe.weight", config.contextLength, d)),
+                                    positions: config.positionEncoding == .learned
+                                        ? LearnedPositionalEncoding(weight: w.matrix("wpe.weight", config.contextLength, d)) : nil,
                                     layers: layers, finalNorm: w.layerNorm("ln_f", d, eps), path: path)
     }
 
     /// Writes the model as a GPT-2 checkpoint (original names, Conv1D [in, out] layout, F32) plus
-    /// config.json, both atomically. `prefix` "transformer." gives `save_pretrained`'s names.
+    /// config.json, both atomically; without `wpe` (and with `position_encoding` in config.json) for
+    /// the other position schemes, which Hugging Face's GPT-2 does not have. `prefix` "transformer." gives `save_pretrained`'s names.
     public func save(directory: URL, prefix: String = "") throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var tensors: [(name: String, shape: [Int], values: [Float])] = []
         func add(_ name: String, _ m: Matrix) { tensors.append((prefix + name, [m.rows, m.cols], m.storage)) }
         func addVector(_ name: String, _ v: [Float]) { tensors.append((prefix + name, [v.count], v)) }
         add("wte.weight", tokenEmbedding.weight)
-        add("wpe.weight", positions.weight)
+        if let positions { add("wpe.weight", positions.weight) }
         for (i, layer) in layers.enumerated() {
             let a = layer.selfAttention, p = "h.\(i)"
             addVector("\(p).ln_1.weight", layer.selfAttentionNorm.gamma)

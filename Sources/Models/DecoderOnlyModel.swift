@@ -5,14 +5,17 @@ import Layers
 import PositionalEncoding
 import TensorCore
 
-/// A GPT-2-style decoder: learned positions, pre-norm blocks with causal self-attention, a final
-/// LayerNorm and an LM head tied to the token embedding. See docs/layers.md, docs/decoding.md.
+/// A GPT-2-style decoder: pre-norm blocks with causal self-attention, a final LayerNorm and an LM
+/// head tied to the token embedding; positions by `config.positionEncoding` — GPT-2's learned table
+/// (the default), the sinusoidal table, RoPE or ALiBi inside attention, or none. See
+/// docs/layers.md, docs/decoding.md, docs/positional-encoding.md.
 ///
-///     h⁰ = E[x] + P[0..<T];  hˡ = Block_l(hˡ⁻¹);  logits = LN_f(h^L) · Eᵀ      [T, V]
+///     h⁰ = E[x] (+ P[0..<T]);  hˡ = Block_l(hˡ⁻¹);  logits = LN_f(h^L) · Eᵀ      [T, V]
 public struct DecoderOnlyModel: AutoregressiveModel, Sendable {
     public var config: TransformerConfig
     public var tokenEmbedding: EmbeddingTable
-    public var positions: LearnedPositionalEncoding
+    /// The learned table P [contextLength, d] of a `.learned` model; nil for every other scheme.
+    public var positions: LearnedPositionalEncoding?
     public var layers: [TransformerLayer]
     public var finalNorm: LayerNorm
     /// Which kernels every forward pass of this model runs on.
@@ -21,7 +24,7 @@ public struct DecoderOnlyModel: AutoregressiveModel, Sendable {
     public var vocabularySize: Int { config.vocabularySize }
     public var contextLength: Int { config.contextLength }
 
-    public init(config: TransformerConfig, tokenEmbedding: EmbeddingTable, positions: LearnedPositionalEncoding,
+    public init(config: TransformerConfig, tokenEmbedding: EmbeddingTable, positions: LearnedPositionalEncoding?,
                 layers: [TransformerLayer], finalNorm: LayerNorm, path: KernelPath = .optimized) throws {
         try config.validate()
         guard config.tokenTypes == 0 else {
@@ -31,33 +34,102 @@ public struct DecoderOnlyModel: AutoregressiveModel, Sendable {
             throw DecoderSpecError.shapeMismatch(operation: "DecoderOnlyModel token embedding", expected: "[\(config.vocabularySize), \(config.modelWidth)]",
                                                  actual: "\(tokenEmbedding.weight.shape)")
         }
-        guard positions.weight.shape == Shape(config.contextLength, config.modelWidth) else {
-            throw DecoderSpecError.shapeMismatch(operation: "DecoderOnlyModel position embedding", expected: "[\(config.contextLength), \(config.modelWidth)]",
-                                                 actual: "\(positions.weight.shape)")
+        switch (config.positionEncoding, positions) {
+        case (.learned, let table?):
+            guard table.weight.shape == Shape(config.contextLength, config.modelWidth) else {
+                throw DecoderSpecError.shapeMismatch(operation: "DecoderOnlyModel position embedding", expected: "[\(config.contextLength), \(config.modelWidth)]",
+                                                     actual: "\(table.weight.shape)")
+            }
+        case (.learned, nil):
+            throw DecoderSpecError.invalidArgument(what: "position table", reason: "a model with learned positions needs one")
+        case (let scheme, _?):
+            throw DecoderSpecError.invalidArgument(what: "position table", reason: "a model with \(scheme.rawValue) positions has none")
+        case (.sinusoidal, nil):
+            _ = try SinusoidalPositionalEncoding(dimension: config.modelWidth, contextLength: config.contextLength)
+        case (.none, nil), (.rope, nil), (.alibi, nil):
+            break
         }
         guard layers.count == config.layers else {
             throw DecoderSpecError.shapeMismatch(operation: "DecoderOnlyModel layers", expected: "\(config.layers) layers", actual: "\(layers.count)")
+        }
+        let attention = try Self.attentionPositions(config)
+        for (l, layer) in layers.enumerated() where layer.selfAttention.positions != attention {
+            throw DecoderSpecError.invalidArgument(what: "layer \(l)'s self-attention positions \(layer.selfAttention.positions)",
+                                                   reason: "the model's scheme \(config.positionEncoding.rawValue) needs \(attention)")
         }
         (self.config, self.tokenEmbedding, self.positions, self.layers, self.finalNorm, self.path) =
             (config, tokenEmbedding, positions, layers, finalNorm, path)
     }
 
-    /// Seeded random weights (GPT-2's init: N(0, 0.02²) matrices, γ = 1, β = 0). For tests,
-    /// the demo and benchmarks: no download.
+    /// What every self-attention of a model with `config` does with positions: RoPE (half-split,
+    /// θ = 10 000, over each head's d_model/heads columns), ALiBi, or nothing.
+    public static func attentionPositions(_ config: TransformerConfig) throws -> AttentionPositions {
+        switch config.positionEncoding {
+        case .rope: return .rope(try RotaryEmbedding(headWidth: config.modelWidth / config.heads))
+        case .alibi: return .alibi
+        case .none, .sinusoidal, .learned: return .none
+        }
+    }
+
+    /// Seeded random weights (GPT-2's init: N(0, 0.02²) matrices, a learned table N(0, 0.01²),
+    /// γ = 1, β = 0). For tests, the demo, benchmarks and training from scratch: no download.
     public static func seeded(_ config: TransformerConfig, seed: UInt64, path: KernelPath = .optimized) throws -> DecoderOnlyModel {
         try config.validate()
         var rng = SeededRNG(seed: seed)
         let d = config.modelWidth
         let embedding = try EmbeddingTable(weight: rng.normalMatrix(rows: config.vocabularySize, cols: d, std: 0.02))
-        let positions = try LearnedPositionalEncoding(weight: rng.normalMatrix(rows: config.contextLength, cols: d, std: 0.01))
+        let positions = config.positionEncoding == .learned
+            ? try LearnedPositionalEncoding(weight: rng.normalMatrix(rows: config.contextLength, cols: d, std: 0.01)) : nil
+        let attention = try attentionPositions(config)
         let layers = try (0..<config.layers).map { _ in
-            try TransformerLayer.seeded(modelWidth: d, heads: config.heads, feedForwardWidth: config.feedForwardWidth,
-                                        activation: config.activation, placement: .pre, causal: true, crossAttention: false,
-                                        epsilon: config.layerNormEpsilon, rng: &rng)
+            var layer = try TransformerLayer.seeded(modelWidth: d, heads: config.heads, feedForwardWidth: config.feedForwardWidth,
+                                                    activation: config.activation, placement: .pre, causal: true, crossAttention: false,
+                                                    epsilon: config.layerNormEpsilon, rng: &rng)
+            layer.selfAttention.positions = attention
+            return layer
         }
         return try DecoderOnlyModel(config: config, tokenEmbedding: embedding, positions: positions, layers: layers,
                                     finalNorm: LayerNorm(width: d, epsilon: config.layerNormEpsilon), path: path)
     }
+
+    /// The same weights with a longer context, to evaluate beyond the training length: every scheme
+    /// but the learned table, which has no rows past its own (length extrapolation,
+    /// docs/positional-encoding.md).
+    /// - Throws: `.invalidArgument` for a learned model or `n` < 1.
+    public func extendingContext(to n: Int) throws -> DecoderOnlyModel {
+        try Validate.positive(n, "context length")
+        guard config.positionEncoding != .learned else {
+            throw DecoderSpecError.invalidArgument(what: "context \(n) for learned positions", reason: "the table has \(contextLength) rows and none beyond")
+        }
+        var config = config
+        config.contextLength = n
+        return try DecoderOnlyModel(config: config, tokenEmbedding: tokenEmbedding, positions: nil, layers: layers, finalNorm: finalNorm, path: path)
+    }
+
+    /// E[ids] plus the absolute positions `first ..< first + T` for the learned and sinusoidal
+    /// schemes; E[ids] alone for the others (RoPE and ALiBi act inside attention).
+    ///
+    ///     learned: E[x] + P[t];   sinusoidal: E[x]·√d + PE(t);   none, rope, alibi: E[x]
+    ///
+    /// The sinusoidal scheme scales the embeddings by √d as "Attention Is All You Need" does (and the
+    /// encoder-decoder here): PE's entries are ±1 and would swamp GPT-2's N(0, 0.02²) embeddings — an
+    /// unscaled first run learned nothing beyond the unigram distribution (docs/language-model.md).
+    /// - Throws: `.invalidArgument` when a learned model's table has been removed.
+    public func embedded(_ ids: [Int], startingAt first: Int) throws -> Matrix {
+        let e = try tokenEmbedding.lookup(ids, scaled: scalesEmbeddings, path: path)
+        switch config.positionEncoding {
+        case .learned:
+            guard let positions else { throw DecoderSpecError.invalidArgument(what: "position table", reason: "a model with learned positions needs one") }
+            return try positions.add(to: e, startingAt: first, path: path)
+        case .sinusoidal:
+            return try SinusoidalPositionalEncoding(dimension: config.modelWidth, contextLength: contextLength).add(to: e, startingAt: first, path: path)
+        case .none, .rope, .alibi:
+            return e
+        }
+    }
+
+    /// Whether the input embeddings are E[x]·√d (the sinusoidal scheme) rather than E[x].
+    public var scalesEmbeddings: Bool { config.positionEncoding == .sinusoidal }
 
     func checkIds(_ ids: [Int], startingAt first: Int) throws {
         guard !ids.isEmpty else { throw DecoderSpecError.emptySequence(what: "token ids") }
@@ -70,7 +142,7 @@ public struct DecoderOnlyModel: AutoregressiveModel, Sendable {
     /// The last layer's output h^L [T, d] for `ids` (a full causal pass, no cache), before LN_f.
     public func hiddenStates(_ ids: [Int]) throws -> Matrix {
         try checkIds(ids, startingAt: 0)
-        var h = try positions.add(to: tokenEmbedding.lookup(ids, path: path), path: path)
+        var h = try embedded(ids, startingAt: 0)
         for layer in layers { h = try layer(h, path: path) }
         return h
     }
@@ -98,7 +170,7 @@ public struct DecoderOnlyModel: AutoregressiveModel, Sendable {
         try cache.check(layers: config.layers, width: config.modelWidth)
         try checkIds(tokens, startingAt: first)
         return try cache.step { cache in  // a failed step leaves the cache as it was
-            var h = try positions.add(to: tokenEmbedding.lookup(tokens, path: path), startingAt: first, path: path)
+            var h = try embedded(tokens, startingAt: first)
             for (l, layer) in layers.enumerated() { h = try layer(h, cache: &cache.layers[l], path: path) }
             return try head(h.rows((h.rows - 1)..<h.rows)).storage
         }
@@ -112,7 +184,7 @@ public struct DecoderOnlyModel: AutoregressiveModel, Sendable {
 
     /// Parameters, with the tied head counted once.
     public var parameterCount: Int {
-        var n = tokenEmbedding.weight.storage.count + positions.weight.storage.count + 2 * config.modelWidth
+        var n = tokenEmbedding.weight.storage.count + (positions?.weight.storage.count ?? 0) + 2 * config.modelWidth
         for layer in layers {
             for lin in [layer.selfAttention.query, layer.selfAttention.key, layer.selfAttention.value, layer.selfAttention.output,
                         layer.feedForward.up, layer.feedForward.down] {

@@ -37,10 +37,14 @@ public struct HuggingFaceSchema: Sendable {
         [modelWidth, heads, layers] + (feedForwardMultiple == nil ? [feedForwardWidth] : []) + [contextLength, vocabularySize]
     }
 
+    /// This suite's own key for a position scheme other than the learned table (absent: learned, as
+    /// in every Hugging Face BERT and GPT-2 file; transformers ignores it).
+    public static let positionEncodingKey = "position_encoding"
+
     /// Every key this schema reads.
     public var keys: [String] {
-        [modelWidth, heads, layers, feedForwardWidth, contextLength, vocabularySize, layerNormEpsilon.key, activation.key, "model_type"]
-            + (tokenTypes.map { [$0.key] } ?? [])
+        [modelWidth, heads, layers, feedForwardWidth, contextLength, vocabularySize, layerNormEpsilon.key, activation.key, "model_type",
+         Self.positionEncodingKey] + (tokenTypes.map { [$0.key] } ?? [])
     }
 
     /// Activation spellings → the library's functions. `gelu_new`, `gelu_pytorch_tanh` and `gelu_fast`
@@ -84,10 +88,16 @@ extension TransformerConfig {
             let accepted = HuggingFaceSchema.activationNames.keys.sorted().joined(separator: ", ")
             throw r.error(activationKey, "unknown activation \"\(activationName)\" (accepted: \(accepted))")
         }
+        let schemeKey = HuggingFaceSchema.positionEncodingKey
+        let schemeName = try r.string(schemeKey, default: PositionEncodingScheme.learned.rawValue)
+        guard let scheme = PositionEncodingScheme(rawValue: schemeName) else {
+            let accepted = PositionEncodingScheme.allCases.map(\.rawValue).joined(separator: ", ")
+            throw r.error(schemeKey, "unknown position encoding \"\(schemeName)\" (accepted: \(accepted))")
+        }
         try r.requireDivisible(schema.modelWidth, width, by: schema.heads, heads)
         let config = TransformerConfig(vocabularySize: vocabulary, contextLength: context, tokenTypes: tokenTypes, modelWidth: width,
                                        heads: heads, layers: layers, feedForwardWidth: feedForward,
-                                       layerNormEpsilon: Float(epsilon), activation: activation)
+                                       layerNormEpsilon: Float(epsilon), activation: activation, positionEncoding: scheme)
         return (config, r.ignored(schema.keys))
     }
 
@@ -104,6 +114,7 @@ extension TransformerConfig {
                       (schema.layerNormEpsilon.key, "\(layerNormEpsilon)"),
                       (schema.activation.key, "\"\(HuggingFaceSchema.activationName(activation))\"")]
         if let key = schema.tokenTypes?.key { fields.append((key, "\(tokenTypes)")) }
+        if positionEncoding != .learned { fields.append((HuggingFaceSchema.positionEncodingKey, "\"\(positionEncoding.rawValue)\"")) }
         return "{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}\n"
     }
 }

@@ -1,6 +1,14 @@
 import Kernels
 import TensorCore
 
+/// How a model knows token order (docs/positional-encoding.md): a table added to the token
+/// embeddings (`learned`, `sinusoidal`), a rotation of queries and keys (`rope`) or a bias on the
+/// attention logits (`alibi`) inside every self-attention, or not at all (`none`: a causal decoder
+/// can still infer positions from its mask).
+public enum PositionEncodingScheme: String, Codable, CaseIterable, Sendable {
+    case none, sinusoidal, learned, rope, alibi
+}
+
 /// Hyperparameters of one Transformer stack. The BERT-style encoder (`EncoderModel`) and the
 /// GPT-2-style decoder-only model (`DecoderOnlyModel`) have the same sizes — Hugging Face's BERT
 /// and GPT-2 configs only name them differently (`HuggingFaceSchema`). See docs/layers.md.
@@ -16,13 +24,17 @@ public struct TransformerConfig: Sendable, Equatable, Codable {
     public var feedForwardWidth: Int
     public var layerNormEpsilon: Float
     public var activation: Activation.Function
+    /// BERT and GPT-2 learn a position table; the decoder-only model also takes the other schemes.
+    public var positionEncoding: PositionEncodingScheme
 
-    /// Omitted values take GPT-2's: no token types, d_ff = 4·d_model, ε = 1e-5, the tanh GELU.
+    /// Omitted values take GPT-2's: no token types, d_ff = 4·d_model, ε = 1e-5, the tanh GELU, learned positions.
     public init(vocabularySize: Int, contextLength: Int, tokenTypes: Int = 0, modelWidth: Int, heads: Int, layers: Int,
-                feedForwardWidth: Int? = nil, layerNormEpsilon: Float = 1e-5, activation: Activation.Function = .geluTanh) {
+                feedForwardWidth: Int? = nil, layerNormEpsilon: Float = 1e-5, activation: Activation.Function = .geluTanh,
+                positionEncoding: PositionEncodingScheme = .learned) {
         (self.vocabularySize, self.contextLength, self.tokenTypes) = (vocabularySize, contextLength, tokenTypes)
         (self.modelWidth, self.heads, self.layers) = (modelWidth, heads, layers)
         (self.feedForwardWidth, self.layerNormEpsilon, self.activation) = (feedForwardWidth ?? 4 * modelWidth, layerNormEpsilon, activation)
+        self.positionEncoding = positionEncoding
     }
 
     /// GPT-2 small: 124M parameters (V 50257, context 1024, d 768, 12 heads, 12 layers).

@@ -6,6 +6,7 @@
 import Kernels
 import Layers
 import Masking
+import PositionalEncoding
 import TensorCore
 
 /// One packed sequence: its query rows, the key/value rows it attends over, and which keys each
@@ -27,6 +28,9 @@ public struct AttentionSegment: Sendable, Equatable {
     public static func selfAttention(_ range: Range<Int>, causal: Bool = false, validLength: Int? = nil) -> AttentionSegment {
         AttentionSegment(queries: range, keys: range, causal: causal, keyValidLength: validLength)
     }
+    /// The position of the first query: tk − tq for a causal segment (its queries are the last
+    /// tq of the tk positions), else 0 — the inference mask's query offset.
+    public var firstQueryPosition: Int { causal ? keys.count - queries.count : 0 }
     /// The segment's mask over its [tq, tk] scores: `.causal(queryOffset: tk − tq)` when causal,
     /// `.keyPadding(validLength:)` when padded, both, or none.
     public var mask: AttentionMask {
@@ -48,12 +52,26 @@ public struct AttentionCache: Sendable {
 extension MultiHeadAttention {
     /// Forward over packed rows: Q = Xq·W_Qᵀ + b_Q, K, V from `memory`, per segment and head
     /// P = softmax(Q_h K_hᵀ/√d_h + M), head = P·V_h, out = Concat(heads)·W_Oᵀ + b_O.
+    ///
+    /// Positions inside attention, per segment (positions restart at 0 in every packed sequence;
+    /// queries of a causal segment start at tk − tq, as the inference mask's query offset): with
+    /// RoPE, Q and K are rotated after the projections (the cache keeps them rotated); with ALiBi,
+    /// head h's scaled scores get −m_h·|p_i − j| before the mask. Multi-head attention only
+    /// (kvHeads = heads): grouped-query attention is not trained in this suite.
     public func trainingForward(_ x: Matrix, memory: Matrix, segments: [AttentionSegment], path: KernelPath) -> (Matrix, AttentionCache) {
-        let q = query.trainingForward(x, path: path)
-        let k = key.trainingForward(memory, path: path)
+        precondition(kvHeads == heads, "the training forward covers kvHeads = heads (got \(kvHeads) of \(heads))")
+        var q = query.trainingForward(x, path: path)
+        var k = key.trainingForward(memory, path: path)
         let v = value.trainingForward(memory, path: path)
         let d = modelWidth, dh = headWidth
         let scale = 1 / Float(dh).squareRoot()
+        if case .rope(let rope) = positions {
+            for seg in segments {
+                RoPEBackward.rotate(&q, rows: seg.queries, from: seg.firstQueryPosition, rope, inverse: false, path: path)
+                RoPEBackward.rotate(&k, rows: seg.keys, from: 0, rope, inverse: false, path: path)
+            }
+        }
+        let slopes = positions == .alibi ? ALiBiKernel.slopes(heads: heads).map { Float($0) } : nil
         var mixed = Matrix(rows: x.rows, cols: d)
         var probabilities: [[Float]] = []
         probabilities.reserveCapacity(segments.count * heads)
@@ -70,6 +88,10 @@ extension MultiHeadAttention {
                                        b: pk.baseAddress! + seg.keys.lowerBound * d + h * dh, ldb: d, c: pp.baseAddress!, ldc: tk)
                         }
                     }
+                }
+                if let slopes {
+                    let bias = ALiBiKernel.bias(slope: slopes[h], queries: tq, keys: tk, queryOffset: seg.firstQueryPosition)
+                    for i in p.indices { p[i] += bias[i] }
                 }
                 // M: keys beyond the mask's visible prefix get −∞ (the loop bound the fused kernel uses).
                 if mask.isCausal || mask.keyValidLength != nil {
@@ -158,6 +180,12 @@ extension MultiHeadAttention {
                 }
             }
         }
+        if case .rope(let rope) = positions {  // dQ, dK were taken with respect to the rotated Q, K: rotate them back
+            for seg in c.segments {
+                RoPEBackward.rotate(&dq, rows: seg.queries, from: seg.firstQueryPosition, rope, inverse: true, path: path)
+                RoPEBackward.rotate(&dk, rows: seg.keys, from: 0, rope, inverse: true, path: path)
+            }
+        }
         let dx = query.backward(dq, input: c.queryInput, gradient: &g.query, path: path)
         var dMemory = key.backward(dk, input: c.memoryInput, gradient: &g.key, path: path)
         dMemory.addInPlace(value.backward(dv, input: c.memoryInput, gradient: &g.value, path: path))
@@ -173,6 +201,33 @@ extension Matrix {
             other.storage.withUnsafeBufferPointer { o in
                 for i in 0..<p.count { p[i] += o[i] }
             }
+        }
+    }
+}
+
+/// RoPE in the backward pass. y = R(mθ)·x per pair is a rotation, so dx = R(mθ)ᵀ·dy = R(−mθ)·dy;
+/// R(−φ) = C·R(φ)·C with C = diag(1, −1) on each pair (negate the pair's second element, rotate
+/// forward, negate again), so the forward kernel serves both directions.
+enum RoPEBackward {
+    /// Rotates rows `rows` of x [·, heads·d_h] to positions first ..< first + rows.count, or back
+    /// (`inverse`). Segments are packed sequences: their row ranges do not overlap.
+    static func rotate(_ x: inout Matrix, rows: Range<Int>, from first: Int, _ rope: RotaryEmbedding, inverse: Bool, path: KernelPath) {
+        let dh = rope.headWidth, cols = x.cols, heads = cols / dh
+        precondition(cols % dh == 0 && rows.lowerBound >= 0 && rows.upperBound <= x.rows, "RoPE rows \(rows) of \(x.shape), d_head \(dh)")
+        guard !rows.isEmpty else { return }
+        x.storage.withUnsafeMutableBufferPointer { p in
+            let base = p.baseAddress! + rows.lowerBound * cols
+            func conjugate() {
+                for r in 0..<rows.count {
+                    for h in 0..<heads {
+                        for i in 0..<(dh / 2) { base[r * cols + h * dh + RoPEKernel.pair(i, headWidth: dh, rope.convention).1].negate() }
+                    }
+                }
+            }
+            if inverse { conjugate() }
+            RoPEKernel.rotate(path, base, rows: rows.count, heads: heads, headWidth: dh, positionOffset: first, base: rope.base,
+                              convention: rope.convention)
+            if inverse { conjugate() }
         }
     }
 }

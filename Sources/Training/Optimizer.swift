@@ -58,7 +58,7 @@ public struct AdamW: Sendable {
             m = grads.map { [Float](repeating: 0, count: $0.count) }
             v = m
         }
-        precondition(m.count == grads.count, "optimizer state has \(m.count) tensors, model \(grads.count)")
+        precondition(m.count == grads.count && v.count == grads.count, "optimizer state has \(m.count) (m) and \(v.count) (v) tensors, model \(grads.count)")
         step += 1
         let t = Double(step)
         let c1 = 1 - pow(beta1, t), c2 = 1 - pow(beta2, t)
@@ -67,7 +67,11 @@ public struct AdamW: Sendable {
         let stepSize = Float(eta / c1), invSqrtC2 = Float(1 / c2.squareRoot())
         let decayFactor = Float(1 - eta * weightDecay)
         var index = 0
-        model.visitParameters(prefix: "") { _, shape, theta in
+        model.visitParameters(prefix: "") { name, shape, theta in
+            // The unsafe loop below relies on these counts; `restore` takes any arrays, so they are
+            // checked here, in release builds too (one comparison per tensor).
+            precondition(grads[index].count == theta.count && m[index].count == theta.count && v[index].count == theta.count,
+                         "AdamW state for \(name): gradient \(grads[index].count), m \(m[index].count), v \(v[index].count) values; tensor \(theta.count)")
             let decay = Self.decays(shape: shape) && weightDecay > 0
             grads[index].withUnsafeBufferPointer { pg in
                 m[index].withUnsafeMutableBufferPointer { pm in

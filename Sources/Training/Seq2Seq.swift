@@ -110,43 +110,28 @@ extension EncoderDecoderModel {
         throws -> (loss: Double, gradient: EncoderDecoderModel?, labelled: Int, logits: Matrix)
     {
         // Encoder.
-        var h = try packedEmbedding(sourceEmbedding, batch.sources, path: path)
-        var encoderCaches: [TransformerLayerCache] = []
-        for layer in encoderLayers {
-            let (next, c) = layer.trainingForward(h, segments: batch.sourceSegments, path: path)
-            h = next
-            encoderCaches.append(c)
-        }
+        let (h, encoderCaches) = encoderLayers.trainingForward(try packedEmbedding(sourceEmbedding, batch.sources, path: path),
+                                                               segments: batch.sourceSegments, path: path)
         let (memory, encoderNormCache) = encoderNorm.trainingForward(h)
         // Decoder (the layers are causal; cross-attention reads each pair's own source rows).
-        var y = try packedEmbedding(targetEmbedding, batch.decoderInputs, path: path)
-        var decoderCaches: [TransformerLayerCache] = []
-        for layer in decoderLayers {
-            let (next, c) = layer.trainingForward(y, segments: batch.targetSegments, memory: memory,
-                                                  memorySegments: batch.crossSegments, path: path)
-            y = next
-            decoderCaches.append(c)
-        }
-        let (u, decoderNormCache) = decoderNorm.trainingForward(y)
-        let z = try targetEmbedding.tiedLogits(u, path: path)
-        let (value, dz, count) = try loss(logits: z, targets: batch.labels)
-        guard wantGradient else { return (value, nil, count, z) }
+        let (y, decoderCaches) = decoderLayers.trainingForward(try packedEmbedding(targetEmbedding, batch.decoderInputs, path: path),
+                                                               segments: batch.targetSegments, memory: memory,
+                                                               memorySegments: batch.crossSegments, path: path)
+        let head = try TiedHeadLoss(y, norm: decoderNorm, table: targetEmbedding, loss: loss, targets: batch.labels, path: path)
+        guard wantGradient else { return (head.loss, nil, head.labelled, head.logits) }
 
         var g = zeroGradient()
-        let du = targetEmbedding.tiedLogitsBackward(dz, hidden: u, gradient: &g.targetEmbedding.weight, path: path)
-        var dy = decoderNorm.backward(du, cache: decoderNormCache, gradient: &g.decoderNorm)
+        let dTop = head.backward(norm: decoderNorm, table: targetEmbedding, normGradient: &g.decoderNorm,
+                                 tableGradient: &g.targetEmbedding.weight, path: path)
         var dMemory: Matrix? = nil
-        for l in decoderLayers.indices.reversed() {
-            dy = decoderLayers[l].backward(dy, cache: decoderCaches[l], gradient: &g.decoderLayers[l], dMemory: &dMemory, path: path)
-        }
+        let dy = decoderLayers.backward(dTop, caches: decoderCaches, gradient: &g.decoderLayers, dMemory: &dMemory, path: path)
         let scale = targetEmbedding.scaleFactor
         EmbeddingTable.backward(ids: batch.decoderInputs.flatMap { $0 }, dOut: dy, scale: scale, gradient: &g.targetEmbedding.weight)
-        var dh = encoderNorm.backward(dMemory ?? Matrix(rows: memory.rows, cols: memory.cols), cache: encoderNormCache, gradient: &g.encoderNorm)
+        let dMemoryNormed = encoderNorm.backward(dMemory ?? Matrix(rows: memory.rows, cols: memory.cols), cache: encoderNormCache,
+                                                 gradient: &g.encoderNorm)
         var noMemory: Matrix? = nil
-        for l in encoderLayers.indices.reversed() {
-            dh = encoderLayers[l].backward(dh, cache: encoderCaches[l], gradient: &g.encoderLayers[l], dMemory: &noMemory, path: path)
-        }
+        let dh = encoderLayers.backward(dMemoryNormed, caches: encoderCaches, gradient: &g.encoderLayers, dMemory: &noMemory, path: path)
         EmbeddingTable.backward(ids: batch.sources.flatMap { $0 }, dOut: dh, scale: sourceEmbedding.scaleFactor, gradient: &g.sourceEmbedding.weight)
-        return (value, g, count, z)
+        return (head.loss, g, head.labelled, head.logits)
     }
 }

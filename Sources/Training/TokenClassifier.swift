@@ -51,24 +51,15 @@ extension EncoderModel {
         var x = try wordEmbedding.lookup(batch.ids, path: path)
         x.addInPlace(try EmbeddingTable(weight: positions.weight).lookup(batch.positions, path: path))
         x.addInPlace(try tokenTypeEmbedding.lookup([Int](repeating: 0, count: batch.ids.count), path: path))
-        var (h, nc) = embeddingNorm.trainingForward(x)
-        var caches: [TransformerLayerCache] = []
-        caches.reserveCapacity(layers.count)
-        for layer in layers {
-            let (next, c) = layer.trainingForward(h, segments: batch.segments, path: path)
-            h = next
-            caches.append(c)
-        }
+        let (h0, nc) = embeddingNorm.trainingForward(x)
+        let (h, caches) = layers.trainingForward(h0, segments: batch.segments, path: path)
         return (h, EncoderCache(embeddingNorm: nc, layers: caches))
     }
 
     /// Backward from dL/dH [ΣT, d] down to the three embedding tables (scatter-adds).
     public func backward(_ dHidden: Matrix, batch: PackedBatch, cache: EncoderCache, gradient g: inout EncoderModel, path: KernelPath) {
-        var dh = dHidden
         var noMemory: Matrix? = nil
-        for l in layers.indices.reversed() {
-            dh = layers[l].backward(dh, cache: cache.layers[l], gradient: &g.layers[l], dMemory: &noMemory, path: path)
-        }
+        let dh = layers.backward(dHidden, caches: cache.layers, gradient: &g.layers, dMemory: &noMemory, path: path)
         let dx = embeddingNorm.backward(dh, cache: cache.embeddingNorm, gradient: &g.embeddingNorm)
         EmbeddingTable.backward(ids: batch.ids, dOut: dx, gradient: &g.wordEmbedding.weight)
         PositionalEncodingBackward.learned(positions: batch.positions, dOut: dx, gradient: &g.positions.weight)

@@ -1,6 +1,8 @@
 // A Transformer layer's training forward (with caches) and backward, pre- or post-norm, with
 // optional cross-attention — the pieces an encoder, a GPT-style decoder and an encoder-decoder
 // share. See docs/training.md.
+import Embedding
+import Embedding
 import Kernels
 import Layers
 import TensorCore
@@ -98,5 +100,56 @@ extension TransformerLayer {
             dq.addInPlace(dkv)
             return dq
         }
+    }
+}
+
+extension Array where Element == TransformerLayer {
+    /// The layers in order over packed rows (`TransformerLayer.trainingForward`), keeping each
+    /// one's cache: an encoder, a decoder (with `memory` for cross-attention) or a GPT-style stack.
+    public func trainingForward(_ x: Matrix, segments: [AttentionSegment], memory: Matrix? = nil,
+                                memorySegments: [AttentionSegment]? = nil, path: KernelPath) -> (Matrix, [TransformerLayerCache]) {
+        var h = x
+        var caches: [TransformerLayerCache] = []
+        caches.reserveCapacity(count)
+        for layer in self {
+            let (next, c) = layer.trainingForward(h, segments: segments, memory: memory, memorySegments: memorySegments, path: path)
+            h = next
+            caches.append(c)
+        }
+        return (h, caches)
+    }
+
+    /// Backward through the layers in reverse: returns dL/dx, accumulates each layer's gradient into
+    /// `gradient` and, for layers with cross-attention, dL/d(memory) into `dMemory`.
+    public func backward(_ dOut: Matrix, caches: [TransformerLayerCache], gradient: inout [TransformerLayer],
+                         dMemory: inout Matrix?, path: KernelPath) -> Matrix {
+        var dh = dOut
+        for l in indices.reversed() {
+            dh = self[l].backward(dh, cache: caches[l], gradient: &gradient[l], dMemory: &dMemory, path: path)
+        }
+        return dh
+    }
+}
+
+/// The output stage of a model with a final LayerNorm and a head tied to its token table (GPT-2,
+/// the translation decoder): z = LN(h)·Eᵀ and the loss over the labelled rows.
+struct TiedHeadLoss {
+    let logits: Matrix
+    let loss: Double
+    let labelled: Int
+    let normed: Matrix
+    let normCache: LayerNormCache
+    let dLogits: Matrix
+
+    init(_ h: Matrix, norm: LayerNorm, table: EmbeddingTable, loss: CrossEntropyLoss, targets: [Int], path: KernelPath) throws {
+        (normed, normCache) = norm.trainingForward(h)
+        logits = try table.tiedLogits(normed, path: path)
+        (self.loss, dLogits, labelled) = try loss(logits: logits, targets: targets)
+    }
+
+    /// dL/dh; adds dZᵀ·LN(h) to the table's gradient (the head's share) and the norm's gradient.
+    func backward(norm: LayerNorm, table: EmbeddingTable, normGradient: inout LayerNorm, tableGradient: inout Matrix, path: KernelPath) -> Matrix {
+        let dNormed = table.tiedLogitsBackward(dLogits, hidden: normed, gradient: &tableGradient, path: path)
+        return norm.backward(dNormed, cache: normCache, gradient: &normGradient)
     }
 }

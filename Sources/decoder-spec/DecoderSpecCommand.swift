@@ -52,7 +52,7 @@ enum CLIErrors {
         let name = type(of: command).configuration.commandName ?? "\(type(of: command))"
         switch type(of: command) {
         case is FinetuneNERCommand.Type: return "decoder-spec finetune \(name)"
-        case is TrainTranslateCommand.Type: return "decoder-spec train \(name)"
+        case is TrainTranslateCommand.Type, is TrainLanguageModelCommand.Type: return "decoder-spec train \(name)"
         default: return "decoder-spec \(name)"
         }
     }

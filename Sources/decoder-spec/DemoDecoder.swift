@@ -15,7 +15,7 @@ enum DecoderDemo {
     /// Head 0 of layer 0 on the prompt: the causal mask M and softmax(q·kᵀ/√d_head + M).
     static func attentionMap(_ m: DecoderOnlyModel, _ prompt: [Int]) throws {
         let layer = m.layers[0]
-        let x = try m.positions.add(to: m.tokenEmbedding.lookup(prompt))
+        let x = try m.embedded(prompt, startingAt: 0)
         let normed = try layer.selfAttentionNorm(x)
         let q = try layer.selfAttention.query(normed), k = try layer.selfAttention.key(normed)
         let dh = layer.selfAttention.headWidth

@@ -21,7 +21,10 @@ struct GenerateCommand: ParsableCommand {
     var model: String
 
     @Option(help: "Prompt token ids, comma-separated.")
-    var ids: String
+    var ids: String?
+
+    @Option(help: "Prompt text, for a model directory with its tokenizer (vocab.json + merges.txt), e.g. from `train lm --output`; prints text.")
+    var prompt: String?
 
     @Option(help: "greedy | sample | beam")
     var strategy: String = "greedy"
@@ -42,6 +45,7 @@ struct GenerateCommand: ParsableCommand {
 
     /// Option values out of their domain are command-line errors (exit 64), checked before the model is built.
     func validate() throws {
+        guard (ids == nil) != (prompt == nil) else { throw ValidationError("give exactly one of --ids and --prompt") }
         try requirePositive(["--max-new": maxNew, "--beams": beams])
         do {
             try SamplingConfig(temperature: temperature, topK: topK, topP: topP).validate()
@@ -54,16 +58,25 @@ struct GenerateCommand: ParsableCommand {
         try generate()
     }
 
-    func generate() throws {
-        let lm = try loadDecoderOnly(model, seed: seed, path: path)
-        let prompt = try parseIds(ids)
-        let chosen: DecodingStrategy
+    /// --strategy with its options.
+    func decodingStrategy() throws -> DecodingStrategy {
         switch strategy {
-        case "greedy": chosen = .greedy
-        case "sample": chosen = .sample(SamplingConfig(temperature: temperature, topK: topK, topP: topP), seed: seed)
-        case "beam": chosen = .beam(BeamConfig(width: beams, lengthPenalty: lengthPenalty))
+        case "greedy": return .greedy
+        case "sample": return .sample(SamplingConfig(temperature: temperature, topK: topK, topP: topP), seed: seed)
+        case "beam": return .beam(BeamConfig(width: beams, lengthPenalty: lengthPenalty))
         default: throw ValidationError("--strategy must be greedy, sample or beam (got \"\(strategy)\")")
         }
+    }
+
+    func generate() throws {
+        let chosen = try decodingStrategy()
+        if let prompt {
+            let lm = try LanguageModel.load(directory: URL(fileURLWithPath: model), path: path)
+            print(try lm.generate(prompt, maxNewTokens: maxNew, strategy: chosen))
+            return
+        }
+        let lm = try loadDecoderOnly(model, seed: seed, path: path)
+        let prompt = try parseIds(ids!)
         let stops = Set(try stop.map(parseIds) ?? [])
         let clock = ContinuousClock()
         var result: Generation?

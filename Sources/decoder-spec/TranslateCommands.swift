@@ -5,7 +5,7 @@ import Foundation
 /// `decoder-spec train …`: models trained from scratch. See docs/finetune-translation.md.
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "train", abstract: "Train a model from scratch.", subcommands: [TrainTranslateCommand.self])
+        commandName: "train", abstract: "Train a model from scratch.", subcommands: [TrainTranslateCommand.self, TrainLanguageModelCommand.self])
 }
 
 func stderrLine(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }

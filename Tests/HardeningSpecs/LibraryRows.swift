@@ -530,6 +530,25 @@ enum LibraryRows {
             var optimizer = try AdamW()
             _ = try TrainingCheckpoint.read(from: url, into: &model, optimizer: &optimizer)
         },
+        ErrorRow("training", "resume: adam.m of another shape than its tensor", .malformedFile, naming: ["adam.m/ln_f.weight", "[3]", "[8]"]) {
+            try F.resumeTinyDecoder(from: F.checkpoint(of: F.tinyDecoder()) { t, _ in t["adam.m/ln_f.weight"] = ([3], [0, 0, 0]) })
+        },
+        ErrorRow("training", "resume: adam.m without adam.v", .malformedFile, naming: ["adam.v/wte.weight", "pairs"]) {
+            try F.resumeTinyDecoder(from: F.checkpoint(of: F.tinyDecoder()) { t, _ in t["adam.v/wte.weight"] = nil })
+        },
+        ErrorRow("training", "resume: AdamW moments for some tensors only", .malformedFile, naming: ["moments for 19 of 20 tensors"]) {
+            try F.resumeTinyDecoder(from: F.checkpoint(of: F.tinyDecoder()) { t, _ in (t["adam.m/ln_f.bias"], t["adam.v/ln_f.bias"]) = (nil, nil) })
+        },
+        ErrorRow("training", "resume: a negative second moment", .malformedFile, naming: ["adam.v/wpe.weight", "-1.0"]) {
+            try F.resumeTinyDecoder(from: F.checkpoint(of: F.tinyDecoder()) { t, _ in t["adam.v/wpe.weight"]!.values[5] = -1 })
+        },
+        ErrorRow("training", "resume: a checkpoint of a deeper model (2 layers into 1)", .malformedFile, naming: ["h.1.", "another model"]) {
+            try F.resumeTinyDecoder(from: F.checkpoint(of: DecoderOnlyModel.seeded(
+                TransformerConfig(vocabularySize: 16, contextLength: 8, modelWidth: 8, heads: 2, layers: 2), seed: 3)))
+        },
+        ErrorRow("training", "resume: a negative step in the metadata", .malformedFile, naming: ["step -3"]) {
+            try F.resumeTinyDecoder(from: F.checkpoint(of: F.tinyDecoder()) { _, metadata in metadata["step"] = "-3" })
+        },
         ErrorRow("training", "token classifier with no labels", .invalidArgument, naming: ["labels"]) {
             _ = try TokenClassifier(encoder: F.tinyEncoder(), labels: [], seed: 0)
         },

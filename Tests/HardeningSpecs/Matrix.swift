@@ -79,6 +79,33 @@ enum Fixture {
                                  encoderLayers: 1, decoderLayers: 1, feedForwardWidth: 16), seed: 5)
     }
 
+    /// A training checkpoint of `model` (with AdamW moments after one update) in a fresh directory,
+    /// after `edit` has changed its tensors (name → (shape, values)) or its metadata.
+    static func checkpoint(of model: DecoderOnlyModel,
+                           _ edit: (inout [String: (shape: [Int], values: [Float])], inout [String: String]) -> Void = { _, _ in }) throws -> URL {
+        var trained = model
+        var optimizer = try AdamW()
+        optimizer.update(&trained, gradient: trained.zeroGradient(), learningRate: 1e-3)
+        let url = try directory().appendingPathComponent("ckpt.safetensors")
+        try TrainingCheckpoint.write(trained, optimizer: optimizer, step: 1, seed: 0, to: url)
+        let file = try SafeTensorsFile.read(contentsOf: url)
+        var tensors = try Dictionary(uniqueKeysWithValues: file.tensors.keys.map { name in
+            let (shape, values) = try file.floats(name)
+            return (name, (shape: shape, values: values))
+        })
+        var metadata = file.metadata
+        edit(&tensors, &metadata)
+        try SafeTensorsFile.write(tensors.keys.sorted().map { ($0, tensors[$0]!.shape, tensors[$0]!.values) }, metadata: metadata, to: url)
+        return url
+    }
+
+    /// Reads the checkpoint at `url` into a fresh `tinyDecoder()`.
+    static func resumeTinyDecoder(from url: URL) throws {
+        var model = try tinyDecoder()
+        var optimizer = try AdamW()
+        _ = try TrainingCheckpoint.read(from: url, into: &model, optimizer: &optimizer)
+    }
+
     /// A fresh directory under the temporary directory.
     static func directory() throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("hardening-\(UUID().uuidString)")

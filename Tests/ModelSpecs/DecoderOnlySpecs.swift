@@ -30,12 +30,14 @@ struct DecoderOnlySpecs {
         }
     }
 
-    @Test("Cached logits equal full-recompute logits within 8 Float ULPs of the largest logit")
-    func cachedLogitsMatch() throws {
+    @Test("Cached logits equal full-recompute logits within 8 Float ULPs of the largest logit, every position scheme",
+          arguments: PositionEncodingScheme.allCases)
+    func cachedLogitsMatch(scheme: PositionEncodingScheme) throws {
         // The cached path multiplies [1, d] rows where the full pass multiplies [T, d] blocks;
         // the same dot products, possibly summed in a different blocking order: a few ulps of the
-        // row's scale, bounded here by 8 ulps of max |logit|.
-        let model = try tinyDecoder()
+        // row's scale, bounded here by 8 ulps of max |logit|. RoPE rotates each row to its own
+        // position and ALiBi biases it by its own distance on both paths: no extra rounding.
+        let model = try DecoderChecks.tinyModel(positionEncoding: scheme)
         let ids = [5, 9, 2, 33, 17, 8, 1]
         let full = try model.forward(ids)
         var cache = model.makeCache()

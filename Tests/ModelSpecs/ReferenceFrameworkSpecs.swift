@@ -123,7 +123,7 @@ struct ReferenceFrameworkSpecs {
             for model in models {
                 let tag = "\(model.path), T = \(c.ids.count)"
                 // E[ids] + P: one correctly rounded Float addition on both sides, so equal bit for bit.
-                let embedded = try model.positions.add(to: model.tokenEmbedding.lookup(c.ids))
+                let embedded = try #require(model.positions).add(to: model.tokenEmbedding.lookup(c.ids))
                 #expect(embedded.storage == frameworkFloats(c.embeddings), "\(tag): wte[ids] + wpe")
                 expectLoaderAgrees(try model.forward(c.ids).storage, theirs: theirs, reference, "logits, \(tag)", &used)
             }

@@ -7,9 +7,11 @@ import TensorCore
 public enum DecoderChecks {
     /// A tiny GPT-2-shaped model (V 37, context 24, d 16, 4 heads, 2 layers), embedding scaled ×50 so
     /// logits are far from uniform (as ModelSpecs' `tinyDecoder`).
-    public static func tinyModel(seed: UInt64 = 7, path: KernelPath = .optimized) throws -> DecoderOnlyModel {
+    public static func tinyModel(seed: UInt64 = 7, path: KernelPath = .optimized,
+                                 positionEncoding: PositionEncodingScheme = .learned) throws -> DecoderOnlyModel {
         var m = try DecoderOnlyModel.seeded(
-            TransformerConfig(vocabularySize: 37, contextLength: 24, modelWidth: 16, heads: 4, layers: 2), seed: seed, path: path)
+            TransformerConfig(vocabularySize: 37, contextLength: 24, modelWidth: 16, heads: 4, layers: 2, positionEncoding: positionEncoding),
+            seed: seed, path: path)
         for i in m.tokenEmbedding.weight.storage.indices { m.tokenEmbedding.weight.storage[i] *= 50 }
         return m
     }

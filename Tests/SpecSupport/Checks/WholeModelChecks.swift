@@ -102,17 +102,4 @@ public enum WholeModelChecks {
         m.visitParameters(prefix: "") { name, shape, values in randomize(&values, name: name, shape: shape, rng: rng) }
         return m
     }
-
-    /// GPT-2 has no `visitParameters` (it is not trained here): its tables, layers and final norm one by one.
-    public static func randomized(_ model: DecoderOnlyModel, seed: UInt) -> DecoderOnlyModel {
-        var m = model
-        let rng = GSLRandom(seed: seed)
-        randomize(&m.tokenEmbedding.weight.storage, name: "wte", shape: [m.tokenEmbedding.weight.rows, m.tokenEmbedding.weight.cols], rng: rng)
-        randomize(&m.positions.weight.storage, name: "wpe", shape: [m.positions.weight.rows, m.positions.weight.cols], rng: rng)
-        for l in m.layers.indices {
-            m.layers[l].visitParameters(prefix: "") { name, shape, values in randomize(&values, name: name, shape: shape, rng: rng) }
-        }
-        m.finalNorm.visitParameters(prefix: "ln_f") { name, shape, values in randomize(&values, name: name, shape: shape, rng: rng) }
-        return m
-    }
 }

