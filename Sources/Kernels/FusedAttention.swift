@@ -438,18 +438,13 @@ struct Tile6x16 {
     @inline(__always)
     mutating func accumulate(_ x0: Float, _ x1: Float, _ x2: Float, _ x3: Float, _ x4: Float, _ x5: Float,
                              times b0: SIMD8<Float>, _ b1: SIMD8<Float>) {
-        let c0 = SIMD8<Float>(repeating: x0)
-        r00 = fmadd(c0, b0, r00); r01 = fmadd(c0, b1, r01)
-        let c1 = SIMD8<Float>(repeating: x1)
-        r10 = fmadd(c1, b0, r10); r11 = fmadd(c1, b1, r11)
-        let c2 = SIMD8<Float>(repeating: x2)
-        r20 = fmadd(c2, b0, r20); r21 = fmadd(c2, b1, r21)
-        let c3 = SIMD8<Float>(repeating: x3)
-        r30 = fmadd(c3, b0, r30); r31 = fmadd(c3, b1, r31)
-        let c4 = SIMD8<Float>(repeating: x4)
-        r40 = fmadd(c4, b0, r40); r41 = fmadd(c4, b1, r41)
-        let c5 = SIMD8<Float>(repeating: x5)
-        r50 = fmadd(c5, b0, r50); r51 = fmadd(c5, b1, r51)
+        // One row per line: broadcast x_r, then its two FMAs.
+        let c0 = SIMD8<Float>(repeating: x0); r00 = fmadd(c0, b0, r00); r01 = fmadd(c0, b1, r01)
+        let c1 = SIMD8<Float>(repeating: x1); r10 = fmadd(c1, b0, r10); r11 = fmadd(c1, b1, r11)
+        let c2 = SIMD8<Float>(repeating: x2); r20 = fmadd(c2, b0, r20); r21 = fmadd(c2, b1, r21)
+        let c3 = SIMD8<Float>(repeating: x3); r30 = fmadd(c3, b0, r30); r31 = fmadd(c3, b1, r31)
+        let c4 = SIMD8<Float>(repeating: x4); r40 = fmadd(c4, b0, r40); r41 = fmadd(c4, b1, r41)
+        let c5 = SIMD8<Float>(repeating: x5); r50 = fmadd(c5, b0, r50); r51 = fmadd(c5, b1, r51)
     }
 }
 
