@@ -106,41 +106,44 @@ public struct LanguageModelTask: TrainingTask {
     }
 }
 
-/// The count-based baselines a language model must beat, scored on exactly the tokens the model is
-/// scored on: every label of the evaluation windows (each window's tokens after its first).
-public enum NGramBaseline {
-    /// Add-one unigram: P(w) = (c(w) + 1) / (N + V) from the training tokens. Returns perplexity.
-    public static func unigramPerplexity(train: [[Int]], windows: [[Int]], vocabularySize: Int) -> Double {
-        let p = unigram(train, vocabularySize)
-        return perplexity(windows) { _, w in p[w] }
-    }
+/// The count-based baselines a language model must beat, counted once from the training tokens and
+/// scored on exactly the tokens the model is scored on: every label of the evaluation windows (each
+/// window's tokens after its first).
+public struct NGramBaseline: Sendable {
+    /// Add-one unigram: P(w) = (c(w) + 1) / (N + V).
+    let unigram: [Double]
+    /// c(v, w) and c(v) = Σ_w c(v, w) over adjacent pairs within each training document.
+    let pairs: [Int: [Int: Int]]
+    let context: [Int]
 
-    /// Interpolated bigram: P(w | v) = λ·c(v, w)/c(v) + (1 − λ)·P_unigram(w) (the unigram term alone
-    /// when v never precedes a token in training). Returns perplexity at the given λ.
-    public static func bigramPerplexity(train: [[Int]], windows: [[Int]], vocabularySize: Int, lambda: Double) -> Double {
-        let p = unigram(train, vocabularySize)
+    public init(train: [[Int]], vocabularySize: Int) {
+        var counts = [Int](repeating: 0, count: vocabularySize), n = 0
         var pairs: [Int: [Int: Int]] = [:], context = [Int](repeating: 0, count: vocabularySize)
-        for doc in train where doc.count > 1 {
+        for doc in train {
+            for w in doc { counts[w] += 1; n += 1 }
             for (v, w) in zip(doc, doc.dropFirst()) { pairs[v, default: [:]][w, default: 0] += 1; context[v] += 1 }
         }
-        return perplexity(windows) { v, w in
-            guard context[v] > 0 else { return p[w] }
-            return lambda * Double(pairs[v]?[w] ?? 0) / Double(context[v]) + (1 - lambda) * p[w]
+        unigram = counts.map { Double($0 + 1) / Double(n + vocabularySize) }
+        (self.pairs, self.context) = (pairs, context)
+    }
+
+    /// Perplexity of the add-one unigram.
+    public func unigramPerplexity(_ windows: [[Int]]) -> Double {
+        Self.perplexity(windows) { _, w in unigram[w] }
+    }
+
+    /// Perplexity of the interpolated bigram P(w | v) = λ·c(v, w)/c(v) + (1 − λ)·P_unigram(w) (the
+    /// unigram term alone when v never precedes a token in training).
+    public func bigramPerplexity(_ windows: [[Int]], lambda: Double) -> Double {
+        Self.perplexity(windows) { v, w in
+            guard context[v] > 0 else { return unigram[w] }
+            return lambda * Double(pairs[v]?[w] ?? 0) / Double(context[v]) + (1 - lambda) * unigram[w]
         }
     }
 
     /// The λ of {0.1, 0.2, …, 0.9} with the lowest bigram perplexity on `validation`.
-    public static func tunedLambda(train: [[Int]], validation: [[Int]], vocabularySize: Int) -> Double {
-        (1...9).map { Double($0) / 10 }.min { a, b in
-            bigramPerplexity(train: train, windows: validation, vocabularySize: vocabularySize, lambda: a)
-                < bigramPerplexity(train: train, windows: validation, vocabularySize: vocabularySize, lambda: b)
-        }!
-    }
-
-    static func unigram(_ train: [[Int]], _ vocabularySize: Int) -> [Double] {
-        var counts = [Int](repeating: 0, count: vocabularySize), n = 0
-        for doc in train { for w in doc { counts[w] += 1; n += 1 } }
-        return counts.map { Double($0 + 1) / Double(n + vocabularySize) }
+    public func tunedLambda(validation: [[Int]]) -> Double {
+        (1...9).map { Double($0) / 10 }.min { bigramPerplexity(validation, lambda: $0) < bigramPerplexity(validation, lambda: $1) }!
     }
 
     /// exp(−mean log P(label | previous token)) over every label of `windows`.

@@ -45,9 +45,9 @@ struct TrainLanguageModelCommand: ParsableCommand {
         let vocabulary = corpus.tokenizer.tokens.count
         func labels(_ w: [[Int]]) -> Int { w.reduce(0) { $0 + $1.count - 1 } }
         stderrLine("data: version \(version), \(verses.count) verses; tokens to predict: train \(labels(train)), valid \(labels(valid)), test \(labels(test)); vocabulary \(vocabulary); context \(context); prepared in \(Trainer.formatDuration((clock.now - t0).seconds))")
-        let lambda = NGramBaseline.tunedLambda(train: corpus.train, validation: valid, vocabularySize: vocabulary)
-        let unigram = NGramBaseline.unigramPerplexity(train: corpus.train, windows: test, vocabularySize: vocabulary)
-        let bigram = NGramBaseline.bigramPerplexity(train: corpus.train, windows: test, vocabularySize: vocabulary, lambda: lambda)
+        let baseline = NGramBaseline(train: corpus.train, vocabularySize: vocabulary)
+        let lambda = baseline.tunedLambda(validation: valid)
+        let unigram = baseline.unigramPerplexity(test), bigram = baseline.bigramPerplexity(test, lambda: lambda)
 
         let d = scratch.modelWidth(default: 128)
         let config = TransformerConfig(vocabularySize: vocabulary, contextLength: context, modelWidth: d, heads: scratch.heads, layers: scratch.layers,

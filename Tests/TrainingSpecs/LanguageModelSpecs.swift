@@ -115,11 +115,12 @@ struct LanguageModelSpecs {
     func baselines() {
         let train = [[1, 2, 1, 2]], window = [[1, 2, 2]]
         // P(2) = (2 + 1)/(4 + 3) = 3/7 for both labels: perplexity 7/3.
-        #expect(abs(NGramBaseline.unigramPerplexity(train: train, windows: window, vocabularySize: 3) - 7.0 / 3) < 1e-12)
+        let baseline = NGramBaseline(train: train, vocabularySize: 3)
+        #expect(abs(baseline.unigramPerplexity(window) - 7.0 / 3) < 1e-12)
         // P(2|1) = λ·2/2 + (1−λ)·3/7; P(2|2) = λ·0/1 + (1−λ)·3/7 (2 precedes a token once, never 2).
         let λ = 0.6, p1 = λ + (1 - λ) * 3 / 7, p2 = (1 - λ) * 3 / 7
         let expected = exp(-(log(p1) + log(p2)) / 2)
-        #expect(abs(NGramBaseline.bigramPerplexity(train: train, windows: window, vocabularySize: 3, lambda: λ) - expected) < 1e-12)
+        #expect(abs(baseline.bigramPerplexity(window, lambda: λ) - expected) < 1e-12)
     }
 
     /// The trainer on a corpus with a rule to learn (token t+1 = (t + 3) mod 7 after a random start):
@@ -139,7 +140,7 @@ struct LanguageModelSpecs {
         options.logEvery = 1000
         _ = try Trainer.train(&model, task: LanguageModelTask(windows: train), options: options, progress: { _ in })
         let perplexity = exp(try LanguageModelTask.meanLoss(model, windows: valid, path: .optimized).loss)
-        let unigram = NGramBaseline.unigramPerplexity(train: train, windows: valid, vocabularySize: 7)
+        let unigram = NGramBaseline(train: train, vocabularySize: 7).unigramPerplexity(valid)
         #expect(perplexity < 1.5 && unigram > 6, "perplexity \(perplexity), unigram \(unigram) (uniform 7)")
     }
 
