@@ -192,3 +192,57 @@ public struct LanguageModel: Sendable {
         return try tokenizer.decode(Array(ids) + g.tokens)
     }
 }
+
+/// One `decoder-spec train lm` run as a record (`--report FILE`, one JSON object per line): what the
+/// positional-encoding study (scripts/pe-study → docs/runs/pe-study.jsonl,
+/// docs/positional-encoding-study.md) tabulates and draws.
+public struct LanguageModelReport: Codable, Sendable, Equatable {
+    /// Test perplexity with windows of `context` tokens, over `tokens` predicted tokens.
+    public struct Evaluation: Codable, Sendable, Equatable {
+        public var context: Int
+        public var perplexity: Double
+        public var tokens: Int
+        public init(context: Int, perplexity: Double, tokens: Int) { (self.context, self.perplexity, self.tokens) = (context, perplexity, tokens) }
+    }
+    public var positionEncoding: PositionEncodingScheme
+    public var seed: UInt64
+    public var parameters: Int
+    public var trainingContext: Int
+    public var steps: Int
+    /// Tokens the model was trained on (predicted labels), and the training wall time.
+    public var tokens: Int
+    public var minutes: Double
+    /// At the training context first, then at each longer one (none for learned positions).
+    public var test: [Evaluation]
+    public var unigramPerplexity: Double
+    public var bigramPerplexity: Double
+
+    public init(positionEncoding: PositionEncodingScheme, seed: UInt64, parameters: Int, trainingContext: Int, steps: Int, tokens: Int,
+                minutes: Double, test: [Evaluation], unigramPerplexity: Double, bigramPerplexity: Double) {
+        (self.positionEncoding, self.seed, self.parameters, self.trainingContext, self.steps, self.tokens, self.minutes) =
+            (positionEncoding, seed, parameters, trainingContext, steps, tokens, minutes)
+        (self.test, self.unigramPerplexity, self.bigramPerplexity) = (test, unigramPerplexity, bigramPerplexity)
+    }
+
+    /// Reports from JSON Lines (blank lines skipped).
+    /// - Throws: `.malformedFile` naming the line of a record that does not decode.
+    public static func read(jsonLines text: String, path: String) throws -> [LanguageModelReport] {
+        var reports: [LanguageModelReport] = []
+        for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
+        where !line.trimmingCharacters(in: .whitespaces).isEmpty {
+            do {
+                reports.append(try JSONDecoder().decode(LanguageModelReport.self, from: Data(line.utf8)))
+            } catch let error as DecodingError {
+                throw DecoderSpecError.malformedFile(path: path, location: "line \(i + 1), " + JSONDecoding.location(error), reason: JSONDecoding.reason(error))
+            }
+        }
+        return reports
+    }
+
+    /// One line of JSON (sorted keys), no newline.
+    public func jsonLine() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
+    }
+}

@@ -19,6 +19,7 @@ struct TrainLanguageModelCommand: ParsableCommand {
     @Option(help: "Prompt for a sample generation after training.") var prompt = "In the beginning"
     @Option(help: "Also report test perplexity with windows of these multiples of the context (length extrapolation; not for learned positions).")
     var extrapolate = "2,4,8"
+    @Option(help: "Also write the run's numbers as one JSON line to this file (scripts/pe-study collects them).") var report: String?
     @OptionGroup var loop: TrainingLoopOptions
 
     func validate() throws {
@@ -63,12 +64,20 @@ struct TrainLanguageModelCommand: ParsableCommand {
         let (testLoss, testTokens) = try LanguageModelTask.meanLoss(model, windows: test, path: .optimized)
         print(String(format: "test perplexity %.2f over %d tokens (books 8, 32, 62); baselines: unigram %.2f, bigram %.2f (λ %.1f tuned on valid)",
                      exp(testLoss), testTokens, unigram, bigram, lambda))
+        var evaluations = [LanguageModelReport.Evaluation(context: context, perplexity: exp(testLoss), tokens: testTokens)]
         if pe != .learned {
             for k in try multiples() {
                 let longer = try model.extendingContext(to: k * context)
                 let (loss, tokens) = try LanguageModelTask.meanLoss(longer, windows: LanguageModelData.windows(corpus.test, context: k * context), path: .optimized)
                 print(String(format: "test perplexity at context %d (%d× training): %.2f over %d tokens", k * context, k, exp(loss), tokens))
+                evaluations.append(.init(context: k * context, perplexity: exp(loss), tokens: tokens))
             }
+        }
+        if let report {
+            let record = LanguageModelReport(positionEncoding: pe, seed: scratch.seed, parameters: model.parameterCount, trainingContext: context,
+                                             steps: summary.finalStep, tokens: summary.tokens, minutes: summary.seconds / 60, test: evaluations,
+                                             unigramPerplexity: unigram, bigramPerplexity: bigram)
+            try AtomicFile.write(try record.jsonLine() + "\n", to: URL(fileURLWithPath: report))
         }
         let lm = try LanguageModel(model: model, tokenizer: corpus.tokenizer)
         if let output {
