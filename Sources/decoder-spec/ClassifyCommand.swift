@@ -115,14 +115,15 @@ struct FinetuneClassifyCommand: ParsableCommand {
         rows.append((name, modelValid, modelTest))
 
         print("genre of a verse, split by book: valid \(valid.count) verses, test \(test.count) verses; \(labels.count) classes")
-        print(String(format: "%-40@ %10@ %10@ %10@ %10@", "" as NSString, "valid acc" as NSString, "valid F1" as NSString, "test acc" as NSString, "test F1" as NSString))
+        func padded(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
+        print(padded("", 40) + "  valid acc   valid F1   test acc    test F1")
         for (label, v, t) in rows {
-            print(String(format: "%-40@ %10.4f %10.4f %10.4f %10.4f", label as NSString, v.accuracy, v.macroF1, t.accuracy, t.macroF1))
+            print(padded(label, 40) + String(format: " %10.4f %10.4f %10.4f %10.4f", v.accuracy, v.macroF1, t.accuracy, t.macroF1))
         }
         print("test F1 per class (support): model | naive Bayes")
         for label in labels {
             let m = modelReport.rows.first { $0.label == label }, b = bayesTest.report.rows.first { $0.label == label }
-            print(String(format: "  %-10@ %5d   %.4f | %.4f", label as NSString, m?.support ?? 0, m?.f1 ?? 0, b?.f1 ?? 0))
+            print("  " + padded(label, 10) + String(format: " %5d   %.4f | %.4f", m?.support ?? 0, m?.f1 ?? 0, b?.f1 ?? 0))
         }
         stderrLine("total \(Trainer.formatDuration((clock.now - t0).seconds))")
     }
