@@ -57,25 +57,45 @@ extension DecoderOnlyModel {
             throw DecoderSpecError.invalidArgument(what: "sequence of \(seq.count + 1) tokens",
                                                    reason: "more than context length \(contextLength) + 1 (the last token is only a label)")
         }
-        var h = try tokenEmbedding.lookup(batch.inputs.ids, scaled: scalesEmbeddings, path: path)  // h⁰
-        if let table = try absolutePositionTable() {
-            h.addInPlace(try EmbeddingTable(weight: table).lookup(batch.inputs.positions, path: path))
-        }
-        let (top, caches) = layers.trainingForward(h, segments: batch.inputs.segments, path: path)
+        let (top, caches) = try trainingForward(batch.inputs, path: path)
         let head = try TiedHeadLoss(top, norm: finalNorm, table: tokenEmbedding, loss: loss, targets: batch.labels, path: path)
         guard wantGradient else { return (head.loss, nil, head.labelled, head.logits) }
 
         var g = zeroGradient()
         let dTop = head.backward(norm: finalNorm, table: tokenEmbedding, normGradient: &g.finalNorm, tableGradient: &g.tokenEmbedding.weight,
                                  path: path)
+        backward(dTop, inputs: batch.inputs, caches: caches, gradient: &g, path: path)
+        return (head.loss, g, head.labelled, head.logits)
+    }
+
+    /// The trunk's training forward over packed rows: h⁰ = E[x] (+ P[position]), or E[x]·√d +
+    /// PE(position); hˡ = Block_l(hˡ⁻¹), causal within each segment of `inputs` (a segment's key
+    /// padding, if any, is applied too). Returns h^L [ΣT, d], before LN_f, and the blocks' caches.
+    /// The language model's loss and the sequence classifier (`SequenceClassifier`) both start here.
+    /// - Throws: `.invalidArgument` for a sequence longer than the context; `.idOutOfRange` for an id
+    ///   outside the vocabulary.
+    public func trainingForward(_ inputs: PackedBatch, path: KernelPath) throws -> (Matrix, [TransformerLayerCache]) {
+        for seq in inputs.sequences where seq.count > contextLength {
+            throw DecoderSpecError.invalidArgument(what: "sequence of \(seq.count) tokens", reason: "longer than the model's context of \(contextLength)")
+        }
+        var h = try tokenEmbedding.lookup(inputs.ids, scaled: scalesEmbeddings, path: path)  // h⁰
+        if let table = try absolutePositionTable() {
+            h.addInPlace(try EmbeddingTable(weight: table).lookup(inputs.positions, path: path))
+        }
+        return layers.trainingForward(h, segments: inputs.segments, path: path)
+    }
+
+    /// Backward of `trainingForward` from dL/dh^L [ΣT, d]: through the blocks, then the scatter-adds
+    /// dE[x_t] += dh⁰_t (·√d when scaled) and, for a learned table, dP[position_t] += dh⁰_t (the
+    /// sinusoidal table has no parameters). Accumulates into `g`.
+    public func backward(_ dTop: Matrix, inputs: PackedBatch, caches: [TransformerLayerCache], gradient g: inout DecoderOnlyModel, path: KernelPath) {
         var noMemory: Matrix? = nil
         let dh = layers.backward(dTop, caches: caches, gradient: &g.layers, dMemory: &noMemory, path: path)
-        EmbeddingTable.backward(ids: batch.inputs.ids, dOut: dh, scale: scalesEmbeddings ? tokenEmbedding.scaleFactor : 1,
+        EmbeddingTable.backward(ids: inputs.ids, dOut: dh, scale: scalesEmbeddings ? tokenEmbedding.scaleFactor : 1,
                                 gradient: &g.tokenEmbedding.weight)
         if g.positions != nil {
-            PositionalEncodingBackward.learned(positions: batch.inputs.positions, dOut: dh, gradient: &g.positions!.weight)
+            PositionalEncodingBackward.learned(positions: inputs.positions, dOut: dh, gradient: &g.positions!.weight)
         }
-        return (head.loss, g, head.labelled, head.logits)
     }
 
     /// The table added to the token embeddings, [contextLength, d]: learned or sinusoidal; nil for

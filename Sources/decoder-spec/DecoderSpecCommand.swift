@@ -51,7 +51,7 @@ enum CLIErrors {
     static func name(of command: ParsableCommand) -> String {
         let name = type(of: command).configuration.commandName ?? "\(type(of: command))"
         switch type(of: command) {
-        case is FinetuneNERCommand.Type: return "decoder-spec finetune \(name)"
+        case is FinetuneNERCommand.Type, is FinetuneClassifyCommand.Type: return "decoder-spec finetune \(name)"
         case is TrainTranslateCommand.Type, is TrainLanguageModelCommand.Type: return "decoder-spec train \(name)"
         default: return "decoder-spec \(name)"
         }

@@ -4,7 +4,7 @@ import Foundation
 
 struct FinetuneCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "finetune", abstract: "Fine-tune a pretrained encoder with a task head.", subcommands: [FinetuneNERCommand.self])
+        commandName: "finetune", abstract: "Fine-tune a pretrained model with a task head.", subcommands: [FinetuneNERCommand.self, FinetuneClassifyCommand.self])
 }
 
 extension KernelPath: ExpressibleByArgument {}

@@ -563,6 +563,26 @@ enum LibraryRows {
             var optimizer = try AdamW()
             _ = try TrainingCheckpoint.read(from: url, into: &other, optimizer: &optimizer)
         },
+        ErrorRow("training", "classification batch: a sequence of padding only", .emptySequence, naming: ["sequence 1", "padding id 0"]) {
+            _ = try ClassificationBatch([[3, 4, 0], [0, 0]], padID: 0)
+        },
+        ErrorRow("training", "sequence classifier with one label", .invalidArgument, naming: ["[\"x\"]", "2 classes"]) {
+            _ = try SequenceClassifier(trunk: F.tinyDecoder(), labels: ["x"], pooling: .last, seed: 0)
+        },
+        ErrorRow("training", "sequence classifier: 2 sequences, 1 target", .shapeMismatch, naming: ["2", "1"]) {
+            _ = try SequenceClassifier(trunk: F.tinyDecoder(), labels: ["x", "y"], pooling: .last, seed: 0)
+                .lossAndGradient(ClassificationBatch([[1, 2], [3]]), targets: [0], loss: CrossEntropyLoss(), path: .naive)
+        },
+        ErrorRow("training", "sequence classifier: a sequence longer than the context", .invalidArgument, naming: ["9", "8"]) {
+            _ = try SequenceClassifier(trunk: F.tinyDecoder(), labels: ["x", "y"], pooling: .last, seed: 0)
+                .logits(ClassificationBatch([[Int](repeating: 1, count: 9)]), path: .naive)
+        },
+        ErrorRow("training", "naive Bayes with α = 0", .invalidArgument, naming: ["α = 0.0"]) {
+            _ = try NaiveBayesBaseline(documents: ["a b"], labels: [0], classes: 2, alpha: 0)
+        },
+        ErrorRow("training", "classification score: predicted class 4 of 3", .idOutOfRange, naming: ["4", "3"]) {
+            _ = try ClassificationScore(gold: [0, 1], predicted: [0, 4], labels: ["a", "b", "c"])
+        },
     ]
 
     static let files: [ErrorRow] = [
