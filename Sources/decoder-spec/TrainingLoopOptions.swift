@@ -12,11 +12,15 @@ struct TrainingLoopOptions: ParsableArguments {
     @Option(name: .customLong("eval-every"), help: "Steps between validations during training (finetune ner: entity F1 on the valid split; train translate and train lm: cross-entropy per token on the valid books; 0 = none).") var evalEvery: Int = 0
     @Option(help: "Progress log, JSON Lines: one entry per progress line (default: beside --checkpoint, NAME.log.jsonl).") var log: String?
     @Option(help: "Early stopping: stop after this many validations without a better validation score (needs --eval-every; off by default).") var patience: Int?
+    @Option(help: "Threads per training step: the batch is cut into this many shards of nearly equal token count, computed concurrently and combined (a run is bit-reproducible for a given count; default: the active cores).") var threads: Int = TrainingLoopOptions.defaultThreads
+
+    /// The machine's active cores (`ProcessInfo.activeProcessorCount`): the default of `--threads`.
+    static var defaultThreads: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }
 
     /// Options out of range are command-line errors (exit 64), checked before any file is read.
     func validate() throws {
         try requireNonNegative(["--checkpoint-every": checkpointEvery, "--stop-after": stopAfter, "--eval-every": evalEvery])
-        try requirePositive(["--patience": patience])
+        try requirePositive(["--patience": patience, "--threads": threads])
         if patience != nil && evalEvery == 0 { throw ValidationError("--patience needs --eval-every N > 0 (early stopping watches the validations)") }
     }
 
@@ -28,6 +32,7 @@ struct TrainingLoopOptions: ParsableArguments {
         options.log = log.map { URL(fileURLWithPath: $0) }
         options.checkpointEvery = checkpointEvery
         options.stopAfterStep = stopAfter
+        options.threads = threads
     }
 }
 
