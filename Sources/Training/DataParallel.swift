@@ -81,14 +81,20 @@ public enum DataParallel {
         let job = ShardJob(task: task, model: model, shards: shards)
         let runner: any ShardRunner = job  // the closure captures no generic type
         DispatchQueue.concurrentPerform(iterations: shards.count) { k in runner.run(k) }
-        var parts: [(loss: Double, gradient: T.Model, tokens: Int)] = []
-        for k in shards.indices { parts.append(try job.result(k).get()) }
-        let weights = denominators.map { Double($0) / Double(total) }
-        var loss = 0.0
-        for k in parts.indices where weights[k] > 0 { loss += weights[k] * parts[k].loss }
-        let used = parts.indices.filter { weights[$0] > 0 }
-        let gradient = combine(used.map { parts[$0].gradient }, weights: used.map { weights[$0] }, threads: threads)
-        return (loss, gradient, parts.reduce(0) { $0 + $1.tokens })
+        // Taken out of the job (which then holds no reference), so the first gradient's buffers are
+        // uniquely referenced and the combination writes into them without a copy.
+        var loss = 0.0, tokens = 0
+        var gradients: [T.Model] = [], weights: [Double] = []
+        for k in shards.indices {
+            let part = try job.take(k).get()
+            tokens += part.tokens
+            guard denominators[k] > 0 else { continue }
+            let w = Double(denominators[k]) / Double(total)
+            loss += w * part.loss
+            gradients.append(part.gradient)
+            weights.append(w)
+        }
+        return (loss, combining(&gradients, weights: weights, threads: threads), tokens)
     }
 
     /// Σ_k w_k·g_k, element by element: accumulated in Double over k in order, rounded once to
@@ -97,12 +103,19 @@ public enum DataParallel {
     /// element does not depend on the chunking.
     /// - Precondition: `gradients` non-empty, one weight per gradient, all of one model's shapes.
     public static func combine<M: ParameterContainer>(_ gradients: [M], weights: [Double], threads: Int = 1) -> M {
+        var list = gradients
+        return combining(&list, weights: weights, threads: threads)
+    }
+
+    /// `combine`, consuming `gradients` (left empty): the result is written into the first one's
+    /// buffers, which the caller has left uniquely referenced.
+    static func combining<M: ParameterContainer>(_ gradients: inout [M], weights: [Double], threads: Int) -> M {
         precondition(!gradients.isEmpty && gradients.count == weights.count, "DataParallel.combine: one weight per gradient")
-        var out = gradients[0]
-        if gradients.count == 1 && weights[0] == 1 { return out }
+        var out = gradients.removeFirst()
+        if gradients.isEmpty && weights[0] == 1 { return out }
         // The other shards' tensors, in visiting order (array references, not copies).
         var others: [[[Float]]] = []
-        for g in gradients.dropFirst() {
+        for g in gradients {
             var copy = g
             var tensors: [[Float]] = []
             copy.visitParameters(prefix: "") { _, _, v in tensors.append(v) }
@@ -116,15 +129,8 @@ public enum DataParallel {
             let count = v.count
             guard count > 0 else { return }
             v.withUnsafeMutableBufferPointer { acc in
-                let target = SendableBuffer(acc)
-                let chunks = count >= 1 << 16 ? max(1, threads) : 1
-                let per = (count + chunks - 1) / chunks
-                let body: @Sendable (Int) -> Void = { c in
-                    let lo = c * per, hi = min(count, lo + per)
-                    guard lo < hi else { return }
-                    combineRange(target.pointer, others: tensors, tensor: t, weights: w, range: lo..<hi)
-                }
-                if chunks == 1 { body(0) } else { DispatchQueue.concurrentPerform(iterations: chunks, execute: body) }
+                let target = SharedPointer(acc.baseAddress!)
+                forChunks(of: count, threads: threads) { r in combineRange(target.pointer, others: tensors, tensor: t, weights: w, range: r) }
             }
         }
         return out
@@ -150,6 +156,44 @@ public enum DataParallel {
                 start += n
             }
         }
+    }
+}
+
+extension DataParallel {
+    /// Runs `body` over contiguous chunks of 0..<count: one chunk (on this thread) when `threads` ≤ 1
+    /// or count < `minimum`, else `threads` chunks, concurrently (`DispatchQueue.concurrentPerform`).
+    /// For element-wise loops, whose results do not depend on the chunking.
+    public static func forChunks(of count: Int, threads: Int, minimum: Int = 1 << 16, _ body: @Sendable (Range<Int>) -> Void) {
+        guard count > 0 else { return }
+        guard threads > 1, count >= minimum else { return body(0..<count) }
+        let per = (count + threads - 1) / threads
+        DispatchQueue.concurrentPerform(iterations: threads) { c in
+            let lo = c * per, hi = min(count, lo + per)
+            if lo < hi { body(lo..<hi) }
+        }
+    }
+}
+
+/// A pointer shared by the iterations of `concurrentPerform`, each writing a disjoint range.
+struct SharedPointer<T>: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<T>
+    init(_ pointer: UnsafeMutablePointer<T>) { self.pointer = pointer }
+}
+
+/// One value per iteration of `concurrentPerform`, written by that iteration, read after the join.
+final class SharedSlots<T: Sendable>: @unchecked Sendable {
+    private var values: [T?]
+    private let lock = NSLock()
+    init(count: Int) { values = Array(repeating: nil, count: count) }
+    func set(_ i: Int, _ value: T) {
+        lock.lock()
+        defer { lock.unlock() }
+        values[i] = value
+    }
+    func get(_ i: Int) -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return values[i]!
     }
 }
 
@@ -184,15 +228,11 @@ private final class ShardJob<T: TrainingTask>: ShardRunner, @unchecked Sendable 
         slots[k] = r
     }
 
-    func result(_ k: Int) -> Result<Part, any Error> {
+    /// Shard k's result, removed from its slot.
+    func take(_ k: Int) -> Result<Part, any Error> {
         lock.lock()
         defer { lock.unlock() }
+        defer { slots[k] = nil }
         return slots[k]!
     }
-}
-
-/// A buffer whose disjoint ranges are written by different iterations of `concurrentPerform`.
-private struct SendableBuffer: @unchecked Sendable {
-    let pointer: UnsafeMutablePointer<Float>
-    init(_ b: UnsafeMutableBufferPointer<Float>) { pointer = b.baseAddress! }
 }

@@ -91,8 +91,9 @@ public struct TrainingOptions: Sendable {
     /// along, steps or time: the rate is taken at step max(s, ⌊S·elapsed/cap⌋), so a run slower
     /// than planned still decays to 0 at the cap. A capped run is not bit-reproducible.
     public var maxSeconds: Double? = nil
-    /// Threads of each step's loss and gradient: the batch is cut into this many shards of nearly
-    /// equal token count, computed concurrently and combined (`DataParallel`). A run is
+    /// Threads of each step: the batch is cut into this many shards of nearly equal token count,
+    /// computed concurrently and combined (`DataParallel`); the gradient norm, clipping and AdamW
+    /// update large tensors in that many chunks (bitwise as on one thread). A run is
     /// bit-reproducible for a given thread count; another count changes the rounding (not the
     /// mathematics). Tasks whose `lossDenominator` is nil use one thread.
     public var threads: Int = 1
@@ -420,19 +421,19 @@ public enum Trainer {
             }
             let examples = batches[step - epochStart]
             var (loss, gradient, tokens) = try DataParallel.lossAndGradient(task, model: model, examples: examples, threads: options.threads)
-            let norm = GradientClipping.globalNorm(gradient)
+            let norm = GradientClipping.globalNorm(gradient, threads: options.threads)
             guard loss.isFinite, norm.isFinite else {
                 throw DecoderSpecError.nonFinite(
                     what: "training at step \(step + 1) (loss \(loss), gradient norm \(norm)); stopped before updating, no weights written",
                     index: step + 1, value: loss.isFinite ? norm : loss)
             }
-            if options.maxGradientNorm > 0 { GradientClipping.clip(&gradient, maxNorm: options.maxGradientNorm, knownNorm: norm) }
+            if options.maxGradientNorm > 0 { GradientClipping.clip(&gradient, maxNorm: options.maxGradientNorm, knownNorm: norm, threads: options.threads) }
             var scheduleStep = step
             if let cap = options.maxSeconds {
                 scheduleStep = max(step, Int(Double(totalSteps) * min(1, (clock.now - started).seconds / cap)))
             }
             let rate = schedule.learningRate(at: scheduleStep)
-            optimizer.update(&model, gradient: gradient, learningRate: rate)
+            optimizer.update(&model, gradient: gradient, learningRate: rate, threads: options.threads)
             step += 1
             summary.steps += 1
             summary.tokens += tokens

@@ -354,6 +354,31 @@ struct DataParallelSpecs {
     }
 }
 
+extension DataParallelSpecs {
+    /// The step after the gradient on more than one thread: the norm's per-tensor partial sums, the
+    /// clipping's and AdamW's chunks of a 70,001-value tensor each take the same operations as on one
+    /// thread, so the results must be the same bits.
+    @Test("Gradient norm, clipping and AdamW with 2 and 3 threads: bitwise the one-thread results", arguments: [2, 3])
+    func stepAfterGradientBitwise(threads: Int) throws {
+        let task = QuadraticTask(labelled: Self.rows, seed: 31)
+        let model = QuadraticTask.model(seed: 32)
+        let g = try task.lossAndGradient(model, examples: Self.batch).gradient
+        #expect(GradientClipping.globalNorm(g, threads: threads).bitPattern == GradientClipping.globalNorm(g).bitPattern)
+        var (c1, cn) = (g, g)
+        GradientClipping.clip(&c1, maxNorm: 0.5)
+        GradientClipping.clip(&cn, maxNorm: 0.5, threads: threads)
+        #expect(c1.flat == cn.flat && c1.flat != g.flat)
+        var (o1, on) = (try AdamW(), try AdamW())
+        var (m1, mn) = (model, model)
+        for step in 0..<3 {
+            o1.update(&m1, gradient: c1, learningRate: 1e-2 * Double(step + 1))
+            on.update(&mn, gradient: c1, learningRate: 1e-2 * Double(step + 1), threads: threads)
+        }
+        #expect(m1.a.map(\.bitPattern) == mn.a.map(\.bitPattern) && m1.b.map(\.bitPattern) == mn.b.map(\.bitPattern))
+        #expect(o1.m == on.m && o1.v == on.v && m1.flat != model.flat)
+    }
+}
+
 extension Array where Element == Int {
     /// The distinct elements, first occurrence kept, in order.
     func distinct() -> [Int] {
