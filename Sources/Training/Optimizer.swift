@@ -84,7 +84,7 @@ public struct AdamW: Sendable {
                         theta.withUnsafeMutableBufferPointer { pt in
                             let (g, m, v, t) = (SharedPointer(UnsafeMutablePointer(mutating: pg.baseAddress!)), SharedPointer(pm.baseAddress!),
                                                 SharedPointer(pv.baseAddress!), SharedPointer(pt.baseAddress!))
-                            DataParallel.forChunks(of: count, threads: threads) { r in
+                            DataParallel.forChunks(of: count, threads: threads) { _, r in
                                 let (pg, pm, pv, pt) = (g.pointer, m.pointer, v.pointer, t.pointer)
                                 for i in r {
                                     let gi = pg[i]
@@ -159,7 +159,7 @@ public enum GradientClipping {
             guard count > 0 else { return }
             v.withUnsafeMutableBufferPointer { p in
                 let shared = SharedPointer(p.baseAddress!)
-                DataParallel.forChunks(of: count, threads: threads) { r in
+                DataParallel.forChunks(of: count, threads: threads) { _, r in
                     let p = shared.pointer
                     for i in r { p[i] *= factor }
                 }

@@ -420,8 +420,9 @@ public enum Trainer {
                 batches = plan.batches(epoch: epoch)
             }
             let examples = batches[step - epochStart]
-            var (loss, gradient, tokens) = try DataParallel.lossAndGradient(task, model: model, examples: examples, threads: options.threads)
-            let norm = GradientClipping.globalNorm(gradient, threads: options.threads)
+            var (loss, gradient, tokens, squares) = try DataParallel.step(task, model: model, examples: examples, threads: options.threads)
+            // Split batches bring the norm from the combination's pass; one call reads the gradient again.
+            let norm = squares.map { $0.squareRoot() } ?? GradientClipping.globalNorm(gradient, threads: options.threads)
             guard loss.isFinite, norm.isFinite else {
                 throw DecoderSpecError.nonFinite(
                     what: "training at step \(step + 1) (loss \(loss), gradient norm \(norm)); stopped before updating, no weights written",

@@ -85,6 +85,7 @@ enum CLIRows {
         CLIRow(["finetune", "ner", "--model", "m", "--data", "d", "--max-sentences=-5"], 64, "decoder-spec finetune ner", naming: ["--max-sentences -5"]),
         CLIRow(["finetune", "ner", "--model", "m", "--data", "d", "--epochs", "0"], 64, "decoder-spec finetune ner", naming: ["--epochs 0"]),
         CLIRow(["finetune", "ner", "--model", "m", "--data", "d", "--lr", "nan"], 64, "decoder-spec finetune ner", naming: ["--lr nan"]),
+        CLIRow(["finetune", "ner", "--model", "m", "--data", "d", "--threads", "0"], 64, "decoder-spec finetune ner", naming: ["--threads 0"]),
         CLIRow(["train", "translate", "--data", "d", "--eval-verses=-1"], 64, "decoder-spec train translate", naming: ["--eval-verses -1"]),
         CLIRow(["train", "translate", "--data", "d", "--heads", "0"], 64, "decoder-spec train translate", naming: ["--heads 0"]),
         CLIRow(["train", "lm", "--data", "d", "--context", "0"], 64, "decoder-spec train lm", naming: ["--context 0"]),

@@ -181,6 +181,17 @@ struct DataParallelSpecs {
             if !(ratio <= worst.ratio) { worst = (ratio, j) }
         }
         #expect(worst.ratio <= 1, "threads \(threads), shards \(shards): component \(worst.j) is \(observed[worst.j]), closed form \(g[worst.j]), A \(scale[worst.j]); |Δ|/bound \(worst.ratio)")
+        // The squared norm the combination's pass returns: n = 70,004 non-negative Double terms, summed
+        // in 8 lanes then added (≤ (n + 8)·2⁻⁵³ relative), against the spec's own sum (≤ n·2⁻⁵³).
+        let step = try DataParallel.step(task, model: model, examples: Self.batch, threads: threads)
+        if threads == 1 {
+            #expect(step.squaredNorm == nil)
+        } else {
+            let reference = observed.reduce(0) { $0 + $1 * $1 }
+            let n = Double(observed.count)
+            #expect(abs(step.squaredNorm! - reference) <= (2 * n + 8) * 0x1p-53 * reference, "Σ g² \(step.squaredNorm!) vs \(reference)")
+            #expect(step.gradient.flat == observed, "step and lossAndGradient give the same gradient")
+        }
     }
 
     @Test("The combination fails the closed form when the shards' means are averaged with equal weights (the spec can fail)")
