@@ -55,7 +55,9 @@ public enum DataParallel {
     /// Nested parallelism: a `.parallel` matrix product inside a shard calls `concurrentPerform`
     /// from a worker of this one; Dispatch then runs the inner iterations on that worker's thread
     /// (measured on Linux: every inner iteration ran on its outer iteration's thread), so the shards'
-    /// kernels run single-threaded, with one fork/join's overhead per product.
+    /// kernels run single-threaded. Each such product still cuts its blocks and repacks (+15 % CPU
+    /// per MiniLM step): give the task the single-threaded kernels (`.optimized`) when `threads` > 1,
+    /// as `decoder-spec finetune ner` does.
     ///
     /// Thread safety: the shards share `model` and `task` read-only; both are values (every model
     /// of this package is a struct of arrays, copy-on-write), and each shard builds its own

@@ -91,8 +91,8 @@ func requireRates(lr: Double, labelSmoothing: Float) throws {
 /// Every training step allocates model-sized gradients (one per shard: 88 MB for MiniLM) and frees
 /// them. glibc serves blocks above its mmap threshold with fresh mappings and unmaps them on free, so
 /// each step page-faults them in again; served from the heap with trimming off, freed blocks are
-/// reused. Measured on 8 MiniLM fine-tuning steps: system time 0.94 → 0.31 s, training 13 % faster
-/// on one thread (docs/training.md). Peak memory is kept, not returned to the kernel.
+/// reused. Measured on 8 MiniLM fine-tuning steps on one thread: system time 0.94 → 0.31 s,
+/// training 11.3 → 9.8 s (docs/training.md). Peak memory is kept, not returned to the kernel.
 /// (`mallopt` is looked up at run time: Swift's Glibc module does not export malloc.h; its
 /// parameters M_MMAP_MAX = −4 and M_TRIM_THRESHOLD = −1 are glibc's ABI.)
 func keepFreedMemoryForReuse() {
