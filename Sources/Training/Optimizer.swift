@@ -50,7 +50,10 @@ public struct AdamW: Sendable {
     }
 
     /// One update of `model` with `gradient` (same type, same visiting order) at learning rate η.
-    public mutating func update<M: ParameterContainer>(_ model: inout M, gradient: M, learningRate eta: Double) {
+    /// `threads` > 1 cuts tensors of 2¹⁶ values or more into that many chunks updated concurrently
+    /// (`DataParallel.forChunks`): every value takes the same operations, so the result is bitwise
+    /// the one-thread result.
+    public mutating func update<M: ParameterContainer>(_ model: inout M, gradient: M, learningRate eta: Double, threads: Int = 1) {
         var grads: [[Float]] = []
         var g = gradient
         g.visitParameters(prefix: "") { _, _, values in grads.append(values) }
@@ -73,18 +76,25 @@ public struct AdamW: Sendable {
             precondition(grads[index].count == theta.count && m[index].count == theta.count && v[index].count == theta.count,
                          "AdamW state for \(name): gradient \(grads[index].count), m \(m[index].count), v \(v[index].count) values; tensor \(theta.count)")
             let decay = Self.decays(shape: shape) && weightDecay > 0
+            let count = theta.count
+            guard count > 0 else { index += 1; return }
             grads[index].withUnsafeBufferPointer { pg in
                 m[index].withUnsafeMutableBufferPointer { pm in
                     v[index].withUnsafeMutableBufferPointer { pv in
                         theta.withUnsafeMutableBufferPointer { pt in
-                            for i in 0..<pt.count {
-                                let gi = pg[i]
-                                if decay { pt[i] *= decayFactor }
-                                let mi = b1 * pm[i] + (1 - b1) * gi
-                                let vi = b2 * pv[i] + (1 - b2) * gi * gi
-                                pm[i] = mi
-                                pv[i] = vi
-                                pt[i] -= stepSize * mi / (vi.squareRoot() * invSqrtC2 + eps)
+                            let (g, m, v, t) = (SharedPointer(UnsafeMutablePointer(mutating: pg.baseAddress!)), SharedPointer(pm.baseAddress!),
+                                                SharedPointer(pv.baseAddress!), SharedPointer(pt.baseAddress!))
+                            DataParallel.forChunks(of: count, threads: threads) { _, r in
+                                let (pg, pm, pv, pt) = (g.pointer, m.pointer, v.pointer, t.pointer)
+                                for i in r {
+                                    let gi = pg[i]
+                                    if decay { pt[i] *= decayFactor }
+                                    let mi = b1 * pm[i] + (1 - b1) * gi
+                                    let vi = b2 * pv[i] + (1 - b2) * gi * gi
+                                    pm[i] = mi
+                                    pv[i] = vi
+                                    pt[i] -= stepSize * mi / (vi.squareRoot() * invSqrtC2 + eps)
+                                }
                             }
                         }
                     }
@@ -99,38 +109,61 @@ public enum GradientClipping {
     /// ‖g‖₂ over every tensor, accumulated in Double: squares are summed in Float blocks of 1024
     /// (fast), and a tensor whose Float block overflows (|g| ≳ 1e19, a loss spike) is summed again
     /// with Double squares, so a finite spike is measured — and clipped — instead of reading ∞.
-    /// ∞ or NaN only when a gradient entry is itself non-finite.
-    public static func globalNorm<M: ParameterContainer>(_ gradient: M) -> Double {
+    /// ∞ or NaN only when a gradient entry is itself non-finite. `threads` > 1 computes the tensors'
+    /// partial sums concurrently, each as on one thread, and adds them in visiting order: bitwise the
+    /// one-thread norm.
+    public static func globalNorm<M: ParameterContainer>(_ gradient: M, threads: Int = 1) -> Double {
         var g = gradient
-        var sum = 0.0
-        g.visitParameters(prefix: "") { _, _, v in
-            v.withUnsafeBufferPointer { p in
-                var s: Float = 0
-                var partial = 0.0
-                for i in 0..<p.count {
-                    s += p[i] * p[i]
-                    if i & 1023 == 1023 { partial += Double(s); s = 0 }
-                }
-                partial += Double(s)
-                if !partial.isFinite {
-                    partial = 0
-                    for i in 0..<p.count { let x = Double(p[i]); partial += x * x }
-                }
-                sum += partial
-            }
+        var tensors: [[Float]] = []
+        g.visitParameters(prefix: "") { _, _, v in tensors.append(v) }
+        let partials = SharedSlots<Double>(count: tensors.count)
+        let all = tensors
+        if threads > 1 {
+            DispatchQueue.concurrentPerform(iterations: all.count) { t in partials.set(t, squaredSum(all[t])) }
+        } else {
+            for t in all.indices { partials.set(t, squaredSum(all[t])) }
         }
+        var sum = 0.0
+        for t in all.indices { sum += partials.get(t) }
         return sum.squareRoot()
     }
 
+    /// Σ v², one tensor: Float blocks of 1024 added in Double; again in Double squares on overflow.
+    static func squaredSum(_ v: [Float]) -> Double {
+        v.withUnsafeBufferPointer { p in
+            var s: Float = 0
+            var partial = 0.0
+            for i in 0..<p.count {
+                s += p[i] * p[i]
+                if i & 1023 == 1023 { partial += Double(s); s = 0 }
+            }
+            partial += Double(s)
+            if !partial.isFinite {
+                partial = 0
+                for i in 0..<p.count { let x = Double(p[i]); partial += x * x }
+            }
+            return partial
+        }
+    }
+
     /// Clip by global norm, as `torch.nn.utils.clip_grad_norm_`: when ‖g‖ > maxNorm every tensor is
-    /// scaled by maxNorm/(‖g‖ + 1e-6). Returns the norm before clipping.
+    /// scaled by maxNorm/(‖g‖ + 1e-6). Returns the norm before clipping. `threads` > 1 scales large
+    /// tensors in concurrent chunks (bitwise the one-thread result).
     @discardableResult
-    public static func clip<M: ParameterContainer>(_ gradient: inout M, maxNorm: Double, knownNorm: Double? = nil) -> Double {
-        let norm = knownNorm ?? globalNorm(gradient)
+    public static func clip<M: ParameterContainer>(_ gradient: inout M, maxNorm: Double, knownNorm: Double? = nil, threads: Int = 1) -> Double {
+        let norm = knownNorm ?? globalNorm(gradient, threads: threads)
         guard norm > maxNorm, norm.isFinite else { return norm }
         let factor = Float(maxNorm / (norm + 1e-6))
         gradient.visitParameters(prefix: "") { _, _, v in
-            v.withUnsafeMutableBufferPointer { p in for i in 0..<p.count { p[i] *= factor } }
+            let count = v.count
+            guard count > 0 else { return }
+            v.withUnsafeMutableBufferPointer { p in
+                let shared = SharedPointer(p.baseAddress!)
+                DataParallel.forChunks(of: count, threads: threads) { _, r in
+                    let p = shared.pointer
+                    for i in r { p[i] *= factor }
+                }
+            }
         }
         return norm
     }

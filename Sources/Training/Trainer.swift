@@ -14,9 +14,19 @@ public protocol TrainingTask {
     func length(of example: Int) -> Int
     /// Mean loss over the batch, its gradient (a `Model`-shaped value), and the tokens it read.
     func lossAndGradient(_ model: Model, examples: [Int]) throws -> (loss: Double, gradient: Model, tokens: Int)
+    /// N, the count the mean loss of `lossAndGradient(examples:)` divides by (e.g. its labelled
+    /// tokens), additive over examples: N(A ∪ B) = N(A) + N(B) for disjoint A, B. The trainer's data
+    /// parallelism weighs shard k's mean by n_k/N (`DataParallel`). nil, the default: unknown, and
+    /// every batch is computed by one call on one thread.
+    func lossDenominator(examples: [Int]) -> Int?
     /// The validation metric on held-out data (e.g. valid entity F1, valid loss), run every
     /// `validateEvery` steps; nil when the task has no validation set.
     func validate(_ model: Model) throws -> Validation?
+}
+
+extension TrainingTask {
+    /// Unknown: a task that does not say what its mean divides by trains on one thread.
+    public func lossDenominator(examples: [Int]) -> Int? { nil }
 }
 
 /// One validation: a named metric, which direction is better, and a detail for the log.
@@ -81,11 +91,17 @@ public struct TrainingOptions: Sendable {
     /// along, steps or time: the rate is taken at step max(s, ⌊S·elapsed/cap⌋), so a run slower
     /// than planned still decays to 0 at the cap. A capped run is not bit-reproducible.
     public var maxSeconds: Double? = nil
+    /// Threads of each step: the batch is cut into this many shards of nearly equal token count,
+    /// computed concurrently and combined (`DataParallel`); the gradient norm, clipping and AdamW
+    /// update large tensors in that many chunks (bitwise as on one thread). A run is
+    /// bit-reproducible for a given thread count; another count changes the rounding (not the
+    /// mathematics). Tasks whose `lossDenominator` is nil use one thread.
+    public var threads: Int = 1
     public init() {}
 
     /// - Throws: `.invalidArgument` naming the first out-of-range option.
     public func validate() throws {
-        for (name, value) in [("epochs", epochs), ("batch size", batchSize), ("bucket window", bucketWindow)] {
+        for (name, value) in [("epochs", epochs), ("batch size", batchSize), ("bucket window", bucketWindow), ("threads", threads)] {
             try Validate.positive(value, name)
         }
         for (name, value) in [("steps", steps), ("batch tokens", batchTokens), ("patience", patience)] {
@@ -334,11 +350,12 @@ struct ValidationRecord: Equatable {
 }
 
 public enum Trainer {
-    /// Trains `model` on `task`: the one loop of every task (NER, translation). Resumes from
+    /// Trains `model` on `task`: the one loop of every task (NER, translation, the language model). Resumes from
     /// `options.checkpoint` when that file exists.
     ///
-    /// Each step: batch → loss and gradient → stop if the loss or the gradient norm is not finite
-    /// (nothing is updated or written) → clip → AdamW at the scheduled rate → every
+    /// Each step: batch → loss and gradient (over `options.threads` shards, `DataParallel`) → stop
+    /// if the loss or the gradient norm is not finite (nothing is updated or written) → clip →
+    /// AdamW at the scheduled rate → every
     /// `validateEvery` steps the task's validation (early stopping after `patience` validations
     /// without a new best) → progress line (and its JSON Lines entry, `TrainingLog`) → checkpoint
     /// every `checkpointEvery` steps.
@@ -403,20 +420,21 @@ public enum Trainer {
                 batches = plan.batches(epoch: epoch)
             }
             let examples = batches[step - epochStart]
-            var (loss, gradient, tokens) = try task.lossAndGradient(model, examples: examples)
-            let norm = GradientClipping.globalNorm(gradient)
+            var (loss, gradient, tokens, squares) = try DataParallel.step(task, model: model, examples: examples, threads: options.threads)
+            // Split batches bring the norm from the combination's pass; one call reads the gradient again.
+            let norm = squares.map { $0.squareRoot() } ?? GradientClipping.globalNorm(gradient, threads: options.threads)
             guard loss.isFinite, norm.isFinite else {
                 throw DecoderSpecError.nonFinite(
                     what: "training at step \(step + 1) (loss \(loss), gradient norm \(norm)); stopped before updating, no weights written",
                     index: step + 1, value: loss.isFinite ? norm : loss)
             }
-            if options.maxGradientNorm > 0 { GradientClipping.clip(&gradient, maxNorm: options.maxGradientNorm, knownNorm: norm) }
+            if options.maxGradientNorm > 0 { GradientClipping.clip(&gradient, maxNorm: options.maxGradientNorm, knownNorm: norm, threads: options.threads) }
             var scheduleStep = step
             if let cap = options.maxSeconds {
                 scheduleStep = max(step, Int(Double(totalSteps) * min(1, (clock.now - started).seconds / cap)))
             }
             let rate = schedule.learningRate(at: scheduleStep)
-            optimizer.update(&model, gradient: gradient, learningRate: rate)
+            optimizer.update(&model, gradient: gradient, learningRate: rate, threads: options.threads)
             step += 1
             summary.steps += 1
             summary.tokens += tokens

@@ -1,6 +1,9 @@
 import ArgumentParser
 import DecoderSpec
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The options of the one training loop that every training command shares (`finetune ner`,
 /// `train translate`, `train lm`): resumable checkpoints, periodic validation and early stopping, plus the
@@ -12,22 +15,29 @@ struct TrainingLoopOptions: ParsableArguments {
     @Option(name: .customLong("eval-every"), help: "Steps between validations during training (finetune ner: entity F1 on the valid split; train translate and train lm: cross-entropy per token on the valid books; 0 = none).") var evalEvery: Int = 0
     @Option(help: "Progress log, JSON Lines: one entry per progress line (default: beside --checkpoint, NAME.log.jsonl).") var log: String?
     @Option(help: "Early stopping: stop after this many validations without a better validation score (needs --eval-every; off by default).") var patience: Int?
+    @Option(help: "Threads per training step: the batch is cut into this many shards of nearly equal token count, computed concurrently and combined (a run is bit-reproducible for a given count; default: the active cores).") var threads: Int = TrainingLoopOptions.defaultThreads
+
+    /// The machine's active cores (`ProcessInfo.activeProcessorCount`): the default of `--threads`.
+    static var defaultThreads: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }
 
     /// Options out of range are command-line errors (exit 64), checked before any file is read.
     func validate() throws {
         try requireNonNegative(["--checkpoint-every": checkpointEvery, "--stop-after": stopAfter, "--eval-every": evalEvery])
-        try requirePositive(["--patience": patience])
+        try requirePositive(["--patience": patience, "--threads": threads])
         if patience != nil && evalEvery == 0 { throw ValidationError("--patience needs --eval-every N > 0 (early stopping watches the validations)") }
     }
 
-    /// Copies these options into the trainer's options.
+    /// Copies these options into the trainer's options (and keeps freed memory for reuse:
+    /// `keepFreedMemoryForReuse`).
     func apply(to options: inout TrainingOptions) {
+        keepFreedMemoryForReuse()
         options.validateEvery = evalEvery
         options.patience = patience
         options.checkpoint = checkpoint.map { URL(fileURLWithPath: $0) }
         options.log = log.map { URL(fileURLWithPath: $0) }
         options.checkpointEvery = checkpointEvery
         options.stopAfterStep = stopAfter
+        options.threads = threads
     }
 }
 
@@ -76,4 +86,21 @@ struct FromScratchOptions: ParsableArguments {
 func requireRates(lr: Double, labelSmoothing: Float) throws {
     guard lr.isFinite, lr > 0 else { throw ValidationError("--lr \(lr) must be finite and > 0") }
     guard labelSmoothing >= 0, labelSmoothing < 1 else { throw ValidationError("--label-smoothing \(labelSmoothing) must be in [0, 1)") }
+}
+
+/// Every training step allocates model-sized gradients (one per shard: 88 MB for MiniLM) and frees
+/// them. glibc serves blocks above its mmap threshold with fresh mappings and unmaps them on free, so
+/// each step page-faults them in again; served from the heap with trimming off, freed blocks are
+/// reused. Measured on 8 MiniLM fine-tuning steps on one thread: system time 0.94 → 0.31 s,
+/// training 11.3 → 9.8 s (docs/training.md). Peak memory is kept, not returned to the kernel.
+/// (`mallopt` is looked up at run time: Swift's Glibc module does not export malloc.h; its
+/// parameters M_MMAP_MAX = −4 and M_TRIM_THRESHOLD = −1 are glibc's ABI.)
+func keepFreedMemoryForReuse() {
+    #if canImport(Glibc)
+    typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
+    guard let symbol = dlsym(nil, "mallopt") else { return }  // RTLD_DEFAULT
+    let mallopt = unsafeBitCast(symbol, to: Mallopt.self)
+    _ = mallopt(-4, 0)  // M_MMAP_MAX: no block from mmap
+    _ = mallopt(-1, Int32.max)  // M_TRIM_THRESHOLD: keep freed heap
+    #endif
 }

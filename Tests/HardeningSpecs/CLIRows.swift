@@ -88,6 +88,7 @@ enum CLIRows {
         CLIRow(["finetune", "classify", "--model", "gpt"], 64, "decoder-spec finetune classify", naming: ["--data"]),
         CLIRow(["finetune", "classify", "--model", "gpt", "--data", "d", "--steps", "0"], 64, "decoder-spec finetune classify", naming: ["--steps 0"]),
         CLIRow(["finetune", "classify", "--model", "gpt", "--data", "d", "--pooling", "max"], 64, "decoder-spec finetune classify", naming: ["max"]),
+        CLIRow(["finetune", "ner", "--model", "m", "--data", "d", "--threads", "0"], 64, "decoder-spec finetune ner", naming: ["--threads 0"]),
         CLIRow(["train", "translate", "--data", "d", "--eval-verses=-1"], 64, "decoder-spec train translate", naming: ["--eval-verses -1"]),
         CLIRow(["train", "translate", "--data", "d", "--heads", "0"], 64, "decoder-spec train translate", naming: ["--heads 0"]),
         CLIRow(["train", "lm", "--data", "d", "--context", "0"], 64, "decoder-spec train lm", naming: ["--context 0"]),

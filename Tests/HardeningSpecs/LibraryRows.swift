@@ -491,6 +491,11 @@ enum LibraryRows {
             options.learningRate = .infinity
             try options.validate()
         },
+        ErrorRow("training", "training options: 0 threads", .invalidArgument, naming: ["threads", "0"]) {
+            var options = TrainingOptions()
+            options.threads = 0
+            try options.validate()
+        },
         ErrorRow("training", "packed batch with an empty sequence", .emptySequence, naming: ["sequence 1"]) {
             _ = try PackedBatch([[1, 2], []])
         },

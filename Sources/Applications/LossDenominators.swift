@@ -1,0 +1,32 @@
+// What each task's mean loss divides by, for the trainer's data parallelism (`DataParallel`):
+// shard k's mean is weighed by n_k/N, so the combined loss and gradient are the whole batch's.
+// Each count is the one the task's loss itself uses: the rows whose target is not the ignore index.
+import Training
+
+extension NERTask {
+    /// The labelled sub-tokens (targets ≠ the ignore index: each word's first sub-token): the mean
+    /// cross-entropy, and the CRF's Σ NLL, both divide by it (`TokenClassifier.lossAndGradient`).
+    public func lossDenominator(examples indices: [Int]) -> Int? {
+        indices.reduce(0) { n, i in n + examples[i].targets.reduce(0) { $0 + ($1 != loss.ignoreIndex ? 1 : 0) } }
+    }
+}
+
+extension TranslationTask {
+    /// The decoder's labels (target + `<eos>` of each pair) not equal to the ignore index: what the
+    /// label-smoothed cross-entropy of `EncoderDecoderModel.lossAndGradient` divides by.
+    public func lossDenominator(examples: [Int]) -> Int? {
+        examples.reduce(0) { n, i in
+            n + (pairs[i].target + [TranslationTokens.eos]).reduce(0) { $0 + ($1 != loss.ignoreIndex ? 1 : 0) }
+        }
+    }
+}
+
+extension LanguageModelTask {
+    /// The labels x₁ … x_n of every window (its tokens after the first), not equal to the ignore
+    /// index of the task's loss (`CrossEntropyLoss()`'s default).
+    public func lossDenominator(examples: [Int]) -> Int? {
+        examples.reduce(0) { n, i in
+            n + windows[i].dropFirst().reduce(0) { $0 + ($1 != CrossEntropyLoss.defaultIgnoreIndex ? 1 : 0) }
+        }
+    }
+}
