@@ -52,8 +52,8 @@ struct FinetuneNERCommand: ParsableCommand {
         let modelURL = URL(fileURLWithPath: model), dataURL = URL(fileURLWithPath: data)
         let path = backend ?? gemm ?? .parallel
         let clock = ContinuousClock()
-        let tokenizer = try WordPieceTokenizer.load(modelDirectory: modelURL)
         let encoder = try EncoderModel.load(directory: modelURL, path: path)
+        let tokenizer = try WordPieceTokenizer.load(modelDirectory: modelURL, embeddingRows: encoder.config.vocabularySize)
         func split(_ name: String, limit: Int?) throws -> [(words: [String], tags: [String])] {
             let url = dataURL.appendingPathComponent("\(name).txt")
             guard FileManager.default.fileExists(atPath: url.path) else {
