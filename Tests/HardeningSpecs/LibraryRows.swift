@@ -205,6 +205,25 @@ enum LibraryRows {
     ]
 
     static let layers: [ErrorRow] = [
+        // Public vars changed after a checked init (docs/reliability.md, "Unsafe code and its guards"):
+        // each reaches an unsafe loop that reads as many values as the weights' shapes say.
+        ErrorRow("layers", "Linear [4, 3] whose bias was set to 2 values after init", .shapeMismatch, naming: ["bias [2]", "bias [4]"]) {
+            var rng = SeededRNG(seed: 1)
+            var linear = try Linear(inputSize: 3, outputSize: 4, rng: &rng)
+            linear.bias = [1, 2]  // addRowVector's precondition trapped before
+            _ = try linear(F.m(2, 3))
+        },
+        ErrorRow("layers", "LayerNorm of width 8 whose β was set to 3 values after init", .shapeMismatch, naming: ["β [3]", "β [8]"]) {
+            var norm = try LayerNorm(width: 8)
+            norm.beta = [0, 0, 0]  // the kernel read 8 values of a 3-value buffer before (silently, no trap)
+            _ = try norm(F.m(2, 8))
+        },
+        ErrorRow("layers", "SwiGLU whose up projection was replaced by a [3, 4] after init (gate [5, 4])", .shapeMismatch, naming: ["[2, 5]", "[2, 3]"]) {
+            var rng = SeededRNG(seed: 2)
+            var ffn = try SwiGLUFeedForward(modelWidth: 4, feedForwardWidth: 5, rng: &rng)
+            ffn.up = try Linear(inputSize: 4, outputSize: 3, bias: false, rng: &rng)  // the kernel read 10 values of 6 before
+            _ = try ffn(F.m(2, 4))
+        },
         ErrorRow("layers", "RMSNorm of x [2, 3] with width 4", .shapeMismatch, naming: ["[2, 3]", "4"]) {
             _ = try RMSNorm(width: 4)(F.m(2, 3))
         },
