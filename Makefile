@@ -114,6 +114,14 @@ TARGETS ?=
 fuzz:
 	./scripts/fuzz $(SECONDS) $(TARGETS)
 
+## sanitize: the IO, training, hardening and kernel suites under AddressSanitizer (.build-sanitize/) and the
+## parallel GEMM's specs under ThreadSanitizer (.build-tsan/); PASSES="asan" or "tsan" runs one, ASAN_SUITES /
+## TSAN_SUITES (--filter regexes) select suites. Not part of make test. See docs/reliability.md ("Sanitizers").
+PASSES ?=
+.PHONY: sanitize
+sanitize: deps
+	SWIFT="$(SWIFT)" ./scripts/sanitize $(PASSES)
+
 ## fuzz-cli: random edge-case command lines for decoder-spec (RUNS, SEED); fails on a trap, a hang
 ## or an error that is not one stderr line. See docs/reliability.md.
 RUNS ?= 300

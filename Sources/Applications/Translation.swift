@@ -171,18 +171,52 @@ public struct Translator: Sendable {
         } catch let error as DecodingError {
             throw DecoderSpecError.malformedFile(path: configURL.path, location: JSONDecoding.location(error), reason: JSONDecoding.reason(error))
         }
+        try config.validate()
+        let weightsURL = directory.appendingPathComponent("model.safetensors")
+        let file = try SafeTensorsFile.read(contentsOf: weightsURL)
+        // Every size config.json names is checked against the file before the model is built: the
+        // model is allocated from the config, so a damaged size (a width of 2⁴⁰) would otherwise be a
+        // fatal allocation failure, and fewer layers would load a deeper model's file truncated.
+        let d = config.modelWidth
+        for (name, shape, keys) in [("encoder.embed_tokens.weight", [config.sourceVocabularySize, d], "sourceVocabularySize × modelWidth"),
+                                    ("decoder.embed_tokens.weight", [config.targetVocabularySize, d], "targetVocabularySize × modelWidth"),
+                                    ("encoder.layers.0.intermediate.dense.weight", [config.feedForwardWidth, d], "feedForwardWidth × modelWidth")] {
+            let actual = try file.shape(name)
+            guard actual == shape else {
+                throw DecoderSpecError.shapeMismatch(operation: "tensor \"\(name)\" in \(weightsURL.path) against config.json's \(keys)",
+                                                     expected: Shape(shape).description, actual: Shape(actual).description)
+            }
+        }
+        try file.requireLayers(config.encoderLayers, under: "encoder.layers.", configKey: "encoderLayers")
+        try file.requireLayers(config.decoderLayers, under: "decoder.layers.", configKey: "decoderLayers")
         var model = try EncoderDecoderModel.seeded(config, seed: 0)
-        let file = try SafeTensorsFile.read(contentsOf: directory.appendingPathComponent("model.safetensors"))
+        var loaded = Set<String>()
         try model.visitParameters(prefix: "") { name, shape, v in
             let (s, values) = try file.floats(name)
             guard s == shape else {
-                throw DecoderSpecError.shapeMismatch(operation: "loading \(name)", expected: "\(shape)", actual: "\(s)")
+                throw DecoderSpecError.shapeMismatch(operation: "tensor \"\(name)\" in \(weightsURL.path)", expected: Shape(shape).description, actual: Shape(s).description)
             }
-            try Validate.finite(values, "tensor \(name) of \(directory.appendingPathComponent("model.safetensors").path)")
+            try Validate.finite(values, "tensor \(name) of \(weightsURL.path)")
             v = values
+            loaded.insert(name)
         }
-        return Translator(model: model, sourceTokenizer: try BPETokenizer.load(directory: directory.appendingPathComponent("source")),
-                          targetTokenizer: try BPETokenizer.load(directory: directory.appendingPathComponent("target")))
+        if let extra = file.names.first(where: { !loaded.contains($0) }) {
+            throw DecoderSpecError.malformedFile(path: weightsURL.path, location: "tensor \"\(extra)\"",
+                                                 reason: "not a parameter of the model config.json describes (\(file.names.count) tensors, the model has \(loaded.count))")
+        }
+        // Each side's tokenizer must be the one its embedding table was trained with: one id per row.
+        var tokenizers: [BPETokenizer] = []
+        for (side, rows, key) in [("source", config.sourceVocabularySize, "sourceVocabularySize"), ("target", config.targetVocabularySize, "targetVocabularySize")] {
+            let sub = directory.appendingPathComponent(side)
+            let tokenizer = try BPETokenizer.load(directory: sub)
+            guard tokenizer.tokens.count == rows else {
+                throw DecoderSpecError.malformedFile(
+                    path: sub.appendingPathComponent("vocab.json").path, location: "\(tokenizer.tokens.count) tokens",
+                    reason: "config.json's \(key) (the rows of \(side == "source" ? "encoder" : "decoder").embed_tokens.weight) is \(rows): this \(side) tokenizer is not the model's")
+            }
+            tokenizers.append(tokenizer)
+        }
+        return Translator(model: model, sourceTokenizer: tokenizers[0], targetTokenizer: tokenizers[1])
     }
 
     /// Corpus BLEU of this translator's output on `verses` (greedy when beams = 1).

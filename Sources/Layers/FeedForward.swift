@@ -62,6 +62,10 @@ public struct SwiGLUFeedForward: Sendable, Equatable {
     public func callAsFunction(_ x: Matrix, path: KernelPath = .optimized) throws -> Matrix {
         var a = try gate(x, path: path)
         let b = try up(x, path: path)
+        // gate and up are public vars: the kernel reads `count` values of both.
+        guard a.shape == b.shape else {
+            throw DecoderSpecError.shapeMismatch(operation: "SwiGLU: SiLU(W₁x) ⊙ W₃x", expected: "W₃x \(a.shape) (as W₁x)", actual: "W₃x \(b.shape)")
+        }
         let count = a.storage.count
         a.storage.withUnsafeMutableBufferPointer { pa in
             b.storage.withUnsafeBufferPointer { pb in

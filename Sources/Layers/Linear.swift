@@ -46,6 +46,10 @@ public struct Linear: Sendable, Equatable {
         guard x.cols == inputSize else {
             throw DecoderSpecError.shapeMismatch(operation: "Linear: x · Wᵀ", expected: "x [T, \(inputSize)] for W \(weight.shape)", actual: "x \(x.shape)")
         }
+        // `bias` is a public var: checked here, where its count reaches `addRowVector`'s unsafe loop.
+        if let bias, bias.count != outputSize {
+            throw DecoderSpecError.shapeMismatch(operation: "Linear: x · Wᵀ + b", expected: "bias [\(outputSize)] for W \(weight.shape)", actual: "bias [\(bias.count)]")
+        }
         var y = try x.matmul(weight, transposeOther: true, path: path)
         if let bias { y.addRowVector(bias) }
         return y
@@ -56,10 +60,10 @@ extension Matrix {
     /// Adds `v` [cols] to every row (a broadcast bias).
     public mutating func addRowVector(_ v: [Float]) {
         precondition(v.count == cols, "row vector of \(v.count) for \(shape)")
-        let c = cols
+        let c = cols, rowCount = rows
         storage.withUnsafeMutableBufferPointer { p in
             v.withUnsafeBufferPointer { b in
-                for r in 0..<rows {
+                for r in 0..<rowCount {
                     let row = p.baseAddress! + r * c
                     for j in 0..<c { row[j] += b[j] }
                 }

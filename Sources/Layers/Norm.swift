@@ -31,9 +31,13 @@ public struct LayerNorm: Sendable, Equatable {
         try self.init(gamma: [Float](repeating: 1, count: width), beta: [Float](repeating: 0, count: width), epsilon: epsilon)
     }
 
+    /// - Throws: `.shapeMismatch` when x is not [T, d], or when β (a public var) no longer has γ's width.
     public func callAsFunction(_ x: Matrix, path: KernelPath = .optimized) throws -> Matrix {
         guard x.cols == gamma.count else {
             throw DecoderSpecError.shapeMismatch(operation: "LayerNorm", expected: "x [T, \(gamma.count)]", actual: "x \(x.shape)")
+        }
+        guard beta.count == gamma.count else {  // the kernel reads d values of each
+            throw DecoderSpecError.shapeMismatch(operation: "LayerNorm", expected: "β [\(gamma.count)] (γ's width)", actual: "β [\(beta.count)]")
         }
         var y = Matrix(rows: x.rows, cols: x.cols)
         if x.rows == 0 { return y }

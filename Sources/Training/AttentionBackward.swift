@@ -60,6 +60,11 @@ extension MultiHeadAttention {
     /// (kvHeads = heads): grouped-query attention is not trained in this suite.
     public func trainingForward(_ x: Matrix, memory: Matrix, segments: [AttentionSegment], path: KernelPath) -> (Matrix, AttentionCache) {
         precondition(kvHeads == heads, "the training forward covers kvHeads = heads (got \(kvHeads) of \(heads))")
+        // Each segment's rows are offsets into Q, K, V and the output taken through pointers below.
+        for seg in segments {
+            precondition(seg.queries.lowerBound >= 0 && seg.queries.upperBound <= x.rows && seg.keys.lowerBound >= 0 && seg.keys.upperBound <= memory.rows,
+                         "attention segment \(seg.queries) → \(seg.keys) outside x [\(x.rows)] / memory [\(memory.rows)] rows")
+        }
         var q = query.trainingForward(x, path: path)
         var k = key.trainingForward(memory, path: path)
         let v = value.trainingForward(memory, path: path)
@@ -129,6 +134,13 @@ extension MultiHeadAttention {
     public func backward(_ dOut: Matrix, cache c: AttentionCache, gradient g: inout MultiHeadAttention, path: KernelPath) -> (dx: Matrix, dMemory: Matrix) {
         let dMixed = output.backward(dOut, input: c.mixed, gradient: &g.output, path: path)
         let d = modelWidth, dh = headWidth
+        precondition(c.q.cols == d && c.k.cols == d && c.v.cols == d && c.k.rows == c.v.rows && c.probabilities.count == c.segments.count * heads,
+                     "attention backward: cache of Q \(c.q.shape), K \(c.k.shape), V \(c.v.shape), \(c.probabilities.count) weight blocks for \(c.segments.count) segments × \(heads) heads")
+        for (s, seg) in c.segments.enumerated() {
+            precondition(seg.queries.lowerBound >= 0 && seg.queries.upperBound <= Swift.min(c.q.rows, dMixed.rows) && seg.keys.lowerBound >= 0 && seg.keys.upperBound <= c.k.rows
+                         && c.probabilities[s * heads ..< (s + 1) * heads].allSatisfy { $0.count == seg.queries.count * seg.keys.count },
+                         "attention backward: segment \(seg.queries) → \(seg.keys) does not fit the cache")
+        }
         let scale = 1 / Float(dh).squareRoot()
         var dq = Matrix(rows: c.q.rows, cols: d), dk = Matrix(rows: c.k.rows, cols: d), dv = Matrix(rows: c.v.rows, cols: d)
         var index = 0

@@ -19,6 +19,7 @@ extension Linear {
     /// y = x·Wᵀ + b.   x [T, in] → y [T, out].
     public func trainingForward(_ x: Matrix, path: KernelPath) -> Matrix {
         precondition(x.cols == inputSize, "Linear forward: x \(x.shape) for W \(weight.shape)")
+        precondition(bias == nil || bias!.count == outputSize, "Linear forward: bias [\(bias?.count ?? 0)] for W \(weight.shape)")
         var y = Matrix(rows: x.rows, cols: outputSize)
         if x.rows > 0 {
             x.storage.withUnsafeBufferPointer { px in
@@ -45,6 +46,8 @@ extension Linear {
     public func backward(_ dy: Matrix, input x: Matrix, gradient g: inout Linear, path: KernelPath,
                          needInputGradient: Bool = true) -> Matrix {
         precondition(dy.rows == x.rows && dy.cols == outputSize && x.cols == inputSize, "Linear backward shapes")
+        precondition(g.weight.shape == weight.shape && (g.bias?.count ?? outputSize) == outputSize,
+                     "Linear backward: gradient W \(g.weight.shape), b [\(g.bias?.count ?? 0)] for W \(weight.shape)")
         let t = x.rows, nIn = inputSize, nOut = outputSize
         guard t > 0 else { return Matrix(rows: 0, cols: nIn) }
         dy.storage.withUnsafeBufferPointer { pdy in
@@ -97,7 +100,7 @@ extension LayerNorm {
     /// for the backward.
     public func trainingForward(_ x: Matrix) -> (Matrix, LayerNormCache) {
         let d = x.cols, rows = x.rows
-        precondition(d == gamma.count, "LayerNorm forward: x \(x.shape) for width \(gamma.count)")
+        precondition(d == gamma.count && beta.count == d, "LayerNorm forward: x \(x.shape) for γ [\(gamma.count)], β [\(beta.count)]")
         var y = Matrix(rows: rows, cols: d)
         var xhat = Matrix(rows: rows, cols: d)
         var rstd = [Float](repeating: 0, count: rows)
@@ -133,6 +136,9 @@ extension LayerNorm {
     /// the classic mistake the gradient check catches.
     public func backward(_ dy: Matrix, cache: LayerNormCache, gradient g: inout LayerNorm) -> Matrix {
         let d = dy.cols, rows = dy.rows
+        precondition(d == gamma.count && cache.normalized.shape == dy.shape && cache.reciprocalStd.count == rows
+                     && g.gamma.count == d && g.beta.count == d,
+                     "LayerNorm backward: dy \(dy.shape), x̂ \(cache.normalized.shape), r [\(cache.reciprocalStd.count)], γ [\(gamma.count)], gradient γ [\(g.gamma.count)], β [\(g.beta.count)]")
         var dx = Matrix(rows: rows, cols: d)
         dy.storage.withUnsafeBufferPointer { pdy in
             cache.normalized.storage.withUnsafeBufferPointer { ph in
@@ -215,6 +221,7 @@ extension FeedForward {
     /// dA = down.backward(dy);  dPre = dA ⊙ act′(pre);  dx = up.backward(dPre).
     public func backward(_ dy: Matrix, cache: FeedForwardCache, gradient g: inout FeedForward, path: KernelPath) -> Matrix {
         var dPre = down.backward(dy, input: cache.activated, gradient: &g.down, path: path)
+        precondition(cache.preActivation.shape == dPre.shape, "feed-forward backward: pre-activation \(cache.preActivation.shape) for dA \(dPre.shape)")
         let f = activation
         cache.preActivation.storage.withUnsafeBufferPointer { pre in
             dPre.storage.withUnsafeMutableBufferPointer { d in
@@ -248,6 +255,8 @@ extension EmbeddingTable {
     public static func backward(ids: [Int], dOut: Matrix, scale: Float = 1, gradient dE: inout Matrix) {
         let d = dOut.cols
         precondition(dE.cols == d && ids.count == dOut.rows, "embedding backward shapes")
+        // Each id picks the row of dE written through the pointer below.
+        for id in ids { precondition(id >= 0 && id < dE.rows, "embedding backward: id \(id) for a table of \(dE.rows) rows") }
         dOut.storage.withUnsafeBufferPointer { po in
             dE.storage.withUnsafeMutableBufferPointer { pe in
                 for (t, id) in ids.enumerated() {

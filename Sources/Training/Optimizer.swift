@@ -62,7 +62,10 @@ public struct AdamW: Sendable {
             v = m
         }
         precondition(m.count == grads.count && v.count == grads.count, "optimizer state has \(m.count) (m) and \(v.count) (v) tensors, model \(grads.count)")
-        step += 1
+        // Saturating: a resumed state may carry any step ≥ 0 (a damaged checkpoint's Int.max trapped
+        // here, found by the checkpoint fuzzer); past ~10⁶ steps β^t is 0 in Double, so the bias
+        // corrections below are exactly 1 either way.
+        step = step == .max ? step : step + 1
         let t = Double(step)
         let c1 = 1 - pow(beta1, t), c2 = 1 - pow(beta2, t)
         let b1 = Float(beta1), b2 = Float(beta2), eps = Float(epsilon)

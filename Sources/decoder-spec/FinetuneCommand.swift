@@ -56,8 +56,8 @@ struct FinetuneNERCommand: ParsableCommand {
         // run the single-threaded kernels, and the evaluation the parallel ones.
         let trainingPath = backend ?? gemm ?? (loop.threads > 1 ? .optimized : .parallel)
         let clock = ContinuousClock()
-        let tokenizer = try WordPieceTokenizer.load(modelDirectory: modelURL)
         let encoder = try EncoderModel.load(directory: modelURL, path: path)
+        let tokenizer = try WordPieceTokenizer.load(modelDirectory: modelURL, embeddingRows: encoder.config.vocabularySize)
         func split(_ name: String, limit: Int?) throws -> [(words: [String], tags: [String])] {
             let url = dataURL.appendingPathComponent("\(name).txt")
             guard FileManager.default.fileExists(atPath: url.path) else {

@@ -6,8 +6,8 @@ import Foundation
 enum SentenceEmbedding {
     static func run(modelDirectory: String, text: String, path: KernelPath, printAll: Bool) throws {
         let dir = URL(fileURLWithPath: modelDirectory)
-        let tokenizer = try WordPieceTokenizer.load(modelDirectory: dir)
         let model = try EncoderModel.load(directory: dir, path: path)
+        let tokenizer = try WordPieceTokenizer.load(modelDirectory: dir, embeddingRows: model.config.vocabularySize)
         let ids = tokenizer.encode(text)
         let embedding = try model.sentenceEmbedding(ids)
         print("ids: [\(ids.map(String.init).joined(separator: ","))]")

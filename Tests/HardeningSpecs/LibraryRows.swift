@@ -205,6 +205,25 @@ enum LibraryRows {
     ]
 
     static let layers: [ErrorRow] = [
+        // Public vars changed after a checked init (docs/reliability.md, "Unsafe code and its guards"):
+        // each reaches an unsafe loop that reads as many values as the weights' shapes say.
+        ErrorRow("layers", "Linear [4, 3] whose bias was set to 2 values after init", .shapeMismatch, naming: ["bias [2]", "bias [4]"]) {
+            var rng = SeededRNG(seed: 1)
+            var linear = try Linear(inputSize: 3, outputSize: 4, rng: &rng)
+            linear.bias = [1, 2]  // addRowVector's precondition trapped before
+            _ = try linear(F.m(2, 3))
+        },
+        ErrorRow("layers", "LayerNorm of width 8 whose β was set to 3 values after init", .shapeMismatch, naming: ["β [3]", "β [8]"]) {
+            var norm = try LayerNorm(width: 8)
+            norm.beta = [0, 0, 0]  // the kernel read 8 values of a 3-value buffer before (silently, no trap)
+            _ = try norm(F.m(2, 8))
+        },
+        ErrorRow("layers", "SwiGLU whose up projection was replaced by a [3, 4] after init (gate [5, 4])", .shapeMismatch, naming: ["[2, 5]", "[2, 3]"]) {
+            var rng = SeededRNG(seed: 2)
+            var ffn = try SwiGLUFeedForward(modelWidth: 4, feedForwardWidth: 5, rng: &rng)
+            ffn.up = try Linear(inputSize: 4, outputSize: 3, bias: false, rng: &rng)  // the kernel read 10 values of 6 before
+            _ = try ffn(F.m(2, 4))
+        },
         ErrorRow("layers", "RMSNorm of x [2, 3] with width 4", .shapeMismatch, naming: ["[2, 3]", "4"]) {
             _ = try RMSNorm(width: 4)(F.m(2, 3))
         },
@@ -418,6 +437,89 @@ enum LibraryRows {
         },
         ErrorRow("models", "BERT directory without a download", .missingFile, naming: ["config.json", "make fetch-data"]) {
             _ = try EncoderModel.load(directory: URL(fileURLWithPath: "/nonexistent/all-MiniLM-L6-v2"))
+        },
+        // Model directories whose parts disagree (each found by trying it on the release CLI: the
+        // sizes of 2⁴⁰ and 2⁶² trapped or died in a fatal allocation before their check, the others
+        // loaded silently). 2⁴⁰ = 1099511627776, 2⁶² = 4611686018427387904.
+        ErrorRow("models", "GPT-2 config.json n_layer 1 for a 2-layer model.safetensors", .malformedFile,
+                 naming: ["model.safetensors", "h.1.", "n_layer = 1", "2 layers"]) {
+            let dir = try F.gpt2Directory { $0["n_layer"] = 1 }
+            defer { try? FileManager.default.removeItem(at: dir) }
+            _ = try DecoderOnlyModel.load(directory: dir)
+        },
+        ErrorRow("models", "GPT-2 config.json n_layer 2⁴⁰ (the layers' storage was reserved first)", .malformedFile,
+                 naming: ["model.safetensors", "layer 2", "n_layer = 1099511627776"]) {
+            let dir = try F.gpt2Directory { $0["n_layer"] = 1 << 40 }
+            defer { try? FileManager.default.removeItem(at: dir) }
+            _ = try DecoderOnlyModel.load(directory: dir)
+        },
+        ErrorRow("models", "GPT-2 config.json n_embd 2⁶² with n_inner (3·n_embd overflowed)", .shapeMismatch,
+                 naming: ["wte.weight", "model.safetensors", "[16, 4611686018427387904]", "[16, 8]"]) {
+            let dir = try F.gpt2Directory { $0["n_embd"] = 1 << 62; $0["n_head"] = 1 }
+            defer { try? FileManager.default.removeItem(at: dir) }
+            _ = try DecoderOnlyModel.load(directory: dir)
+        },
+        ErrorRow("models", "BERT config.json num_hidden_layers 1 for a 2-layer model.safetensors", .malformedFile,
+                 naming: ["model.safetensors", "encoder.layer.1.", "num_hidden_layers = 1"]) {
+            let dir = try F.bertDirectory { $0["num_hidden_layers"] = 1 }
+            defer { try? FileManager.default.removeItem(at: dir) }
+            _ = try EncoderModel.load(directory: dir)
+        },
+        ErrorRow("models", "BERT config.json num_hidden_layers 2⁴⁰", .malformedFile,
+                 naming: ["model.safetensors", "layer 2", "num_hidden_layers = 1099511627776"]) {
+            let dir = try F.bertDirectory { $0["num_hidden_layers"] = 1 << 40 }
+            defer { try? FileManager.default.removeItem(at: dir) }
+            _ = try EncoderModel.load(directory: dir)
+        },
+        ErrorRow("models", "BERT vocab.txt of 19 tokens for 16 embedding rows", .malformedFile,
+                 naming: ["vocab.txt", "19 tokens", "16 rows", "vocab_size"]) {
+            let dir = try F.bertDirectory(vocabulary: 19)
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let model = try EncoderModel.load(directory: dir)
+            _ = try WordPieceTokenizer.load(modelDirectory: dir, embeddingRows: model.config.vocabularySize)
+        },
+        ErrorRow("models", "translator config.json sourceVocabularySize 2⁴⁰ (allocated before the weights were read)", .shapeMismatch,
+                 naming: ["encoder.embed_tokens.weight", "model.safetensors", "sourceVocabularySize", "[1099511627776, 8]", "[259, 8]"]) {
+            let dir = try F.translatorDirectory { $0["sourceVocabularySize"] = 1 << 40 }
+            defer { try? FileManager.default.removeItem(at: dir) }
+            _ = try Translator.load(directory: dir)
+        },
+        ErrorRow("models", "translator config.json feedForwardWidth 2⁴⁰", .shapeMismatch,
+                 naming: ["intermediate.dense.weight", "feedForwardWidth", "[1099511627776, 8]", "[16, 8]"]) {
+            let dir = try F.translatorDirectory { $0["feedForwardWidth"] = 1 << 40 }
+            defer { try? FileManager.default.removeItem(at: dir) }
+            _ = try Translator.load(directory: dir)
+        },
+        ErrorRow("models", "translator config.json decoderLayers 2⁴⁰", .malformedFile,
+                 naming: ["model.safetensors", "layer 2", "decoderLayers = 1099511627776"]) {
+            let dir = try F.translatorDirectory { $0["decoderLayers"] = 1 << 40 }
+            defer { try? FileManager.default.removeItem(at: dir) }
+            _ = try Translator.load(directory: dir)
+        },
+        ErrorRow("models", "translator config.json encoderLayers 1 for 2-layer weights", .malformedFile,
+                 naming: ["model.safetensors", "encoder.layers.1.", "encoderLayers = 1"]) {
+            let dir = try F.translatorDirectory { $0["encoderLayers"] = 1 }
+            defer { try? FileManager.default.removeItem(at: dir) }
+            _ = try Translator.load(directory: dir)
+        },
+        ErrorRow("models", "translator model.safetensors with a tensor the model lacks", .malformedFile,
+                 naming: ["model.safetensors", "stray.weight"]) {
+            let dir = try F.translatorDirectory()
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let url = dir.appendingPathComponent("model.safetensors")
+            let file = try SafeTensorsFile.read(contentsOf: url)
+            let tensors = try file.names.map { name -> (name: String, shape: [Int], values: [Float]) in
+                let (shape, values) = try file.floats(name)
+                return (name, shape, values)
+            }
+            try SafeTensorsFile.write(tensors + [("stray.weight", [2], [1, 2])], metadata: file.metadata, to: url)
+            _ = try Translator.load(directory: dir)
+        },
+        ErrorRow("models", "translator target tokenizer of 260 tokens for 259 embedding rows", .malformedFile,
+                 naming: ["target/vocab.json", "260 tokens", "targetVocabularySize", "259"]) {
+            let dir = try F.translatorDirectory(targetMerges: [("a", "b")])
+            defer { try? FileManager.default.removeItem(at: dir) }
+            _ = try Translator.load(directory: dir)
         },
         ErrorRow("models", "translator: source ids of nothing", .emptySequence, naming: ["source"]) {
             let t = Translator(model: try F.tinySeq2Seq(), sourceTokenizer: try BPETokenizer(tokens: ["<pad>", "<bos>", "<eos>"] + byteAlphabet, merges: []),
@@ -658,6 +760,11 @@ enum LibraryRows {
         ErrorRow("files", "config.json without num_attention_heads", .malformedFile, naming: ["num_attention_heads"]) {
             let json = #"{"hidden_size": 8, "num_hidden_layers": 1, "intermediate_size": 16, "vocab_size": 10, "max_position_embeddings": 8}"#
             _ = try TransformerConfig.huggingFace(json: Array(json.utf8), schema: .bert, path: "config.json")
+        },
+        ErrorRow("files", "GPT-2 config.json n_embd 2⁶² without n_inner (4·n_embd overflowed: a trap)", .malformedFile,
+                 naming: ["config.json", "n_embd", "4611686018427387904", "n_inner", "overflows"]) {
+            let json = #"{"n_embd": 4611686018427387904, "n_head": 1, "n_layer": 1, "n_positions": 8, "vocab_size": 16}"#
+            _ = try TransformerConfig.huggingFace(json: Array(json.utf8), schema: .gpt2, path: "config.json")
         },
         ErrorRow("files", "config.json with n_embd \"768\" (a string)", .malformedFile, naming: ["n_embd"]) {
             let json = #"{"n_embd": "768", "n_head": 12, "n_layer": 12, "n_positions": 1024, "vocab_size": 50257}"#

@@ -106,6 +106,61 @@ enum Fixture {
         _ = try TrainingCheckpoint.read(from: url, into: &model, optimizer: &optimizer)
     }
 
+    // Model directories of two layers, written by the library's own savers, then damaged by `edit`
+    // (config.json as a JSON object; the directory for anything else) — as a user would damage them:
+    // another model's config, a vocabulary or tokenizer from another run, a stray tensor.
+
+    /// config.json at `dir` after `edit` (JSON object, keys as in the file).
+    static func editConfig(_ dir: URL, _ edit: (inout [String: Any]) -> Void) throws {
+        let url = dir.appendingPathComponent("config.json")
+        var object = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+        edit(&object)
+        try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]).write(to: url)
+    }
+
+    /// A GPT-2 directory (config.json + model.safetensors) of a 2-layer, d 8, V 16 decoder.
+    static func gpt2Directory(_ edit: (inout [String: Any]) -> Void = { _ in }) throws -> URL {
+        let dir = try directory()
+        try DecoderOnlyModel.seeded(TransformerConfig(vocabularySize: 16, contextLength: 8, modelWidth: 8, heads: 2, layers: 2), seed: 3)
+            .save(directory: dir)
+        try editConfig(dir, edit)
+        return dir
+    }
+
+    /// A BERT directory (config.json, model.safetensors, vocab.txt of `vocabulary` tokens) of a
+    /// 2-layer, d 8, V 16 encoder, in Hugging Face's names.
+    static func bertDirectory(vocabulary: Int = 16, _ edit: (inout [String: Any]) -> Void = { _ in }) throws -> URL {
+        let config = TransformerConfig(vocabularySize: 16, contextLength: 8, tokenTypes: 2, modelWidth: 8, heads: 2, layers: 2,
+                                       feedForwardWidth: 16, layerNormEpsilon: 1e-12, activation: .gelu)
+        var model = try EncoderModel.seeded(config, seed: 4)
+        var tensors: [(name: String, shape: [Int], values: [Float])] = []
+        model.visitParameters(prefix: "") { name, shape, values in tensors.append((name, shape, values)) }
+        let dir = try directory()
+        try SafeTensorsFile.write(tensors, to: dir.appendingPathComponent("model.safetensors"))
+        try Data(config.huggingFaceJSON(schema: .bert).utf8).write(to: dir.appendingPathComponent("config.json"))
+        let tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + (5..<max(vocabulary, 5)).map { "w\($0)" }
+        try Data((tokens.joined(separator: "\n") + "\n").utf8).write(to: dir.appendingPathComponent("vocab.txt"))
+        try editConfig(dir, edit)
+        return dir
+    }
+
+    /// A translator directory (config.json, model.safetensors, source/ and target/ tokenizers) of a
+    /// 2+2-layer, d 8 encoder-decoder whose vocabularies are the 3 specials + 256 bytes (259 rows),
+    /// as `Translator.save` writes it; `targetMerges` adds merges (and their tokens) to the target
+    /// tokenizer only.
+    static func translatorDirectory(targetMerges: [(String, String)] = [], _ edit: (inout [String: Any]) -> Void = { _ in }) throws -> URL {
+        let specials = ["<pad>", "<bos>", "<eos>"]
+        let config = EncoderDecoderConfig(sourceVocabularySize: 259, targetVocabularySize: 259, contextLength: 8, modelWidth: 8, heads: 2,
+                                          encoderLayers: 2, decoderLayers: 2, feedForwardWidth: 16)
+        let translator = Translator(model: try EncoderDecoderModel.seeded(config, seed: 5),
+                                    sourceTokenizer: try BPETokenizer(tokens: specials + byteAlphabet, merges: []),
+                                    targetTokenizer: try BPETokenizer(tokens: specials + byteAlphabet + targetMerges.map { $0.0 + $0.1 }, merges: targetMerges))
+        let dir = try directory()
+        try translator.save(to: dir)
+        try editConfig(dir, edit)
+        return dir
+    }
+
     /// A fresh directory under the temporary directory.
     static func directory() throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("hardening-\(UUID().uuidString)")

@@ -76,6 +76,29 @@ enum ResultRows {
             // Mean over the 2 positions of (0 + 2e30) = 1e30, to Float rounding of the logits.
             return abs(loss - 1e30) <= 1e30 * 1e-6 ? nil : "loss = \(loss)"
         },
+        ResultRow("training", "AdamW resumed at step Int.max (a damaged checkpoint's optimizerStep; the update trapped, found by fuzzing)",
+                  documented: "the update runs and the step stays Int.max: bias corrections 1 − β^t are exactly 1, θ −= η·m/(√v + ε)") {
+            var rng = SeededRNG(seed: 1)
+            var model = try Linear(inputSize: 2, outputSize: 1, rng: &rng)
+            var gradient = model
+            gradient.weight.storage = [0.5, -1]
+            gradient.bias = [2]
+            let before = model.weight.storage + model.bias!
+            var optimizer = try AdamW(weightDecay: 0)
+            optimizer.restore(step: .max, m: [[0, 0], [0]], v: [[0, 0], [0]])
+            optimizer.update(&model, gradient: gradient, learningRate: 1e-3)
+            guard optimizer.step == .max else { return "step \(optimizer.step)" }
+            // m = (1 − β₁)g, v = (1 − β₂)g², no bias correction: Δθ = η·0.1g/(√0.001·|g| + 1e-8), in Double.
+            // Tolerance: |θ| < 1 and |Δθ| ≈ 3.2e-3, so the update's six Float roundings (m, v, √, ÷, ×, −)
+            // each err by ≤ 2⁻²⁴ ≈ 6e-8 absolutely: 6 · 6e-8 < 1e-6. With step 1's bias corrections
+            // instead (c₁ = 0.1, c₂ = 0.001), |Δθ| would be η = 1e-3 — 2.2e-3 away, far outside it.
+            for (i, g) in [0.5, -1, 2].enumerated() {
+                let expected = Double(before[i]) - 1e-3 * 0.1 * g / ((0.001 * g * g).squareRoot() + 1e-8)
+                let observed = Double((model.weight.storage + model.bias!)[i])
+                if abs(observed - expected) > 1e-6 { return "θ[\(i)] = \(observed), expected \(expected)" }
+            }
+            return nil
+        },
         ResultRow("metrics", "conlleval with no entities anywhere", documented: "P = R = F1 = 0 and token accuracy 1 (conlleval.pl prints 0.00)") {
             let r = try Conlleval.evaluate(gold: [["O", "O"]], predicted: [["O", "O"]])
             return r.precision == 0 && r.recall == 0 && r.f1 == 0 && r.tokenAccuracy == 1 ? nil : "\(r.precision) \(r.recall) \(r.f1) \(r.tokenAccuracy)"

@@ -50,7 +50,8 @@ struct CheckpointSpecs {
         let config = dir.appendingPathComponent("config.json")
         let goodConfig = try String(contentsOf: config, encoding: .utf8)
         try goodConfig.replacingOccurrences(of: "\"n_embd\": 16", with: "\"n_embd\": 8").write(to: config, atomically: true, encoding: .utf8)
-        expectError("\"h.0.attn.c_attn.weight\" in \(weights.path): expected [8, 24], got [16, 48]")
+        // n_embd is checked against wte first (before 3·n_embd, c_attn's width, is computed).
+        expectError("\"wte.weight\" in \(weights.path): expected [\(model.config.vocabularySize), 8], got [\(model.config.vocabularySize), 16]")
         try goodConfig.replacingOccurrences(of: "gelu_new", with: "swish").write(to: config, atomically: true, encoding: .utf8)
         expectError("swish")
         try FileManager.default.removeItem(at: config)

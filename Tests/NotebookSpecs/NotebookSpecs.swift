@@ -85,4 +85,17 @@ struct NotebookSpecs {
         defer { try? FileManager.default.removeItem(atPath: path) }
         #expect(throws: NotebookError.self) { try Notebook(path: path) }
     }
+
+    @Test("A notebook that is not UTF-8 is a malformed-notebook error naming file and line (was Foundation's error naming neither)")
+    func notUTF8() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("nb-latin1-\(UUID().uuidString).md").path
+        try Data("# x\n\nCaf".utf8 + [0xE9] + "\n```swift\nprint(1)\n```\n".utf8).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        do {
+            _ = try Notebook(path: path)
+            Issue.record("a Latin-1 byte was accepted")
+        } catch let error as NotebookError {
+            #expect(error.description == "\(path):3: not valid UTF-8")
+        }
+    }
 }

@@ -1,0 +1,80 @@
+import DecoderSpec
+import Foundation
+import Testing
+
+// The preconditions that guard unsafe loops in release builds (docs/reliability.md, "Unsafe code
+// and its guards"). A precondition stops the process, so each case runs in a child process (a
+// Swift Testing exit test) that must exit with a failure whose stderr names the guard — a debug
+// build's own bounds checks could otherwise stop the child for another reason — and the same calls
+// with consistent counts must work. Each case was an out-of-bounds read or write through a pointer
+// before its guard (checked by removing the guards: the Matrix and embedding children exited 0, the
+// attention child hung in corrupted memory — hence the time limit).
+@Suite("Unsafe loops are reached only with the counts they rely on (preconditions hold in release builds)", .timeLimit(.minutes(1)))
+struct UnsafeContractSpecs {
+    static func stderr(_ result: ExitTest.Result?) -> String {
+        String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
+    }
+
+    @Test("A Matrix keeps rows·cols elements: in-place element writes are fine, a count change stops the program")
+    func matrixStorageCount() async {
+        var m = Matrix(rows: 2, cols: 3)
+        m.storage[4] = 7
+        m.storage = [Float](repeating: 1, count: 6)
+        #expect(m.storage.count == 6 && m[1, 1] == 1)
+        let removed = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            var m = Matrix(rows: 2, cols: 3)
+            m.storage.removeLast()  // a later matmul would have read 6 values of a 5-value buffer
+        }
+        #expect(Self.stderr(removed).contains("Matrix storage changed to 5 elements for [2, 3]"), "\(Self.stderr(removed))")
+        let assigned = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            var m = Matrix(rows: 2, cols: 3)
+            m.storage = [1, 2]
+        }
+        #expect(Self.stderr(assigned).contains("Matrix storage of 2 elements for [2, 3]"), "\(Self.stderr(assigned))")
+    }
+
+    @Test("Embedding backward: an id outside the gradient table's rows stops the program (it indexed the write pointer)")
+    func embeddingBackwardIDs() async throws {
+        var dE = Matrix(rows: 4, cols: 2)
+        EmbeddingTable.backward(ids: [0, 3], dOut: try Matrix(rows: 2, cols: 2, storage: [1, 2, 3, 4]), gradient: &dE)
+        #expect(dE.storage == [1, 2, 0, 0, 0, 0, 3, 4])
+        let r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            var dE = Matrix(rows: 4, cols: 2)
+            EmbeddingTable.backward(ids: [0, 4], dOut: Matrix(rows: 2, cols: 2), gradient: &dE)
+        }
+        #expect(Self.stderr(r).contains("embedding backward: id 4 for a table of 4 rows"), "\(Self.stderr(r))")
+    }
+
+    @Test("Linear backward: a gradient of another shape stops the program (GEMM wrote [out, in] into it)")
+    func linearBackwardGradientShape() async {
+        let r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            var rng = SeededRNG(seed: 1)
+            let linear = try! Linear(inputSize: 3, outputSize: 4, rng: &rng)
+            var gradient = try! Linear(inputSize: 2, outputSize: 2, rng: &rng)
+            linear.backward(Matrix(rows: 5, cols: 4), input: Matrix(rows: 5, cols: 3), gradient: &gradient, path: .optimized)
+        }
+        #expect(Self.stderr(r).contains("Linear backward: gradient W [2, 2]"), "\(Self.stderr(r))")
+    }
+
+    @Test("Attention training forward: a segment beyond the rows stops the program (its rows were pointer offsets)")
+    func attentionSegmentRange() async {
+        let r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            var rng = SeededRNG(seed: 1)
+            let attention = try! MultiHeadAttention(modelWidth: 4, heads: 2, rng: &rng)
+            let x = Matrix(rows: 3, cols: 4)
+            _ = attention.trainingForward(x, memory: x, segments: [.selfAttention(0..<5)], path: .optimized)
+        }
+        #expect(Self.stderr(r).contains("attention segment 0..<5"), "\(Self.stderr(r))")
+    }
+
+    @Test("LayerNorm backward: a cache of another shape stops the program")
+    func layerNormBackwardCache() async {
+        let r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            let norm = try! LayerNorm(width: 4)
+            var gradient = try! LayerNorm(width: 4)
+            let (_, cache) = norm.trainingForward(Matrix(rows: 2, cols: 4))
+            _ = norm.backward(Matrix(rows: 3, cols: 4), cache: cache, gradient: &gradient)
+        }
+        #expect(Self.stderr(r).contains("LayerNorm backward: dy [3, 4], x̂ [2, 4]"), "\(Self.stderr(r))")
+    }
+}
