@@ -693,6 +693,10 @@ enum LibraryRows {
     ]
 
     static let files: [ErrorRow] = [
+        ErrorRow("files", "language-model report (pe-study.jsonl): line 2 without its test perplexities", .malformedFile, naming: ["study.jsonl", "line 2", "test"]) {
+            let line = #"{"bigramPerplexity":63.5,"minutes":4,"parameters":10,"positionEncoding":"rope","seed":1,"steps":4,"test":[],"tokens":8,"trainingContext":4,"unigramPerplexity":417}"#
+            _ = try LanguageModelReport.read(jsonLines: line + "\n" + line.replacingOccurrences(of: #""test":[],"#, with: ""), path: "study.jsonl")
+        },
         ErrorRow("files", "safetensors: 3-byte file", .malformedFile, naming: ["byte"]) {
             _ = try SafeTensorsFile(bytes: [1, 2, 3], path: "short.safetensors")
         },
