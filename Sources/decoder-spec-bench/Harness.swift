@@ -73,12 +73,18 @@ var codeGeneration: String {
     #endif
 }
 
+/// The first CPU's feature flags from /proc/cpuinfo (empty where there is none).
+var cpuFlags: Set<String> {
+    guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return [] }
+    return Set(info.split(separator: "\n").first { $0.hasPrefix("flags") }.map { $0.split(separator: " ").map(String.init) } ?? [])
+}
+
 /// The CPU's model name and the SIMD extensions the kernels can use, from /proc/cpuinfo.
 var cpuDescription: String {
     guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return "unknown CPU" }
     let lines = info.split(separator: "\n")
     let name = lines.first { $0.hasPrefix("model name") }.map { String($0.split(separator: ":", maxSplits: 1)[1]).trimmingCharacters(in: .whitespaces) } ?? "unknown"
-    let flags = Set(lines.first { $0.hasPrefix("flags") }.map { $0.split(separator: " ").map(String.init) } ?? [])
+    let flags = cpuFlags
     let isa = ["avx512f", "avx2", "fma", "avx"].filter(flags.contains).joined(separator: "+")
     let family = lines.first { $0.hasPrefix("cpu family") }.map { String($0.split(separator: ":")[1]).trimmingCharacters(in: .whitespaces) } ?? "?"
     let model = lines.first { $0.hasPrefix("model\t") }.map { String($0.split(separator: ":")[1]).trimmingCharacters(in: .whitespaces) } ?? "?"

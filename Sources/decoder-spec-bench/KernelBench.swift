@@ -19,14 +19,40 @@ struct OpenBLAS {
     let dgemm: DGEMM
     let setThreads: SetThreads?
     let path: String
+    /// `openblas_get_corename()`: the kernel set OpenBLAS chose (DYNAMIC_ARCH builds choose at load).
+    let coreName: String
+    /// How that choice was made, for the benchmark's header.
+    let coreChoice: String
 
+    /// OpenBLAS's own CPU detection (DYNAMIC_ARCH) only knows the models of its release: Debian's
+    /// 0.3.21 takes an Intel family 6 model 207 (AVX-512) for a Prescott (SSE3) and runs SGEMM 1024 at
+    /// ~21–33 GFLOP/s, a third of what its AVX-512 kernels do. So unless the user set
+    /// OPENBLAS_CORETYPE, the kernel set is chosen from the CPU's flags before the library loads:
+    /// SkylakeX (its AVX-512 kernels) when avx512f/bw/dq/vl are present, Haswell (AVX2 + FMA) when
+    /// those are. The peer is then compared at its best, not at a misdetection.
     static let shared: OpenBLAS? = {
+        var choice = "OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "") set by the user"
+        if ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil {
+            let flags = cpuFlags
+            if ["avx512f", "avx512bw", "avx512dq", "avx512vl"].allSatisfy(flags.contains) {
+                setenv("OPENBLAS_CORETYPE", "SkylakeX", 1)
+                choice = "OPENBLAS_CORETYPE=SkylakeX set by the bench from the CPU's AVX-512 flags"
+            } else if flags.contains("avx2") && flags.contains("fma") {
+                setenv("OPENBLAS_CORETYPE", "Haswell", 1)
+                choice = "OPENBLAS_CORETYPE=Haswell set by the bench from the CPU's AVX2/FMA flags"
+            } else {
+                choice = "OpenBLAS's own CPU detection"
+            }
+        }
         for name in ["libopenblas.so.0", "libopenblas.so", "libopenblas.dylib"] {
             guard let h = dlopen(name, RTLD_NOW | RTLD_LOCAL) else { continue }
             guard let s = dlsym(h, "cblas_sgemm"), let d = dlsym(h, "cblas_dgemm") else { continue }
             let t = dlsym(h, "openblas_set_num_threads")
+            typealias CoreName = @convention(c) () -> UnsafePointer<CChar>?
+            let core = dlsym(h, "openblas_get_corename").flatMap { unsafeBitCast($0, to: CoreName.self)() }.map { String(cString: $0) }
             return OpenBLAS(sgemm: unsafeBitCast(s, to: SGEMM.self), dgemm: unsafeBitCast(d, to: DGEMM.self),
-                            setThreads: t.map { unsafeBitCast($0, to: SetThreads.self) }, path: name)
+                            setThreads: t.map { unsafeBitCast($0, to: SetThreads.self) }, path: name,
+                            coreName: core ?? "unknown", coreChoice: choice)
         }
         return nil
     }()
@@ -115,7 +141,7 @@ enum KernelBench {
                      GEMMInfo.cores, peak2.gflops, peak2.gflops / peak.gflops))
         if let ob = OpenBLAS.shared {
             ob.setThreads?(1)
-            print("OpenBLAS: \(ob.path) (single thread via openblas_set_num_threads(1)); OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "unset")")
+            print("OpenBLAS: \(ob.path), core \(ob.coreName) (\(ob.coreChoice)); single thread via openblas_set_num_threads(1)")
         } else {
             print("OpenBLAS: absent (libopenblas.so.0 could not be dlopen'ed)")
         }

@@ -43,6 +43,8 @@ guard unknown.isEmpty else {
 let selected = args.isEmpty ? suites : suites.filter { args.contains($0.name) }
 print("machine: \(cpuDescription)")
 print("code generation: \(codeGeneration)")
+let openBLASLine = OpenBLAS.shared.map { "\($0.path), kernel set \($0.coreName) (\($0.coreChoice))" } ?? "absent"
+print("OpenBLAS: \(openBLASLine)")
 let startedAt = Date().formatted(.iso8601)
 var markdown = """
 # Benchmarks
@@ -55,6 +57,8 @@ before it is timed; medians of several runs; ratios measured in the same run). S
 Machine: \(cpuDescription)
 
 Code generation: \(codeGeneration)
+
+OpenBLAS: \(openBLASLine)
 
 
 """
