@@ -26,7 +26,8 @@ jobs it times itself in a JSON file (--jobs FILE): the shapes, and for training 
              — on each (source, target) batch given, padded, with key-padding and causal masks
 
 Threads: torch.set_num_threads(N) for each N a job lists. Training: one warm-up round (a step on
-every batch), then `rounds` timed rounds; the median round's tokens/s (NER: every sub-token of the
+every batch), then `rounds` timed rounds; the median round's tokens/s and, apart, the median
+round's process CPU time (time.process_time, every thread: what a shared machine cannot take away) (NER: every sub-token of the
 batches, padding not counted; translation: source tokens + target tokens + one <eos> per pair —
 what our trainer counts). AdamW: β (0.9, 0.999), ε 1e-8, weight decay on matrices only (rank ≥ 2),
 as ours.
@@ -177,15 +178,16 @@ def time_training(name, step, batches, tokens, threads_list, rounds):
         torch.set_num_threads(threads)
         losses = [step(b) for b in batches]  # warm-up
         assert all(math.isfinite(x) for x in losses), f"{name}: non-finite loss in the warm-up {losses}"
-        samples = []
+        samples, cpu = [], []
         for _ in range(rounds):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             for b in batches:
                 step(b)
             samples.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
         seconds = statistics.median(samples)
         out.append({"threads": threads, "batches": len(batches), "tokens": tokens, "rounds": rounds, "seconds_per_round": seconds,
-                    "tokens_per_second": tokens / seconds, "first_losses": losses})
+                    "tokens_per_second": tokens / seconds, "cpu_seconds_per_round": statistics.median(cpu), "first_losses": losses})
         log(f"{name} threads {threads}: {tokens / seconds:.0f} tokens/s ({seconds:.2f} s per round of {len(batches)} steps)")
     return out
 
