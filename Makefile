@@ -52,11 +52,18 @@ pe-study: cli fetch-data
 
 ## bench: release build with native code generation; prints the tables and records docs/benchmarks.md and
 ## docs/benchmarks.json (every measurement, the FP32 peak and read bandwidth: the figures' source)
-## (SUITES="kernels decode" runs a subset and leaves both alone; its record goes to .build-release/benchmarks.json)
+## (SUITES="kernels decode" runs a subset and leaves both alone; its record goes to .build-release/benchmarks.json).
+## PyTorch is measured beside ours in the same run when the peers' venv exists (make peer-venv); never needed by make test.
 bench:
 	@./scripts/ensure-deps --bench
 	$(SWIFT) build -c release --product decoder-spec-bench --scratch-path $(RELEASE_DIR) $(NATIVE)
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(RELEASE_DIR)/release/decoder-spec-bench $(if $(SUITES),--record $(RELEASE_DIR)/benchmarks.json,--markdown docs/benchmarks.md --record docs/benchmarks.json) $(SUITES)
+
+## peer-venv: the git-ignored .venv-peers/ with a CPU torch and transformers (scripts/peer-venv): the peers
+## make bench measures (scripts/bench-peers.py) and the reference-framework fixtures' maker
+.PHONY: peer-venv
+peer-venv:
+	./scripts/peer-venv
 
 ## docs: the book and the API as one static DocC site in the git-ignored .build-docs/, warnings as
 ## errors (an unresolved link or a missing image fails). The catalog Sources/DecoderSpec/DecoderSpec.docc

@@ -9,11 +9,15 @@ import Foundation
 /// 8·T² bytes; the fused kernel allocates `FusedAttention.workspaceBytes(queries:dk:)`.
 enum AttentionBench {
     static func run() throws -> [Table] {
-        let d = 64
+        let d = 64, lengths = [512, 1024, 2048, 4096]
+        // The peer first: torch.nn.functional.scaled_dot_product_attention(is_causal: true), one thread.
+        let peer = PyTorchPeer.run(.init(sdpa: .init(T: lengths, d: d, threads: [1])))
+        notePeer(peer, suite: "attention")
         var table = Table(
-            title: "attention — causal, single head, d = 64, one thread (ms, median)",
-            header: ["T", "naive ms", "optimized ms", "speed-up", "optimized GFLOP/s", "naive CPU ms", "optimized CPU ms", "CPU speed-up", "naive extra bytes", "optimized extra bytes", "max |opt − naive|"])
-        for t in [512, 1024, 2048, 4096] {
+            title: "attention — causal, single head, d = 64, one thread (ms, median); " + peer.titleNote,
+            header: ["T", "naive ms", "optimized ms", "speed-up", "optimized GFLOP/s", "naive CPU ms", "optimized CPU ms", "CPU speed-up", "naive extra bytes", "optimized extra bytes", "max |opt − naive|",
+                     "PyTorch SDPA ms", "opt÷PyTorch"])
+        for t in lengths {
             var rng = SeededRNG(seed: UInt64(t))
             let q = rng.matrix(rows: t, cols: d), k = rng.matrix(rows: t, cols: d), v = rng.matrix(rows: t, cols: d)
             let mask = AttentionMask.causal()
@@ -49,12 +53,21 @@ enum AttentionBench {
             let flops = 4.0 * Double(d) * Double(t) * Double(t + 1) / 2
             let naiveBytes = 2 * t * t * MemoryLayout<Float>.stride
             let fusedBytes = FusedAttention.workspaceBytes(queries: t, dk: d)
+            let tTorch = peer.value?.sdpa?.first { $0.T == t && $0.threads == 1 }?.seconds
             table.rows.append([
                 "\(t)", ms(tNaive), ms(tFused), ratio(tNaive / tFused), String(format: "%.1f", flops / tFused / 1e9), ms(cpuNaive), ms(cpuFused), ratio(cpuNaive / cpuFused),
                 bytes(naiveBytes), bytes(fusedBytes), String(format: "%.1e", worst),
+                tTorch.map(ms) ?? "—", tTorch.map { ratio($0 / tFused) } ?? "—",
             ])
             let shape = "T=\(t) d=64 causal"
             let ioBytes = Double(4 * t * d * 4)  // Q, K, V read, O written
+            if let tTorch {
+                recorded.append(Measurement(suite: "attention", kernel: "sdpa-causal", variant: "pytorch", shape: shape, medianSeconds: tTorch,
+                                            gflops: flops / tTorch / 1e9, note: "torch.nn.functional.scaled_dot_product_attention, 1 thread", bytes: ioBytes))
+                peerRatios.append(PeerRatio(suite: "attention", job: "causal attention T \(t), d 64, 1 thread (SDPA)",
+                                            ours: String(format: "%.1f GFLOP/s", flops / tFused / 1e9), pytorch: String(format: "%.1f GFLOP/s", flops / tTorch / 1e9),
+                                            ratio: tTorch / tFused))
+            }
             recorded.append(Measurement(suite: "attention", kernel: "sdpa-causal", variant: "naive", shape: shape,
                                         medianSeconds: tNaive, gflops: flops / tNaive / 1e9, note: "extra \(naiveBytes) B", bytes: ioBytes))
             recorded.append(Measurement(suite: "attention", kernel: "sdpa-causal", variant: "optimized", shape: shape,

@@ -30,20 +30,24 @@ enum DecodeBench {
         let bandwidth = readBandwidth()
         recordedReadBandwidth = bandwidth
         let config = TransformerConfig.gpt2Small
-        var table = Table(title: "Decode: GPT-2-small shape (124M params, seeded weights), one core",
-                          header: ["backend", "cache", "context", "ms/token", "tokens/s", "% of bandwidth bound"])
+        let contexts = [64, 256, 1024], cachedSteps = 16
+        // The peer first: Hugging Face generate, greedy with the KV cache, one thread, the same contexts.
+        let peer = PyTorchPeer.run(.init(decode: .init(contexts: contexts, steps: cachedSteps, threads: [1])))
+        notePeer(peer, suite: "decode")
+        var table = Table(title: "Decode: GPT-2-small shape (124M params, seeded weights), one core; " + peer.titleNote,
+                          header: ["backend", "cache", "context", "ms/token", "tokens/s", "% of bandwidth bound", "HF generate tokens/s", "ours÷HF"])
         let paths: [KernelPath] = [.naive, .optimized]  // one core: the table's premise
         let models = try paths.map { try DecoderOnlyModel.seeded(config, seed: 1, path: $0) }
         let weightBytes = Double(models[1].parameterCount * 4)
         let bound = bandwidth / weightBytes
         var rng = SeededRNG(seed: 5)
         for (path, model) in zip(paths, models) {
-            for context in [64, 256, 1024] {
+            for context in contexts {
                 for cache in [true, false] {
                     // The naive path runs ~100× slower: measure it only where a run takes seconds.
                     if path == .naive && (context > 64 || !cache) { continue }
                     if !cache && context > 256 { continue }
-                    let steps = cache ? (path == .naive ? 2 : 16) : 2
+                    let steps = cache ? (path == .naive ? 2 : cachedSteps) : 2
                     let prompt = (0..<(context - steps)).map { _ in Int(rng.next() % UInt64(config.vocabularySize)) }
                     var cacheState = model.makeCache()
                     _ = try model.logits(appending: prompt, to: &cacheState)
@@ -60,8 +64,19 @@ enum DecodeBench {
                     }
                     samples.sort()
                     let perToken = samples[samples.count / 2]
+                    // HF generate's step at this context beside our cached optimized path (the same work per token).
+                    let hf = path == .optimized && cache ? peer.value?.decode?.first { $0.context == context && $0.threads == 1 }?.seconds_per_token : nil
                     table.rows.append([path.rawValue, cache ? "on" : "off", "\(context)", ms(perToken),
-                                       String(format: "%.1f", 1 / perToken), String(format: "%.0f%%", 100 / perToken / bound)])
+                                       String(format: "%.1f", 1 / perToken), String(format: "%.0f%%", 100 / perToken / bound),
+                                       hf.map { String(format: "%.1f", 1 / $0) } ?? "—", hf.map { ratio($0 / perToken) } ?? "—"])
+                    if let hf {
+                        recorded.append(Measurement(suite: "decode", kernel: "gpt2-small decode", variant: "hf-generate", shape: "context \(context)",
+                                                    medianSeconds: hf, gflops: 2 * weightBytes / 4 / hf / 1e9, note: "transformers generate, greedy, KV cache, 1 thread",
+                                                    bytes: weightBytes))
+                        peerRatios.append(PeerRatio(suite: "decode", job: "GPT-2-small greedy decode, KV cache, context \(context), 1 thread (HF generate)",
+                                                    ours: String(format: "%.1f tokens/s", 1 / perToken), pytorch: String(format: "%.1f tokens/s", 1 / hf),
+                                                    ratio: hf / perToken))
+                    }
                     recorded.append(Measurement(suite: "decode", kernel: "gpt2-small decode", variant: "\(path.rawValue)\(cache ? "" : "-nocache")",
                                                 shape: "context \(context)", medianSeconds: perToken,
                                                 // ≈ 2 flops per weight per token (the matrix-vector products); every weight read once
@@ -70,7 +85,7 @@ enum DecodeBench {
             }
         }
         table.rows.append(["bound", "", "", ms(1 / bound), String(format: "%.1f", bound),
-                           String(format: "%.0f MB of weights at %.1f GB/s read", weightBytes / 1e6, bandwidth / 1e9)])
+                           String(format: "%.0f MB of weights at %.1f GB/s read", weightBytes / 1e6, bandwidth / 1e9), "", ""])
         return [table]
     }
 }

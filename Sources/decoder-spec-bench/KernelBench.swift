@@ -149,25 +149,42 @@ enum KernelBench {
         print("load average at start (1, 5, 15 min): \(loadAverage)")
         defer { print("load average at end: \(loadAverage)") }
 
+        // The peer first (torch.mm on 1 and on all cores), then ours: never both at once.
+        let sizes = [512, 1024]
+        let peer = PyTorchPeer.run(.init(sgemm: .init(n: sizes, threads: [1, GEMMInfo.cores])))
+        notePeer(peer, suite: "kernels")
         var table = Table(
-            title: "Kernels — median ms (GFLOP/s); ratios are speed-ups measured in this run. " + peakLine,
+            title: "Kernels — median ms (GFLOP/s); ratios are speed-ups measured in this run. " + peakLine + "; " + peer.titleNote,
             header: ["kernel", "shape", "naive", "optimized", "parallel", "GSL (gslcblas)", "OpenBLAS 1T",
-                     "opt÷naive", "opt÷GSL", "opt÷OpenBLAS", "par÷opt", "OpenBLAS 2T÷1T"])
+                     "opt÷naive", "opt÷GSL", "opt÷OpenBLAS", "par÷opt", "OpenBLAS 2T÷1T",
+                     "PyTorch 1T", "PyTorch \(GEMMInfo.cores)T", "opt÷PyTorch 1T", "par÷PyTorch \(GEMMInfo.cores)T"])
         // KERNELS_GEMM_ONLY=1 (a developer knob) skips the non-GEMM rows.
         let gemmOnly = ProcessInfo.processInfo.environment["KERNELS_GEMM_ONLY"] != nil
-        for n in [512, 1024] { table.rows.append(try gemmRow(Float.self, n: n)) }
-        for n in [512, 1024] { table.rows.append(try gemmRow(Double.self, n: n)) }
-        if gemmOnly { return [table] }
+        for n in sizes {
+            let torch = peer.value?.sgemm ?? []
+            let pair = (torch.first { $0.n == n && $0.threads == 1 }?.seconds, torch.first { $0.n == n && $0.threads == GEMMInfo.cores }?.seconds)
+            table.rows.append(try gemmRow(Float.self, n: n, pytorch: pair))
+        }
+        for n in sizes { table.rows.append(try gemmRow(Double.self, n: n)) }
+        // Rows without a peer column get "—" there.
+        func padded(_ t: Table) -> Table {
+            var t = t
+            for i in t.rows.indices { t.rows[i] += Array(repeating: "—", count: max(0, t.header.count - t.rows[i].count)) }
+            return t
+        }
+        if gemmOnly { return [padded(table)] }
         table.rows.append(try softmaxRow(rows: 1024, cols: 1024, log: false))
         table.rows.append(try softmaxRow(rows: 1024, cols: 1024, log: true))
         table.rows.append(try layerNormRow(rows: 1024, d: 768))
         for f in Activation.Function.allCases { table.rows.append(try activationRow(f, count: 1 << 20)) }
-        return [table]
+        return [padded(table)]
     }
 
     // MARK: GEMM
 
-    static func gemmRow<T: BenchScalar>(_: T.Type, n: Int) throws -> [String] {
+    /// One GEMM row; `pytorch`: torch.mm's median seconds on one thread and on all cores (the peer
+    /// runs Float only), nil when it has none.
+    static func gemmRow<T: BenchScalar>(_: T.Type, n: Int, pytorch: (Double?, Double?) = (nil, nil)) throws -> [String] {
         let kernel = T.self == Float.self ? "SGEMM" : "DGEMM"
         let shape = "\(n)×\(n)×\(n)"
         let flops = 2.0 * Double(n) * Double(n) * Double(n)
@@ -215,6 +232,17 @@ enum KernelBench {
                 set(1)
             }
         }
+        let (tPT1, tPT2) = pytorch
+        if tPT1 != nil { record(kernel, "pytorch", shape, tPT1, flops: flops, note: "torch.mm, 1 thread", bytes: bytes) }
+        if tPT2 != nil { record(kernel, "pytorch-\(GEMMInfo.cores)t", shape, tPT2, flops: flops, note: "torch.mm, \(GEMMInfo.cores) threads", bytes: bytes) }
+        if let o = times[.optimized], let p = tPT1 {
+            peerRatios.append(PeerRatio(suite: "kernels", job: "\(kernel) \(shape), 1 thread (torch.mm)", ours: String(format: "%.1f GFLOP/s", flops / o / 1e9),
+                                        pytorch: String(format: "%.1f GFLOP/s", flops / p / 1e9), ratio: p / o))
+        }
+        if let o = times[.parallel], let p = tPT2 {
+            peerRatios.append(PeerRatio(suite: "kernels", job: "\(kernel) \(shape), \(GEMMInfo.cores) threads (ours: parallel)", ours: String(format: "%.1f GFLOP/s", flops / o / 1e9),
+                                        pytorch: String(format: "%.1f GFLOP/s", flops / p / 1e9), ratio: p / o))
+        }
         let naiveNote = naiveRuns == 1 ? "naive timed once" : nil
         record(kernel, "naive", shape, tNaive, flops: flops, note: naiveNote, bytes: bytes)
         record(kernel, "optimized", shape, times[.optimized], flops: flops, bytes: bytes)
@@ -226,7 +254,8 @@ enum KernelBench {
                 cell(tNaive, flops: flops), cell(times[.optimized], flops: flops), cell(times[.parallel], flops: flops),
                 cell(tGSL, flops: flops), OpenBLAS.shared == nil ? "absent" : cell(tOB, flops: flops),
                 ratioCell(times[.optimized], tNaive), ratioCell(times[.optimized], tGSL),
-                ratioCell(times[.optimized], tOB), ratioCell(times[.parallel], times[.optimized]), ratioCell(tOB2, tOB)]
+                ratioCell(times[.optimized], tOB), ratioCell(times[.parallel], times[.optimized]), ratioCell(tOB2, tOB),
+                cell(tPT1, flops: flops), cell(tPT2, flops: flops), ratioCell(times[.optimized], tPT1), ratioCell(times[.parallel], tPT2)]
     }
 
     // MARK: Softmax, LayerNorm, activations

@@ -9,6 +9,7 @@ let suites: [(name: String, run: () throws -> [Table])] = [
     ("attention", AttentionBench.run),
     ("decode", DecodeBench.run),
     ("modern", ModernBench.run),
+    ("training", TrainingBench.run),
 ]
 
 /// One line on stderr and exit status 64 (a bad command line) or 1 — the CLI's convention (docs/errors.md).
@@ -63,14 +64,21 @@ OpenBLAS: \(openBLASLine)
 
 """
 var measurements: [Measurement] = []
+var suiteMarkdown = ""
 for suite in selected {
     let tables: [Table]
     do { tables = try suite.run() } catch { fail("suite \(suite.name): \(error)", status: 1) }
     for table in tables {
         print("\n" + table.text())
-        markdown += table.markdown() + "\n"
+        suiteMarkdown += table.markdown() + "\n"
     }
 }
+// The page leads with the ratios to PyTorch (same jobs, same run; scripts/bench-peers.py), then the suites' tables.
+if let peers = peerSummary() {
+    print("\n" + peers.text())
+    markdown += peers.markdown() + "\n"
+}
+markdown += suiteMarkdown
 measurements.append(contentsOf: recorded)
 if json {
     let enc = JSONEncoder()
@@ -92,4 +100,15 @@ if let markdownPath {
     } catch {
         fail("cannot write \(markdownPath): \(error.localizedDescription)", status: 1)
     }
+}
+
+/// Ours ÷ PyTorch for every job measured against the peer in this run (> 1: ours faster), with the
+/// suites whose peer was missing; nil when no selected suite has a peer.
+func peerSummary() -> Table? {
+    guard !peerRatios.isEmpty || !peerMissing.isEmpty else { return nil }
+    var table = Table(title: "Ours ÷ PyTorch — the same jobs, measured in this run (speed ratio; > 1: ours faster)",
+                      header: ["suite", "job", "ours", "PyTorch", "ours÷PyTorch"])
+    for r in peerRatios { table.rows.append([r.suite, r.job, r.ours, r.pytorch, String(format: "%.2f×", r.ratio)]) }
+    for m in peerMissing { table.rows.append([m.suite, m.reason, "—", "—", "—"]) }
+    return table
 }
