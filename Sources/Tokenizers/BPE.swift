@@ -293,10 +293,12 @@ public struct BPETokenizer: Sendable {
     /// merges.txt text with GPT-2's `#version: 0.2` header.
     public var mergesText: String { "#version: 0.2\n" + merges.map { "\($0.0) \($0.1)\n" }.joined() }
 
-    /// Writes vocab.json and merges.txt into `directory` (each atomically).
+    /// Writes vocab.json and merges.txt into `directory` (atomically, as one `AtomicFile.group`).
     public func write(to directory: URL) throws {
-        try AtomicFile.write(vocabJSON, to: directory.appendingPathComponent("vocab.json"))
-        try AtomicFile.write(mergesText, to: directory.appendingPathComponent("merges.txt"))
+        try AtomicFile.group {
+            try AtomicFile.write(vocabJSON, to: directory.appendingPathComponent("vocab.json"))
+            try AtomicFile.write(mergesText, to: directory.appendingPathComponent("merges.txt"))
+        }
     }
 }
 
