@@ -281,7 +281,8 @@ public enum Trainer {
     /// without a new best) → progress line (and its JSON Lines entry, `TrainingLog`) → checkpoint
     /// every `checkpointEvery` steps.
     /// - Throws: `.nonFinite` naming the step and the loss; `.invalidArgument` for a checkpoint
-    ///   written with another seed or batch plan; checkpoint and task errors.
+    ///   written with another seed or batch plan, or one whose lock another run holds
+    ///   (`TrainingCheckpoint.lock`); checkpoint and task errors.
     public static func train<T: TrainingTask>(_ model: inout T.Model, task: T, options: TrainingOptions,
                                               progress: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) })
         throws -> TrainingSummary
@@ -297,6 +298,10 @@ public enum Trainer {
         var optimizer = try AdamW(weightDecay: options.weightDecay)
         var step = 0
         var record = ValidationRecord()
+        // One run per checkpoint: the lock is held until this function returns; the kernel releases
+        // it when the process dies, so a killed run never blocks the next.
+        let lock = try options.checkpoint.map(TrainingCheckpoint.lock)
+        defer { lock?.unlock() }
         if let url = options.checkpoint, FileManager.default.fileExists(atPath: url.path) {
             let file = try SafeTensorsFile.read(contentsOf: url)
             // Resuming with another seed or batch plan would replay other batches: refuse rather than diverge silently.

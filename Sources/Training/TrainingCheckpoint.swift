@@ -1,5 +1,6 @@
 // Training checkpoints: what a resumed run reads back (parameters, AdamW's moments, the step and
-// the loop's state), validated before anything is assigned. See docs/training.md and docs/reliability.md.
+// the loop's state), validated before anything is assigned, and the lock that keeps two runs from
+// writing one checkpoint. See docs/training.md and docs/reliability.md.
 import Foundation
 import IO
 import TensorCore
@@ -80,5 +81,18 @@ public enum TrainingCheckpoint {
         model = loaded
         optimizer.restore(step: optimizerStep, m: m, v: v)
         return step
+    }
+
+    /// The lock file of the checkpoint at `url`: `<path>.lock` beside it.
+    public static func lockURL(for url: URL) -> URL { URL(fileURLWithPath: url.path + ".lock") }
+
+    /// Takes the advisory lock of the checkpoint at `url` (`FileLock` on `lockURL(for:)`), which the
+    /// trainer holds for the whole run: a second run training into the same checkpoint is refused
+    /// instead of interleaving its writes with the first's. The kernel releases it when the holder
+    /// exits, killed or not.
+    /// - Throws: `.invalidArgument` naming the checkpoint and the holder's process id.
+    public static func lock(_ url: URL) throws -> FileLock {
+        try FileLock(lockURL(for: url), for: "checkpoint \(url.path)",
+                     hint: "another training run is writing it; wait for that run to end, or train into another --checkpoint")
     }
 }

@@ -112,3 +112,45 @@ struct DiskFullSpecs {
         #expect(!FileManager.default.fileExists(atPath: fresh.path), "a failed write left the new directory \(fresh.path): \((try? FileManager.default.contentsOfDirectory(atPath: fresh.path)) ?? [])")
     }
 }
+
+@Suite("Faults: two runs training into one checkpoint", .serialized)
+struct CheckpointLockSpecs {
+    @Test("A second train lm into a --checkpoint that a running train lm holds: exit 1, one error line naming the checkpoint and the holder's pid; the holder goes on. After kill -9 of the holder, the next run is not blocked and resumes",
+          .enabled(if: FaultRuns.cliBuilt, "decoder-spec not built: run swift build --build-tests first (make test does)"))
+    func twoWriters() throws {
+        let root = try Fixture.directory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        _ = try BibleFixture.write(to: root)
+        let checkpoint = root.appendingPathComponent("run.ckpt")
+        let arguments = FaultRuns.trainLM(root, steps: 1_000_000, ["--checkpoint", checkpoint.path, "--checkpoint-every", "1"])
+        let holder = try KillAndResumeSpecs.launch(arguments)
+        defer { if holder.isRunning { kill(holder.processIdentifier, SIGKILL) } }
+        let deadline = Date().addingTimeInterval(300)
+        while holder.isRunning, (KillAndResumeSpecs.checkpointStep(checkpoint) ?? 0) < 2, Date() < deadline { usleep(2_000) }
+        try #require(holder.isRunning, "the first run ended before the second started")
+
+        let second = try FaultRuns.run(arguments)
+        try #require(holder.isRunning, "the first run ended while the second ran: the refusal was not tested against a live holder")
+        #expect(!second.signalled && second.status == 1, "status \(second.status): \(second.stderr)")
+        let errors = FaultRuns.errorLines(second)
+        #expect(errors.count == 1, "error lines: \(errors)")
+        for name in ["decoder-spec train lm: error: ", checkpoint.path, "pid \(holder.processIdentifier)"] {
+            #expect(errors.first?.contains(name) == true, "the error line does not name \(name): \(errors)")
+        }
+        #expect(!second.stderr.contains("resumed from"), "the second run read the checkpoint before refusing")
+
+        // kill -9: the kernel drops the holder's lock with the process; the lock file stays.
+        let before = KillAndResumeSpecs.checkpointStep(checkpoint) ?? 0
+        while holder.isRunning, (KillAndResumeSpecs.checkpointStep(checkpoint) ?? 0) <= before, Date() < deadline { usleep(2_000) }
+        kill(holder.processIdentifier, SIGKILL)
+        holder.waitUntilExit()
+        #expect(holder.terminationReason == .uncaughtSignal)
+        #expect(FileManager.default.fileExists(atPath: checkpoint.path + ".lock"))
+        let killedAt = try #require(KillAndResumeSpecs.checkpointStep(checkpoint))
+        let next = try FaultRuns.run(FaultRuns.trainLM(root, steps: 1_000_000, ["--checkpoint", checkpoint.path, "--checkpoint-every", "1",
+                                                                               "--stop-after", String(killedAt + 2)]))
+        #expect(next.status == 0 && !next.signalled, "the run after the kill failed: \(next.stderr)")
+        #expect(next.stderr.contains("resumed from \(checkpoint.path) at step \(killedAt)"), "\(next.stderr)")
+        #expect(KillAndResumeSpecs.checkpointStep(checkpoint) == killedAt + 2)
+    }
+}

@@ -656,6 +656,13 @@ enum LibraryRows {
         ErrorRow("training", "resume: a negative step in the metadata", .malformedFile, naming: ["step -3"]) {
             try F.resumeTinyDecoder(from: F.checkpoint(of: F.tinyDecoder()) { _, metadata in metadata["step"] = "-3" })
         },
+        ErrorRow("training", "train into a checkpoint whose lock another run holds", .invalidArgument,
+                 naming: ["ckpt.safetensors", "pid \(getpid())", "another training run"]) {
+            let url = try F.checkpoint(of: F.tinyDecoder())
+            let held = try TrainingCheckpoint.lock(url)
+            defer { held.unlock() }
+            try F.trainTinyDecoder(checkpoint: url)
+        },
         ErrorRow("training", "token classifier with no labels", .invalidArgument, naming: ["labels"]) {
             _ = try TokenClassifier(encoder: F.tinyEncoder(), labels: [], seed: 0)
         },
