@@ -183,6 +183,17 @@ public struct BatchPlan: Sendable, CustomStringConvertible {
         }
     }
 
+    /// The epoch (from 0) that step `step` (from 0; the next one to take) belongs to, and that
+    /// epoch's first step: epochs follow each other, each of `batchCount(epoch:)` steps.
+    public func epoch(containing step: Int) -> (epoch: Int, start: Int) {
+        var epoch = 0, start = 0
+        while step - start >= batchCount(epoch: epoch) {
+            start += batchCount(epoch: epoch)
+            epoch += 1
+        }
+        return (epoch, start)
+    }
+
     /// Batches in epoch `epoch` (computed without cutting them for a fixed batch size).
     public func batchCount(epoch: Int) -> Int {
         if case .examples(let n) = size { return (lengths.count + n - 1) / n }
@@ -268,6 +279,22 @@ struct ValidationRecord: Equatable {
         sinceBest = metadata["validation.sinceBest"].flatMap { Int($0) } ?? 0
         stoppedEarly = metadata["validation.stoppedEarly"] == "true"
     }
+
+    /// The record of a checkpoint at `step`, its counts checked: the best's step in 0...step, the
+    /// validations since it in 0...step (at most one per step), each a number when present.
+    /// - Throws: `.malformedFile` naming the file and the field.
+    init(checkpoint file: SafeTensorsFile, step: Int) throws {
+        self.init(metadata: file.metadata)
+        for (key, value) in [("validation.bestStep", bestStep), ("validation.sinceBest", sinceBest)] {
+            guard let text = file.metadata[key] else { continue }
+            guard Int(text) != nil, (0...step).contains(value) else {
+                throw DecoderSpecError.malformedFile(path: file.path, location: "metadata \(key)", reason: "\(text) is not a count in 0...\(step) (the checkpoint's step)")
+            }
+        }
+        if let text = file.metadata["validation.best"], best?.isNaN ?? true {
+            throw DecoderSpecError.malformedFile(path: file.path, location: "metadata validation.best", reason: "\(text) is not a number (a NaN validation is never a best)")
+        }
+    }
 }
 
 public enum Trainer {
@@ -314,8 +341,17 @@ public enum Trainer {
                 throw DecoderSpecError.invalidArgument(what: "batches \"\(plan.description)\" for checkpoint \(url.path)",
                                                        reason: "the checkpoint was written with batches \"\(savedPlan)\"; resume with the same batch options and data or remove it")
             }
-            step = try TrainingCheckpoint.read(file, into: &model, optimizer: &optimizer)
-            record = ValidationRecord(metadata: file.metadata)
+            // Everything is checked before the model and optimizer are assigned. The step can be at most
+            // this run's total (a larger one would also keep the epoch search below running), and the
+            // epoch stored with it must be the one it lies in.
+            var loaded = model, restored = optimizer
+            let resumed = try TrainingCheckpoint.read(file, into: &loaded, optimizer: &restored, maxStep: totalSteps)
+            let resumedRecord = try ValidationRecord(checkpoint: file, step: resumed)
+            if let stored = file.metadata["epoch"], Int(stored) != plan.epoch(containing: resumed).epoch {
+                throw DecoderSpecError.malformedFile(path: file.path, location: "metadata epoch",
+                                                     reason: "epoch \(stored), but step \(resumed) of this run's batches (\(plan.description)) lies in epoch \(plan.epoch(containing: resumed).epoch)")
+            }
+            (model, optimizer, step, record) = (loaded, restored, resumed, resumedRecord)
             progress("resumed from \(url.path) at step \(step)" + (record.best.map { String(format: " (best validation %.4f at step %d)", $0, record.bestStep) } ?? ""))
         }
         let last = min(totalSteps, options.stopAfterStep ?? totalSteps)
@@ -324,17 +360,17 @@ public enum Trainer {
         var freshLog = step == 0
         var summary = TrainingSummary(steps: 0, finalStep: step, totalSteps: totalSteps, losses: [], lastLoggedLoss: .nan, tokens: 0, seconds: 0,
                                       validations: [], best: nil, ending: .finished)
-        func state() -> [String: String] { record.metadata.merging(["batches": plan.description]) { $1 } }
         let clock = ContinuousClock()
         let started = clock.now
         var windowLoss = 0.0, windowSteps = 0
         // The epoch holding `step`, its first step and its batches.
-        var epoch = 0, epochStart = 0
-        while step - epochStart >= plan.batchCount(epoch: epoch) {
-            epochStart += plan.batchCount(epoch: epoch)
-            epoch += 1
-        }
+        var (epoch, epochStart) = plan.epoch(containing: step)
         var batches = plan.batches(epoch: epoch)
+        // The loop's state stored beside the weights: the batch plan, the epoch of the next step, early stopping.
+        func state() -> [String: String] {
+            let next = step - epochStart >= batches.count ? epoch + 1 : epoch
+            return record.metadata.merging(["batches": plan.description, "epoch": String(next)]) { $1 }
+        }
         if record.stoppedEarly {
             progress("the checkpoint stopped early at step \(step); nothing to train")
             summary.ending = .earlyStopping

@@ -7,7 +7,7 @@ import TensorCore
 
 /// A training checkpoint: parameters, AdamW moments and the step, in one safetensors file
 /// (`param/NAME`, `adam.m/NAME`, `adam.v/NAME`; metadata `step`, `seed`, `optimizerStep`, plus the
-/// loop's state: the batch plan and the early-stopping record), written atomically.
+/// loop's state: the batch plan, the epoch and the early-stopping record), written atomically.
 public enum TrainingCheckpoint {
     public static let format = "decoder-spec-training-checkpoint-1"
 
@@ -33,14 +33,16 @@ public enum TrainingCheckpoint {
     /// before anything is assigned, so a failed read leaves both as they were: the metadata (format,
     /// steps ≥ 0), every parameter by name, shape and finiteness, the AdamW moments (for every tensor
     /// or for none, m and v in pairs, each of its tensor's shape, v ≥ 0), and no tensor the model
-    /// does not have (a checkpoint of a deeper model is not silently truncated).
+    /// does not have (a checkpoint of a deeper model is not silently truncated). With `maxStep` (the
+    /// steps the resuming run can reach, as the trainer passes them) the step must be ≤ `maxStep`
+    /// and the optimizer's step ≤ the step: one AdamW update per step of the loop.
     /// - Throws: `.malformedFile` naming the file and the tensor or field, with expected and actual.
-    public static func read<M: ParameterContainer>(from url: URL, into model: inout M, optimizer: inout AdamW) throws -> Int {
-        try read(SafeTensorsFile.read(contentsOf: url), into: &model, optimizer: &optimizer)
+    public static func read<M: ParameterContainer>(from url: URL, into model: inout M, optimizer: inout AdamW, maxStep: Int? = nil) throws -> Int {
+        try read(SafeTensorsFile.read(contentsOf: url), into: &model, optimizer: &optimizer, maxStep: maxStep)
     }
 
     /// The same, from a file already read (the trainer checks its metadata first).
-    static func read<M: ParameterContainer>(_ file: SafeTensorsFile, into model: inout M, optimizer: inout AdamW) throws -> Int {
+    public static func read<M: ParameterContainer>(_ file: SafeTensorsFile, into model: inout M, optimizer: inout AdamW, maxStep: Int? = nil) throws -> Int {
         let path = file.path
         func malformed(_ location: String, _ reason: String) -> DecoderSpecError { .malformedFile(path: path, location: location, reason: reason) }
         guard file.metadata["format"] == format, let step = Int(file.metadata["step"] ?? ""),
@@ -48,6 +50,14 @@ public enum TrainingCheckpoint {
             throw malformed("header", "not a \(format) file (metadata \(file.metadata))")
         }
         guard step >= 0, optimizerStep >= 0 else { throw malformed("header", "step \(step) and optimizerStep \(optimizerStep) must be ≥ 0") }
+        if let maxStep {
+            guard step <= maxStep else {
+                throw malformed("metadata step", "step \(step) is beyond the \(maxStep) steps of this run (a checkpoint of a longer run: resume with at least \(step) steps, or remove it)")
+            }
+            guard optimizerStep <= step else {
+                throw malformed("metadata optimizerStep", "optimizerStep \(optimizerStep) exceeds step \(step): the loop makes one AdamW update per step")
+            }
+        }
         func tensor(_ name: String, _ shape: [Int]) throws -> [Float] {
             let (s, values) = try file.floats(name)
             guard s == shape else { throw malformed("tensor \(name)", "shape \(Shape(s)), model expects \(Shape(shape))") }
