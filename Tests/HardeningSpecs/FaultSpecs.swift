@@ -129,7 +129,8 @@ struct CheckpointLockSpecs {
         while holder.isRunning, (KillAndResumeSpecs.checkpointStep(checkpoint) ?? 0) < 2, Date() < deadline { usleep(2_000) }
         try #require(holder.isRunning, "the first run ended before the second started")
 
-        let second = try FaultRuns.run(arguments)
+        // The same command, bounded (--stop-after) so that a build without the lock cannot run on for its million steps.
+        let second = try FaultRuns.run(arguments + ["--stop-after", "3"])
         try #require(holder.isRunning, "the first run ended while the second ran: the refusal was not tested against a live holder")
         #expect(!second.signalled && second.status == 1, "status \(second.status): \(second.stderr)")
         let errors = FaultRuns.errorLines(second)
