@@ -675,6 +675,9 @@ enum LibraryRows {
         ErrorRow("training", "resume: the best validation at step 9 of a checkpoint at step 1", .malformedFile, naming: ["ckpt.safetensors", "validation.bestStep", "9"]) {
             try F.trainTinyDecoder(checkpoint: F.checkpoint(of: F.tinyDecoder()) { _, metadata in (metadata["validation.best"], metadata["validation.bestStep"]) = ("0.5", "9") })
         },
+        ErrorRow("training", "resume: a best validation of NaN", .malformedFile, naming: ["ckpt.safetensors", "validation.best", "nan"]) {
+            try F.trainTinyDecoder(checkpoint: F.checkpoint(of: F.tinyDecoder()) { _, metadata in (metadata["validation.best"], metadata["validation.bestStep"]) = ("nan", "1") })
+        },
         ErrorRow("training", "token classifier with no labels", .invalidArgument, naming: ["labels"]) {
             _ = try TokenClassifier(encoder: F.tinyEncoder(), labels: [], seed: 0)
         },
