@@ -178,8 +178,8 @@ public struct BPETokenizer: Sendable {
         for url in [vocabURL, mergesURL] where !FileManager.default.fileExists(atPath: url.path) {
             throw DecoderSpecError.missingFile(path: url.path, hint: "A byte-level BPE tokenizer needs vocab.json and merges.txt.")
         }
-        let tokens = try parseVocabJSON(Array(try Data(contentsOf: vocabURL)), path: vocabURL.path)
-        let merges = try parseMerges(Array(try Data(contentsOf: mergesURL)), path: mergesURL.path)
+        let tokens = try parseVocabJSON(Array(try FileBytes.read(vocabURL)), path: vocabURL.path)
+        let merges = try parseMerges(Array(try FileBytes.read(mergesURL)), path: mergesURL.path)
         return try BPETokenizer(tokens: tokens, merges: merges, path: directory.path)
     }
 

@@ -525,14 +525,14 @@ enum ResumeFuzz {
         do {
             summary = try Trainer.train(&model, task: task, options: options(checkpoint: url), progress: { _ in })
         } catch is DecoderSpecError {
-            guard [UInt8](try Data(contentsOf: url)) == bytes else { throw LibraryFuzzViolation("a rejected resume rewrote the checkpoint") }
+            guard [UInt8](try FileBytes.read(url)) == bytes else { throw LibraryFuzzViolation("a rejected resume rewrote the checkpoint") }
             return
         }
         guard summary.finalStep == summary.totalSteps || summary.ending == .earlyStopping else {
             throw LibraryFuzzViolation("an accepted resume ended at step \(summary.finalStep) of \(summary.totalSteps) (\(summary.ending))")
         }
         guard model.flattenedParameters().allSatisfy(\.isFinite) else { throw LibraryFuzzViolation("non-finite weights after an accepted resume") }
-        let written = try SafeTensorsFile(bytes: [UInt8](try Data(contentsOf: url)))
+        let written = try SafeTensorsFile(bytes: [UInt8](try FileBytes.read(url)))
         guard written.metadata["step"] == String(summary.finalStep) else {
             throw LibraryFuzzViolation("the final checkpoint says step \(written.metadata["step"] ?? "-"), the run ended at \(summary.finalStep)")
         }
@@ -554,7 +554,7 @@ struct LibraryFuzzRegressionSpecs {
     func replay(_ target: LibraryFuzzTarget) throws {
         for url in FuzzRegressionSpecs.inputs(named: target.rawValue) {
             do {
-                try target.run(Array(try Data(contentsOf: url)))
+                try target.run(Array(try FileBytes.read(url)))
             } catch is DecoderSpecError {
             } catch {
                 Issue.record("\(target.rawValue) \(url.lastPathComponent): \(error)")
