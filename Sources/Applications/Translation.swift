@@ -167,7 +167,7 @@ public struct Translator: Sendable {
 
     public static func load(directory: URL) throws -> Translator {
         let configURL = directory.appendingPathComponent("config.json")
-        guard let data = FileManager.default.contents(atPath: configURL.path) else { throw DecoderSpecError.missingFile(path: configURL.path, hint: "Train one with `decoder-spec train translate --data DIR --output DIR` (the data comes from `make fetch-data`).") }
+        guard let data = try? FileBytes.read(configURL) else { throw DecoderSpecError.missingFile(path: configURL.path, hint: "Train one with `decoder-spec train translate --data DIR --output DIR` (the data comes from `make fetch-data`).") }
         let config: EncoderDecoderConfig
         do {
             config = try JSONDecoder().decode(EncoderDecoderConfig.self, from: data)
