@@ -112,8 +112,10 @@ zoo: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --filter BugZooSpecs
 
-## fuzz: libFuzzer runs over the IO readers, each target for SECONDS (default 60), one after
-## another; TARGETS="conll bpe" selects (safetensors conll wordpiece bpe config sqlite). Summary lines
+## fuzz: libFuzzer runs over the IO readers, training checkpoints, model directories and the resume
+## path, each target for SECONDS (default 60), one after
+## another; TARGETS="conll bpe" selects (safetensors conll wordpiece bpe config sqlite checkpoint
+## modeldir resume). Summary lines
 ## go to .build-fuzz/runs.log, crashing inputs to fuzz-artifacts/. See docs/reliability.md.
 SECONDS ?= 60
 TARGETS ?=

@@ -170,9 +170,13 @@ public struct LanguageModel: Sendable {
         (self.model, self.tokenizer) = (model, tokenizer)
     }
 
+    /// Writes config.json, model.safetensors, vocab.json and merges.txt as one `AtomicFile.group`:
+    /// a failed write (the disk full) leaves a previous directory as it was.
     public func save(to directory: URL) throws {
-        try model.save(directory: directory)
-        try tokenizer.write(to: directory)
+        try AtomicFile.group(directory: directory) {
+            try model.save(directory: directory)
+            try tokenizer.write(to: directory)
+        }
     }
 
     public static func load(directory: URL, path: KernelPath = .optimized) throws -> LanguageModel {

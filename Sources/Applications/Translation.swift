@@ -145,26 +145,29 @@ public struct Translator: Sendable {
         return try targetTokenizer.decode(out.filter { $0 >= TranslationTokens.special.count }).trimmingCharacters(in: .whitespaces)
     }
 
-    /// Saves `model.safetensors`, `config.json`, `source/` and `target/` tokenizers (each file atomically).
+    /// Saves `model.safetensors`, `config.json`, `source/` and `target/` tokenizers, atomically and
+    /// as one `AtomicFile.group`: a failed write (the disk full) leaves a previous directory as it was.
     public func save(to directory: URL) throws {
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        var m = model
-        var tensors: [(name: String, shape: [Int], values: [Float])] = []
-        m.visitParameters(prefix: "") { n, s, v in tensors.append((n, s, v)) }
-        try SafeTensorsFile.write(tensors, metadata: ["format": "decoder-spec-translation-1"], to: directory.appendingPathComponent("model.safetensors"))
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try AtomicFile.write(try encoder.encode(model.config), to: directory.appendingPathComponent("config.json"))
-        for (name, tok) in [("source", sourceTokenizer), ("target", targetTokenizer)] {
-            let sub = directory.appendingPathComponent(name)
-            try FileManager.default.createDirectory(at: sub, withIntermediateDirectories: true)
-            try tok.write(to: sub)
+        try AtomicFile.group(directory: directory) {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            var m = model
+            var tensors: [(name: String, shape: [Int], values: [Float])] = []
+            m.visitParameters(prefix: "") { n, s, v in tensors.append((n, s, v)) }
+            try SafeTensorsFile.write(tensors, metadata: ["format": "decoder-spec-translation-1"], to: directory.appendingPathComponent("model.safetensors"))
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try AtomicFile.write(try encoder.encode(model.config), to: directory.appendingPathComponent("config.json"))
+            for (name, tok) in [("source", sourceTokenizer), ("target", targetTokenizer)] {
+                let sub = directory.appendingPathComponent(name)
+                try FileManager.default.createDirectory(at: sub, withIntermediateDirectories: true)
+                try tok.write(to: sub)
+            }
         }
     }
 
     public static func load(directory: URL) throws -> Translator {
         let configURL = directory.appendingPathComponent("config.json")
-        guard let data = FileManager.default.contents(atPath: configURL.path) else { throw DecoderSpecError.missingFile(path: configURL.path, hint: "Train one with `decoder-spec train translate --data DIR --output DIR` (the data comes from `make fetch-data`).") }
+        guard let data = try? FileBytes.read(configURL) else { throw DecoderSpecError.missingFile(path: configURL.path, hint: "Train one with `decoder-spec train translate --data DIR --output DIR` (the data comes from `make fetch-data`).") }
         let config: EncoderDecoderConfig
         do {
             config = try JSONDecoder().decode(EncoderDecoderConfig.self, from: data)

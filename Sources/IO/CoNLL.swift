@@ -104,7 +104,7 @@ public struct CoNLLCorpus: Sendable {
         guard FileManager.default.fileExists(atPath: url.path) else {
             throw DecoderSpecError.missingFile(path: url.path, hint: "Run `make fetch-data` to fetch CoNLL-2003 into data/pkgs/neuroner/data/conll2003/en/.")
         }
-        return try CoNLLCorpus(bytes: Array(try Data(contentsOf: url)), path: url.path, entityTypes: entityTypes)
+        return try CoNLLCorpus(bytes: Array(try FileBytes.read(url)), path: url.path, entityTypes: entityTypes)
     }
 
     /// Parses file bytes. `entityTypes` nil accepts any non-empty type name.
@@ -205,7 +205,7 @@ public struct CoNLLPredictions: Sendable {
         guard FileManager.default.fileExists(atPath: url.path) else {
             throw DecoderSpecError.missingFile(path: url.path, hint: "Expected a prediction file with columns: token gold predicted.")
         }
-        return try CoNLLPredictions(bytes: Array(try Data(contentsOf: url)), path: url.path)
+        return try CoNLLPredictions(bytes: Array(try FileBytes.read(url)), path: url.path)
     }
 
     public init(bytes: [UInt8], path: String = "<predictions>") throws {

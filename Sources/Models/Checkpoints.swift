@@ -176,36 +176,40 @@ extension DecoderOnlyModel {
     }
 
     /// Writes the model as a GPT-2 checkpoint (original names, Conv1D [in, out] layout, F32) plus
-    /// config.json, both atomically; without `wpe` (and with `position_encoding` in config.json) for
-    /// the other position schemes, which Hugging Face's GPT-2 does not have. `prefix` "transformer." gives `save_pretrained`'s names.
+    /// config.json, atomically and as one `AtomicFile.group` (both files or neither); without `wpe`
+    /// (and with `position_encoding` in config.json) for the other position schemes, which Hugging
+    /// Face's GPT-2 does not have. `prefix` "transformer." gives `save_pretrained`'s names.
     public func save(directory: URL, prefix: String = "") throws {
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        var tensors: [(name: String, shape: [Int], values: [Float])] = []
-        func add(_ name: String, _ m: Matrix) { tensors.append((prefix + name, [m.rows, m.cols], m.storage)) }
-        func addVector(_ name: String, _ v: [Float]) { tensors.append((prefix + name, [v.count], v)) }
-        add("wte.weight", tokenEmbedding.weight)
-        if let positions { add("wpe.weight", positions.weight) }
-        for (i, layer) in layers.enumerated() {
-            let a = layer.selfAttention, p = "h.\(i)"
-            addVector("\(p).ln_1.weight", layer.selfAttentionNorm.gamma)
-            addVector("\(p).ln_1.bias", layer.selfAttentionNorm.beta)
-            // c_attn = [W_Q; W_K; W_V] stacked on the output axis, stored [in, out].
-            let qkv = try Matrix(rows: 3 * config.modelWidth, cols: config.modelWidth,
-                                 storage: a.query.weight.storage + a.key.weight.storage + a.value.weight.storage)
-            add("\(p).attn.c_attn.weight", qkv.transposed())
-            addVector("\(p).attn.c_attn.bias", (a.query.bias ?? []) + (a.key.bias ?? []) + (a.value.bias ?? []))
-            add("\(p).attn.c_proj.weight", a.output.weight.transposed())
-            addVector("\(p).attn.c_proj.bias", a.output.bias ?? [])
-            addVector("\(p).ln_2.weight", layer.feedForwardNorm.gamma)
-            addVector("\(p).ln_2.bias", layer.feedForwardNorm.beta)
-            add("\(p).mlp.c_fc.weight", layer.feedForward.up.weight.transposed())
-            addVector("\(p).mlp.c_fc.bias", layer.feedForward.up.bias ?? [])
-            add("\(p).mlp.c_proj.weight", layer.feedForward.down.weight.transposed())
-            addVector("\(p).mlp.c_proj.bias", layer.feedForward.down.bias ?? [])
+        // One group: a failed write (the disk full) replaces none of the directory's files.
+        try AtomicFile.group(directory: directory) {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            var tensors: [(name: String, shape: [Int], values: [Float])] = []
+            func add(_ name: String, _ m: Matrix) { tensors.append((prefix + name, [m.rows, m.cols], m.storage)) }
+            func addVector(_ name: String, _ v: [Float]) { tensors.append((prefix + name, [v.count], v)) }
+            add("wte.weight", tokenEmbedding.weight)
+            if let positions { add("wpe.weight", positions.weight) }
+            for (i, layer) in layers.enumerated() {
+                let a = layer.selfAttention, p = "h.\(i)"
+                addVector("\(p).ln_1.weight", layer.selfAttentionNorm.gamma)
+                addVector("\(p).ln_1.bias", layer.selfAttentionNorm.beta)
+                // c_attn = [W_Q; W_K; W_V] stacked on the output axis, stored [in, out].
+                let qkv = try Matrix(rows: 3 * config.modelWidth, cols: config.modelWidth,
+                                     storage: a.query.weight.storage + a.key.weight.storage + a.value.weight.storage)
+                add("\(p).attn.c_attn.weight", qkv.transposed())
+                addVector("\(p).attn.c_attn.bias", (a.query.bias ?? []) + (a.key.bias ?? []) + (a.value.bias ?? []))
+                add("\(p).attn.c_proj.weight", a.output.weight.transposed())
+                addVector("\(p).attn.c_proj.bias", a.output.bias ?? [])
+                addVector("\(p).ln_2.weight", layer.feedForwardNorm.gamma)
+                addVector("\(p).ln_2.bias", layer.feedForwardNorm.beta)
+                add("\(p).mlp.c_fc.weight", layer.feedForward.up.weight.transposed())
+                addVector("\(p).mlp.c_fc.bias", layer.feedForward.up.bias ?? [])
+                add("\(p).mlp.c_proj.weight", layer.feedForward.down.weight.transposed())
+                addVector("\(p).mlp.c_proj.bias", layer.feedForward.down.bias ?? [])
+            }
+            addVector("ln_f.weight", finalNorm.gamma)
+            addVector("ln_f.bias", finalNorm.beta)
+            try SafeTensorsFile.write(tensors, metadata: ["format": "pt"], to: directory.appendingPathComponent("model.safetensors"))
+            try AtomicFile.write(Data(config.huggingFaceJSON(schema: .gpt2).utf8), to: directory.appendingPathComponent("config.json"))
         }
-        addVector("ln_f.weight", finalNorm.gamma)
-        addVector("ln_f.bias", finalNorm.beta)
-        try SafeTensorsFile.write(tensors, metadata: ["format": "pt"], to: directory.appendingPathComponent("model.safetensors"))
-        try AtomicFile.write(Data(config.huggingFaceJSON(schema: .gpt2).utf8), to: directory.appendingPathComponent("config.json"))
     }
 }

@@ -178,8 +178,8 @@ public struct BPETokenizer: Sendable {
         for url in [vocabURL, mergesURL] where !FileManager.default.fileExists(atPath: url.path) {
             throw DecoderSpecError.missingFile(path: url.path, hint: "A byte-level BPE tokenizer needs vocab.json and merges.txt.")
         }
-        let tokens = try parseVocabJSON(Array(try Data(contentsOf: vocabURL)), path: vocabURL.path)
-        let merges = try parseMerges(Array(try Data(contentsOf: mergesURL)), path: mergesURL.path)
+        let tokens = try parseVocabJSON(Array(try FileBytes.read(vocabURL)), path: vocabURL.path)
+        let merges = try parseMerges(Array(try FileBytes.read(mergesURL)), path: mergesURL.path)
         return try BPETokenizer(tokens: tokens, merges: merges, path: directory.path)
     }
 
@@ -293,10 +293,12 @@ public struct BPETokenizer: Sendable {
     /// merges.txt text with GPT-2's `#version: 0.2` header.
     public var mergesText: String { "#version: 0.2\n" + merges.map { "\($0.0) \($0.1)\n" }.joined() }
 
-    /// Writes vocab.json and merges.txt into `directory` (each atomically).
+    /// Writes vocab.json and merges.txt into `directory` (atomically, as one `AtomicFile.group`).
     public func write(to directory: URL) throws {
-        try AtomicFile.write(vocabJSON, to: directory.appendingPathComponent("vocab.json"))
-        try AtomicFile.write(mergesText, to: directory.appendingPathComponent("merges.txt"))
+        try AtomicFile.group {
+            try AtomicFile.write(vocabJSON, to: directory.appendingPathComponent("vocab.json"))
+            try AtomicFile.write(mergesText, to: directory.appendingPathComponent("merges.txt"))
+        }
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import IO
 import TensorCore
 
 /// A WordPiece vocabulary: one token per line of `vocab.txt`, id = zero-based line number.
@@ -55,7 +56,7 @@ public struct WordPieceVocabulary: Sendable {
         guard FileManager.default.fileExists(atPath: url.path) else {
             throw DecoderSpecError.missingFile(path: url.path, hint: "A BERT model directory needs its vocab.txt; run `make fetch-data` to fetch the real models into data/pkgs.")
         }
-        return try WordPieceVocabulary(contentsOf: Array(try Data(contentsOf: url)), path: url.path)
+        return try WordPieceVocabulary(contentsOf: Array(try FileBytes.read(url)), path: url.path)
     }
 
     /// The id of `token` (exact bytes), or nil.

@@ -183,6 +183,17 @@ public struct BatchPlan: Sendable, CustomStringConvertible {
         }
     }
 
+    /// The epoch (from 0) that step `step` (from 0; the next one to take) belongs to, and that
+    /// epoch's first step: epochs follow each other, each of `batchCount(epoch:)` steps.
+    public func epoch(containing step: Int) -> (epoch: Int, start: Int) {
+        var epoch = 0, start = 0
+        while step - start >= batchCount(epoch: epoch) {
+            start += batchCount(epoch: epoch)
+            epoch += 1
+        }
+        return (epoch, start)
+    }
+
     /// Batches in epoch `epoch` (computed without cutting them for a fixed batch size).
     public func batchCount(epoch: Int) -> Int {
         if case .examples(let n) = size { return (lengths.count + n - 1) / n }
@@ -237,85 +248,6 @@ public struct BatchPlan: Sendable, CustomStringConvertible {
     }
 }
 
-/// A training checkpoint: parameters, AdamW moments and the step, in one safetensors file
-/// (`param/NAME`, `adam.m/NAME`, `adam.v/NAME`; metadata `step`, `seed`, `optimizerStep`, plus the
-/// loop's state: the batch plan and the early-stopping record), written atomically.
-public enum TrainingCheckpoint {
-    public static let format = "decoder-spec-training-checkpoint-1"
-
-    /// `state` is extra metadata (the trainer's batch plan and validation record).
-    public static func write<M: ParameterContainer>(_ model: M, optimizer: AdamW, step: Int, seed: UInt64,
-                                                    state: [String: String] = [:], to url: URL) throws {
-        var tensors: [(name: String, shape: [Int], values: [Float])] = []
-        var copy = model
-        var index = 0
-        copy.visitParameters(prefix: "") { name, shape, values in
-            tensors.append(("param/" + name, shape, values))
-            if index < optimizer.m.count {
-                tensors.append(("adam.m/" + name, shape, optimizer.m[index]))
-                tensors.append(("adam.v/" + name, shape, optimizer.v[index]))
-            }
-            index += 1
-        }
-        let metadata = state.merging(["format": format, "step": String(step), "seed": String(seed), "optimizerStep": String(optimizer.step)]) { $1 }
-        try SafeTensorsFile.write(tensors, metadata: metadata, to: url)
-    }
-
-    /// Reads a checkpoint into `model` and `optimizer`; returns the step. Everything is checked
-    /// before anything is assigned, so a failed read leaves both as they were: the metadata (format,
-    /// steps ≥ 0), every parameter by name, shape and finiteness, the AdamW moments (for every tensor
-    /// or for none, m and v in pairs, each of its tensor's shape, v ≥ 0), and no tensor the model
-    /// does not have (a checkpoint of a deeper model is not silently truncated).
-    /// - Throws: `.malformedFile` naming the file and the tensor or field, with expected and actual.
-    public static func read<M: ParameterContainer>(from url: URL, into model: inout M, optimizer: inout AdamW) throws -> Int {
-        try read(SafeTensorsFile.read(contentsOf: url), into: &model, optimizer: &optimizer)
-    }
-
-    /// The same, from a file already read (the trainer checks its metadata first).
-    static func read<M: ParameterContainer>(_ file: SafeTensorsFile, into model: inout M, optimizer: inout AdamW) throws -> Int {
-        let path = file.path
-        func malformed(_ location: String, _ reason: String) -> DecoderSpecError { .malformedFile(path: path, location: location, reason: reason) }
-        guard file.metadata["format"] == format, let step = Int(file.metadata["step"] ?? ""),
-              let optimizerStep = Int(file.metadata["optimizerStep"] ?? "") else {
-            throw malformed("header", "not a \(format) file (metadata \(file.metadata))")
-        }
-        guard step >= 0, optimizerStep >= 0 else { throw malformed("header", "step \(step) and optimizerStep \(optimizerStep) must be ≥ 0") }
-        func tensor(_ name: String, _ shape: [Int]) throws -> [Float] {
-            let (s, values) = try file.floats(name)
-            guard s == shape else { throw malformed("tensor \(name)", "shape \(Shape(s)), model expects \(Shape(shape))") }
-            try Validate.finite(values, "tensor \(name) of \(path)")
-            return values
-        }
-        var loaded = model
-        var m: [[Float]] = [], v: [[Float]] = [], expected: Set<String> = [], tensors = 0
-        try loaded.visitParameters(prefix: "") { name, shape, values in
-            tensors += 1
-            values = try tensor("param/" + name, shape)
-            expected.insert("param/" + name)
-            let hasM = file.tensors["adam.m/" + name] != nil, hasV = file.tensors["adam.v/" + name] != nil
-            guard hasM == hasV else { throw malformed("tensor adam.\(hasM ? "v" : "m")/\(name)", "missing: AdamW's moments come in pairs") }
-            guard hasM else { return }
-            m.append(try tensor("adam.m/" + name, shape))
-            let second = try tensor("adam.v/" + name, shape)
-            if let i = second.firstIndex(where: { $0 < 0 }) {
-                throw malformed("tensor adam.v/\(name)", "element \(i) is \(second[i]); a second moment (a mean of squares) is ≥ 0")
-            }
-            v.append(second)
-            expected.formUnion(["adam.m/" + name, "adam.v/" + name])
-        }
-        guard m.isEmpty || m.count == tensors else {
-            throw malformed("header", "AdamW moments for \(m.count) of \(tensors) tensors; a checkpoint holds them for all or none")
-        }
-        guard !m.isEmpty || optimizerStep == 0 else { throw malformed("header", "optimizerStep \(optimizerStep) but no AdamW moments") }
-        if let extra = file.tensors.keys.filter({ !expected.contains($0) }).sorted().first {
-            throw malformed("tensor \(extra)", "not a tensor of this model (\(tensors) parameter tensors): a checkpoint of another model")
-        }
-        model = loaded
-        optimizer.restore(step: optimizerStep, m: m, v: v)
-        return step
-    }
-}
-
 /// The best validation so far and how many validations since it: early stopping's state, kept
 /// in the checkpoint so a resumed run stops where an uninterrupted one would.
 struct ValidationRecord: Equatable {
@@ -347,6 +279,22 @@ struct ValidationRecord: Equatable {
         sinceBest = metadata["validation.sinceBest"].flatMap { Int($0) } ?? 0
         stoppedEarly = metadata["validation.stoppedEarly"] == "true"
     }
+
+    /// The record of a checkpoint at `step`, its counts checked: the best's step in 0...step, the
+    /// validations since it in 0...step (at most one per step), each a number when present.
+    /// - Throws: `.malformedFile` naming the file and the field.
+    init(checkpoint file: SafeTensorsFile, step: Int) throws {
+        self.init(metadata: file.metadata)
+        for (key, value) in [("validation.bestStep", bestStep), ("validation.sinceBest", sinceBest)] {
+            guard let text = file.metadata[key] else { continue }
+            guard Int(text) != nil, (0...step).contains(value) else {
+                throw DecoderSpecError.malformedFile(path: file.path, location: "metadata \(key)", reason: "\(text) is not a count in 0...\(step) (the checkpoint's step)")
+            }
+        }
+        if let text = file.metadata["validation.best"], best?.isNaN ?? true {
+            throw DecoderSpecError.malformedFile(path: file.path, location: "metadata validation.best", reason: "\(text) is not a number (a NaN validation is never a best)")
+        }
+    }
 }
 
 public enum Trainer {
@@ -360,7 +308,8 @@ public enum Trainer {
     /// without a new best) → progress line (and its JSON Lines entry, `TrainingLog`) → checkpoint
     /// every `checkpointEvery` steps.
     /// - Throws: `.nonFinite` naming the step and the loss; `.invalidArgument` for a checkpoint
-    ///   written with another seed or batch plan; checkpoint and task errors.
+    ///   written with another seed or batch plan, or one whose lock another run holds
+    ///   (`TrainingCheckpoint.lock`); checkpoint and task errors.
     public static func train<T: TrainingTask>(_ model: inout T.Model, task: T, options: TrainingOptions,
                                               progress: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) })
         throws -> TrainingSummary
@@ -376,6 +325,10 @@ public enum Trainer {
         var optimizer = try AdamW(weightDecay: options.weightDecay)
         var step = 0
         var record = ValidationRecord()
+        // One run per checkpoint: the lock is held until this function returns; the kernel releases
+        // it when the process dies, so a killed run never blocks the next.
+        let lock = try options.checkpoint.map(TrainingCheckpoint.lock)
+        defer { lock?.unlock() }
         if let url = options.checkpoint, FileManager.default.fileExists(atPath: url.path) {
             let file = try SafeTensorsFile.read(contentsOf: url)
             // Resuming with another seed or batch plan would replay other batches: refuse rather than diverge silently.
@@ -388,8 +341,17 @@ public enum Trainer {
                 throw DecoderSpecError.invalidArgument(what: "batches \"\(plan.description)\" for checkpoint \(url.path)",
                                                        reason: "the checkpoint was written with batches \"\(savedPlan)\"; resume with the same batch options and data or remove it")
             }
-            step = try TrainingCheckpoint.read(file, into: &model, optimizer: &optimizer)
-            record = ValidationRecord(metadata: file.metadata)
+            // Everything is checked before the model and optimizer are assigned. The step can be at most
+            // this run's total (a larger one would also keep the epoch search below running), and the
+            // epoch stored with it must be the one it lies in.
+            var loaded = model, restored = optimizer
+            let resumed = try TrainingCheckpoint.read(file, into: &loaded, optimizer: &restored, maxStep: totalSteps)
+            let resumedRecord = try ValidationRecord(checkpoint: file, step: resumed)
+            if let stored = file.metadata["epoch"], Int(stored) != plan.epoch(containing: resumed).epoch {
+                throw DecoderSpecError.malformedFile(path: file.path, location: "metadata epoch",
+                                                     reason: "epoch \(stored), but step \(resumed) of this run's batches (\(plan.description)) lies in epoch \(plan.epoch(containing: resumed).epoch)")
+            }
+            (model, optimizer, step, record) = (loaded, restored, resumed, resumedRecord)
             progress("resumed from \(url.path) at step \(step)" + (record.best.map { String(format: " (best validation %.4f at step %d)", $0, record.bestStep) } ?? ""))
         }
         let last = min(totalSteps, options.stopAfterStep ?? totalSteps)
@@ -398,17 +360,17 @@ public enum Trainer {
         var freshLog = step == 0
         var summary = TrainingSummary(steps: 0, finalStep: step, totalSteps: totalSteps, losses: [], lastLoggedLoss: .nan, tokens: 0, seconds: 0,
                                       validations: [], best: nil, ending: .finished)
-        func state() -> [String: String] { record.metadata.merging(["batches": plan.description]) { $1 } }
         let clock = ContinuousClock()
         let started = clock.now
         var windowLoss = 0.0, windowSteps = 0
         // The epoch holding `step`, its first step and its batches.
-        var epoch = 0, epochStart = 0
-        while step - epochStart >= plan.batchCount(epoch: epoch) {
-            epochStart += plan.batchCount(epoch: epoch)
-            epoch += 1
-        }
+        var (epoch, epochStart) = plan.epoch(containing: step)
         var batches = plan.batches(epoch: epoch)
+        // The loop's state stored beside the weights: the batch plan, the epoch of the next step, early stopping.
+        func state() -> [String: String] {
+            let next = step - epochStart >= batches.count ? epoch + 1 : epoch
+            return record.metadata.merging(["batches": plan.description, "epoch": String(next)]) { $1 }
+        }
         if record.stoppedEarly {
             progress("the checkpoint stopped early at step \(step); nothing to train")
             summary.ending = .earlyStopping

@@ -32,8 +32,11 @@ struct DecoderSpecCommand: ParsableCommand {
     /// line on stderr, `decoder-spec <command>: error: <message>`, and a non-zero exit status —
     /// 64 for a bad command line (unknown flag, missing or malformed value), 1 for anything the
     /// command met while running (a `DecoderSpecError` naming the shape, id, value or file).
-    /// `--help` prints the usage on stdout and exits 0.
+    /// `--help` prints the usage on stdout and exits 0. SIGXFSZ is ignored, so a write beyond a
+    /// file-size limit fails with EFBIG and is reported like a full disk instead of killing the
+    /// process (docs/reliability.md).
     static func main() {
+        signal(SIGXFSZ, SIG_IGN)
         var commandName = "decoder-spec"
         do {
             var command = try parseAsRoot()

@@ -106,12 +106,14 @@ struct FinetuneNERCommand: ParsableCommand {
         }
         if let output {
             let dir = URL(fileURLWithPath: output)
-            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-            try classifier.save(to: dir.appendingPathComponent("model.safetensors"))
-            try AtomicFile.write(labels.joined(separator: "\n") + "\n", to: dir.appendingPathComponent("labels.txt"))
-            for file in ["config.json", "vocab.txt"] {
-                let data = try Data(contentsOf: modelURL.appendingPathComponent(file))
-                try AtomicFile.write(data, to: dir.appendingPathComponent(file))
+            try AtomicFile.group(directory: dir) {  // all four files or none (docs/reliability.md)
+                try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+                try classifier.save(to: dir.appendingPathComponent("model.safetensors"))
+                try AtomicFile.write(labels.joined(separator: "\n") + "\n", to: dir.appendingPathComponent("labels.txt"))
+                for file in ["config.json", "vocab.txt"] {
+                    let data = try Data(contentsOf: modelURL.appendingPathComponent(file))
+                    try AtomicFile.write(data, to: dir.appendingPathComponent(file))
+                }
             }
             log("wrote \(dir.path)/model.safetensors (bert.* + classifier.*), labels.txt, config.json, vocab.txt")
         }

@@ -656,6 +656,28 @@ enum LibraryRows {
         ErrorRow("training", "resume: a negative step in the metadata", .malformedFile, naming: ["step -3"]) {
             try F.resumeTinyDecoder(from: F.checkpoint(of: F.tinyDecoder()) { _, metadata in metadata["step"] = "-3" })
         },
+        ErrorRow("training", "train into a checkpoint whose lock another run holds", .invalidArgument,
+                 naming: ["ckpt.safetensors", "pid \(getpid())", "another training run"]) {
+            let url = try F.checkpoint(of: F.tinyDecoder())
+            let held = try TrainingCheckpoint.lock(url)
+            defer { held.unlock() }
+            try F.trainTinyDecoder(checkpoint: url)
+        },
+        ErrorRow("training", "resume: step 50 in a run of 4 steps", .malformedFile, naming: ["ckpt.safetensors", "metadata step", "step 50", "4 steps"]) {
+            try F.trainTinyDecoder(checkpoint: F.checkpoint(of: F.tinyDecoder()) { _, metadata in metadata["step"] = "50" })
+        },
+        ErrorRow("training", "resume: optimizerStep 9 at step 1", .malformedFile, naming: ["ckpt.safetensors", "optimizerStep 9", "step 1"]) {
+            try F.trainTinyDecoder(checkpoint: F.checkpoint(of: F.tinyDecoder()) { _, metadata in metadata["optimizerStep"] = "9" })
+        },
+        ErrorRow("training", "resume: epoch 7 for step 1 of a 2-epoch run", .malformedFile, naming: ["ckpt.safetensors", "metadata epoch", "epoch 7", "epoch 0"]) {
+            try F.trainTinyDecoder(checkpoint: F.checkpoint(of: F.tinyDecoder()) { _, metadata in metadata["epoch"] = "7" })
+        },
+        ErrorRow("training", "resume: the best validation at step 9 of a checkpoint at step 1", .malformedFile, naming: ["ckpt.safetensors", "validation.bestStep", "9"]) {
+            try F.trainTinyDecoder(checkpoint: F.checkpoint(of: F.tinyDecoder()) { _, metadata in (metadata["validation.best"], metadata["validation.bestStep"]) = ("0.5", "9") })
+        },
+        ErrorRow("training", "resume: a best validation of NaN", .malformedFile, naming: ["ckpt.safetensors", "validation.best", "nan"]) {
+            try F.trainTinyDecoder(checkpoint: F.checkpoint(of: F.tinyDecoder()) { _, metadata in (metadata["validation.best"], metadata["validation.bestStep"]) = ("nan", "1") })
+        },
         ErrorRow("training", "token classifier with no labels", .invalidArgument, naming: ["labels"]) {
             _ = try TokenClassifier(encoder: F.tinyEncoder(), labels: [], seed: 0)
         },

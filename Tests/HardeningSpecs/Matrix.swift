@@ -106,6 +106,16 @@ enum Fixture {
         _ = try TrainingCheckpoint.read(from: url, into: &model, optimizer: &optimizer)
     }
 
+    /// Trains `tinyDecoder()` as a language model on four windows, 2 epochs of 2 batches (4 steps),
+    /// seed 0 (the seed `checkpoint(of:)` records), resuming from `checkpoint`.
+    static func trainTinyDecoder(checkpoint url: URL) throws {
+        var model = try tinyDecoder()
+        var options = TrainingOptions()
+        (options.epochs, options.batchSize, options.seed, options.checkpoint) = (2, 2, 0, url)
+        let task = LanguageModelTask(windows: [[1, 2, 3, 4, 5], [2, 3, 4, 5, 6], [7, 8, 9], [3, 4, 5, 6]], path: .naive)
+        _ = try Trainer.train(&model, task: task, options: options, progress: { _ in })
+    }
+
     // Model directories of two layers, written by the library's own savers, then damaged by `edit`
     // (config.json as a JSON object; the directory for anything else) — as a user would damage them:
     // another model's config, a vocabulary or tokenizer from another run, a stray tensor.

@@ -1,5 +1,6 @@
 import DecoderSpec
 import Foundation
+import SpecSupport
 import Testing
 
 @Suite("IO: the versions of the Bible database (train translate --list-versions)")

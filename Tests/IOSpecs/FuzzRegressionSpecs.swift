@@ -412,9 +412,12 @@ extension SQLiteDatabase {
 struct FuzzRegressionSpecs {
     static let fuzzRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("fuzz")
 
-    static func inputs(_ target: FuzzTarget) -> [URL] {
+    static func inputs(_ target: FuzzTarget) -> [URL] { inputs(named: target.rawValue) }
+
+    /// The committed inputs of the target named `name` (this file's targets and LibraryFuzzHarnesses.swift's).
+    static func inputs(named name: String) -> [URL] {
         ["seeds", "regressions"].flatMap { folder -> [URL] in
-            let dir = fuzzRoot.appendingPathComponent(target.rawValue).appendingPathComponent(folder)
+            let dir = fuzzRoot.appendingPathComponent(name).appendingPathComponent(folder)
             let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
             return names.filter { !$0.hasPrefix(".") }.sorted().map { dir.appendingPathComponent($0) }
         }

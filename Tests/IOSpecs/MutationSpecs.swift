@@ -1,5 +1,6 @@
 import DecoderSpec
 import Foundation
+import SpecSupport
 import GSLOracle
 import Testing
 

@@ -171,9 +171,10 @@ struct TrainerSpecs {
         #expect(throws: DecoderSpecError.self, "resuming with another batch plan must be refused") { _ = try run(otherBatches) { _ in } }
         #expect(straight.map(\.bitPattern) == resumed.map(\.bitPattern), "\(kind): resumed parameters differ from the uninterrupted run")
         #expect(straight != initial)
-        // Atomic writes: no temporary file is left beside the checkpoint.
+        // Atomic writes: no temporary file is left beside the checkpoint (only the log and the
+        // run's lock file, which stays: the lock itself dies with its holder).
         let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()
-        #expect(files == ["ckpt.log.jsonl", "ckpt.safetensors"])
+        #expect(files == ["ckpt.log.jsonl", "ckpt.safetensors", "ckpt.safetensors.lock"])
     }
 
     @Test("The JSON Lines log: one entry per progress line, its loss the mean of the steps since the last, validations at their steps; a cut last line is ignored")
