@@ -604,7 +604,12 @@ enum LibraryRows {
                 let (shape, values) = try file.floats(name)
                 return (name, shape, values)
             }
-            tensors.append(("cls.predictions.bias", [5], [Float](repeating: 0, count: 5)))
+            // A whole head of d 8 whose output bias has 5 entries for a vocabulary of 16.
+            tensors += [("cls.predictions.transform.dense.weight", [8, 8], [Float](repeating: 0, count: 64)),
+                        ("cls.predictions.transform.dense.bias", [8], [Float](repeating: 0, count: 8)),
+                        ("cls.predictions.transform.LayerNorm.weight", [8], [Float](repeating: 1, count: 8)),
+                        ("cls.predictions.transform.LayerNorm.bias", [8], [Float](repeating: 0, count: 8)),
+                        ("cls.predictions.bias", [5], [Float](repeating: 0, count: 5))]
             try SafeTensorsFile.write(tensors, to: url)
             _ = try MaskedLanguageModel.load(directory: dir) { d, v, eps in try MaskedLMHead.identity(modelWidth: d, vocabularySize: v, epsilon: eps) }
         },
