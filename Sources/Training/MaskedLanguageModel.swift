@@ -4,6 +4,7 @@
 import Embedding
 import Kernels
 import Layers
+import Models
 import TensorCore
 
 /// BERT's masking procedure. Each position whose id is not in `protected` (`[CLS]`, `[SEP]`,
@@ -123,15 +124,128 @@ public struct MaskedLMHead: Sendable, Equatable, ParameterContainer {
     ///     dW_t += duᵀ·h, db_t += Σ_t du_t, dh = du·W_t
     public func lossAndGradient(_ h: Matrix, labels: [Int], embedding: EmbeddingTable, loss: CrossEntropyLoss,
                                 path: KernelPath = .optimized) throws -> (loss: Double, head: MaskedLMHead, embedding: Matrix, hidden: Matrix, count: Int) {
+        var dE = Matrix(rows: embedding.vocabularySize, cols: embedding.dimension)
+        let r = try lossAndGradient(h, labels: labels, embedding: embedding, loss: loss, path: path, addingTo: &dE)
+        return (r.loss, r.head, dE, r.hidden, r.count)
+    }
+
+    /// The same, adding the decoder side's dE to `dE` [V, d] (the tied table's gradient, already
+    /// holding or about to receive the input side's scatter-add) instead of a fresh matrix.
+    public func lossAndGradient(_ h: Matrix, labels: [Int], embedding: EmbeddingTable, loss: CrossEntropyLoss,
+                                path: KernelPath, addingTo dE: inout Matrix) throws -> (loss: Double, head: MaskedLMHead, hidden: Matrix, count: Int) {
         let (z, u, t, cache) = try forward(h, embedding: embedding, path: path)
         let (value, dz, count) = try loss(logits: z, targets: labels)
         var g = zeroGradient()
         for r in 0..<dz.rows { for c in 0..<dz.cols { g.bias[c] += dz[r, c] } }
-        var dE = Matrix(rows: embedding.vocabularySize, cols: embedding.dimension)
         let dt = embedding.tiedLogitsBackward(dz, hidden: t, gradient: &dE, path: path)
         var du = norm.backward(dt, cache: cache, gradient: &g.norm)
         for i in du.storage.indices { du.storage[i] *= Activation.derivative(activation, u.storage[i]) }
         let dh = transform.backward(du, input: h, gradient: &g.transform, path: path)
-        return (value, g, dE, dh, count)
+        return (value, g, dh, count)
+    }
+
+    /// W_t = I, b_t = 0, γ = 1, β = 0, b = 0: t = LN(GELU(h)), so the logits start as
+    /// LN(GELU(h))·Eᵀ — the encoder's output read against the word embeddings, no random projection
+    /// in between. The initialisation `decoder-spec pretrain mlm` uses when the checkpoint has no
+    /// `cls.predictions.*` (all-MiniLM-L6-v2 has none; docs/pretraining.md compares it with
+    /// `seeded`'s N(0, 0.02²) on the held-out loss).
+    public static func identity(modelWidth d: Int, vocabularySize v: Int, epsilon: Float = 1e-12) throws -> MaskedLMHead {
+        try Validate.positive(v, "vocabulary size")
+        try Validate.positive(d, "model width")
+        var w = Matrix(rows: d, cols: d)
+        for i in 0..<d { w[i, i] = 1 }
+        return try MaskedLMHead(transform: Linear(weight: w, bias: [Float](repeating: 0, count: d)), norm: LayerNorm(width: d, epsilon: epsilon),
+                                bias: [Float](repeating: 0, count: v))
+    }
+}
+
+/// BERT for masked-LM pre-training (Hugging Face's `BertForMaskedLM`): the encoder and the MLM
+/// head, the head's decoder tied to the encoder's word embedding E — one tensor,
+/// `bert.embeddings.word_embeddings.weight`, read at the input and at the output:
+///
+///     H = Encoder(x̃)  [ΣT, d]     x̃: the masked inputs (`MLMMasking`), packed sequences
+///     S = { t : y_t ≠ −100 }      the selected positions
+///     L = (1/|S|) Σ_{t∈S} −log softmax(MLMHead(H_t))[y_t]
+///     dE = (input side: scatter-add of dL/dx̃) + (decoder side: dzᵀ·t)
+///
+/// The head runs on the rows of S only (≈ 15 % of the tokens): the other rows' logits carry no loss
+/// and no gradient, so gathering S first changes the cost, not the value — the [|S|, V] products are
+/// the dearest part of a step (2·V·d flops a row and product, V = 30 522). See docs/pretraining.md.
+public struct MaskedLanguageModel: ParameterContainer, Sendable {
+    public var encoder: EncoderModel
+    public var head: MaskedLMHead
+
+    /// - Throws: `.shapeMismatch` unless the head is of the encoder's width d and vocabulary V.
+    public init(encoder: EncoderModel, head: MaskedLMHead) throws {
+        let (d, v) = (encoder.config.modelWidth, encoder.config.vocabularySize)
+        guard head.transform.inputSize == d, head.bias.count == v else {
+            throw DecoderSpecError.shapeMismatch(operation: "MaskedLanguageModel", expected: "an MLM head of width \(d) and vocabulary \(v)",
+                                                 actual: "width \(head.transform.inputSize), vocabulary \(head.bias.count)")
+        }
+        (self.encoder, self.head) = (encoder, head)
+    }
+
+    /// `bert.*` (the encoder's Hugging Face names) and `cls.predictions.*`: BertForMaskedLM's names.
+    public mutating func visitParameters(prefix: String, _ body: (String, [Int], inout [Float]) throws -> Void) rethrows {
+        try encoder.visitParameters(prefix: join(prefix, "bert"), body)
+        try head.visitParameters(prefix: join(prefix, "cls.predictions"), body)
+    }
+
+    /// The rows of S and their labels.
+    func selected(_ labels: [Int], ignoreIndex: Int) -> (rows: [Int], labels: [Int]) {
+        let rows = labels.indices.filter { labels[$0] != ignoreIndex }
+        return (rows, rows.map { labels[$0] })
+    }
+
+    /// The MLM logits [|S|, V] at the selected rows (in order) and S.
+    /// - Throws: `.shapeMismatch` unless there is one label per packed row; the encoder's errors.
+    public func logits(_ batch: PackedBatch, labels: [Int], ignoreIndex: Int = CrossEntropyLoss.defaultIgnoreIndex,
+                       path: KernelPath) throws -> (logits: Matrix, rows: [Int]) {
+        try requireLabels(labels, batch)
+        let (h, _) = try encoder.trainingForward(batch, path: path)
+        let (rows, _) = selected(labels, ignoreIndex: ignoreIndex)
+        return (try head.logits(h.gatheringRows(rows), embedding: encoder.wordEmbedding, path: path), rows)
+    }
+
+    func requireLabels(_ labels: [Int], _ batch: PackedBatch) throws {
+        guard labels.count == batch.tokenCount else {
+            throw DecoderSpecError.shapeMismatch(operation: "MaskedLanguageModel labels", expected: "one label per packed token (\(batch.tokenCount))",
+                                                 actual: "\(labels.count) labels")
+        }
+    }
+
+    /// The mean loss over S and, with `wantGradient`, the whole model's gradient (nil otherwise):
+    /// forward, head on the rows of S, the head's backward (dE of the decoder side into the
+    /// gradient's word-embedding table), dL/dH scattered back to the rows of S (0 elsewhere), the
+    /// encoder's backward. |S| = 0: loss 0, zero gradient.
+    public func lossAndGradient(_ batch: PackedBatch, labels: [Int], loss: CrossEntropyLoss, path: KernelPath,
+                                wantGradient: Bool = true) throws -> (loss: Double, gradient: MaskedLanguageModel?, labelled: Int) {
+        try requireLabels(labels, batch)
+        let (rows, targets) = selected(labels, ignoreIndex: loss.ignoreIndex)
+        guard !rows.isEmpty else { return (0, wantGradient ? zeroGradient() : nil, 0) }
+        let (h, cache) = try encoder.trainingForward(batch, path: path)
+        let hs = h.gatheringRows(rows)
+        guard wantGradient else {
+            let z = try head.logits(hs, embedding: encoder.wordEmbedding, path: path)
+            let (value, _, count) = try loss(logits: z, targets: targets)
+            return (value, nil, count)
+        }
+        var g = zeroGradient()
+        let r = try head.lossAndGradient(hs, labels: targets, embedding: encoder.wordEmbedding, loss: loss, path: path,
+                                         addingTo: &g.encoder.wordEmbedding.weight)
+        g.head = r.head
+        var dH = Matrix(rows: h.rows, cols: h.cols)
+        for (i, row) in rows.enumerated() { for j in 0..<h.cols { dH[row, j] = r.hidden[i, j] } }
+        encoder.backward(dH, batch: batch, cache: cache, gradient: &g.encoder, path: path)
+        return (r.loss, g, r.count)
+    }
+}
+
+extension Matrix {
+    /// The rows `rows` of self, in that order: [rows.count, cols].
+    func gatheringRows(_ rows: [Int]) -> Matrix {
+        var out = Matrix(rows: rows.count, cols: cols)
+        for (i, r) in rows.enumerated() { for j in 0..<cols { out[i, j] = self[r, j] } }
+        return out
     }
 }

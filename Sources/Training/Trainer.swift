@@ -19,6 +19,11 @@ public protocol TrainingTask {
     /// parallelism weighs shard k's mean by n_k/N (`DataParallel`). nil, the default: unknown, and
     /// every batch is computed by one call on one thread.
     func lossDenominator(examples: [Int]) -> Int?
+    /// Called by the trainer before the loss of global step `step` (1, 2, …; a resumed run continues
+    /// the count) is computed, so a task whose examples change from step to step keys them by the
+    /// step alone — the MLM task's dynamic masking (`MaskedLMTask`), the same masks on any thread
+    /// count and after a resume. Default: nothing.
+    mutating func beginStep(_ step: Int)
     /// The validation metric on held-out data (e.g. valid entity F1, valid loss), run every
     /// `validateEvery` steps; nil when the task has no validation set.
     func validate(_ model: Model) throws -> Validation?
@@ -27,6 +32,8 @@ public protocol TrainingTask {
 extension TrainingTask {
     /// Unknown: a task that does not say what its mean divides by trains on one thread.
     public func lossDenominator(examples: [Int]) -> Int? { nil }
+    /// Examples that do not change with the step.
+    public mutating func beginStep(_ step: Int) {}
 }
 
 /// One validation: a named metric, which direction is better, and a detail for the log.
@@ -315,6 +322,7 @@ public enum Trainer {
         throws -> TrainingSummary
     {
         try options.validate()
+        var task = task
         let lengths = (0..<task.exampleCount).map(task.length(of:))
         guard !lengths.isEmpty else { throw DecoderSpecError.emptySequence(what: "training examples") }
         let plan = BatchPlan(lengths: lengths, size: options.batchTokens.map { .tokens($0) } ?? .examples(options.batchSize),
@@ -382,6 +390,7 @@ public enum Trainer {
                 batches = plan.batches(epoch: epoch)
             }
             let examples = batches[step - epochStart]
+            task.beginStep(step + 1)
             var (loss, gradient, tokens, squares) = try DataParallel.step(task, model: model, examples: examples, threads: options.threads)
             // Split batches bring the norm from the combination's pass; one call reads the gradient again.
             let norm = squares.map { $0.squareRoot() } ?? GradientClipping.globalNorm(gradient, threads: options.threads)

@@ -24,6 +24,7 @@ struct DecoderSpecCommand: ParsableCommand {
             AttentionCommand.self,
             FinetuneCommand.self,
             TrainCommand.self,
+            PretrainCommand.self,
             TranslateCommand.self,
         ]
     )
@@ -56,6 +57,7 @@ enum CLIErrors {
         switch type(of: command) {
         case is FinetuneNERCommand.Type, is FinetuneClassifyCommand.Type: return "decoder-spec finetune \(name)"
         case is TrainTranslateCommand.Type, is TrainLanguageModelCommand.Type: return "decoder-spec train \(name)"
+        case is PretrainMLMCommand.Type: return "decoder-spec pretrain \(name)"
         default: return "decoder-spec \(name)"
         }
     }

