@@ -1,6 +1,6 @@
 // The gated recurrent unit: the recurrence the source documents' decoder formulas assume
-// (h_t from h_{t−1} and the current input), as a baseline beside attention. See docs/layers.md
-// ("The recurrent baseline") and docs/finetune-translation.md ("Recurrence vs attention").
+// (h_t from h_{t−1} and the current input), as a baseline beside attention. See
+// docs/finetune-translation.md ("Recurrence vs attention: the GRU baseline").
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

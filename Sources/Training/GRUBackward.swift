@@ -1,6 +1,6 @@
 // Backpropagation through time for the GRU (Layers/GRU.swift): the step's backward, a whole
 // packed batch of sequences forward (keeping what the backward needs) and backward, and the
-// parameter names. See docs/training.md ("The GRU: backpropagation through time").
+// parameter names. See docs/finetune-translation.md ("Recurrence vs attention: the GRU baseline").
 import Kernels
 import Layers
 import TensorCore
@@ -43,6 +43,30 @@ func gemm(_ path: KernelPath, transA: Bool = false, transB: Bool = false, m: Int
     }
 }
 
+/// v[j] += Σ_r m[r, j] for m [rows, cols] row-major (a bias's gradient).
+func addColumnSums(_ m: [Float], rows: Int, cols: Int, into v: inout [Float]) {
+    precondition(m.count >= rows * cols && v.count == cols, "addColumnSums: [rows, cols] into [cols]")
+    m.withUnsafeBufferPointer { pm in
+        v.withUnsafeMutableBufferPointer { pv in
+            for r in 0..<rows {
+                let row = pm.baseAddress! + r * cols
+                for j in 0..<cols { pv[j] += row[j] }
+            }
+        }
+    }
+}
+
+/// dst[dstOffset ..< dstOffset + count] = src[srcOffset ..< srcOffset + count].
+@inline(__always)
+func copyElements(_ src: [Float], _ srcOffset: Int, into dst: inout [Float], _ dstOffset: Int, count: Int) {
+    precondition(srcOffset >= 0 && dstOffset >= 0 && srcOffset + count <= src.count && dstOffset + count <= dst.count, "copyElements bounds")
+    src.withUnsafeBufferPointer { ps in
+        dst.withUnsafeMutableBufferPointer { pd in
+            (pd.baseAddress! + dstOffset).update(from: ps.baseAddress! + srcOffset, count: count)
+        }
+    }
+}
+
 extension GRUCell {
     /// The backward of one step for n rows. Given dh = ∂L/∂h_t [n, h] and the step's saved values,
     /// writes da = ∂L/∂a [n, 3h] — a the pre-activations, blocks z, r, h̃, equal to ∂L/∂(W·x + b) — and
@@ -59,19 +83,50 @@ extension GRUCell {
                              previous: [Float], z: [Float], r: [Float], candidate: [Float], savedOffset: Int,
                              da: inout [Float], daOffset: Int, dPrevious: inout [Float], ds: inout [Float]) {
         guard n > 0 else { return }
-        for i in 0..<(n * h) {
-            let q = savedOffset + i, col = i % h, row = i / h
-            let g = dh[dhOffset + i], zi = z[q], c = candidate[q]
-            da[daOffset + row * 3 * h + col] = g * (previous[q] - c) * zi * (1 - zi)
-            da[daOffset + row * 3 * h + 2 * h + col] = g * (1 - zi) * (1 - c * c)
+        dh.withUnsafeBufferPointer { pdh in
+            previous.withUnsafeBufferPointer { pp in
+                z.withUnsafeBufferPointer { pz in
+                    candidate.withUnsafeBufferPointer { pc in
+                        da.withUnsafeMutableBufferPointer { pda in
+                            for row in 0..<n {
+                                let g = pdh.baseAddress! + dhOffset + row * h, q = savedOffset + row * h
+                                let hp = pp.baseAddress! + q, zz = pz.baseAddress! + q, c = pc.baseAddress! + q
+                                let out = pda.baseAddress! + daOffset + row * 3 * h
+                                for j in 0..<h {
+                                    out[j] = g[j] * (hp[j] - c[j]) * zz[j] * (1 - zz[j])
+                                    out[2 * h + j] = g[j] * (1 - zz[j]) * (1 - c[j] * c[j])
+                                }
+                            }
+                        }
+                    }
+                }
+            }
         }
         // ds = da_h · U_h   (U_h: rows 2h..<3h of U, [h, h])
         gemm(path, m: n, n: h, k: h, da, daOffset + 2 * h, lda: 3 * h, u, 2 * h * h, ldb: h, &ds, ldc: h)
-        for i in 0..<(n * h) {
-            let q = savedOffset + i, col = i % h, row = i / h
-            let ri = r[q]
-            da[daOffset + row * 3 * h + h + col] = ds[i] * previous[q] * ri * (1 - ri)
-            dPrevious[i] = dh[dhOffset + i] * z[q] + ds[i] * ri
+        dh.withUnsafeBufferPointer { pdh in
+            previous.withUnsafeBufferPointer { pp in
+                z.withUnsafeBufferPointer { pz in
+                    r.withUnsafeBufferPointer { pr in
+                        ds.withUnsafeBufferPointer { pds in
+                            da.withUnsafeMutableBufferPointer { pda in
+                                dPrevious.withUnsafeMutableBufferPointer { pdp in
+                                    for row in 0..<n {
+                                        let g = pdh.baseAddress! + dhOffset + row * h, q = savedOffset + row * h
+                                        let hp = pp.baseAddress! + q, zz = pz.baseAddress! + q, rr = pr.baseAddress! + q
+                                        let d = pds.baseAddress! + row * h, out = pda.baseAddress! + daOffset + row * 3 * h + h
+                                        let dp = pdp.baseAddress! + row * h
+                                        for j in 0..<h {
+                                            out[j] = d[j] * hp[j] * rr[j] * (1 - rr[j])
+                                            dp[j] = g[j] * zz[j] + d[j] * rr[j]
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
         }
         // dh_{t−1} += [da_z, da_r] · [U_z; U_r]
         gemm(path, m: n, n: h, k: 2 * h, da, daOffset, lda: 3 * h, u, ldb: h, beta: 1, &dPrevious, ldc: h)
@@ -97,7 +152,7 @@ extension GRUCell {
             let n = packing.counts[t], o = packing.offsets[t] * h
             if t > 0 {  // h_{t−1}: the first n rows of step t − 1's outputs
                 let p = packing.offsets[t - 1] * h
-                for i in 0..<(n * h) { trace.previous[o + i] = trace.states.storage[p + i] }
+                copyElements(trace.states.storage, p, into: &trace.previous, o, count: n * h)
             }
             Self.runStep(self, path, rows: n, hidden: h, a: a, aOffset: packing.offsets[t] * 3 * h, trace: &trace, offset: o, g: &g)
         }
@@ -145,7 +200,8 @@ extension GRUCell {
         var dh = [Float](repeating: 0, count: p.counts[0] * h), ds = carry, dPrevious = carry
         for t in stride(from: p.steps - 1, through: 0, by: -1) {
             let n = p.counts[t], o = p.offsets[t] * h
-            for i in 0..<(n * h) { dh[i] = dStates.storage[o + i] + carry[i] }
+            copyElements(dStates.storage, o, into: &dh, 0, count: n * h)
+            for i in 0..<(n * h) { dh[i] += carry[i] }
             Self.stepBackward(path, rows: n, hidden: h, u: hiddenWeight.storage, dh: dh, dhOffset: 0, previous: trace.previous, z: trace.z,
                               r: trace.r, candidate: trace.candidate, savedOffset: o, da: &da, daOffset: p.offsets[t] * 3 * h,
                               dPrevious: &dPrevious, ds: &ds)
@@ -167,6 +223,6 @@ extension GRUCell {
              &g.inputWeight.storage, ldc: inputWidth)
         gemm(path, transA: true, m: 2 * h, n: h, k: rows, da, lda: 3 * h, previous, ldb: h, beta: 1, &g.hiddenWeight.storage, ldc: h)
         gemm(path, transA: true, m: h, n: h, k: rows, da, 2 * h, lda: 3 * h, s, ldb: h, beta: 1, &g.hiddenWeight.storage, 2 * h * h, ldc: h)
-        for row in 0..<rows { for j in 0..<(3 * h) { g.bias[j] += da[row * 3 * h + j] } }
+        addColumnSums(da, rows: rows, cols: 3 * h, into: &g.bias)
     }
 }

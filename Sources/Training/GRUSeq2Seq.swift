@@ -92,11 +92,15 @@ extension GRUTranslationModel {
         let labels = p.timeMajor(labelsByPair)
         let embedded = try targetEmbedding.lookup(targetIDs, path: path).storage
         var x = [Float](repeating: 0, count: rows * width)  // [E y | c] per row
-        for i in 0..<rows { for j in 0..<e { x[i * width + j] = embedded[i * e + j] } }
+        for i in 0..<rows { copyElements(embedded, i * e, into: &x, i * width, count: e) }
         // a = E y·W_eᵀ + b for every row now; + c·W_cᵀ at each step.
         var a = [Float](repeating: 0, count: rows * 3 * h)
         gemm(path, transB: true, m: rows, n: 3 * h, k: e, x, lda: width, decoder.inputWeight.storage, ldb: width, &a, ldc: 3 * h)
-        for i in 0..<rows { for j in 0..<(3 * h) { a[i * 3 * h + j] += decoder.bias[j] } }
+        decoder.bias.withUnsafeBufferPointer { pb in
+            a.withUnsafeMutableBufferPointer { pa in
+                for i in 0..<rows { for j in 0..<(3 * h) { pa[i * 3 * h + j] += pb[j] } }
+            }
+        }
         var trace = GRUTrace(packing: p, inputs: Matrix(rows: 0, cols: width), previous: [Float](repeating: 0, count: rows * h),
                              z: [Float](repeating: 0, count: rows * h), r: [Float](repeating: 0, count: rows * h),
                              candidate: [Float](repeating: 0, count: rows * h), s: [Float](repeating: 0, count: rows * h),
@@ -110,7 +114,7 @@ extension GRUTranslationModel {
         let scale = 1 / Float(Double(h).squareRoot())
         for t in 0..<p.steps {
             let n = p.counts[t], o = p.offsets[t]
-            if t > 0 { for i in 0..<(n * h) { trace.previous[o * h + i] = trace.states.storage[p.offsets[t - 1] * h + i] } }
+            if t > 0 { copyElements(trace.states.storage, p.offsets[t - 1] * h, into: &trace.previous, o * h, count: n * h) }
             for k in 0..<n {  // attention: α = softmax(M_b·h_{t−1}/√h), c = αᵀ·M_b
                 let b = p.order[k], row = o + k, sources = batch.sources[b].count
                 var alpha = [Float](repeating: 0, count: sources)
@@ -139,7 +143,7 @@ extension GRUTranslationModel {
         let v = config.targetVocabularySize
         gemm(path, transA: true, m: v, n: h, k: rows, dZ.storage, lda: v, states.storage, ldb: h, beta: 1, &grad.output.weight.storage, ldc: h)
         var db = grad.output.bias!
-        for i in 0..<rows { for j in 0..<v { db[j] += dZ.storage[i * v + j] } }
+        addColumnSums(dZ.storage, rows: rows, cols: v, into: &db)
         grad.output.bias = db
         var dH = [Float](repeating: 0, count: rows * h)
         gemm(path, m: rows, n: h, k: v, dZ.storage, lda: v, output.weight.storage, ldb: h, &dH, ldc: h)
@@ -151,7 +155,8 @@ extension GRUTranslationModel {
         var dMemories = memories.map { [Float](repeating: 0, count: $0.count) }
         for t in stride(from: p.steps - 1, through: 0, by: -1) {
             let n = p.counts[t], o = p.offsets[t]
-            for i in 0..<(n * h) { dh[i] = dH[o * h + i] + carry[i] }
+            copyElements(dH, o * h, into: &dh, 0, count: n * h)
+            for i in 0..<(n * h) { dh[i] += carry[i] }
             GRUCell.stepBackward(path, rows: n, hidden: h, u: decoder.hiddenWeight.storage, dh: dh, dhOffset: 0, previous: trace.previous,
                                  z: trace.z, r: trace.r, candidate: trace.candidate, savedOffset: o * h, da: &da, daOffset: o * 3 * h,
                                  dPrevious: &dPrevious, ds: &ds)
@@ -165,7 +170,7 @@ extension GRUTranslationModel {
                             dContext.withUnsafeBufferPointer { dc in
                                 dMemories[b].withUnsafeMutableBufferPointer { dm in
                                     dPrevious.withUnsafeMutableBufferPointer { dq in
-                                        Self.attentionBackward(memory: m.baseAddress!, sources: sources, hidden: h, query: q.baseAddress! + row * h,
+                                        Self.attentionBackward(path, memory: m.baseAddress!, sources: sources, hidden: h, query: q.baseAddress! + row * h,
                                                                scale: scale, weights: alpha.baseAddress!, dContext: dc.baseAddress! + k * h,
                                                                dMemory: dm.baseAddress!, dQuery: dq.baseAddress! + k * h)
                                     }
@@ -200,48 +205,41 @@ extension GRUTranslationModel {
         return (lossValue, grad, labelled, logits)
     }
 
-    /// α = softmax(scale·M·q) [S], c = αᵀ·M [h] for one row (M [S, h] contiguous).
+    /// α = softmax(scale·M·q) [S], c = αᵀ·M [h] for one row (M [S, h] contiguous): two one-row
+    /// products on `path`'s GEMM (the streaming GEMV on the optimized paths) around the softmax.
     static func attentionForward(_ path: KernelPath, memory m: UnsafePointer<Float>, sources: Int, hidden h: Int, query q: UnsafePointer<Float>,
                                  scale: Float, weights alpha: inout [Float], context c: UnsafeMutablePointer<Float>) {
         alpha.withUnsafeMutableBufferPointer { pa in
             let w = pa.baseAddress!
-            for s in 0..<sources {
-                var dot: Float = 0
-                let ms = m + s * h
-                for j in 0..<h { dot += ms[j] * q[j] }
-                w[s] = dot * scale
-            }
+            GEMM.sgemm(path, transB: true, m: 1, n: sources, k: h, alpha: scale, a: q, lda: h, b: m, ldb: h, c: w, ldc: sources)
             Softmax.rows(path, w, rows: 1, cols: sources)
-            for j in 0..<h { c[j] = 0 }
-            for s in 0..<sources {
-                let ms = m + s * h, ws = w[s]
-                for j in 0..<h { c[j] += ws * ms[j] }
-            }
+            GEMM.sgemm(path, m: 1, n: h, k: sources, a: w, lda: sources, b: m, ldb: h, c: c, ldc: h)
         }
     }
 
     /// The backward of `attentionForward` for one row, given dc = ∂L/∂c:
     ///
-    ///     dα_s = m_s·dc,   dscore_s = α_s·(dα_s − Σ_σ α_σ·dα_σ)
-    ///     dq  += scale·Σ_s dscore_s·m_s,     dm_s += α_s·dc + scale·dscore_s·q
-    static func attentionBackward(memory m: UnsafePointer<Float>, sources: Int, hidden h: Int, query q: UnsafePointer<Float>, scale: Float,
-                                  weights alpha: UnsafePointer<Float>, dContext dc: UnsafePointer<Float>,
+    ///     dα = M·dc,   dscore_s = α_s·(dα_s − Σ_σ α_σ·dα_σ)
+    ///     dq += scale·dscoreᵀ·M,     dM += α·dcᵀ + scale·dscore·qᵀ   (one rank-2 product)
+    static func attentionBackward(_ path: KernelPath, memory m: UnsafePointer<Float>, sources: Int, hidden h: Int, query q: UnsafePointer<Float>,
+                                  scale: Float, weights alpha: UnsafePointer<Float>, dContext dc: UnsafePointer<Float>,
                                   dMemory dm: UnsafeMutablePointer<Float>, dQuery dq: UnsafeMutablePointer<Float>) {
-        var dAlpha = [Float](repeating: 0, count: sources)
-        var mean: Float = 0
-        for s in 0..<sources {
-            var dot: Float = 0
-            let ms = m + s * h
-            for j in 0..<h { dot += ms[j] * dc[j] }
-            dAlpha[s] = dot
-            mean += alpha[s] * dot
-        }
-        for s in 0..<sources {
-            let dScore = alpha[s] * (dAlpha[s] - mean) * scale, a = alpha[s]
-            let ms = m + s * h, dms = dm + s * h
-            for j in 0..<h {
-                dq[j] += dScore * ms[j]
-                dms[j] += a * dc[j] + dScore * q[j]
+        // left [2, S] = [α; scale·dscore], right [2, h] = [dc; q]
+        var left = [Float](repeating: 0, count: 2 * sources), right = [Float](repeating: 0, count: 2 * h)
+        left.withUnsafeMutableBufferPointer { pl in
+            right.withUnsafeMutableBufferPointer { pr in
+                let l = pl.baseAddress!, r = pr.baseAddress!
+                GEMM.sgemm(path, transB: true, m: 1, n: sources, k: h, a: dc, lda: h, b: m, ldb: h, c: l + sources, ldc: sources)  // dα
+                var mean: Float = 0
+                for s in 0..<sources { mean += alpha[s] * l[sources + s] }
+                for s in 0..<sources {
+                    l[sources + s] = scale * alpha[s] * (l[sources + s] - mean)
+                    l[s] = alpha[s]
+                }
+                GEMM.sgemm(path, m: 1, n: h, k: sources, a: l + sources, lda: sources, b: m, ldb: h, beta: 1, c: dq, ldc: h)
+                r.update(from: dc, count: h)
+                (r + h).update(from: q, count: h)
+                GEMM.sgemm(path, transA: true, m: sources, n: h, k: 2, a: l, lda: sources, b: r, ldb: h, beta: 1, c: dm, ldc: h)
             }
         }
     }
