@@ -96,17 +96,28 @@ public struct TranslationTask: TrainingTask {
     /// Mean cross-entropy (ε = 0) per target token over `validation`, in batches of ≤
     /// `validationBatchTokens`; nil when there is no validation set.
     public func validate(_ model: EncoderDecoderModel) throws -> Validation? {
-        guard !validation.isEmpty else { return nil }
+        try Self.validationLoss(validation, batchTokens: validationBatchTokens) { batch, plain in
+            let r = try model.lossAndGradient(batch, loss: plain, path: path, wantGradient: false)
+            return (r.loss, r.labelled)
+        }
+    }
+
+    /// The mean plain cross-entropy per target token over `pairs`, in batches of ≤ `batchTokens`
+    /// (Σ `length`), each scored by `score(batch, CE with ε = 0)` → (mean loss, labelled tokens);
+    /// nil for no pairs. Shared by the Transformer's and the GRU's task.
+    static func validationLoss(_ pairs: [(source: [Int], target: [Int])], batchTokens: Int,
+                               score: (Seq2SeqBatch, CrossEntropyLoss) throws -> (loss: Double, labelled: Int)) throws -> Validation? {
+        guard !pairs.isEmpty else { return nil }
         let plain = try CrossEntropyLoss()
         var total = 0.0, labelled = 0, start = 0
-        while start < validation.count {
-            var end = start + 1, tokens = Self.length(validation[start])
-            while end < validation.count && tokens + Self.length(validation[end]) <= validationBatchTokens {
-                tokens += Self.length(validation[end])
+        while start < pairs.count {
+            var end = start + 1, tokens = length(pairs[start])
+            while end < pairs.count && tokens + length(pairs[end]) <= batchTokens {
+                tokens += length(pairs[end])
                 end += 1
             }
-            let batch = try Seq2SeqBatch(pairs: Array(validation[start..<end]), bos: TranslationTokens.bos, eos: TranslationTokens.eos)
-            let r = try model.lossAndGradient(batch, loss: plain, path: path, wantGradient: false)
+            let batch = try Seq2SeqBatch(pairs: Array(pairs[start..<end]), bos: TranslationTokens.bos, eos: TranslationTokens.eos)
+            let r = try score(batch, plain)
             total += r.loss * Double(r.labelled)
             labelled += r.labelled
             start = end

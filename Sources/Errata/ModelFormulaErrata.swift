@@ -79,13 +79,26 @@ public enum ModelFormulaErrata {
     /// W_h [d_h, d_h], W_x [d_h, d_x], W_o [V, d_h]. Returns (h_t, probabilities [V]).
     public static func recurrentStep(wh: Matrix, wx: Matrix, bh: [Float], wo: Matrix, bo: [Float],
                                      previousState h: [Float], input x: [Float]) throws -> (state: [Float], output: [Float]) {
-        let a = try wh.matmul(Matrix(rows: h.count, cols: 1, storage: h), path: .naive)
-        let c = try wx.matmul(Matrix(rows: x.count, cols: 1, storage: x), path: .naive)
-        guard a.rows == c.rows, bh.count == a.rows else {
-            throw DecoderSpecError.shapeMismatch(operation: "ModelFormulaErrata.recurrentStep", expected: "W_h·h, W_x·x, b_h of one width",
-                                                 actual: "[\(a.rows)], [\(c.rows)], [\(bh.count)]")
+        try recurrentStep(wo: wo, bo: bo, previousState: h, input: x) { h, x in
+            let a = try wh.matmul(Matrix(rows: h.count, cols: 1, storage: h), path: .naive)
+            let c = try wx.matmul(Matrix(rows: x.count, cols: 1, storage: x), path: .naive)
+            guard a.rows == c.rows, bh.count == a.rows else {
+                throw DecoderSpecError.shapeMismatch(operation: "ModelFormulaErrata.recurrentStep", expected: "W_h·h, W_x·x, b_h of one width",
+                                                     actual: "[\(a.rows)], [\(c.rows)], [\(bh.count)]")
+            }
+            return (0..<bh.count).map { tanhf(a.storage[$0] + c.storage[$0] + bh[$0]) }
         }
-        let state = (0..<bh.count).map { tanhf(a.storage[$0] + c.storage[$0] + bh[$0]) }
+    }
+
+    /// The same step with any state update f (Elman's tanh above, a GRU with attention in
+    /// `GRUTranslationModel`): first the state, then the output read from it,
+    ///
+    ///     h_t = f(h_{t−1}, x_t),   Output_t = softmax(W_o·h_t + b_o)
+    ///
+    /// W_o [V, d_h], b_o [V]. Returns (h_t, probabilities [V]).
+    public static func recurrentStep(wo: Matrix, bo: [Float], previousState h: [Float], input x: [Float],
+                                     update: ([Float], [Float]) throws -> [Float]) throws -> (state: [Float], output: [Float]) {
+        let state = try update(h, x)
         let z = try wo.matmul(Matrix(rows: state.count, cols: 1, storage: state), path: .naive)
         guard bo.count == z.rows else {
             throw DecoderSpecError.shapeMismatch(operation: "ModelFormulaErrata.recurrentStep", expected: "b_o [\(z.rows)]", actual: "[\(bo.count)]")

@@ -18,14 +18,20 @@ func bibleDatabase(_ data: String) -> URL {
 
 /// Prints test BLEU for greedy and beam decoding beside the copy-source baseline, with signatures.
 func printTranslationEvaluation(_ translator: Translator, test: [ParallelVerse], beams: Int, hypothesesFile: String?) throws {
+    try printTranslationEvaluation(test: test, beams: beams, hypothesesFile: hypothesesFile, evaluate: translator.evaluate)
+}
+
+/// The same for any translator: `evaluate(verses, beams)` gives the corpus BLEU and the hypotheses.
+func printTranslationEvaluation(test: [ParallelVerse], beams: Int, hypothesesFile: String?,
+                                evaluate: ([ParallelVerse], Int) throws -> (score: BLEUScore, hypotheses: [String])) throws {
     let copy = try TranslationData.copyBaseline(test)
     print("test split: \(test.count) verses (books \(Set(test.map(\.book)).sorted().map(String.init).joined(separator: ", ")))")
     print("copy-source baseline  \(copy.formatted)")
-    let greedy = try translator.evaluate(test, beams: 1)
+    let greedy = try evaluate(test, 1)
     print("greedy                \(greedy.score.formatted)")
     var beamHyps: [String] = []
     if beams > 1 {
-        let beam = try translator.evaluate(test, beams: beams)
+        let beam = try evaluate(test, beams)
         print(String(format: "beam %-2d               ", beams) + beam.score.formatted)
         beamHyps = beam.hypotheses
     }
@@ -59,6 +65,10 @@ struct TrainTranslateCommand: ParsableCommand {
     @Option(name: .customLong("eval-verses"), help: "Evaluate on the first N test verses only.") var evalVerses: Int?
     @Option(help: "Directory for model.safetensors, config.json, source/ and target/ tokenizers.") var output: String?
     @Option(help: "Write the test translations here.") var hypotheses: String?
+    @Option(help: "Architecture: transformer (the encoder-decoder) or gru (the recurrent baseline: GRU encoder, GRU decoder with dot-product attention; --model-dim is its state and embedding width, default 272 ≈ the Transformer's parameter count; --layers, --heads and --ff-dim do not apply; no --output).")
+    var arch: TranslationArchitecture = .transformer
+    @Option(name: .customLong("time-lengths"), help: "Instead of training: time one training step (loss and gradient, --threads) on synthetic batches of --batch-tokens tokens whose sources and targets have T tokens, for each T of this comma-separated list (e.g. 16,32,64,128); prints the median of 5 steps per T.")
+    var timeLengths: String?
     @OptionGroup var loop: TrainingLoopOptions
 
     /// Options out of range are command-line errors (exit 64), checked before the data is read.
@@ -66,6 +76,18 @@ struct TrainTranslateCommand: ParsableCommand {
         try requireNonNegative(["--eval-verses": evalVerses, "--max-chars": maxChars])
         try requirePositive(["--beams": beams])
         try requireRates(lr: scratch.lr, labelSmoothing: labelSmoothing)
+        if arch == .gru && output != nil { throw ValidationError("--output is not available with --arch gru: the recurrent baseline is trained and scored in one run (use --checkpoint to resume it)") }
+        _ = try parsedTimeLengths()
+    }
+
+    /// The T of `--time-lengths` (each ≥ 2: one source token and `<eos>`), nil without the option.
+    func parsedTimeLengths() throws -> [Int]? {
+        guard let timeLengths else { return nil }
+        let values = timeLengths.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !values.isEmpty, values.allSatisfy({ ($0 ?? 0) >= 2 }) else {
+            throw ValidationError("--time-lengths \(timeLengths) must be a comma-separated list of lengths ≥ 2")
+        }
+        return values.map { $0! }
     }
 
     func run() throws {
@@ -87,29 +109,85 @@ struct TrainTranslateCommand: ParsableCommand {
         let verses = try BibleCorpus.parallel(database: bibleDatabase(data), source: src, target: tgt)
         let prepared = try TranslationData.prepare(verses: verses, merges: scratch.merges, maxCharacters: maxChars)
         stderrLine("data: \(verses.count) pairs; train \(prepared.train.count) (\(prepared.trainPairs.count) within 128 subwords), valid \(prepared.valid.count) (\(prepared.validPairs.count)), test \(prepared.test.count); vocab src \(prepared.sourceTokenizer.tokens.count) tgt \(prepared.targetTokenizer.tokens.count); prepared in \(Trainer.formatDuration((clock.now - t0).seconds))")
-        let d = scratch.modelWidth(default: 192), layers = scratch.layers
-        let config = EncoderDecoderConfig(sourceVocabularySize: prepared.sourceTokenizer.tokens.count, targetVocabularySize: prepared.targetTokenizer.tokens.count,
-                                          contextLength: 256, modelWidth: d, heads: scratch.heads, encoderLayers: layers, decoderLayers: layers,
-                                          feedForwardWidth: scratch.ffDim ?? 4 * d, activation: .relu, placement: .pre)
-        var model = try EncoderDecoderModel.seeded(config, seed: scratch.seed)
-        stderrLine("model: \(model.parameterCount) parameters (d \(d), \(layers)+\(layers) layers, \(scratch.heads) heads, pre-norm, tied target head)")
-        let task = TranslationTask(pairs: prepared.trainPairs, validation: prepared.validPairs,
-                                   loss: try CrossEntropyLoss(labelSmoothing: labelSmoothing), path: .optimized)
+        let loss = try CrossEntropyLoss(labelSmoothing: labelSmoothing)
         var options = scratch.trainingOptions(batchTokens: 2000, warmup: 200)
         options.bucketWindow = 64
         options.weightDecay = 0.01
         loop.apply(to: &options)
-        let summary = try Trainer.train(&model, task: task, options: options, progress: stderrLine)
-        print(String(format: "trained %d steps in %.1f min (final loss %.4f)", summary.steps, summary.seconds / 60, summary.lastLoggedLoss)
-              + trainingEnding(summary))
-        let translator = Translator(model: model, sourceTokenizer: prepared.sourceTokenizer, targetTokenizer: prepared.targetTokenizer)
-        if let output {
-            try translator.save(to: URL(fileURLWithPath: output))
-            stderrLine("saved \(output)")
-        }
         let test = evalVerses.map { Array(prepared.test.prefix($0)) } ?? prepared.test
-        try printTranslationEvaluation(translator, test: test, beams: beams, hypothesesFile: hypotheses)
+        let (V_src, V_tgt) = (prepared.sourceTokenizer.tokens.count, prepared.targetTokenizer.tokens.count)
+        switch arch {
+        case .transformer:
+            let d = scratch.modelWidth(default: 192), layers = scratch.layers
+            let config = EncoderDecoderConfig(sourceVocabularySize: V_src, targetVocabularySize: V_tgt,
+                                              contextLength: 256, modelWidth: d, heads: scratch.heads, encoderLayers: layers, decoderLayers: layers,
+                                              feedForwardWidth: scratch.ffDim ?? 4 * d, activation: .relu, placement: .pre)
+            var model = try EncoderDecoderModel.seeded(config, seed: scratch.seed)
+            stderrLine("model: \(model.parameterCount) parameters (d \(d), \(layers)+\(layers) layers, \(scratch.heads) heads, pre-norm, tied target head)")
+            let task = TranslationTask(pairs: prepared.trainPairs, validation: prepared.validPairs, loss: loss, path: .optimized)
+            if let lengths = try parsedTimeLengths() {
+                return try timeSteps(lengths, arch: "transformer", vocabularies: (V_src, V_tgt), options: options) { pairs in
+                    (TranslationTask(pairs: pairs, loss: loss, path: .optimized), model)
+                }
+            }
+            let summary = try Trainer.train(&model, task: task, options: options, progress: stderrLine)
+            print(String(format: "trained %d steps in %.1f min (final loss %.4f)", summary.steps, summary.seconds / 60, summary.lastLoggedLoss)
+                  + trainingEnding(summary))
+            let translator = Translator(model: model, sourceTokenizer: prepared.sourceTokenizer, targetTokenizer: prepared.targetTokenizer)
+            if let output {
+                try translator.save(to: URL(fileURLWithPath: output))
+                stderrLine("saved \(output)")
+            }
+            try printTranslationEvaluation(translator, test: test, beams: beams, hypothesesFile: hypotheses)
+        case .gru:
+            let h = scratch.modelWidth(default: 272)
+            let config = GRUTranslationConfig(sourceVocabularySize: V_src, targetVocabularySize: V_tgt, embeddingWidth: h, hiddenWidth: h, contextLength: 256)
+            var model = try GRUTranslationModel.seeded(config, seed: scratch.seed)
+            stderrLine("model: \(model.parameterCount) parameters (GRU encoder-decoder, embeddings and states \(h) wide, 1+1 layers, dot-product attention, untied output W_o)")
+            let task = GRUTranslationTask(pairs: prepared.trainPairs, validation: prepared.validPairs, loss: loss, path: .optimized)
+            if let lengths = try parsedTimeLengths() {
+                return try timeSteps(lengths, arch: "gru", vocabularies: (V_src, V_tgt), options: options) { pairs in
+                    (GRUTranslationTask(pairs: pairs, loss: loss, path: .optimized), model)
+                }
+            }
+            let summary = try Trainer.train(&model, task: task, options: options, progress: stderrLine)
+            print(String(format: "trained %d steps in %.1f min (final loss %.4f)", summary.steps, summary.seconds / 60, summary.lastLoggedLoss)
+                  + trainingEnding(summary))
+            let translator = GRUTranslator(model: model, sourceTokenizer: prepared.sourceTokenizer, targetTokenizer: prepared.targetTokenizer)
+            try printTranslationEvaluation(test: test, beams: beams, hypothesesFile: hypotheses, evaluate: translator.evaluate)
+        }
     }
+
+    /// `--time-lengths`: for each T, the median of 5 training steps (after one warm-up step) on a
+    /// synthetic batch of ⌊batch tokens / T⌋ pairs of length T, on `options.threads` threads.
+    func timeSteps<T: TrainingTask>(_ lengths: [Int], arch: String, vocabularies: (Int, Int), options: TrainingOptions,
+                                    make: ([(source: [Int], target: [Int])]) throws -> (T, T.Model)) throws {
+        let budget = options.batchTokens ?? 2000
+        print("arch         T  pairs  tokens  threads  ms/step (median of 5)  tokens/s")
+        let clock = ContinuousClock()
+        for length in lengths {
+            let pairs = try TranslationStepTiming.pairs(length: length, tokens: budget, sourceVocabulary: vocabularies.0,
+                                                        targetVocabulary: vocabularies.1, seed: options.seed)
+            let (task, model) = try make(pairs)
+            let examples = Array(pairs.indices)
+            var times: [Double] = [], tokens = 0
+            for i in 0..<6 {
+                let t0 = clock.now
+                let r = try DataParallel.lossAndGradient(task, model: model, examples: examples, threads: options.threads)
+                let elapsed = clock.now - t0
+                tokens = r.tokens
+                if i > 0 { times.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18) }
+            }
+            let median = times.sorted()[times.count / 2]
+            print(arch.padding(toLength: 11, withPad: " ", startingAt: 0)
+                  + String(format: " %3d  %5d  %6d  %7d  %21.1f  %8.0f", length, pairs.count, tokens, options.threads, median * 1000, Double(tokens) / median))
+        }
+    }
+}
+
+/// `train translate --arch`: the Transformer encoder-decoder or the recurrent (GRU) baseline.
+enum TranslationArchitecture: String, ExpressibleByArgument, CaseIterable {
+    case transformer, gru
 }
 
 /// `decoder-spec translate`: translate a sentence with a trained model, or evaluate it on the test split.

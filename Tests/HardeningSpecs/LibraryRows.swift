@@ -350,6 +350,25 @@ enum LibraryRows {
     ]
 
     static let models: [ErrorRow] = [
+        ErrorRow("models", "GRU cell: U [6, 3] with W [9, 4]", .shapeMismatch, naming: ["[9, 4]", "[6, 3]"]) {
+            _ = try GRUCell(inputWeight: Matrix(rows: 9, cols: 4), hiddenWeight: Matrix(rows: 6, cols: 3), bias: [Float](repeating: 0, count: 9))
+        },
+        ErrorRow("models", "GRU step: state of 2 for h = 3", .shapeMismatch, naming: ["h [3]", "h [2]"]) {
+            var rng = SeededRNG(seed: 1)
+            _ = try GRUCell.seeded(inputSize: 4, hiddenSize: 3, rng: &rng).step(input: [0, 0, 0, 0], state: [0, 0])
+        },
+        ErrorRow("models", "GRU batch with a sequence of length 0", .emptySequence, naming: ["sequence 1"]) {
+            _ = try GRUPacking(lengths: [3, 0, 2])
+        },
+        ErrorRow("models", "GRU translator config: hidden width 0", .invalidArgument, naming: ["hidden width", "0"]) {
+            _ = try GRUTranslationModel.seeded(GRUTranslationConfig(sourceVocabularySize: 8, targetVocabularySize: 8, embeddingWidth: 4,
+                                                                    hiddenWidth: 0, contextLength: 8), seed: 0)
+        },
+        ErrorRow("models", "GRU decoder: target id 9 of 8", .idOutOfRange, naming: ["9", "8"]) {
+            let model = try GRUTranslationModel.seeded(GRUTranslationConfig(sourceVocabularySize: 8, targetVocabularySize: 8, embeddingWidth: 4,
+                                                                            hiddenWidth: 4, contextLength: 8), seed: 0)
+            _ = try model.conditioned(on: [3, 2]).logits(forSequence: [1, 9])
+        },
         ErrorRow("models", "decoder config: 3 heads for d 8", .invalidArgument, naming: ["3", "8"]) {
             try TransformerConfig(vocabularySize: 16, contextLength: 8, modelWidth: 8, heads: 3, layers: 1).validate()
         },
