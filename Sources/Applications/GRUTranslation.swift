@@ -49,39 +49,15 @@ public struct GRUTranslationTask: TrainingTask {
     }
 }
 
-/// A trained GRU translator: the model and both tokenizers, decoded by the same loop as `Translator`.
-public struct GRUTranslator: Sendable {
+/// A trained GRU translator: the model and both tokenizers, decoded by the same loop as `Translator`
+/// (`TranslatorProtocol`).
+public struct GRUTranslator: TranslatorProtocol {
     public var model: GRUTranslationModel
     public var sourceTokenizer: BPETokenizer
     public var targetTokenizer: BPETokenizer
 
     public init(model: GRUTranslationModel, sourceTokenizer: BPETokenizer, targetTokenizer: BPETokenizer) {
         (self.model, self.sourceTokenizer, self.targetTokenizer) = (model, sourceTokenizer, targetTokenizer)
-    }
-
-    /// Target ids (without `<eos>`) for source ids (ending with `<eos>`): greedy when `beams` = 1;
-    /// at most 2·|source| + 10 tokens, as `Translator`.
-    public func translate(ids source: [Int], beams: Int = 1, maxNewTokens: Int? = nil) throws -> [Int] {
-        try Validate.positive(beams, "beams")
-        let limit = min(model.config.contextLength - 1, maxNewTokens ?? (2 * source.count + 10))
-        let decoder = try model.conditioned(on: source)
-        let config = GenerationConfig(maxNewTokens: max(1, limit), stopTokens: [TranslationTokens.eos])
-        let generation = try Generator.generate(decoder, prompt: [TranslationTokens.bos],
-                                                strategy: beams == 1 ? .greedy : .beam(BeamConfig(width: beams)), config: config)
-        return generation.tokens.filter { $0 != TranslationTokens.eos }
-    }
-
-    public func translate(_ text: String, beams: Int = 1) throws -> String {
-        var ids = sourceTokenizer.encode(text)
-        if ids.count + 1 > model.config.contextLength { ids = Array(ids.prefix(model.config.contextLength - 1)) }
-        let out = try translate(ids: ids + [TranslationTokens.eos], beams: beams)
-        return try targetTokenizer.decode(out.filter { $0 >= TranslationTokens.special.count }).trimmingCharacters(in: .whitespaces)
-    }
-
-    /// Corpus BLEU of this translator's output on `verses` (greedy when beams = 1).
-    public func evaluate(_ verses: [ParallelVerse], beams: Int) throws -> (score: BLEUScore, hypotheses: [String]) {
-        let hyps = try verses.map { try translate($0.source, beams: beams) }
-        return (try BLEU.corpus(hypotheses: hyps, references: [verses.map(\.target)]), hyps)
     }
 }
 

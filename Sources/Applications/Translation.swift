@@ -128,20 +128,39 @@ public struct TranslationTask: TrainingTask {
     }
 }
 
-/// A trained translator: the model and both tokenizers.
-public struct Translator: Sendable {
-    public var model: EncoderDecoderModel
-    public var sourceTokenizer: BPETokenizer
-    public var targetTokenizer: BPETokenizer
+/// A model that turns one source sentence into a decoder the generation loop can run: the
+/// Transformer encoder-decoder (`EncoderDecoderModel`) and the recurrent baseline
+/// (`GRUTranslationModel`). `contextLength` bounds source and output lengths.
+public protocol SourceConditionedModel: Sendable {
+    associatedtype Decoder: AutoregressiveModel
+    var contextLength: Int { get }
+    /// Runs the encoder once over `source` (ids ending with `<eos>`).
+    func conditioned(on source: [Int]) throws -> Decoder
+}
 
-    public init(model: EncoderDecoderModel, sourceTokenizer: BPETokenizer, targetTokenizer: BPETokenizer) {
-        (self.model, self.sourceTokenizer, self.targetTokenizer) = (model, sourceTokenizer, targetTokenizer)
-    }
+extension EncoderDecoderModel: SourceConditionedModel {
+    public var contextLength: Int { config.contextLength }
+}
 
-    /// Target ids (without `<eos>`) for source ids (ending with `<eos>`): greedy when `beams` = 1.
+extension GRUTranslationModel: SourceConditionedModel {
+    public var contextLength: Int { config.contextLength }
+}
+
+/// A trained translator — a source-conditioned model and both tokenizers — and the one decoding
+/// loop every architecture shares (`Generator.generate` from `<bos>` until `<eos>`).
+public protocol TranslatorProtocol: Sendable {
+    associatedtype Model: SourceConditionedModel
+    var model: Model { get }
+    var sourceTokenizer: BPETokenizer { get }
+    var targetTokenizer: BPETokenizer { get }
+}
+
+extension TranslatorProtocol {
+    /// Target ids (without `<eos>`) for source ids (ending with `<eos>`): greedy when `beams` = 1;
+    /// at most min(context − 1, `maxNewTokens` ?? 2·|source| + 10) tokens.
     public func translate(ids source: [Int], beams: Int = 1, maxNewTokens: Int? = nil) throws -> [Int] {
         try Validate.positive(beams, "beams")
-        let limit = min(model.config.contextLength - 1, maxNewTokens ?? (2 * source.count + 10))
+        let limit = min(model.contextLength - 1, maxNewTokens ?? (2 * source.count + 10))
         let decoder = try model.conditioned(on: source)
         let config = GenerationConfig(maxNewTokens: max(1, limit), stopTokens: [TranslationTokens.eos])
         let generation = try Generator.generate(decoder, prompt: [TranslationTokens.bos],
@@ -149,11 +168,31 @@ public struct Translator: Sendable {
         return generation.tokens.filter { $0 != TranslationTokens.eos }
     }
 
+    /// Translates text: source BPE (cut to context − 1 tokens) + `<eos>`, decoded back to text
+    /// without the special ids.
     public func translate(_ text: String, beams: Int = 1) throws -> String {
         var ids = sourceTokenizer.encode(text)
-        if ids.count + 1 > model.config.contextLength { ids = Array(ids.prefix(model.config.contextLength - 1)) }
+        if ids.count + 1 > model.contextLength { ids = Array(ids.prefix(model.contextLength - 1)) }
         let out = try translate(ids: ids + [TranslationTokens.eos], beams: beams)
         return try targetTokenizer.decode(out.filter { $0 >= TranslationTokens.special.count }).trimmingCharacters(in: .whitespaces)
+    }
+
+    /// Corpus BLEU of this translator's output on `verses` (greedy when beams = 1).
+    public func evaluate(_ verses: [ParallelVerse], beams: Int) throws -> (score: BLEUScore, hypotheses: [String]) {
+        let hyps = try verses.map { try translate($0.source, beams: beams) }
+        return (try BLEU.corpus(hypotheses: hyps, references: [verses.map(\.target)]), hyps)
+    }
+}
+
+/// The Transformer translator: `EncoderDecoderModel` and both tokenizers; saved and loaded as a
+/// directory (`translate --model`).
+public struct Translator: TranslatorProtocol {
+    public var model: EncoderDecoderModel
+    public var sourceTokenizer: BPETokenizer
+    public var targetTokenizer: BPETokenizer
+
+    public init(model: EncoderDecoderModel, sourceTokenizer: BPETokenizer, targetTokenizer: BPETokenizer) {
+        (self.model, self.sourceTokenizer, self.targetTokenizer) = (model, sourceTokenizer, targetTokenizer)
     }
 
     /// Saves `model.safetensors`, `config.json`, `source/` and `target/` tokenizers, atomically and
@@ -233,11 +272,6 @@ public struct Translator: Sendable {
         return Translator(model: model, sourceTokenizer: tokenizers[0], targetTokenizer: tokenizers[1])
     }
 
-    /// Corpus BLEU of this translator's output on `verses` (greedy when beams = 1).
-    public func evaluate(_ verses: [ParallelVerse], beams: Int) throws -> (score: BLEUScore, hypotheses: [String]) {
-        let hyps = try verses.map { try translate($0.source, beams: beams) }
-        return (try BLEU.corpus(hypotheses: hyps, references: [verses.map(\.target)]), hyps)
-    }
 }
 
 /// Turns Foundation's `DecodingError` for a config file into the location and reason of a
