@@ -55,7 +55,7 @@ struct TrainLanguageModelCommand: ParsableCommand {
                                        feedForwardWidth: scratch.ffDim, positionEncoding: pe)
         var model = try DecoderOnlyModel.seeded(config, seed: scratch.seed)
         stderrLine("model: \(model.parameterCount) parameters (d \(d), \(scratch.layers) layers, \(scratch.heads) heads, GPT-2 block, \(pe.rawValue) positions, tied head)")
-        var options = scratch.trainingOptions(batchTokens: 4096, warmup: 100)
+        var options = scratch.trainingOptions(steps: 1000, batchTokens: 4096, warmup: 100)
         loop.apply(to: &options)
         let task = LanguageModelTask(windows: train, validation: valid)
         let summary = try Trainer.train(&model, task: task, options: options, progress: stderrLine)

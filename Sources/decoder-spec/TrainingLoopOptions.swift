@@ -42,15 +42,15 @@ struct TrainingLoopOptions: ParsableArguments {
 }
 
 /// The model-size, tokenizer and optimizer options of the commands that train from scratch
-/// (`train translate`, `train lm`). Left out, `--model-dim`, `--batch-tokens` and `--warmup` take
-/// the command's default (named in the help).
+/// (`train translate`, `train lm`). Left out, `--model-dim`, `--steps`, `--batch-tokens` and `--warmup`
+/// take the command's default (named in the help).
 struct FromScratchOptions: ParsableArguments {
     @Option(name: .customLong("model-dim"), help: "d_model (default: translate 192, lm 128).") var modelDim: Int?
     @Option(help: "Layers (translate: encoder and decoder each).") var layers = 2
     @Option(help: "Attention heads.") var heads = 4
     @Option(name: .customLong("ff-dim"), help: "Feed-forward width (default 4·d_model).") var ffDim: Int?
     @Option(help: "BPE merges (vocabulary = 256 bytes + merges; translate: per side, + 3 specials).") var merges = 2000
-    @Option(help: "Optimizer steps.") var steps = 1000
+    @Option(help: "Optimizer steps (default: translate 5000, lm 1000).") var steps: Int?
     @Option(name: .customLong("batch-tokens"), help: "Token budget per batch (default: translate 2000, lm 4096).") var batchTokens: Int?
     @Option(help: "Peak learning rate (linear warm-up, then linear decay to 0).") var lr = 1e-3
     @Option(help: "Warm-up steps (default: translate 200, lm 100).") var warmup: Int?
@@ -69,10 +69,10 @@ struct FromScratchOptions: ParsableArguments {
     /// d_model: `--model-dim`, or the command's default.
     func modelWidth(default d: Int) -> Int { modelDim ?? d }
 
-    /// The trainer's options from these (`--batch-tokens` and `--warm-up` defaulting to the command's).
-    func trainingOptions(batchTokens defaultBatchTokens: Int, warmup defaultWarmup: Int) -> TrainingOptions {
+    /// The trainer's options from these (`--steps`, `--batch-tokens` and `--warm-up` defaulting to the command's).
+    func trainingOptions(steps defaultSteps: Int, batchTokens defaultBatchTokens: Int, warmup defaultWarmup: Int) -> TrainingOptions {
         var options = TrainingOptions()
-        options.steps = steps
+        options.steps = steps ?? defaultSteps
         options.batchTokens = batchTokens ?? defaultBatchTokens
         options.learningRate = lr
         options.warmupSteps = warmup ?? defaultWarmup

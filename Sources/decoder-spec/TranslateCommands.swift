@@ -110,7 +110,7 @@ struct TrainTranslateCommand: ParsableCommand {
         let prepared = try TranslationData.prepare(verses: verses, merges: scratch.merges, maxCharacters: maxChars)
         stderrLine("data: \(verses.count) pairs; train \(prepared.train.count) (\(prepared.trainPairs.count) within 128 subwords), valid \(prepared.valid.count) (\(prepared.validPairs.count)), test \(prepared.test.count); vocab src \(prepared.sourceTokenizer.tokens.count) tgt \(prepared.targetTokenizer.tokens.count); prepared in \(Trainer.formatDuration((clock.now - t0).seconds))")
         let loss = try CrossEntropyLoss(labelSmoothing: labelSmoothing)
-        var options = scratch.trainingOptions(batchTokens: 2000, warmup: 200)
+        var options = scratch.trainingOptions(steps: 5000, batchTokens: 2000, warmup: 200)
         options.bucketWindow = 64
         options.weightDecay = 0.01
         loop.apply(to: &options)

