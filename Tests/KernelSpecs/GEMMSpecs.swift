@@ -250,14 +250,15 @@ struct GEMMSpecs {
         }
         // `.parallel` past its 2·10⁶ multiply-add threshold: the column split (n ≥ m) and the row split.
         for (i, s) in [(2 * tile.floatShape.mr + 3, 3 * tile.floatShape.nr + 7, 1100), (700, 29, 130)].enumerated() {
-            let v = checkGEMMAgainstGSL({ tA, tB, m, n, k, alpha, a, b, beta, c in
+            let split: GEMMImplementation<Float> = { tA, tB, m, n, k, alpha, a, b, beta, c in
                 var c = c
                 c.withUnsafeMutableBufferPointer { pc in
                     GEMM.sgemm(.parallel, tile: tile, transA: tA, transB: tB, m: m, n: n, k: k, alpha: alpha, a: a,
                                lda: tA ? m : k, b: b, ldb: tB ? k : n, beta: beta, c: pc.baseAddress!, ldc: n)
                 }
                 return c
-            }, m: s.0, n: s.1, k: s.2, beta: 1, seed: UInt(1200 + i))
+            }
+            let v = checkGEMMAgainstGSL(split, m: s.0, n: s.1, k: s.2, beta: 1, seed: UInt(1200 + i))
             #expect(v.passed, "\(tile) parallel split: \(v.message)")
         }
     }
