@@ -142,7 +142,9 @@ enum FloatTile256: GEMMTileShape {
 }
 
 /// 32 × 512-bit registers (AVX-512): 14 rows of SIMD32<Float> (2 zmm each) = 28 accumulators
-/// + 2 for the B row + 1 broadcast = 31 of 32.
+/// + 2 for the B row + 1 broadcast = 31 of 32. Blocking for a 48 KiB L1d / 2 MiB L2 core: MC = 168
+/// (Ap = 168 × 384 × 4 B = 252 KiB, in the L2), KC = 384 (a B sliver = 384 × 32 × 4 B = 48 KiB,
+/// fed from L1/L2), NC = 4096; KC = 384 measured ≈ 5 % faster than 256 at n = 1024 (docs/kernels.md).
 enum FloatTile512: GEMMTileShape {
     typealias Scalar = Float
     typealias Row = SIMD32<Float>
@@ -173,9 +175,10 @@ enum DoubleTile512: GEMMTileShape {
 }
 
 /// The 512-bit tiles' cache blocking (see `FloatTile512`). Variables only so a developer can
-/// sweep them from the benchmark (`GEMM_BLOCKING=MC,KC`); the library never changes them.
-enum GEMMBlocking {
-    nonisolated(unsafe) static var floatMC = 168, floatKC = 256
+/// sweep them from the benchmark (`GEMM_BLOCKING=MC,KC make bench SUITES=kernels`, Float only,
+/// set before any GEMM runs); the library never changes them. MC must be a multiple of 14.
+package enum GEMMBlocking {
+    nonisolated(unsafe) package static var floatMC = 168, floatKC = 384
     nonisolated(unsafe) static var doubleMC = 84, doubleKC = 256
 }
 

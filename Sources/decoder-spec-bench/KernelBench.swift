@@ -169,6 +169,12 @@ private func withinBound<T: BinaryFloatingPoint>(_ x: [T], _ ref: [T], _ bound: 
 
 enum KernelBench {
     static func run() throws -> [Table] {
+        // GEMM_BLOCKING=MC,KC (a developer knob): the 512-bit Float tile's cache blocking, for a sweep.
+        if let knob = ProcessInfo.processInfo.environment["GEMM_BLOCKING"] {
+            let v = knob.split(separator: ",").compactMap { Int($0) }
+            if v.count == 2, v[0] > 0, v[0] % 14 == 0, v[1] > 0 { (GEMMBlocking.floatMC, GEMMBlocking.floatKC) = (v[0], v[1]) }
+            print("GEMM_BLOCKING: 512-bit Float tile with MC = \(GEMMBlocking.floatMC), KC = \(GEMMBlocking.floatKC)")
+        }
         let peak = measuredFMAPeak()
         recordedPeakGFLOPS = peak.kernelRoof
         recordedPeaksByWidth = (peak.gflops256, peak.gflops512)
