@@ -1,7 +1,10 @@
 # DecoderSpec — the two set-up commands are `make demo` and `make test`; both install what is missing.
 SWIFT      ?= swift
 # Native code generation for benchmarks: without a target-CPU flag, FMA becomes a libm call.
-NATIVE      = -Xswiftc -target-cpu -Xswiftc native -Xswiftc -DDECODERSPEC_NATIVE
+# On a CPU with AVX-512 (avx512f in /proc/cpuinfo) the GEMM takes its 512-bit register tile
+# (docs/kernels.md, "Tile shape per CPU"); elsewhere the 256-bit one.
+AVX512      = $(shell grep -qw avx512f /proc/cpuinfo 2>/dev/null && echo -Xswiftc -DDECODERSPEC_AVX512)
+NATIVE      = -Xswiftc -target-cpu -Xswiftc native -Xswiftc -DDECODERSPEC_NATIVE $(AVX512)
 RELEASE_DIR = .build-release
 
 .PHONY: deps demo test notebooks bench docs clean

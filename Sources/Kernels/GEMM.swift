@@ -7,14 +7,26 @@ public enum GEMM {
     // Paths (`KernelPath`, whose doc has the table for every kernel):
     // - `.naive`: the triple loop of the definition: C[i,j] = β·C[i,j] + α·Σ_p A[i,p]·B[p,j].
     // - `.optimized`: identical to naive except: panels of A and B are packed, the loops are
-    //   cache-blocked, and a register-blocked SIMD micro-kernel accumulates a tile of C. Summation
-    //   order differs. Single-precision products with one row (m = 1) take the streaming `GEMV` path.
+    //   cache-blocked, and a register-blocked SIMD micro-kernel accumulates a tile of C (its shape
+    //   chosen for the build's vector width: `GEMMTile`). Summation order differs. Single-precision products with one row (m = 1) take the streaming `GEMV` path.
     // - `.parallel`: identical to optimized except: C is cut into one column (or row) block per
     //   core, each computed by the optimized path on its own thread (`DispatchQueue.concurrentPerform`).
 
     /// Single precision. Internal entry point: sizes are preconditions, not errors.
     public static func sgemm(
         _ path: KernelPath, transA: Bool = false, transB: Bool = false,
+        m: Int, n: Int, k: Int, alpha: Float = 1,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        sgemm(path, tile: .selected, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+              a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+    }
+
+    /// `sgemm` on a given register tile (`GEMMTile`): the specs check every tile whatever the
+    /// build selected, and the benchmark times the other tile beside the selected one.
+    package static func sgemm(
+        _ path: KernelPath, tile: GEMMTile, transA: Bool = false, transB: Bool = false,
         m: Int, n: Int, k: Int, alpha: Float = 1,
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
         beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
@@ -27,15 +39,21 @@ public enum GEMM {
                        beta: beta, c: c)
             return
         }
-        switch path {
-        case .naive:
+        switch (path, tile) {
+        case (.naive, _):
             naive(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
                   b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
-        case .optimized:
-            blocked(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+        case (.optimized, .avx2):
+            blocked(FloatTile256.self, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
                     b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
-        case .parallel:
-            parallel(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+        case (.optimized, .avx512):
+            blocked(FloatTile512.self, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                    b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+        case (.parallel, .avx2):
+            parallel(FloatTile256.self, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                     b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+        case (.parallel, .avx512):
+            parallel(FloatTile512.self, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
                      b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
         }
     }
@@ -47,17 +65,34 @@ public enum GEMM {
         a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int,
         beta: Double = 0, c: UnsafeMutablePointer<Double>, ldc: Int
     ) {
+        dgemm(path, tile: .selected, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+              a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+    }
+
+    /// `dgemm` on a given register tile (see the `sgemm` overload with `tile:`).
+    package static func dgemm(
+        _ path: KernelPath, tile: GEMMTile, transA: Bool = false, transB: Bool = false,
+        m: Int, n: Int, k: Int, alpha: Double = 1,
+        a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int,
+        beta: Double = 0, c: UnsafeMutablePointer<Double>, ldc: Int
+    ) {
         precondition(m >= 0 && n >= 0 && k >= 0, "GEMM sizes must be non-negative")
         KernelRecorder.record(.gemm, path)
-        switch path {
-        case .naive:
+        switch (path, tile) {
+        case (.naive, _):
             naive(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
                   b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
-        case .optimized:
-            blocked(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+        case (.optimized, .avx2):
+            blocked(DoubleTile256.self, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
                     b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
-        case .parallel:
-            parallel(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+        case (.optimized, .avx512):
+            blocked(DoubleTile512.self, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                    b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+        case (.parallel, .avx2):
+            parallel(DoubleTile256.self, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                     b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+        case (.parallel, .avx512):
+            parallel(DoubleTile512.self, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
                      b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
         }
     }

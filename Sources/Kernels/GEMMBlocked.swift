@@ -25,155 +25,289 @@ import Dispatch
 // micro-kernel's loads are contiguous whatever the transposes and strides were, and edges are
 // zero-padded to full MR × NR tiles (the padding is computed and then not stored).
 
-/// A scalar type the packed GEMM can run on: its micro-tile shape, cache blocking, and
-/// micro-kernel. Float and Double conform with concrete (non-generic) micro-kernels, so they are
-/// fast even where the generic driver is not specialized (debug builds).
-protocol PackedGEMMScalar: BinaryFloatingPoint, Sendable, SendableMetatype {
-    /// Rows of the register tile (broadcast values of A per step).
-    static var mr: Int { get }
-    /// Columns of the register tile (one SIMD row of B per step).
-    static var nr: Int { get }
-    /// Cache blocking: MC rows of A (multiple of mr), KC inner steps, NC columns of B (multiple of nr).
-    static var mc: Int { get }
-    static var kc: Int { get }
-    static var nc: Int { get }
-    /// C[rows × cols] = α · Σ_p a[p·mr + i] · b[p·nr + j] + β · C  (β = 0: C is not read).
-    static func microKernel(kc: Int, a: UnsafePointer<Self>, b: UnsafePointer<Self>,
-                            c: UnsafeMutablePointer<Self>, ldc: Int, alpha: Self, beta: Self,
-                            rows: Int, cols: Int)
+/// One row of the register tile: a SIMD vector of NR scalars, with the two operations the
+/// micro-kernel needs written for each concrete type. (Written generically, `SIMD.addingProduct`
+/// is a loop over lanes, which LLVM does not vectorize for 32 lanes; on the concrete types below
+/// it is one FMA per 512-bit or 256-bit register.)
+protocol PackedRow: SIMD where Scalar: BinaryFloatingPoint {
+    /// acc + a·b, a broadcast to every lane: one FMA per register in native builds, a multiply
+    /// and an add otherwise (without a target-CPU flag an FMA would be a call to fmaf per lane).
+    static func madd(_ acc: Self, _ a: Scalar, _ b: Self) -> Self
+    /// s·v.
+    static func scaled(_ v: Self, _ s: Scalar) -> Self
 }
 
-/// The measured choice on AMD Zen 3 (AVX2 + FMA, 16 ymm registers): 6 × 16 Floats = 6 rows of
-/// SIMD16<Float> (2 ymm each) = 12 accumulator registers, + 2 for the B row + 1 broadcast = 15 of
-/// 16. Each k step does 2 loads, 6 broadcasts and 12 FMAs (192 FLOP): enough independent
-/// accumulators (12) to cover the FMA latency (4 cycles) × throughput (2 per cycle) = 8.
-extension Float: PackedGEMMScalar {
-    static var mr: Int { 6 }
-    static var nr: Int { 16 }
-    static var mc: Int { 144 }   // Ap = 144 × 256 × 4 B = 144 KiB, half of a 512 KiB L2
-    static var kc: Int { 256 }   // a B sliver = 256 × 16 × 4 B = 16 KiB, half of the 32 KiB L1d
-    static var nc: Int { 4080 }  // Bp ≤ 256 × 4080 × 4 B ≈ 4 MiB, in the L3
-
-    @inline(__always)
-    static func microKernel(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
-                            c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float,
-                            rows: Int, cols: Int) {
-        typealias V = SIMD16<Float>
-        var c0 = V(), c1 = V(), c2 = V(), c3 = V(), c4 = V(), c5 = V()
-        var pa = a
-        var pb = UnsafeRawPointer(b)
-        for _ in 0..<kc {
-            let bv = pb.loadUnaligned(as: V.self)
-            c0 = fmadd(c0, pa[0], bv)
-            c1 = fmadd(c1, pa[1], bv)
-            c2 = fmadd(c2, pa[2], bv)
-            c3 = fmadd(c3, pa[3], bv)
-            c4 = fmadd(c4, pa[4], bv)
-            c5 = fmadd(c5, pa[5], bv)
-            pa += 6
-            pb += 16 * MemoryLayout<Float>.stride
-        }
-        if rows == 6 && cols == 16 {
-            store(c0, c, alpha, beta); store(c1, c + ldc, alpha, beta)
-            store(c2, c + 2 * ldc, alpha, beta); store(c3, c + 3 * ldc, alpha, beta)
-            store(c4, c + 4 * ldc, alpha, beta); store(c5, c + 5 * ldc, alpha, beta)
-        } else {
-            let tile = [c0, c1, c2, c3, c4, c5]
-            storeEdge(tile, c: c, ldc: ldc, alpha: alpha, beta: beta, rows: rows, cols: cols)
-        }
-    }
-
-    @inline(__always)
-    static func fmadd(_ acc: SIMD16<Float>, _ a: Float, _ b: SIMD16<Float>) -> SIMD16<Float> {
-        #if DECODERSPEC_NATIVE
-        // With -target-cpu native this is one vfmadd231ps per ymm half.
-        return acc.addingProduct(SIMD16(repeating: a), b)
-        #else
-        // Without a target-CPU flag `addingProduct` would be 16 calls to fmaf; mul + add stays
-        // vectorized (Swift does not contract it into an FMA: it emits no `contract` flag).
-        return acc + SIMD16(repeating: a) * b
-        #endif
-    }
-
-    @inline(__always)
-    static func store(_ v: SIMD16<Float>, _ c: UnsafeMutablePointer<Float>, _ alpha: Float, _ beta: Float) {
-        let raw = UnsafeMutableRawPointer(c)
-        if beta == 0 {
-            raw.storeBytes(of: alpha * v, as: SIMD16<Float>.self)
-        } else {
-            let old = UnsafeRawPointer(c).loadUnaligned(as: SIMD16<Float>.self)
-            raw.storeBytes(of: beta == 1 ? alpha * v + old : alpha * v + beta * old, as: SIMD16<Float>.self)
-        }
-    }
+/// The scalars the packed GEMM runs on: the row operations written on concrete vector types
+/// (where the compiler emits vector instructions for them), from which `PackedRow` is built.
+protocol PackedScalar: BinaryFloatingPoint, SIMDScalar, Sendable {
+    static func madd(_ acc: SIMD8<Self>, _ a: Self, _ b: SIMD8<Self>) -> SIMD8<Self>
+    static func madd(_ acc: SIMD16<Self>, _ a: Self, _ b: SIMD16<Self>) -> SIMD16<Self>
+    static func scaled(_ v: SIMD8<Self>, _ s: Self) -> SIMD8<Self>
+    static func scaled(_ v: SIMD16<Self>, _ s: Self) -> SIMD16<Self>
 }
 
-/// Double: 6 × 8 = 6 rows of SIMD8<Double> (2 ymm each), the same register budget as Float.
-extension Double: PackedGEMMScalar {
-    static var mr: Int { 6 }
-    static var nr: Int { 8 }
-    static var mc: Int { 72 }    // Ap = 72 × 256 × 8 B = 144 KiB
-    static var kc: Int { 256 }   // a B sliver = 256 × 8 × 8 B = 16 KiB
-    static var nc: Int { 4080 }
-
+extension Float: PackedScalar {
     @inline(__always)
-    static func microKernel(kc: Int, a: UnsafePointer<Double>, b: UnsafePointer<Double>,
-                            c: UnsafeMutablePointer<Double>, ldc: Int, alpha: Double, beta: Double,
-                            rows: Int, cols: Int) {
-        typealias V = SIMD8<Double>
-        var c0 = V(), c1 = V(), c2 = V(), c3 = V(), c4 = V(), c5 = V()
-        var pa = a
-        var pb = UnsafeRawPointer(b)
-        for _ in 0..<kc {
-            let bv = pb.loadUnaligned(as: V.self)
-            c0 = fmadd(c0, pa[0], bv)
-            c1 = fmadd(c1, pa[1], bv)
-            c2 = fmadd(c2, pa[2], bv)
-            c3 = fmadd(c3, pa[3], bv)
-            c4 = fmadd(c4, pa[4], bv)
-            c5 = fmadd(c5, pa[5], bv)
-            pa += 6
-            pb += 8 * MemoryLayout<Double>.stride
-        }
-        if rows == 6 && cols == 8 {
-            store(c0, c, alpha, beta); store(c1, c + ldc, alpha, beta)
-            store(c2, c + 2 * ldc, alpha, beta); store(c3, c + 3 * ldc, alpha, beta)
-            store(c4, c + 4 * ldc, alpha, beta); store(c5, c + 5 * ldc, alpha, beta)
-        } else {
-            let tile = [c0, c1, c2, c3, c4, c5]
-            storeEdge(tile, c: c, ldc: ldc, alpha: alpha, beta: beta, rows: rows, cols: cols)
-        }
-    }
-
-    @inline(__always)
-    static func fmadd(_ acc: SIMD8<Double>, _ a: Double, _ b: SIMD8<Double>) -> SIMD8<Double> {
+    static func madd(_ acc: SIMD8<Float>, _ a: Float, _ b: SIMD8<Float>) -> SIMD8<Float> {
         #if DECODERSPEC_NATIVE
         return acc.addingProduct(SIMD8(repeating: a), b)
         #else
         return acc + SIMD8(repeating: a) * b
         #endif
     }
-
     @inline(__always)
-    static func store(_ v: SIMD8<Double>, _ c: UnsafeMutablePointer<Double>, _ alpha: Double, _ beta: Double) {
-        let raw = UnsafeMutableRawPointer(c)
-        if beta == 0 {
-            raw.storeBytes(of: alpha * v, as: SIMD8<Double>.self)
-        } else {
-            let old = UnsafeRawPointer(c).loadUnaligned(as: SIMD8<Double>.self)
-            raw.storeBytes(of: beta == 1 ? alpha * v + old : alpha * v + beta * old, as: SIMD8<Double>.self)
+    static func madd(_ acc: SIMD16<Float>, _ a: Float, _ b: SIMD16<Float>) -> SIMD16<Float> {
+        #if DECODERSPEC_NATIVE
+        return acc.addingProduct(SIMD16(repeating: a), b)
+        #else
+        return acc + SIMD16(repeating: a) * b
+        #endif
+    }
+    @inline(__always) static func scaled(_ v: SIMD8<Float>, _ s: Float) -> SIMD8<Float> { s * v }
+    @inline(__always) static func scaled(_ v: SIMD16<Float>, _ s: Float) -> SIMD16<Float> { s * v }
+}
+
+extension Double: PackedScalar {
+    @inline(__always)
+    static func madd(_ acc: SIMD8<Double>, _ a: Double, _ b: SIMD8<Double>) -> SIMD8<Double> {
+        #if DECODERSPEC_NATIVE
+        return acc.addingProduct(SIMD8(repeating: a), b)
+        #else
+        return acc + SIMD8(repeating: a) * b
+        #endif
+    }
+    @inline(__always)
+    static func madd(_ acc: SIMD16<Double>, _ a: Double, _ b: SIMD16<Double>) -> SIMD16<Double> {
+        #if DECODERSPEC_NATIVE
+        return acc.addingProduct(SIMD16(repeating: a), b)
+        #else
+        return acc + SIMD16(repeating: a) * b
+        #endif
+    }
+    @inline(__always) static func scaled(_ v: SIMD8<Double>, _ s: Double) -> SIMD8<Double> { s * v }
+    @inline(__always) static func scaled(_ v: SIMD16<Double>, _ s: Double) -> SIMD16<Double> { s * v }
+}
+
+extension SIMD8: PackedRow where Scalar: PackedScalar {
+    @inline(__always) static func madd(_ acc: Self, _ a: Scalar, _ b: Self) -> Self { Scalar.madd(acc, a, b) }
+    @inline(__always) static func scaled(_ v: Self, _ s: Scalar) -> Self { Scalar.scaled(v, s) }
+}
+
+extension SIMD16: PackedRow where Scalar: PackedScalar {
+    @inline(__always) static func madd(_ acc: Self, _ a: Scalar, _ b: Self) -> Self { Scalar.madd(acc, a, b) }
+    @inline(__always) static func scaled(_ v: Self, _ s: Scalar) -> Self { Scalar.scaled(v, s) }
+}
+
+/// 32 lanes as two 16-lane halves (a generic 32-lane `addingProduct` is not vectorized).
+extension SIMD32: PackedRow where Scalar: PackedScalar {
+    @inline(__always)
+    static func madd(_ acc: Self, _ a: Scalar, _ b: Self) -> Self {
+        Self(lowHalf: Scalar.madd(acc.lowHalf, a, b.lowHalf), highHalf: Scalar.madd(acc.highHalf, a, b.highHalf))
+    }
+    @inline(__always)
+    static func scaled(_ v: Self, _ s: Scalar) -> Self {
+        Self(lowHalf: Scalar.scaled(v.lowHalf, s), highHalf: Scalar.scaled(v.highHalf, s))
+    }
+}
+
+/// A register tile and its cache blocking: MR rows of one `Row` vector (NR = Row.scalarCount
+/// columns) accumulate an MR × NR block of C. The one micro-kernel below is generic over it.
+protocol GEMMTileShape {
+    associatedtype Scalar: PackedScalar
+    associatedtype Row: PackedRow where Row.Scalar == Scalar
+    /// Rows of the register tile (broadcast values of A per step), 1…14.
+    static var mr: Int { get }
+    /// Cache blocking: MC rows of A (multiple of mr), KC inner steps, NC columns of B (multiple of nr).
+    static var mc: Int { get }
+    static var kc: Int { get }
+    static var nc: Int { get }
+}
+
+extension GEMMTileShape {
+    /// Columns of the register tile: one `Row` vector.
+    static var nr: Int { Row.scalarCount }
+}
+
+// The tiles (docs/kernels.md, "Tile shape per CPU"). Register counts are for the native build.
+
+/// 16 × 256-bit registers (AVX2 + FMA): 6 rows of SIMD16<Float> (2 ymm each) = 12 accumulators
+/// + 2 for the B row + 1 broadcast = 15 of 16. Also the tile of every non-x86 or non-native build.
+enum FloatTile256: GEMMTileShape {
+    typealias Scalar = Float
+    typealias Row = SIMD16<Float>
+    static var mr: Int { 6 }
+    static var mc: Int { 144 }   // Ap = 144 × 256 × 4 B = 144 KiB, within a 512 KiB L2
+    static var kc: Int { 256 }   // a B sliver = 256 × 16 × 4 B = 16 KiB, half of a 32 KiB L1d
+    static var nc: Int { 4080 }  // Bp ≤ 256 × 4080 × 4 B ≈ 4 MiB, in the L3
+}
+
+/// 32 × 512-bit registers (AVX-512): 14 rows of SIMD32<Float> (2 zmm each) = 28 accumulators
+/// + 2 for the B row + 1 broadcast = 31 of 32. Blocking for a 48 KiB L1d / 2 MiB L2 core: MC = 168
+/// (Ap = 168 × 384 × 4 B = 252 KiB, in the L2), KC = 384 (a B sliver = 384 × 32 × 4 B = 48 KiB,
+/// fed from L1/L2), NC = 4096; KC = 384 measured ≈ 5 % faster than 256 at n = 1024 (docs/kernels.md).
+enum FloatTile512: GEMMTileShape {
+    typealias Scalar = Float
+    typealias Row = SIMD32<Float>
+    static var mr: Int { 14 }
+    static var mc: Int { GEMMBlocking.floatMC }
+    static var kc: Int { GEMMBlocking.floatKC }
+    static var nc: Int { 4096 }
+}
+
+/// Double on 16 × 256-bit registers: 6 rows of SIMD8<Double> (2 ymm each), the Float budget.
+enum DoubleTile256: GEMMTileShape {
+    typealias Scalar = Double
+    typealias Row = SIMD8<Double>
+    static var mr: Int { 6 }
+    static var mc: Int { 72 }    // Ap = 72 × 256 × 8 B = 144 KiB
+    static var kc: Int { 256 }   // a B sliver = 256 × 8 × 8 B = 16 KiB
+    static var nc: Int { 4080 }
+}
+
+/// Double on 32 × 512-bit registers: 14 rows of SIMD16<Double> (2 zmm each, 8 lanes per zmm).
+enum DoubleTile512: GEMMTileShape {
+    typealias Scalar = Double
+    typealias Row = SIMD16<Double>
+    static var mr: Int { 14 }
+    static var mc: Int { GEMMBlocking.doubleMC }
+    static var kc: Int { GEMMBlocking.doubleKC }
+    static var nc: Int { 4096 }
+}
+
+/// The 512-bit tiles' cache blocking (see `FloatTile512`). Variables only so a developer can
+/// sweep them from the benchmark (`GEMM_BLOCKING=MC,KC make bench SUITES=kernels`, Float only,
+/// set before any GEMM runs); the library never changes them. MC must be a multiple of 14.
+package enum GEMMBlocking {
+    nonisolated(unsafe) package static var floatMC = 168, floatKC = 384
+    nonisolated(unsafe) static var doubleMC = 84, doubleKC = 256
+}
+
+/// Which register tile the packed GEMM uses: chosen when the library is built, from the CPU the
+/// native build targets (the Makefile passes `-DDECODERSPEC_AVX512` beside `-target-cpu native`
+/// when the CPU has AVX-512 F/BW/DQ/VL). Both tiles are compiled into every build, so the specs
+/// check both and the benchmark can time the other one beside the selected one.
+package enum GEMMTile: String, CaseIterable, Sendable {
+    /// 6 × 16 Float / 6 × 8 Double: 12 accumulator registers of 256 bits (AVX2 + FMA).
+    case avx2
+    /// 14 × 32 Float / 14 × 16 Double: 28 accumulator registers of 512 bits (AVX-512).
+    case avx512
+
+    /// The build's choice.
+    package static var selected: GEMMTile {
+        #if DECODERSPEC_AVX512
+        return .avx512
+        #else
+        return .avx2
+        #endif
+    }
+
+    /// (MR, NR) of the single-precision tile.
+    package var floatShape: (mr: Int, nr: Int) {
+        switch self {
+        case .avx2: (FloatTile256.mr, FloatTile256.nr)
+        case .avx512: (FloatTile512.mr, FloatTile512.nr)
+        }
+    }
+
+    /// (MR, NR) of the double-precision tile.
+    package var doubleShape: (mr: Int, nr: Int) {
+        switch self {
+        case .avx2: (DoubleTile256.mr, DoubleTile256.nr)
+        case .avx512: (DoubleTile512.mr, DoubleTile512.nr)
         }
     }
 }
 
-/// Writes the `rows × cols` corner of a register tile (edge tiles), scalar.
+/// The micro-kernel, for every tile: C[rows × cols] = α · Σ_p a[p·MR + i] · b[p·NR + j] + β · C
+/// (β = 0: C is not read). `a` is an MR-tall packed sliver, `b` an NR-wide one, both `kc` steps
+/// long. Each step loads one B row, broadcasts MR values of A and does MR FMAs (a rank-1
+/// update); the accumulators past MR are dead code once the tile is known (specialization).
+@inline(__always)
+func microKernel<Tile: GEMMTileShape>(
+    _: Tile.Type, kc: Int, a: UnsafePointer<Tile.Scalar>, b: UnsafePointer<Tile.Scalar>,
+    c: UnsafeMutablePointer<Tile.Scalar>, ldc: Int, alpha: Tile.Scalar, beta: Tile.Scalar,
+    rows: Int, cols: Int
+) {
+    typealias V = Tile.Row
+    let mr = Tile.mr
+    var c0 = V(), c1 = V(), c2 = V(), c3 = V(), c4 = V(), c5 = V(), c6 = V()
+    var c7 = V(), c8 = V(), c9 = V(), c10 = V(), c11 = V(), c12 = V(), c13 = V()
+    var pa = a
+    var pb = UnsafeRawPointer(b)
+    for _ in 0..<kc {
+        let bv = pb.loadUnaligned(as: V.self)
+        c0 = V.madd(c0, pa[0], bv)
+        if mr > 1 { c1 = V.madd(c1, pa[1], bv) }
+        if mr > 2 { c2 = V.madd(c2, pa[2], bv) }
+        if mr > 3 { c3 = V.madd(c3, pa[3], bv) }
+        if mr > 4 { c4 = V.madd(c4, pa[4], bv) }
+        if mr > 5 { c5 = V.madd(c5, pa[5], bv) }
+        if mr > 6 { c6 = V.madd(c6, pa[6], bv) }
+        if mr > 7 { c7 = V.madd(c7, pa[7], bv) }
+        if mr > 8 { c8 = V.madd(c8, pa[8], bv) }
+        if mr > 9 { c9 = V.madd(c9, pa[9], bv) }
+        if mr > 10 { c10 = V.madd(c10, pa[10], bv) }
+        if mr > 11 { c11 = V.madd(c11, pa[11], bv) }
+        if mr > 12 { c12 = V.madd(c12, pa[12], bv) }
+        if mr > 13 { c13 = V.madd(c13, pa[13], bv) }
+        pa += mr
+        pb += MemoryLayout<V>.stride
+    }
+    if rows == mr && cols == Tile.nr {
+        storeRow(c0, c, alpha, beta)
+        if mr > 1 { storeRow(c1, c + ldc, alpha, beta) }
+        if mr > 2 { storeRow(c2, c + 2 * ldc, alpha, beta) }
+        if mr > 3 { storeRow(c3, c + 3 * ldc, alpha, beta) }
+        if mr > 4 { storeRow(c4, c + 4 * ldc, alpha, beta) }
+        if mr > 5 { storeRow(c5, c + 5 * ldc, alpha, beta) }
+        if mr > 6 { storeRow(c6, c + 6 * ldc, alpha, beta) }
+        if mr > 7 { storeRow(c7, c + 7 * ldc, alpha, beta) }
+        if mr > 8 { storeRow(c8, c + 8 * ldc, alpha, beta) }
+        if mr > 9 { storeRow(c9, c + 9 * ldc, alpha, beta) }
+        if mr > 10 { storeRow(c10, c + 10 * ldc, alpha, beta) }
+        if mr > 11 { storeRow(c11, c + 11 * ldc, alpha, beta) }
+        if mr > 12 { storeRow(c12, c + 12 * ldc, alpha, beta) }
+        if mr > 13 { storeRow(c13, c + 13 * ldc, alpha, beta) }
+    } else {
+        storeEdge(c0, c, alpha, beta, cols)
+        if rows > 1 { storeEdge(c1, c + ldc, alpha, beta, cols) }
+        if rows > 2 { storeEdge(c2, c + 2 * ldc, alpha, beta, cols) }
+        if rows > 3 { storeEdge(c3, c + 3 * ldc, alpha, beta, cols) }
+        if rows > 4 { storeEdge(c4, c + 4 * ldc, alpha, beta, cols) }
+        if rows > 5 { storeEdge(c5, c + 5 * ldc, alpha, beta, cols) }
+        if rows > 6 { storeEdge(c6, c + 6 * ldc, alpha, beta, cols) }
+        if rows > 7 { storeEdge(c7, c + 7 * ldc, alpha, beta, cols) }
+        if rows > 8 { storeEdge(c8, c + 8 * ldc, alpha, beta, cols) }
+        if rows > 9 { storeEdge(c9, c + 9 * ldc, alpha, beta, cols) }
+        if rows > 10 { storeEdge(c10, c + 10 * ldc, alpha, beta, cols) }
+        if rows > 11 { storeEdge(c11, c + 11 * ldc, alpha, beta, cols) }
+        if rows > 12 { storeEdge(c12, c + 12 * ldc, alpha, beta, cols) }
+        if rows > 13 { storeEdge(c13, c + 13 * ldc, alpha, beta, cols) }
+    }
+}
+
+/// C row = α·v + β·C row (β = 0: C is not read; β = 1: one multiply-add).
+@inline(__always)
+func storeRow<V: PackedRow>(_ v: V, _ c: UnsafeMutablePointer<V.Scalar>, _ alpha: V.Scalar, _ beta: V.Scalar) {
+    let raw = UnsafeMutableRawPointer(c)
+    if beta == 0 {
+        raw.storeBytes(of: V.scaled(v, alpha), as: V.self)
+    } else {
+        let old = UnsafeRawPointer(c).loadUnaligned(as: V.self)
+        raw.storeBytes(of: V.madd(beta == 1 ? old : V.scaled(old, beta), alpha, v), as: V.self)
+    }
+}
+
+/// Writes the first `cols` entries of one tile row (edge tiles), scalar: C[j] = α·v[j] + β·C[j]
+/// (β = 0: C is not read). Read through the row's bytes: a SIMD32 lane subscript is slow.
 @inline(never)
-func storeEdge<V: SIMD>(_ tile: [V], c: UnsafeMutablePointer<V.Scalar>, ldc: Int, alpha: V.Scalar,
-                        beta: V.Scalar, rows: Int, cols: Int) where V.Scalar: BinaryFloatingPoint {
-    for i in 0..<rows {
-        let ci = c + i * ldc
+func storeEdge<V: SIMD>(_ v: V, _ c: UnsafeMutablePointer<V.Scalar>, _ alpha: V.Scalar, _ beta: V.Scalar,
+                        _ cols: Int) where V.Scalar: BinaryFloatingPoint {
+    withUnsafeBytes(of: v) { raw in
+        let p = raw.bindMemory(to: V.Scalar.self)
         for j in 0..<cols {
-            let v = alpha * tile[i][j]
-            ci[j] = beta == 0 ? v : v + beta * ci[j]
+            let x = alpha * p[j]
+            c[j] = beta == 0 ? x : x + beta * c[j]
         }
     }
 }
@@ -187,9 +321,9 @@ extension GEMM {
     /// Packs op(A)[i0..<i0+mc, p0..<p0+kc] into MR-tall slivers: sliver s, step p, row r at
     /// dst[s·MR·kc + p·MR + r]; rows past `mc` are zero.
     @inline(__always)
-    static func packA<T: PackedGEMMScalar>(_ dst: UnsafeMutablePointer<T>, transA: Bool, a: UnsafePointer<T>,
+    static func packA<Tile: GEMMTileShape>(_: Tile.Type, _ dst: UnsafeMutablePointer<Tile.Scalar>, transA: Bool, a: UnsafePointer<Tile.Scalar>,
                                            lda: Int, i0: Int, p0: Int, mc: Int, kc: Int) {
-        let mr = T.mr
+        let mr = Tile.mr
         var s = 0
         while s < mc {
             let rows = min(mr, mc - s)
@@ -217,9 +351,9 @@ extension GEMM {
     /// Packs op(B)[p0..<p0+kc, j0..<j0+nc] into NR-wide slivers: sliver t, step p, column j at
     /// dst[t·NR·kc + p·NR + j]; columns past `nc` are zero.
     @inline(__always)
-    static func packB<T: PackedGEMMScalar>(_ dst: UnsafeMutablePointer<T>, transB: Bool, b: UnsafePointer<T>,
+    static func packB<Tile: GEMMTileShape>(_: Tile.Type, _ dst: UnsafeMutablePointer<Tile.Scalar>, transB: Bool, b: UnsafePointer<Tile.Scalar>,
                                            ldb: Int, p0: Int, j0: Int, kc: Int, nc: Int) {
-        let nr = T.nr
+        let nr = Tile.nr
         var t = 0
         while t < nc {
             let cols = min(nr, nc - t)
@@ -253,37 +387,39 @@ extension GEMM {
     }
 
     /// The packed, cache-blocked GEMM (single thread). See the loop nest at the top of this file.
-    @_specialize(where T == Float)
-    @_specialize(where T == Double)
-    static func blocked<T: PackedGEMMScalar>(
-        transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: T,
-        a: UnsafePointer<T>, lda: Int, b: UnsafePointer<T>, ldb: Int,
-        beta: T, c: UnsafeMutablePointer<T>, ldc: Int
+    @_specialize(where Tile == FloatTile256)
+    @_specialize(where Tile == FloatTile512)
+    @_specialize(where Tile == DoubleTile256)
+    @_specialize(where Tile == DoubleTile512)
+    static func blocked<Tile: GEMMTileShape>(
+        _ tile: Tile.Type, transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Tile.Scalar,
+        a: UnsafePointer<Tile.Scalar>, lda: Int, b: UnsafePointer<Tile.Scalar>, ldb: Int,
+        beta: Tile.Scalar, c: UnsafeMutablePointer<Tile.Scalar>, ldc: Int
     ) {
         if m == 0 || n == 0 { return }
         if k == 0 || alpha == 0 { scale(m: m, n: n, beta: beta, c: c, ldc: ldc); return }
-        let mr = T.mr, nr = T.nr
-        let ncMax = min(T.nc, (n + nr - 1) / nr * nr)
-        let kcMax = min(T.kc, k)
-        let mcMax = min(T.mc, (m + mr - 1) / mr * mr)
-        let ap = UnsafeMutableRawPointer.allocate(byteCount: mcMax * kcMax * MemoryLayout<T>.stride, alignment: 64)
-            .bindMemory(to: T.self, capacity: mcMax * kcMax)
-        let bp = UnsafeMutableRawPointer.allocate(byteCount: kcMax * ncMax * MemoryLayout<T>.stride, alignment: 64)
-            .bindMemory(to: T.self, capacity: kcMax * ncMax)
+        let mr = Tile.mr, nr = Tile.nr
+        let ncMax = min(Tile.nc, (n + nr - 1) / nr * nr)
+        let kcMax = min(Tile.kc, k)
+        let mcMax = min(Tile.mc, (m + mr - 1) / mr * mr)
+        let ap = UnsafeMutableRawPointer.allocate(byteCount: mcMax * kcMax * MemoryLayout<Tile.Scalar>.stride, alignment: 64)
+            .bindMemory(to: Tile.Scalar.self, capacity: mcMax * kcMax)
+        let bp = UnsafeMutableRawPointer.allocate(byteCount: kcMax * ncMax * MemoryLayout<Tile.Scalar>.stride, alignment: 64)
+            .bindMemory(to: Tile.Scalar.self, capacity: kcMax * ncMax)
         defer { ap.deallocate(); bp.deallocate() }
 
         var jc = 0
         while jc < n {
-            let nc = min(T.nc, n - jc)
+            let nc = min(Tile.nc, n - jc)
             var pc = 0
             while pc < k {
-                let kc = min(T.kc, k - pc)
-                let betaSlice = pc == 0 ? beta : 1
-                packB(bp, transB: transB, b: b, ldb: ldb, p0: pc, j0: jc, kc: kc, nc: nc)
+                let kc = min(Tile.kc, k - pc)
+                let betaSlice: Tile.Scalar = pc == 0 ? beta : 1
+                packB(Tile.self, bp, transB: transB, b: b, ldb: ldb, p0: pc, j0: jc, kc: kc, nc: nc)
                 var ic = 0
                 while ic < m {
-                    let mc = min(T.mc, m - ic)
-                    packA(ap, transA: transA, a: a, lda: lda, i0: ic, p0: pc, mc: mc, kc: kc)
+                    let mc = min(Tile.mc, m - ic)
+                    packA(Tile.self, ap, transA: transA, a: a, lda: lda, i0: ic, p0: pc, mc: mc, kc: kc)
                     var jr = 0
                     while jr < nc {
                         let cols = min(nr, nc - jr)
@@ -291,9 +427,9 @@ extension GEMM {
                         var ir = 0
                         while ir < mc {
                             let rows = min(mr, mc - ir)
-                            T.microKernel(kc: kc, a: UnsafePointer(ap + ir * kc), b: bSliver,
-                                          c: c + (ic + ir) * ldc + jc + jr, ldc: ldc,
-                                          alpha: alpha, beta: betaSlice, rows: rows, cols: cols)
+                            microKernel(Tile.self, kc: kc, a: UnsafePointer(ap + ir * kc), b: bSliver,
+                                        c: c + (ic + ir) * ldc + jc + jr, ldc: ldc,
+                                        alpha: alpha, beta: betaSlice, rows: rows, cols: cols)
                             ir += mr
                         }
                         jr += nr
@@ -326,65 +462,67 @@ extension GEMM {
     /// handing out row chunks (two fork/joins per panel): in the same quiet minute on this machine
     /// (2-thread FMA peak 1.99× one core), this split gave 1.6–2.0× `.optimized`, the shared-panel
     /// version 1.3–1.5× (docs/kernels.md).
-    @_specialize(where T == Float)
-    @_specialize(where T == Double)
-    static func parallel<T: PackedGEMMScalar>(
-        transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: T,
-        a: UnsafePointer<T>, lda: Int, b: UnsafePointer<T>, ldb: Int,
-        beta: T, c: UnsafeMutablePointer<T>, ldc: Int
+    @_specialize(where Tile == FloatTile256)
+    @_specialize(where Tile == FloatTile512)
+    @_specialize(where Tile == DoubleTile256)
+    @_specialize(where Tile == DoubleTile512)
+    static func parallel<Tile: GEMMTileShape>(
+        _ tile: Tile.Type, transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Tile.Scalar,
+        a: UnsafePointer<Tile.Scalar>, lda: Int, b: UnsafePointer<Tile.Scalar>, ldb: Int,
+        beta: Tile.Scalar, c: UnsafeMutablePointer<Tile.Scalar>, ldc: Int
     ) {
         let workers = coreCount
         if workers <= 1 || m * n * k < 2_000_000 || alpha == 0 {
-            blocked(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+            blocked(tile, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
                     b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
             return
         }
-        if n >= m || m < 2 * T.mr {
-            columnSplit(workers: workers, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+        if n >= m || m < 2 * Tile.mr {
+            columnSplit(tile, workers: workers, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
                         a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
         } else {
-            rowSplit(workers: workers, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+            rowSplit(tile, workers: workers, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
                      a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
         }
     }
 
     /// Row blocks of C (multiples of MR), one `blocked` call per core: for tall, narrow C.
-    static func rowSplit<T: PackedGEMMScalar>(
-        workers: Int, transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: T,
-        a: UnsafePointer<T>, lda: Int, b: UnsafePointer<T>, ldb: Int,
-        beta: T, c: UnsafeMutablePointer<T>, ldc: Int
+    static func rowSplit<Tile: GEMMTileShape>(
+        _ tile: Tile.Type, workers: Int, transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Tile.Scalar,
+        a: UnsafePointer<Tile.Scalar>, lda: Int, b: UnsafePointer<Tile.Scalar>, ldb: Int,
+        beta: Tile.Scalar, c: UnsafeMutablePointer<Tile.Scalar>, ldc: Int
     ) {
-        let unit = T.mr
+        let unit = Tile.mr
         let blocks = min(workers, (m + unit - 1) / unit)
         let per = ((m + blocks - 1) / blocks + unit - 1) / unit * unit
-        let ptrs = SendablePointers(a: a, b: b, c: c)
+        let ptrs = SendablePointers<Tile.Scalar>(a: a, b: b, c: c)
         DispatchQueue.concurrentPerform(iterations: blocks) { t in
             let start = t * per
             let size = min(per, m - start)
             if size <= 0 { return }
             let aOffset = transA ? start : start * lda
-            blocked(transA: transA, transB: transB, m: size, n: n, k: k, alpha: alpha,
+            blocked(tile, transA: transA, transB: transB, m: size, n: n, k: k, alpha: alpha,
                     a: ptrs.a + aOffset, lda: lda, b: ptrs.b, ldb: ldb,
                     beta: beta, c: ptrs.c + start * ldc, ldc: ldc)
         }
     }
 
     /// Column blocks of C (multiples of NR), one `blocked` call per core: for short, wide C.
-    static func columnSplit<T: PackedGEMMScalar>(
-        workers: Int, transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: T,
-        a: UnsafePointer<T>, lda: Int, b: UnsafePointer<T>, ldb: Int,
-        beta: T, c: UnsafeMutablePointer<T>, ldc: Int
+    static func columnSplit<Tile: GEMMTileShape>(
+        _ tile: Tile.Type, workers: Int, transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Tile.Scalar,
+        a: UnsafePointer<Tile.Scalar>, lda: Int, b: UnsafePointer<Tile.Scalar>, ldb: Int,
+        beta: Tile.Scalar, c: UnsafeMutablePointer<Tile.Scalar>, ldc: Int
     ) {
-        let unit = T.nr
+        let unit = Tile.nr
         let blocks = min(workers, (n + unit - 1) / unit)
         let per = ((n + blocks - 1) / blocks + unit - 1) / unit * unit
-        let ptrs = SendablePointers(a: a, b: b, c: c)
+        let ptrs = SendablePointers<Tile.Scalar>(a: a, b: b, c: c)
         DispatchQueue.concurrentPerform(iterations: blocks) { t in
             let start = t * per
             let size = min(per, n - start)
             if size <= 0 { return }
             let bOffset = transB ? start * ldb : start
-            blocked(transA: transA, transB: transB, m: m, n: size, k: k, alpha: alpha,
+            blocked(tile, transA: transA, transB: transB, m: m, n: size, k: k, alpha: alpha,
                     a: ptrs.a, lda: lda, b: ptrs.b + bOffset, ldb: ldb,
                     beta: beta, c: ptrs.c + start, ldc: ldc)
         }

@@ -97,6 +97,9 @@ nonisolated(unsafe) var recorded: [Measurement] = []
 /// (kernels) and the one-core read bandwidth (decode).
 nonisolated(unsafe) var recordedPeakGFLOPS: Double?
 nonisolated(unsafe) var recordedReadBandwidth: Double?
+/// The one-core FMA peak at 256 and at 512 bits; `recordedPeakGFLOPS` is the one the GEMM's
+/// selected register tile can reach (the 512-bit one on an AVX-512 build).
+nonisolated(unsafe) var recordedPeaksByWidth: (gflops256: Double, gflops512: Double)?
 
 /// The machine-readable record `--record FILE` writes (docs/benchmarks.json beside docs/benchmarks.md),
 /// which the benchmark figures are drawn from.
@@ -105,7 +108,12 @@ struct BenchmarkRecord: Codable {
     var codeGeneration: String
     var started: String
     var suites: [String]
+    /// The FLOP roof: the one-core FP32 FMA peak at the vector width of the GEMM's selected tile.
     var peakGFLOPS: Double?
+    /// The one-core FP32 FMA peak with 256-bit and with 512-bit FMA chains (absent in records made
+    /// before both were measured).
+    var peak256GFLOPS: Double?
+    var peak512GFLOPS: Double?
     var readBandwidthBytesPerSecond: Double?
     var measurements: [Measurement]
 }

@@ -61,41 +61,78 @@ struct OpenBLAS {
     static let rowMajor: Int32 = 101, noTrans: Int32 = 111
 }
 
-/// The measured one-core peak: 12 independent SIMD8<Float> FMA chains (more than latency ×
-/// throughput = 4 × 2 = 8 on Zen 3), so the loop is bound by FMA throughput alone.
-func measuredFMAPeak(threads: Int = 1) -> (gflops: Double, note: String) {
-    let iterations = 20_000_000
-    let seconds = Harness.median(warmup: 1, runs: 5) {
-        if threads == 1 { fmaLoop(iterations) } else {
-            DispatchQueue.concurrentPerform(iterations: threads) { _ in fmaLoop(iterations) }
-        }
+/// The measured one-core peak at each vector width: 12 independent FMA chains of SIMD8<Float>
+/// (256 bits) and of SIMD16<Float> (one 512-bit register on an AVX-512 build, two 256-bit ones
+/// elsewhere). 12 chains exceed latency × throughput = 4 × 2 = 8, so each loop is bound by FMA
+/// throughput alone.
+struct FMAPeak {
+    var gflops256: Double
+    var gflops512: Double
+    /// The roof the GEMM can reach: the 512-bit peak when the build selected the 512-bit tile.
+    var kernelRoof: Double { GEMMTile.selected == .avx512 ? gflops512 : gflops256 }
+    var roofNote: String {
+        GEMMTile.selected == .avx512
+            ? "512-bit FMAs (SIMD16<Float> chains), the width of the GEMM's selected tile"
+            : "256-bit FMAs (SIMD8<Float> chains), the width of the GEMM's selected tile"
     }
-    let flops = Double(iterations) * 12 * 8 * 2 * Double(threads)
-    return (flops / seconds / 1e9, "12 chains of SIMD8<Float> FMA, \(iterations) iterations")
 }
 
-/// The FMA loop itself (one thread).
-func fmaLoop(_ iterations: Int) {
+func measuredFMAPeak(threads: Int = 1) -> FMAPeak {
+    let iterations = 20_000_000
+    func gflops<V: FMAProbeVector>(_: V.Type) -> Double {
+        let seconds = Harness.median(warmup: 1, runs: 5) {
+            if threads == 1 { fmaChains(V.self, iterations) } else {
+                DispatchQueue.concurrentPerform(iterations: threads) { _ in fmaChains(V.self, iterations) }
+            }
+        }
+        return Double(iterations) * 12 * Double(V.scalarCount) * 2 * Double(threads) / seconds / 1e9
+    }
+    return FMAPeak(gflops256: gflops(SIMD8<Float>.self), gflops512: gflops(SIMD16<Float>.self))
+}
+
+/// A vector the peak probe chains FMAs on (`addingProduct` written on the concrete type, where
+/// it is one FMA per register in a native build).
+protocol FMAProbeVector: SIMD where Scalar == Float {
+    func fma(_ x: Self, _ y: Self) -> Self
+}
+
+extension SIMD8: FMAProbeVector where Scalar == Float {
+    @inline(__always)
+    func fma(_ x: Self, _ y: Self) -> Self {
+        #if DECODERSPEC_NATIVE
+        return addingProduct(x, y)
+        #else
+        return self * x + y
+        #endif
+    }
+}
+
+extension SIMD16: FMAProbeVector where Scalar == Float {
+    @inline(__always)
+    func fma(_ x: Self, _ y: Self) -> Self {
+        #if DECODERSPEC_NATIVE
+        return addingProduct(x, y)
+        #else
+        return self * x + y
+        #endif
+    }
+}
+
+@inline(never)
+func fmaChains<V: FMAProbeVector>(_: V.Type, _ iterations: Int) {
     var seed = [Float](repeating: 0, count: 16)
     for i in 0..<16 { seed[i] = 1 + Float(i) * 1e-7 }
     var sink: Float = 0
     do {
-        let x = SIMD8<Float>(repeating: seed[0] * 0.999999)
-        let y = SIMD8<Float>(repeating: seed[1] * 1e-7)
-        var a0 = SIMD8<Float>(repeating: seed[2]), a1 = a0 + 1, a2 = a0 + 2, a3 = a0 + 3
+        let x = V(repeating: seed[0] * 0.999999)
+        let y = V(repeating: seed[1] * 1e-7)
+        var a0 = V(repeating: seed[2]), a1 = a0 + 1, a2 = a0 + 2, a3 = a0 + 3
         var a4 = a0 + 4, a5 = a0 + 5, a6 = a0 + 6, a7 = a0 + 7, a8 = a0 + 8, a9 = a0 + 9
         var a10 = a0 + 10, a11 = a0 + 11
         for _ in 0..<iterations {
-            #if DECODERSPEC_NATIVE
-            a0 = a0.addingProduct(x, y); a1 = a1.addingProduct(x, y); a2 = a2.addingProduct(x, y)
-            a3 = a3.addingProduct(x, y); a4 = a4.addingProduct(x, y); a5 = a5.addingProduct(x, y)
-            a6 = a6.addingProduct(x, y); a7 = a7.addingProduct(x, y); a8 = a8.addingProduct(x, y)
-            a9 = a9.addingProduct(x, y); a10 = a10.addingProduct(x, y); a11 = a11.addingProduct(x, y)
-            #else
-            a0 = a0 * x + y; a1 = a1 * x + y; a2 = a2 * x + y; a3 = a3 * x + y
-            a4 = a4 * x + y; a5 = a5 * x + y; a6 = a6 * x + y; a7 = a7 * x + y
-            a8 = a8 * x + y; a9 = a9 * x + y; a10 = a10 * x + y; a11 = a11 * x + y
-            #endif
+            a0 = a0.fma(x, y); a1 = a1.fma(x, y); a2 = a2.fma(x, y); a3 = a3.fma(x, y)
+            a4 = a4.fma(x, y); a5 = a5.fma(x, y); a6 = a6.fma(x, y); a7 = a7.fma(x, y)
+            a8 = a8.fma(x, y); a9 = a9.fma(x, y); a10 = a10.fma(x, y); a11 = a11.fma(x, y)
         }
         let s = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11
         sink += s.sum()
@@ -132,13 +169,24 @@ private func withinBound<T: BinaryFloatingPoint>(_ x: [T], _ ref: [T], _ bound: 
 
 enum KernelBench {
     static func run() throws -> [Table] {
+        // GEMM_BLOCKING=MC,KC (a developer knob): the 512-bit Float tile's cache blocking, for a sweep.
+        if let knob = ProcessInfo.processInfo.environment["GEMM_BLOCKING"] {
+            let v = knob.split(separator: ",").compactMap { Int($0) }
+            if v.count == 2, v[0] > 0, v[0] % 14 == 0, v[1] > 0 { (GEMMBlocking.floatMC, GEMMBlocking.floatKC) = (v[0], v[1]) }
+            print("GEMM_BLOCKING: 512-bit Float tile with MC = \(GEMMBlocking.floatMC), KC = \(GEMMBlocking.floatKC)")
+        }
         let peak = measuredFMAPeak()
-        recordedPeakGFLOPS = peak.gflops
-        let peakLine = String(format: "one-core FP32 FMA peak (measured): %.1f GFLOP/s", peak.gflops)
-        print(peakLine + " — " + peak.note)
+        recordedPeakGFLOPS = peak.kernelRoof
+        recordedPeaksByWidth = (peak.gflops256, peak.gflops512)
+        let peakLine = String(format: "one-core FP32 FMA peak (measured): %.1f GFLOP/s with %@ (256-bit: %.1f, 512-bit: %.1f)",
+                              peak.kernelRoof, peak.roofNote, peak.gflops256, peak.gflops512)
+        print(peakLine + " — 12 chains, 20000000 iterations each")
+        let tile = GEMMTile.selected, other: GEMMTile = tile == .avx512 ? .avx2 : .avx512
+        print("GEMM register tile: \(tile.rawValue) (Float \(tile.floatShape.mr)×\(tile.floatShape.nr), Double \(tile.doubleShape.mr)×\(tile.doubleShape.nr)); "
+              + "the other tile (\(other.rawValue), Float \(other.floatShape.mr)×\(other.floatShape.nr)) is timed beside it")
         let peak2 = measuredFMAPeak(threads: GEMMInfo.cores)
         print(String(format: "all-core FP32 FMA peak (measured now, %d threads): %.1f GFLOP/s = %.2f× one core — what the shared machine lets a parallel kernel gain at this moment",
-                     GEMMInfo.cores, peak2.gflops, peak2.gflops / peak.gflops))
+                     GEMMInfo.cores, peak2.kernelRoof, peak2.kernelRoof / peak.kernelRoof))
         if let ob = OpenBLAS.shared {
             ob.setThreads?(1)
             print("OpenBLAS: \(ob.path), core \(ob.coreName) (\(ob.coreChoice)); single thread via openblas_set_num_threads(1)")
@@ -157,15 +205,16 @@ enum KernelBench {
             title: "Kernels — median ms (GFLOP/s); ratios are speed-ups measured in this run. " + peakLine + "; " + peer.titleNote,
             header: ["kernel", "shape", "naive", "optimized", "parallel", "GSL (gslcblas)", "OpenBLAS 1T",
                      "opt÷naive", "opt÷GSL", "opt÷OpenBLAS", "par÷opt", "OpenBLAS 2T÷1T",
+                     "optimized, other tile (\(other.rawValue))", "opt÷other tile",
                      "PyTorch 1T", "PyTorch \(GEMMInfo.cores)T", "opt÷PyTorch 1T", "par÷PyTorch \(GEMMInfo.cores)T"])
         // KERNELS_GEMM_ONLY=1 (a developer knob) skips the non-GEMM rows.
         let gemmOnly = ProcessInfo.processInfo.environment["KERNELS_GEMM_ONLY"] != nil
         for n in sizes {
             let torch = peer.value?.sgemm ?? []
             let pair = (torch.first { $0.n == n && $0.threads == 1 }?.seconds, torch.first { $0.n == n && $0.threads == GEMMInfo.cores }?.seconds)
-            table.rows.append(try gemmRow(Float.self, n: n, pytorch: pair))
+            table.rows.append(try gemmRow(Float.self, n: n, pytorch: pair, otherTile: other))
         }
-        for n in sizes { table.rows.append(try gemmRow(Double.self, n: n)) }
+        for n in sizes { table.rows.append(try gemmRow(Double.self, n: n, otherTile: other)) }
         // Rows without a peer column get "—" there.
         func padded(_ t: Table) -> Table {
             var t = t
@@ -184,7 +233,7 @@ enum KernelBench {
 
     /// One GEMM row; `pytorch`: torch.mm's median seconds on one thread and on all cores (the peer
     /// runs Float only), nil when it has none.
-    static func gemmRow<T: BenchScalar>(_: T.Type, n: Int, pytorch: (Double?, Double?) = (nil, nil)) throws -> [String] {
+    static func gemmRow<T: BenchScalar>(_: T.Type, n: Int, pytorch: (Double?, Double?) = (nil, nil), otherTile: GEMMTile) throws -> [String] {
         let kernel = T.self == Float.self ? "SGEMM" : "DGEMM"
         let shape = "\(n)×\(n)×\(n)"
         let flops = 2.0 * Double(n) * Double(n) * Double(n)
@@ -215,6 +264,15 @@ enum KernelBench {
             guard check.ok else { throw BenchError.validation("\(kernel) \(v) \(shape): \(check.worst)") }
             times[v] = Harness.median(runs: 5) { lib(v) }
         }
+        // The same optimized path on the other register tile (the previous kernel on this CPU when
+        // the 512-bit tile is selected), validated like the others.
+        c = [T](repeating: .nan, count: n * n)
+        run { T.gemm(.optimized, tile: otherTile, n, $0, $1, $2) }
+        guard withinBound(c, reference, { _ in tol }).ok else { throw BenchError.validation("\(kernel) optimized \(otherTile.rawValue) tile \(shape)") }
+        let tOther = Harness.median(runs: 5) { run { T.gemm(.optimized, tile: otherTile, n, $0, $1, $2) } }
+        let otherShape = T.self == Float.self ? otherTile.floatShape : otherTile.doubleShape
+        record(kernel, "optimized-\(otherTile.rawValue)-tile", shape, tOther, flops: flops,
+               note: "the \(otherShape.mr)×\(otherShape.nr) tile", bytes: bytes)
         c = [T](repeating: .nan, count: n * n)
         run { T.gsl(n, $0, $1, $2) }
         guard withinBound(c, reference, { _ in tol }).ok else { throw BenchError.validation("GSL \(kernel) \(shape)") }
@@ -255,6 +313,7 @@ enum KernelBench {
                 cell(tGSL, flops: flops), OpenBLAS.shared == nil ? "absent" : cell(tOB, flops: flops),
                 ratioCell(times[.optimized], tNaive), ratioCell(times[.optimized], tGSL),
                 ratioCell(times[.optimized], tOB), ratioCell(times[.parallel], times[.optimized]), ratioCell(tOB2, tOB),
+                cell(tOther, flops: flops), ratioCell(times[.optimized], tOther),
                 cell(tPT1, flops: flops), cell(tPT2, flops: flops), ratioCell(times[.optimized], tPT1), ratioCell(times[.parallel], tPT2)]
     }
 
@@ -354,6 +413,7 @@ enum GEMMInfo {
 /// Float and Double through the same benchmark code.
 protocol BenchScalar: BinaryFloatingPoint {
     static func gemm(_ v: KernelPath, _ n: Int, _ a: UnsafePointer<Self>, _ b: UnsafePointer<Self>, _ c: UnsafeMutablePointer<Self>)
+    static func gemm(_ v: KernelPath, tile: GEMMTile, _ n: Int, _ a: UnsafePointer<Self>, _ b: UnsafePointer<Self>, _ c: UnsafeMutablePointer<Self>)
     static func gsl(_ n: Int, _ a: UnsafePointer<Self>, _ b: UnsafePointer<Self>, _ c: UnsafeMutablePointer<Self>)
     static func openblas(_ ob: OpenBLAS, _ n: Int, _ a: UnsafePointer<Self>, _ b: UnsafePointer<Self>, _ c: UnsafeMutablePointer<Self>)
 }
@@ -361,6 +421,9 @@ protocol BenchScalar: BinaryFloatingPoint {
 extension Float: BenchScalar {
     static func gemm(_ v: KernelPath, _ n: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>) {
         GEMM.sgemm(v, m: n, n: n, k: n, a: a, lda: n, b: b, ldb: n, c: c, ldc: n)
+    }
+    static func gemm(_ v: KernelPath, tile: GEMMTile, _ n: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>) {
+        GEMM.sgemm(v, tile: tile, m: n, n: n, k: n, a: a, lda: n, b: b, ldb: n, c: c, ldc: n)
     }
     static func gsl(_ n: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>) {
         GSL.sgemm(transA: false, transB: false, m: n, n: n, k: n, alpha: 1, a: a, lda: n, b: b, ldb: n, beta: 0, c: c, ldc: n)
@@ -374,6 +437,9 @@ extension Float: BenchScalar {
 extension Double: BenchScalar {
     static func gemm(_ v: KernelPath, _ n: Int, _ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, _ c: UnsafeMutablePointer<Double>) {
         GEMM.dgemm(v, m: n, n: n, k: n, a: a, lda: n, b: b, ldb: n, c: c, ldc: n)
+    }
+    static func gemm(_ v: KernelPath, tile: GEMMTile, _ n: Int, _ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, _ c: UnsafeMutablePointer<Double>) {
+        GEMM.dgemm(v, tile: tile, m: n, n: n, k: n, a: a, lda: n, b: b, ldb: n, c: c, ldc: n)
     }
     static func gsl(_ n: Int, _ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, _ c: UnsafeMutablePointer<Double>) {
         GSL.dgemmRaw(transA: false, transB: false, m: n, n: n, k: n, alpha: 1, a: a, lda: n, b: b, ldb: n, beta: 0, c: c, ldc: n)

@@ -87,7 +87,8 @@ if json {
 }
 if let recordPath {
     let record = BenchmarkRecord(machine: cpuDescription, codeGeneration: codeGeneration, started: startedAt, suites: selected.map(\.name),
-                                 peakGFLOPS: recordedPeakGFLOPS, readBandwidthBytesPerSecond: recordedReadBandwidth, measurements: measurements)
+                                 peakGFLOPS: recordedPeakGFLOPS, peak256GFLOPS: recordedPeaksByWidth?.gflops256,
+                                 peak512GFLOPS: recordedPeaksByWidth?.gflops512, readBandwidthBytesPerSecond: recordedReadBandwidth, measurements: measurements)
     let enc = JSONEncoder()
     enc.outputFormatting = [.prettyPrinted, .sortedKeys]
     do { try enc.encode(record).write(to: URL(fileURLWithPath: recordPath), options: .atomic) } catch {

@@ -114,7 +114,7 @@ func checkGEMMStrided(
 @Suite("GEMM: C = α·op(A)·op(B) + β·C against gsl_blas_dgemm")
 struct GEMMSpecs {
     /// Sizes from 1 to 512 plus shapes that exercise every edge of the blocking: m not a multiple of
-    /// MR = 6, n not a multiple of NR = 16 (Float) / 8 (Double), K > KC = 256 (several K slices,
+    /// MR = 6 or 14, n not a multiple of NR = 16 or 32 (Float) / 8 or 16 (Double), K > KC = 256 (several K slices,
     /// β applied once), m > MC, n > NC = 4080 (several column panels), and for `.parallel` (≥ 2·10⁶
     /// multiply-adds) both its column split (n ≥ m) and its row split (n < m).
     static let shapes: [(m: Int, n: Int, k: Int)] = [
@@ -203,6 +203,65 @@ struct GEMMSpecs {
                 let v = compare(got, ref, .absolute(bound), "\(variant) vs naive \(s) seed=\(900 + i)")
                 #expect(v.passed, "\(v.message)")
             }
+        }
+    }
+
+    /// Shapes around one register tile's edges and the blocking's: M = MR − 1, MR, MR + 1, 2·MR + 1
+    /// and past MC (144 or 168 rows); N = NR ± 1, 2·NR + 3; K = 1, KC − 1, KC, KC + 1, 2·KC + 1 for
+    /// KC = 256 (the AVX2 tile's, and Double's) and KC = 384 (the AVX-512 Float tile's).
+    static func tileEdgeShapes(mr: Int, nr: Int) -> [(m: Int, n: Int, k: Int)] {
+        [(mr - 1, nr + 1, 1), (mr, nr, 255), (mr + 1, nr - 1, 256), (2 * mr + 1, 2 * nr + 3, 257),
+         (3 * mr - 1, nr, 513), (1, 2 * nr - 1, 37), (12 * mr + 1, nr + 5, 19), (2, 3, 2),
+         (mr + 2, nr + 2, 383), (2 * mr - 1, nr, 385), (3, 2 * nr + 1, 769)]
+    }
+
+    @Test("Every register tile (AVX2 6×16 / 6×8, AVX-512 14×32 / 14×16), Float and Double, optimized and parallel, meets the bound around the tile's edges",
+          arguments: GEMMTile.allCases)
+    func everyTile(tile: GEMMTile) {
+        for path in [KernelPath.optimized, .parallel] {
+            let sgemm: GEMMImplementation<Float> = { tA, tB, m, n, k, alpha, a, b, beta, c in
+                var c = c
+                c.withUnsafeMutableBufferPointer { pc in
+                    GEMM.sgemm(path, tile: tile, transA: tA, transB: tB, m: m, n: n, k: k, alpha: alpha, a: a,
+                               lda: tA ? m : k, b: b, ldb: tB ? k : n, beta: beta, c: pc.baseAddress!, ldc: n)
+                }
+                return c
+            }
+            let dgemm: GEMMImplementation<Double> = { tA, tB, m, n, k, alpha, a, b, beta, c in
+                var c = c
+                c.withUnsafeMutableBufferPointer { pc in
+                    GEMM.dgemm(path, tile: tile, transA: tA, transB: tB, m: m, n: n, k: k, alpha: alpha, a: a,
+                               lda: tA ? m : k, b: b, ldb: tB ? k : n, beta: beta, c: pc.baseAddress!, ldc: n)
+                }
+                return c
+            }
+            let (fmr, fnr) = tile.floatShape, (dmr, dnr) = tile.doubleShape
+            for (i, s) in Self.tileEdgeShapes(mr: fmr, nr: fnr).enumerated() {
+                // Cycle through the transposes and (α, β) so every combination meets an edge tile.
+                let v = checkGEMMAgainstGSL(sgemm, m: s.m, n: s.n, k: s.k, transA: i % 2 == 1, transB: i % 4 >= 2,
+                                            alpha: i % 3 == 0 ? 1 : -0.75, beta: i % 3 == 2 ? 1.5 : (i % 3 == 1 ? 1 : 0),
+                                            seed: UInt(1000 + i))
+                #expect(v.passed, "\(tile) \(path) Float: \(v.message)")
+            }
+            for (i, s) in Self.tileEdgeShapes(mr: dmr, nr: dnr).enumerated() {
+                let v = checkGEMMAgainstGSL(dgemm, m: s.m, n: s.n, k: s.k, transA: i % 4 >= 2, transB: i % 2 == 1,
+                                            alpha: i % 3 == 0 ? 1 : 0.5, beta: i % 3 == 2 ? -2 : (i % 3 == 1 ? 1 : 0),
+                                            seed: UInt(1100 + i))
+                #expect(v.passed, "\(tile) \(path) Double: \(v.message)")
+            }
+        }
+        // `.parallel` past its 2·10⁶ multiply-add threshold: the column split (n ≥ m) and the row split.
+        for (i, s) in [(2 * tile.floatShape.mr + 3, 3 * tile.floatShape.nr + 7, 1100), (700, 29, 130)].enumerated() {
+            let split: GEMMImplementation<Float> = { tA, tB, m, n, k, alpha, a, b, beta, c in
+                var c = c
+                c.withUnsafeMutableBufferPointer { pc in
+                    GEMM.sgemm(.parallel, tile: tile, transA: tA, transB: tB, m: m, n: n, k: k, alpha: alpha, a: a,
+                               lda: tA ? m : k, b: b, ldb: tB ? k : n, beta: beta, c: pc.baseAddress!, ldc: n)
+                }
+                return c
+            }
+            let v = checkGEMMAgainstGSL(split, m: s.0, n: s.1, k: s.2, beta: 1, seed: UInt(1200 + i))
+            #expect(v.passed, "\(tile) parallel split: \(v.message)")
         }
     }
 
