@@ -234,7 +234,10 @@ public struct SafeTensorsFile: Sendable {
     /// The header entry of `name`; a missing name is an error listing the closest names.
     public func info(_ name: String) throws -> TensorInfo {
         if let info = tensors[name] { return info }
-        let closest = names.sorted { editDistance($0, name) < editDistance($1, name) }.prefix(3)
+        // Each distance once (the comparator used to recompute two per comparison: 2·n·log n edit
+        // distances); ties keep the names' order.
+        let closest = names.enumerated().map { (distance: editDistance($0.element, name), index: $0.offset, name: $0.element) }
+            .sorted { ($0.distance, $0.index) < ($1.distance, $1.index) }.prefix(3).map(\.name)
         throw DecoderSpecError.malformedFile(
             path: path, location: "header",
             reason: "no tensor named \"\(name)\" (the file has \(names.count) tensors\(closest.isEmpty ? "" : "; closest: " + closest.map { "\"\($0)\"" }.joined(separator: ", ")))")

@@ -139,10 +139,15 @@ public enum DataParallel {
         }
         let w = weights, tensors = others
         var index = 0, squares = 0.0
-        out.visitParameters(prefix: "") { _, _, v in
+        out.visitParameters(prefix: "") { name, _, v in
             let t = index
             index += 1
             let count = v.count
+            // combineRange reads `count` values of every other gradient's tensor t through a pointer:
+            // the gradients must be of one model (checked in release builds too; one comparison per
+            // tensor and gradient).
+            precondition(tensors.allSatisfy { t < $0.count && $0[t].count == count },
+                         "DataParallel.combine: tensor \(name) has \(count) values in the first gradient, another gradient differs (gradients of one model only)")
             guard count > 0 else { return }
             let chunks = threads > 1 && count >= 1 << 16 ? threads : 1
             let partials = SharedSlots<Double>(count: chunks)
@@ -154,6 +159,7 @@ public enum DataParallel {
             }
             for c in 0..<chunks { squares += partials.get(c) }
         }
+        precondition(tensors.allSatisfy { $0.count == index }, "DataParallel.combine: gradients of \(index) and \(tensors.map(\.count)) tensors (gradients of one model only)")
         return (out, squares)
     }
 

@@ -31,7 +31,7 @@ public enum TrainingCheckpoint {
 
     /// Reads a checkpoint into `model` and `optimizer`; returns the step. Everything is checked
     /// before anything is assigned, so a failed read leaves both as they were: the metadata (format,
-    /// steps ≥ 0), every parameter by name, shape and finiteness, the AdamW moments (for every tensor
+    /// steps ≥ 0), every parameter by name, dtype (F32), shape and finiteness, the AdamW moments (for every tensor
     /// or for none, m and v in pairs, each of its tensor's shape, v ≥ 0), and no tensor the model
     /// does not have (a checkpoint of a deeper model is not silently truncated). With `maxStep` (the
     /// steps the resuming run can reach, as the trainer passes them) the step must be ≤ `maxStep`
@@ -59,6 +59,11 @@ public enum TrainingCheckpoint {
             }
         }
         func tensor(_ name: String, _ shape: [Int]) throws -> [Float] {
+            // The library writes checkpoints in F32 only: another dtype is another program's file, whose
+            // values `floats` would convert (an I32 or BOOL tensor taken as weights without a word).
+            if let info = file.tensors[name], info.dtype != .f32 {
+                throw malformed("tensor \(name)", "dtype \(info.dtype.rawValue), a training checkpoint holds F32")
+            }
             let (s, values) = try file.floats(name)
             guard s == shape else { throw malformed("tensor \(name)", "shape \(Shape(s)), model expects \(Shape(shape))") }
             try Validate.finite(values, "tensor \(name) of \(path)")

@@ -3,13 +3,16 @@ import Foundation
 import SpecSupport
 import Testing
 
-/// Kill -9, many times over one run, for the trainer's other two tasks: `train lm` and `train
-/// translate` on the tiny Bible the spec writes (`BibleFixture`), checkpointing after every step.
-/// The run is killed at several steps (each kill waits for a later checkpoint than the last),
-/// restarted each time with the same command, and must end with a `model.safetensors`
-/// byte-identical to that of a run that was never interrupted — on one thread and on two (a resumed
-/// data-parallel step must combine its shards exactly as the uninterrupted one).
-@Suite("Kill -9 many times during train lm and train translate, resume: the same weights as an uninterrupted run", .serialized)
+/// Kill -9, many times over one run, for the trainer's other tasks: `train lm` and `train
+/// translate` (the Transformer and the GRU baseline) on the tiny Bible the spec writes
+/// (`BibleFixture`), and `pretrain mlm` on the tiny BERT and CoNLL files of `KillAndResumeSpecs`,
+/// checkpointing after every step. The run is killed at several steps (each kill waits for a later
+/// checkpoint than the last), restarted each time with the same command, and must end with a
+/// `model.safetensors` byte-identical to that of a run that was never interrupted — on one thread
+/// and on two (a resumed data-parallel step must combine its shards exactly as the uninterrupted
+/// one). The GRU baseline writes no model directory (`--output` does not apply): its final
+/// checkpoint (weights, AdamW moments, step) is compared instead, tensor by tensor.
+@Suite("Kill -9 many times during train lm, train translate and pretrain mlm, resume: the same weights as an uninterrupted run", .serialized)
 struct KillAndResumeTasksSpecs {
     static let steps = 40
     /// The kills: each once the checkpoint reaches at least this step (and differs from the last kill's).
@@ -21,8 +24,22 @@ struct KillAndResumeTasksSpecs {
                       "--checkpoint", checkpoint.path, "--checkpoint-every", "1"]
         switch task {
         case "lm": return ["train", "lm", "--context", "16", "--batch-tokens", "64", "--extrapolate", ""] + common
+        case "gru":
+            return ["train", "translate", "--arch", "gru", "--data", root.path, "--model-dim", "16", "--merges", "40", "--steps", String(steps), "--batch-tokens", "96",
+                    "--beams", "1", "--eval-verses", "2", "--warmup", "5", "--seed", "3", "--threads", String(threads),
+                    "--checkpoint", checkpoint.path, "--checkpoint-every", "1"]
+        case "mlm":
+            return ["pretrain", "mlm", "--model", root.appendingPathComponent("model").path, "--data", root.appendingPathComponent("data").path,
+                    "--steps", String(steps), "--batch", "2", "--lr", "1e-3", "--seed", "7", "--max-eval-sentences", "4", "--threads", String(threads),
+                    "--output", output.path, "--checkpoint", checkpoint.path, "--checkpoint-every", "1"]
         default: return ["train", "translate", "--batch-tokens", "96", "--beams", "1", "--eval-verses", "2"] + common
         }
+    }
+
+    /// The tensors of a safetensors file by name, as raw bytes (bitwise comparison).
+    static func tensorBytes(_ url: URL) throws -> [String: [UInt8]] {
+        let file = try SafeTensorsFile.read(contentsOf: url)
+        return try Dictionary(uniqueKeysWithValues: file.tensors.keys.map { ($0, Array(try file.rawBytes($0))) })
     }
 
     static func launch(_ arguments: [String]) throws -> Process {
@@ -37,7 +54,7 @@ struct KillAndResumeTasksSpecs {
     func run(_ task: String, threads: Int) throws {
         let root = try Fixture.directory()
         defer { try? FileManager.default.removeItem(at: root) }
-        _ = try BibleFixture.write(to: root)
+        if task == "mlm" { _ = try KillAndResumeSpecs.writeFixture(in: root) } else { _ = try BibleFixture.write(to: root) }
         let straightOut = root.appendingPathComponent("out-straight"), resumedOut = root.appendingPathComponent("out-resumed")
         let straight = try Self.launch(Self.command(task, root: root, output: straightOut, checkpoint: root.appendingPathComponent("straight.ckpt"), threads: threads))
         straight.waitUntilExit()
@@ -62,6 +79,13 @@ struct KillAndResumeTasksSpecs {
         resumed.waitUntilExit()
         try #require(resumed.terminationReason == .exit && resumed.terminationStatus == 0, "the resumed \(task) run failed")
         #expect(KillAndResumeSpecs.checkpointStep(checkpoint) == Self.steps)
+        if task == "gru" {
+            let a = try Self.tensorBytes(root.appendingPathComponent("straight.ckpt")), b = try Self.tensorBytes(checkpoint)
+            #expect(a.count > 0 && a.keys.sorted() == b.keys.sorted(), "gru: the checkpoints hold other tensors")
+            let differing = a.keys.sorted().filter { a[$0] != b[$0] }
+            #expect(differing.isEmpty, "gru, \(threads) thread(s), killed at steps \(kills): \(differing.count) tensors differ from the uninterrupted run, e.g. \(differing.prefix(3))")
+            return
+        }
         let a = try Data(contentsOf: straightOut.appendingPathComponent("model.safetensors"))
         let b = try Data(contentsOf: resumedOut.appendingPathComponent("model.safetensors"))
         #expect(a == b, "\(task), \(threads) thread(s), killed at steps \(kills): the resumed weights differ from the uninterrupted run")
@@ -78,4 +102,16 @@ struct KillAndResumeTasksSpecs {
 
     @Test("train translate on two threads", .enabled(if: FaultRuns.cliBuilt, "decoder-spec not built"))
     func translationTwoThreads() throws { try run("translate", threads: 2) }
+
+    @Test("train translate --arch gru (the recurrent baseline), 40 steps, killed at ≥ 5, ≥ 15, ≥ 27: its final checkpoint bitwise", .enabled(if: FaultRuns.cliBuilt, "decoder-spec not built"))
+    func gruTranslation() throws { try run("gru", threads: 1) }
+
+    @Test("train translate --arch gru on two threads", .enabled(if: FaultRuns.cliBuilt, "decoder-spec not built"))
+    func gruTranslationTwoThreads() throws { try run("gru", threads: 2) }
+
+    @Test("pretrain mlm (masked-LM continued pre-training), 40 steps, killed at ≥ 5, ≥ 15, ≥ 27, one thread", .enabled(if: FaultRuns.cliBuilt, "decoder-spec not built"))
+    func maskedLanguageModel() throws { try run("mlm", threads: 1) }
+
+    @Test("pretrain mlm on two threads", .enabled(if: FaultRuns.cliBuilt, "decoder-spec not built"))
+    func maskedLanguageModelTwoThreads() throws { try run("mlm", threads: 2) }
 }

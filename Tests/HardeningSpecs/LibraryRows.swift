@@ -711,6 +711,11 @@ enum LibraryRows {
             try F.resumeTinyDecoder(from: F.checkpoint(of: DecoderOnlyModel.seeded(
                 TransformerConfig(vocabularySize: 16, contextLength: 8, modelWidth: 8, heads: 2, layers: 2), seed: 3)))
         },
+        ErrorRow("training", "resume: a parameter stored as I32", .malformedFile, naming: ["ckpt.safetensors", "param/wte.weight", "I32", "F32"]) {
+            let url = try F.checkpoint(of: F.tinyDecoder())
+            try F.storeAsI32(url, tensor: "param/wte.weight")
+            try F.resumeTinyDecoder(from: url)
+        },
         ErrorRow("training", "resume: a negative step in the metadata", .malformedFile, naming: ["step -3"]) {
             try F.resumeTinyDecoder(from: F.checkpoint(of: F.tinyDecoder()) { _, metadata in metadata["step"] = "-3" })
         },
@@ -723,6 +728,10 @@ enum LibraryRows {
         },
         ErrorRow("training", "resume: step 50 in a run of 4 steps", .malformedFile, naming: ["ckpt.safetensors", "metadata step", "step 50", "4 steps"]) {
             try F.trainTinyDecoder(checkpoint: F.checkpoint(of: F.tinyDecoder()) { _, metadata in metadata["step"] = "50" })
+        },
+        // Before the bound, the trainer's epoch search walked ~10¹⁴ epochs to place this step (a hang).
+        ErrorRow("training", "resume: step 10¹⁵ in a run of 4 steps", .malformedFile, naming: ["ckpt.safetensors", "metadata step", "step 1000000000000000", "4 steps"]) {
+            try F.trainTinyDecoder(checkpoint: F.checkpoint(of: F.tinyDecoder()) { _, metadata in metadata["step"] = "1000000000000000" })
         },
         ErrorRow("training", "resume: optimizerStep 9 at step 1", .malformedFile, naming: ["ckpt.safetensors", "optimizerStep 9", "step 1"]) {
             try F.trainTinyDecoder(checkpoint: F.checkpoint(of: F.tinyDecoder()) { _, metadata in metadata["optimizerStep"] = "9" })

@@ -99,6 +99,32 @@ enum Fixture {
         return url
     }
 
+    /// The safetensors file at `url` rewritten with tensor `name` stored as I32 (values truncated
+    /// toward zero, as another program might have saved it); every other tensor (F32) and the
+    /// metadata unchanged.
+    static func storeAsI32(_ url: URL, tensor name: String) throws {
+        let file = try SafeTensorsFile.read(contentsOf: url)
+        var header: [String: Any] = ["__metadata__": file.metadata]
+        var data = Data()
+        for key in file.tensors.keys.sorted() {
+            let (shape, values) = try file.floats(key)
+            let begin = data.count
+            for v in values {
+                if key == name {
+                    withUnsafeBytes(of: Int32(v).littleEndian) { data.append(contentsOf: $0) }
+                } else {
+                    withUnsafeBytes(of: v.bitPattern.littleEndian) { data.append(contentsOf: $0) }
+                }
+            }
+            header[key] = ["dtype": key == name ? "I32" : "F32", "shape": shape, "data_offsets": [begin, data.count]] as [String: Any]
+        }
+        var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
+        while json.count % 8 != 0 { json.append(0x20) }
+        var bytes = Data()
+        withUnsafeBytes(of: UInt64(json.count).littleEndian) { bytes.append(contentsOf: $0) }
+        try (bytes + json + data).write(to: url)
+    }
+
     /// Reads the checkpoint at `url` into a fresh `tinyDecoder()`.
     static func resumeTinyDecoder(from url: URL) throws {
         var model = try tinyDecoder()

@@ -77,4 +77,19 @@ struct UnsafeContractSpecs {
         }
         #expect(Self.stderr(r).contains("LayerNorm backward: dy [3, 4], x̂ [2, 4]"), "\(Self.stderr(r))")
     }
+
+    @Test("Data-parallel combination: gradients of two models stop the program (the other's tensors were read through pointers for the first's counts)")
+    func combineOneModel() async throws {
+        var rng = SeededRNG(seed: 1)
+        let a = try Linear(inputSize: 3, outputSize: 4, rng: &rng), b = try Linear(inputSize: 3, outputSize: 4, rng: &rng)
+        let sum = DataParallel.combine([a, b], weights: [1, 1])
+        #expect(sum.weight.storage == zip(a.weight.storage, b.weight.storage).map { Float(Double($0) + Double($1)) })
+        let r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            var rng = SeededRNG(seed: 1)
+            let big = try! Linear(inputSize: 300, outputSize: 400, rng: &rng), small = try! Linear(inputSize: 3, outputSize: 4, rng: &rng)
+            let sum = DataParallel.combine([big, small], weights: [0.5, 0.5])  // read 120,000 values of a 12-value buffer
+            print(sum.weight.storage.reduce(0, +))
+        }
+        #expect(Self.stderr(r).contains("DataParallel.combine: tensor weight has 120000 values in the first gradient"), "\(Self.stderr(r))")
+    }
 }
