@@ -37,16 +37,29 @@ public struct GRUCell: Sendable, Equatable {
 
     /// - Throws: `.shapeMismatch` unless W is [3h, in], U [3h, h], b [3h]; `.nonFinite` for a NaN/±Inf weight.
     public init(inputWeight: Matrix, hiddenWeight: Matrix, bias: [Float]) throws {
-        let h = hiddenWeight.cols
-        guard h > 0, inputWeight.cols > 0, hiddenWeight.rows == 3 * h, inputWeight.rows == 3 * h, bias.count == 3 * h else {
-            throw DecoderSpecError.shapeMismatch(operation: "GRUCell(inputWeight:hiddenWeight:bias:)",
-                                                 expected: "W [3h, in], U [3h, h], b [3h] with h, in ≥ 1",
-                                                 actual: "W \(inputWeight.shape), U \(hiddenWeight.shape), b [\(bias.count)]")
-        }
+        (self.inputWeight, self.hiddenWeight, self.bias) = (inputWeight, hiddenWeight, bias)
+        try validateShapes("GRUCell(inputWeight:hiddenWeight:bias:)")
         try Validate.finite(inputWeight.storage, "GRU input weight \(inputWeight.shape)")
         try Validate.finite(hiddenWeight.storage, "GRU hidden weight \(hiddenWeight.shape)")
         try Validate.finite(bias, "GRU bias [\(bias.count)]")
-        (self.inputWeight, self.hiddenWeight, self.bias) = (inputWeight, hiddenWeight, bias)
+    }
+
+    /// W [3h, in], U [3h, h], b [3h] with h, in ≥ 1: the counts every loop over the parts relies on.
+    /// `init` checks them; the parts are public vars, so each entry point checks them again
+    /// (throwing, or by a precondition that holds in release builds where the caller cannot throw).
+    public var shapesAreConsistent: Bool {
+        let h = hiddenWeight.cols
+        return h > 0 && inputWeight.cols > 0 && hiddenWeight.rows == 3 * h && inputWeight.rows == 3 * h && bias.count == 3 * h
+    }
+
+    /// The parts' shapes, for messages.
+    public var shapeDescription: String { "W \(inputWeight.shape), U \(hiddenWeight.shape), b [\(bias.count)]" }
+
+    /// - Throws: `.shapeMismatch` naming `operation` unless `shapesAreConsistent`.
+    public func validateShapes(_ operation: String) throws {
+        guard shapesAreConsistent else {
+            throw DecoderSpecError.shapeMismatch(operation: operation, expected: "W [3h, in], U [3h, h], b [3h] with h, in ≥ 1", actual: shapeDescription)
+        }
     }
 
     /// Weights N(0, 1/(3h)) — the variance of PyTorch's U(−1/√h, 1/√h) — and zero bias.
@@ -64,6 +77,7 @@ public struct GRUCell: Sendable, Equatable {
     /// One step, h_t from x_t [in] and h_{t−1} [h], by the four formulas above (scalar loops).
     /// - Throws: `.shapeMismatch` for an input or state of the wrong width.
     public func step(input x: [Float], state hPrev: [Float]) throws -> [Float] {
+        try validateShapes("GRUCell.step")
         let h = hiddenSize, n = inputSize
         guard x.count == n, hPrev.count == h else {
             throw DecoderSpecError.shapeMismatch(operation: "GRUCell.step", expected: "x [\(n)], h [\(h)]", actual: "x [\(x.count)], h [\(hPrev.count)]")
@@ -129,6 +143,7 @@ public struct GRUCell: Sendable, Equatable {
     public func stepBatch(rows: Int, projections a: [Float], previous hPrev: [Float], buffers: inout GRUStepBuffers,
                           path: KernelPath) -> [Float] {
         let h = hiddenSize
+        precondition(shapesAreConsistent, "GRUCell.stepBatch: \(shapeDescription) are not [3h, in], [3h, h], [3h]")
         precondition(a.count == rows * 3 * h && hPrev.count == rows * h, "GRUCell.stepBatch: projections [rows, 3h], previous [rows, h]")
         buffers.resize(rows: rows, hidden: h)
         var out = [Float](repeating: 0, count: rows * h)

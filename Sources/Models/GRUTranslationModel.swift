@@ -84,7 +84,28 @@ public struct GRUTranslationModel: Sendable {
 
     /// The memory M = [m_1 … m_S] [S, h] for source ids [S] (ending with `<eos>` in translation).
     /// - Throws: `.emptySequence`, `.idOutOfRange`.
+    /// - Throws: `.shapeMismatch` naming the first part whose shape is not the one `config`
+    ///   describes (the parts are public vars; the loops over them rely on these counts).
+    public func validateParts() throws {
+        let (e, h) = (config.embeddingWidth, config.hiddenWidth)
+        let (vs, vt) = (config.sourceVocabularySize, config.targetVocabularySize)
+        let parts: [(name: String, holds: Bool, expected: String, actual: String)] = [
+            ("source embedding", sourceEmbedding.weight.shape == Shape(vs, e), "[\(vs), \(e)]", "\(sourceEmbedding.weight.shape)"),
+            ("target embedding", targetEmbedding.weight.shape == Shape(vt, e), "[\(vt), \(e)]", "\(targetEmbedding.weight.shape)"),
+            ("encoder GRU", encoder.shapesAreConsistent && encoder.inputSize == e && encoder.hiddenSize == h,
+             "W [\(3 * h), \(e)], U [\(3 * h), \(h)], b [\(3 * h)]", encoder.shapeDescription),
+            ("decoder GRU", decoder.shapesAreConsistent && decoder.inputSize == e + h && decoder.hiddenSize == h,
+             "W [\(3 * h), \(e + h)], U [\(3 * h), \(h)], b [\(3 * h)]", decoder.shapeDescription),
+            ("output W_o, b_o", output.weight.shape == Shape(vt, h) && output.bias?.count == vt, "W_o [\(vt), \(h)], b_o [\(vt)]",
+             "W_o \(output.weight.shape), b_o [\(output.bias?.count ?? 0)]"),
+        ]
+        if let bad = parts.first(where: { !$0.holds }) {
+            throw DecoderSpecError.shapeMismatch(operation: "GRUTranslationModel's \(bad.name) against its config", expected: bad.expected, actual: bad.actual)
+        }
+    }
+
     public func encode(_ source: [Int]) throws -> Matrix {
+        try validateParts()
         guard !source.isEmpty else { throw DecoderSpecError.emptySequence(what: "source token ids") }
         let memory = try encoder(sourceEmbedding.lookup(source, path: path), path: path)
         try Validate.finite(memory.storage, "GRU encoder states \(memory.shape)")

@@ -135,6 +135,7 @@ extension GRUCell {
     /// The forward of a packed batch (`GRUPacking`, time-major) keeping every step's values.
     /// `x` [rows, in] time-major; `initial` h_0 [n_0, h] in rank order (zeros when nil).
     public func trainingForward(_ x: Matrix, packing: GRUPacking, initial: Matrix? = nil, path: KernelPath) throws -> GRUTrace {
+        try validateShapes("GRUCell.trainingForward")
         let h = hiddenSize, rows = packing.rowCount
         guard x.rows == rows, x.cols == inputSize else {
             throw DecoderSpecError.shapeMismatch(operation: "GRUCell.trainingForward", expected: "x [\(rows), \(inputSize)]", actual: "\(x.shape)")
@@ -194,6 +195,12 @@ extension GRUCell {
     ///     dW += daᵀ·x,   db += Σ_rows da,   dU_{z,r} += [da_z, da_r]ᵀ·h_{t−1},   dU_h += da_hᵀ·s,   dx = da·W
     public func backward(_ dStates: Matrix, trace: GRUTrace, gradient: inout GRUCell, path: KernelPath) -> (dInputs: Matrix, dInitial: Matrix) {
         let p = trace.packing, h = hiddenSize, rows = p.rowCount
+        precondition(shapesAreConsistent, "GRUCell.backward: \(shapeDescription) are not [3h, in], [3h, h], [3h]")
+        precondition(gradient.inputWeight.shape == inputWeight.shape && gradient.hiddenWeight.shape == hiddenWeight.shape
+                     && gradient.bias.count == bias.count, "GRUCell.backward: gradient \(gradient.shapeDescription) for a cell of \(shapeDescription)")
+        precondition([trace.previous, trace.z, trace.r, trace.candidate, trace.s].allSatisfy { $0.count == rows * h }
+                     && trace.inputs.rows == rows && trace.inputs.cols == inputSize,
+                     "GRUCell.backward: a trace of inputs \(trace.inputs.shape) for \(rows) rows of a cell of \(shapeDescription)")
         precondition(dStates.rows == rows && dStates.cols == h, "GRUCell.backward: dStates [rows, h]")
         var da = [Float](repeating: 0, count: rows * 3 * h)
         var carry = [Float](repeating: 0, count: p.counts[0] * h)  // ∂L/∂h_t through later steps, rank order

@@ -61,6 +61,7 @@ extension GRUTranslationModel {
     public func lossAndGradient(_ batch: Seq2SeqBatch, loss: CrossEntropyLoss, path: KernelPath, wantGradient: Bool)
         throws -> (loss: Double, gradient: GRUTranslationModel?, labelled: Int, logits: Matrix)
     {
+        try validateParts()
         let (e, h) = (config.embeddingWidth, config.hiddenWidth)
         let width = e + h  // decoder input [E y; c]
         for input in batch.decoderInputs where input.count > config.contextLength {

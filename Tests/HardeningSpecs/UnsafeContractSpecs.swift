@@ -93,3 +93,51 @@ struct UnsafeContractSpecs {
         #expect(Self.stderr(r).contains("DataParallel.combine: tensor weight has 120000 values in the first gradient"), "\(Self.stderr(r))")
     }
 }
+
+/// The GRU baseline's parts are public vars: a part reassigned with another shape reaches the
+/// unsafe step and BPTT loops (they index U as [3h, h] and the trace as [rows, h]) only through a
+/// check — a typed error where the entry point throws, a precondition where it cannot.
+@Suite("GRU parts reassigned with another shape: a typed error or a stop, never a read past the end", .timeLimit(.minutes(1)))
+struct GRUPartContractSpecs {
+    static func cell() throws -> GRUCell {
+        var rng = SeededRNG(seed: 3)
+        return try GRUCell.seeded(inputSize: 3, hiddenSize: 4, rng: &rng)
+    }
+
+    @Test("trainingForward and step throw shapeMismatch for U of [3h − 1, h] rows (they read 3h rows of it)")
+    func reassignedHiddenWeight() throws {
+        var cell = try Self.cell()
+        let packing = try GRUPacking(lengths: [2, 1])
+        _ = try cell.trainingForward(Matrix(rows: 3, cols: 3), packing: packing, path: .optimized)  // consistent: runs
+        cell.hiddenWeight = Matrix(rows: 11, cols: 4)
+        #expect(!cell.shapesAreConsistent)
+        #expect(throws: DecoderSpecError.self) { _ = try cell.trainingForward(Matrix(rows: 3, cols: 3), packing: packing, path: .optimized) }
+        #expect(throws: DecoderSpecError.self) { _ = try cell.step(input: [0, 0, 0], state: [0, 0, 0, 0]) }
+    }
+
+    @Test("backward with a gradient cell of another width stops the program (it accumulated dU [3h, h] into it)")
+    func backwardGradientShape() async {
+        let r = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            var rng = SeededRNG(seed: 3)
+            let cell = try! GRUCell.seeded(inputSize: 3, hiddenSize: 4, rng: &rng)
+            var gradient = try! GRUCell.seeded(inputSize: 3, hiddenSize: 2, rng: &rng)
+            let packing = try! GRUPacking(lengths: [2, 1])
+            let trace = try! cell.trainingForward(Matrix(rows: 3, cols: 3), packing: packing, path: .optimized)
+            _ = cell.backward(Matrix(rows: 3, cols: 4), trace: trace, gradient: &gradient, path: .optimized)
+        }
+        #expect(UnsafeContractSpecs.stderr(r).contains("GRUCell.backward: gradient W [6, 3]"), "\(UnsafeContractSpecs.stderr(r))")
+    }
+
+    @Test("GRUTranslationModel: a decoder of another state width than config's throws shapeMismatch naming the part, in training and in translation")
+    func modelParts() throws {
+        let config = GRUTranslationConfig(sourceVocabularySize: 8, targetVocabularySize: 9, embeddingWidth: 3, hiddenWidth: 4, contextLength: 16)
+        var model = try GRUTranslationModel.seeded(config, seed: 1)
+        _ = try model.encode([1, 2])  // consistent: runs
+        var rng = SeededRNG(seed: 2)
+        model.decoder = try GRUCell.seeded(inputSize: 3 + 5, hiddenSize: 5, rng: &rng)
+        let error = #expect(throws: DecoderSpecError.self) { _ = try model.conditioned(on: [1, 2]) }
+        #expect(String(describing: error).contains("decoder GRU"), "\(String(describing: error))")
+        let batch = try Seq2SeqBatch(pairs: [(source: [3, 4], target: [5])], bos: 1, eos: 2)
+        #expect(throws: DecoderSpecError.self) { _ = try model.lossAndGradient(batch, loss: try CrossEntropyLoss(), path: .optimized) }
+    }
+}
