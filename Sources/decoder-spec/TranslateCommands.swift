@@ -16,14 +16,10 @@ func bibleDatabase(_ data: String) -> URL {
     return url.pathExtension == "db" ? url : url.appendingPathComponent("bible.db")
 }
 
-/// Prints test BLEU for greedy and beam decoding beside the copy-source baseline, with signatures.
-func printTranslationEvaluation(_ translator: Translator, test: [ParallelVerse], beams: Int, hypothesesFile: String?) throws {
-    try printTranslationEvaluation(test: test, beams: beams, hypothesesFile: hypothesesFile, evaluate: translator.evaluate)
-}
-
-/// The same for any translator: `evaluate(verses, beams)` gives the corpus BLEU and the hypotheses.
-func printTranslationEvaluation(test: [ParallelVerse], beams: Int, hypothesesFile: String?,
-                                evaluate: ([ParallelVerse], Int) throws -> (score: BLEUScore, hypotheses: [String])) throws {
+/// Prints test BLEU for greedy and beam decoding beside the copy-source baseline, with signatures,
+/// for any translator (the Transformer or the GRU baseline).
+func printTranslationEvaluation(_ translator: some TranslatorProtocol, test: [ParallelVerse], beams: Int, hypothesesFile: String?) throws {
+    let evaluate = translator.evaluate
     let copy = try TranslationData.copyBaseline(test)
     print("test split: \(test.count) verses (books \(Set(test.map(\.book)).sorted().map(String.init).joined(separator: ", ")))")
     print("copy-source baseline  \(copy.formatted)")
@@ -154,7 +150,7 @@ struct TrainTranslateCommand: ParsableCommand {
             print(String(format: "trained %d steps in %.1f min (final loss %.4f)", summary.steps, summary.seconds / 60, summary.lastLoggedLoss)
                   + trainingEnding(summary))
             let translator = GRUTranslator(model: model, sourceTokenizer: prepared.sourceTokenizer, targetTokenizer: prepared.targetTokenizer)
-            try printTranslationEvaluation(test: test, beams: beams, hypothesesFile: hypotheses, evaluate: translator.evaluate)
+            try printTranslationEvaluation(translator, test: test, beams: beams, hypothesesFile: hypotheses)
         }
     }
 
