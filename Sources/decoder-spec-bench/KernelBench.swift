@@ -102,7 +102,7 @@ extension SIMD8: FMAProbeVector where Scalar == Float {
         #if DECODERSPEC_NATIVE
         return addingProduct(x, y)
         #else
-        return self * x + y
+        return self + x * y
         #endif
     }
 }
@@ -113,7 +113,7 @@ extension SIMD16: FMAProbeVector where Scalar == Float {
         #if DECODERSPEC_NATIVE
         return addingProduct(x, y)
         #else
-        return self * x + y
+        return self + x * y
         #endif
     }
 }
