@@ -50,25 +50,32 @@ public struct BF16Matrix: Sendable, Equatable {
     }
 }
 
-/// The lane types the bf16 GEMV widens into: 16 bf16 values → 16 Floats by a zero-extension and
-/// a 16-bit left shift per lane (vpmovzxwd + vpslld on x86).
+/// The lane types the bf16 GEMV widens into. 2·N bf16 values are loaded as N UInt32 (little-endian:
+/// the low half of word i is element 2i, the high half element 2i + 1); shifting each word left by 16
+/// gives the Floats of the even elements, masking off its low half those of the odd ones — exact,
+/// and plain lane-wise integer operations (`vpslld`, `vpandd`), which the compiler keeps in
+/// registers. (A lane-wise UInt16 → UInt32 conversion, the other way to widen, compiled to a call
+/// per vector and ran slower than the Float GEMV.)
 package protocol BF16Lane: SIMD where Scalar == Float {
-    static func widen(_ p: UnsafePointer<UInt16>) -> Self
+    /// Elements p[0], p[2], … (even) and p[1], p[3], … (odd) of 2·scalarCount bf16 values, as Floats.
+    static func widenPairs(_ p: UnsafePointer<UInt16>) -> (even: Self, odd: Self)
 }
 
 extension SIMD8: BF16Lane where Scalar == Float {
     @inline(__always)
-    package static func widen(_ p: UnsafePointer<UInt16>) -> SIMD8<Float> {
-        let h = UnsafeRawPointer(p).loadUnaligned(as: SIMD8<UInt16>.self)
-        return unsafeBitCast(SIMD8<UInt32>(truncatingIfNeeded: h) &<< 16, to: SIMD8<Float>.self)
+    package static func widenPairs(_ p: UnsafePointer<UInt16>) -> (even: SIMD8<Float>, odd: SIMD8<Float>) {
+        let v = UnsafeRawPointer(p).loadUnaligned(as: SIMD8<UInt32>.self)
+        return (unsafeBitCast(v &<< SIMD8<UInt32>(repeating: 16), to: SIMD8<Float>.self),
+                unsafeBitCast(v & SIMD8<UInt32>(repeating: 0xFFFF_0000), to: SIMD8<Float>.self))
     }
 }
 
 extension SIMD16: BF16Lane where Scalar == Float {
     @inline(__always)
-    package static func widen(_ p: UnsafePointer<UInt16>) -> SIMD16<Float> {
-        let h = UnsafeRawPointer(p).loadUnaligned(as: SIMD16<UInt16>.self)
-        return unsafeBitCast(SIMD16<UInt32>(truncatingIfNeeded: h) &<< 16, to: SIMD16<Float>.self)
+    package static func widenPairs(_ p: UnsafePointer<UInt16>) -> (even: SIMD16<Float>, odd: SIMD16<Float>) {
+        let v = UnsafeRawPointer(p).loadUnaligned(as: SIMD16<UInt32>.self)
+        return (unsafeBitCast(v &<< SIMD16<UInt32>(repeating: 16), to: SIMD16<Float>.self),
+                unsafeBitCast(v & SIMD16<UInt32>(repeating: 0xFFFF_0000), to: SIMD16<Float>.self))
     }
 }
 
@@ -109,38 +116,55 @@ public enum BF16GEMV {
         }
     }
 
+    /// 4 rows at a time; each step takes 2·N weights of a row as their even and odd elements
+    /// (`BF16Lane.widenPairs`) against x split the same way once per call, into separate
+    /// accumulators. Summation order differs from the naive loop.
     @inline(__always)
     static func streamed<V: BF16Lane>(_: V.Type, n: Int, k: Int, x: UnsafePointer<Float>, w: UnsafePointer<UInt16>,
                                       y: UnsafeMutablePointer<Float>) {
-        let lanes = V.scalarCount
-        let kv = k - k % lanes
-        @inline(__always) func finish(_ j: Int, _ acc: V, _ row: UnsafePointer<UInt16>) {
-            var s = acc.sum()
+        let lanes = V.scalarCount, block = 2 * lanes
+        let kv = k - k % block
+        // x regrouped per block of 2N: its N even-position entries, then its N odd-position ones.
+        let xs = UnsafeMutablePointer<Float>.allocate(capacity: max(kv, 1))
+        defer { xs.deallocate() }
+        var b = 0
+        while b < kv {
+            for i in 0..<lanes { xs[b + i] = x[b + 2 * i]; xs[b + lanes + i] = x[b + 2 * i + 1] }
+            b += block
+        }
+        @inline(__always) func finish(_ j: Int, _ even: V, _ odd: V, _ row: UnsafePointer<UInt16>) {
+            var s = (even + odd).sum()
             for p in kv..<k { s += BFloat16.widen(row[p]) * x[p] }
             y[j] = s
         }
         var j = 0
         while j + 4 <= n {
             let r0 = w + j * k, r1 = r0 + k, r2 = r1 + k, r3 = r2 + k
-            var a0 = V(), a1 = V(), a2 = V(), a3 = V()
+            var e0 = V(), e1 = V(), e2 = V(), e3 = V(), o0 = V(), o1 = V(), o2 = V(), o3 = V()
             var p = 0
             while p < kv {
-                let xv: V = GEMV.load(x + p)
-                a0 = GEMV.fmadd(a0, xv, V.widen(r0 + p))
-                a1 = GEMV.fmadd(a1, xv, V.widen(r1 + p))
-                a2 = GEMV.fmadd(a2, xv, V.widen(r2 + p))
-                a3 = GEMV.fmadd(a3, xv, V.widen(r3 + p))
-                p += lanes
+                let xe: V = GEMV.load(xs + p), xo: V = GEMV.load(xs + p + lanes)
+                let w0 = V.widenPairs(r0 + p), w1 = V.widenPairs(r1 + p), w2 = V.widenPairs(r2 + p), w3 = V.widenPairs(r3 + p)
+                e0 = GEMV.fmadd(e0, xe, w0.even); o0 = GEMV.fmadd(o0, xo, w0.odd)
+                e1 = GEMV.fmadd(e1, xe, w1.even); o1 = GEMV.fmadd(o1, xo, w1.odd)
+                e2 = GEMV.fmadd(e2, xe, w2.even); o2 = GEMV.fmadd(o2, xo, w2.odd)
+                e3 = GEMV.fmadd(e3, xe, w3.even); o3 = GEMV.fmadd(o3, xo, w3.odd)
+                p += block
             }
-            finish(j, a0, r0); finish(j + 1, a1, r1); finish(j + 2, a2, r2); finish(j + 3, a3, r3)
+            finish(j, e0, o0, r0); finish(j + 1, e1, o1, r1); finish(j + 2, e2, o2, r2); finish(j + 3, e3, o3, r3)
             j += 4
         }
         while j < n {
             let r = w + j * k
-            var a = V()
+            var e = V(), o = V()
             var p = 0
-            while p < kv { a = GEMV.fmadd(a, GEMV.load(x + p), V.widen(r + p)); p += lanes }
-            finish(j, a, r)
+            while p < kv {
+                let wr = V.widenPairs(r + p)
+                e = GEMV.fmadd(e, GEMV.load(xs + p), wr.even)
+                o = GEMV.fmadd(o, GEMV.load(xs + p + lanes), wr.odd)
+                p += block
+            }
+            finish(j, e, o, r)
             j += 1
         }
     }
