@@ -60,8 +60,12 @@ public enum EmbeddingGather {
 
 /// A token-embedding table E of shape [V, d] with lookup and the tied output head.
 public struct EmbeddingTable: Sendable, Equatable {
-    /// E, [V, d].
-    public var weight: Matrix
+    /// E, [V, d]. Assigning or changing it drops `weightBF16` (which was rounded from the old E).
+    public var weight: Matrix { didSet { weightBF16 = nil } }
+    /// E rounded to bf16 once (`roundingToBF16()`), or nil. When present, `weight` holds the same
+    /// rounded values in Float (lookups read them) and the tied head on one row reads these
+    /// 2-byte entries through `BF16GEMV`. See docs/decoding.md.
+    public private(set) var weightBF16: BF16Matrix?
     /// V.
     public var vocabularySize: Int { weight.rows }
     /// d_model.
@@ -146,6 +150,27 @@ public struct EmbeddingTable: Sendable, Equatable {
                 actual: "\(hidden.shape)")
         }
         guard hidden.rows > 0 else { throw DecoderSpecError.emptySequence(what: "hidden rows H") }
+        if let h = weightBF16, hidden.rows == 1, h.rows == vocabularySize, h.cols == dimension {
+            var logits = Matrix(rows: 1, cols: vocabularySize)
+            hidden.storage.withUnsafeBufferPointer { px in
+                h.storage.withUnsafeBufferPointer { pw in
+                    logits.storage.withUnsafeMutableBufferPointer { py in
+                        BF16GEMV.multiply(path, n: vocabularySize, k: dimension, x: px.baseAddress!, w: pw.baseAddress!, y: py.baseAddress!)
+                    }
+                }
+            }
+            return logits
+        }
         return try hidden.matmul(weight, transposeOther: true, path: path)
+    }
+
+    /// The table with every entry rounded to bf16 (nearest, ties to even): `weight` becomes Ê in
+    /// Float, `weightBF16` Ê in 2 bytes per entry (the tied head's weight-only bf16 form).
+    public func roundingToBF16() -> EmbeddingTable {
+        var rounded = self
+        let h = BF16Matrix(rounding: weight)
+        rounded.weight = h.widened()
+        rounded.weightBF16 = h
+        return rounded
     }
 }

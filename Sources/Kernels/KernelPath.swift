@@ -25,6 +25,7 @@ import Synchronization
 /// | `RoPEKernel.rotate`             | pow, sin, cos per pair   | table per row, SIMD rotation          | = optimized                    |
 /// | `RMSNormKernel.forward`         | Σx² in Double            | SIMD Σx², Double only on overflow     | = optimized                    |
 /// | `SwiGLUKernel.apply`            | libm expf                | SIMD, vector exp                      | = optimized                    |
+/// | `BF16GEMV.multiply` (bf16 W)    | the dot-product loop     | widen in SIMD lanes, 4 rows at a time | = optimized                    |
 ///
 /// `.parallel` differs from `.optimized` only in GEMM, the one kernel with a multi-threaded form.
 /// Each kernel's doc comment says how its optimized form differs from its naive one.

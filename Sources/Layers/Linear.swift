@@ -6,8 +6,14 @@ import TensorCore
 ///
 /// Shapes: x [T, in] → y [T, out]; weight [out, in]; bias [out] or none.
 public struct Linear: Sendable, Equatable {
-    public var weight: Matrix
+    /// W [out, in]. Assigning or changing it drops `weightBF16` (which was rounded from the old W).
+    public var weight: Matrix { didSet { weightBF16 = nil } }
     public var bias: [Float]?
+    /// W rounded to bf16 once (`roundingWeightToBF16()`), or nil. When present, `weight` holds the
+    /// same rounded values in Float and a one-row input (a decoding step) reads these 2-byte
+    /// weights through `BF16GEMV`; longer inputs run the Float GEMM on the rounded `weight`, so both
+    /// compute x · Ŵᵀ + b with Ŵ = bf16(W), in different summation orders. See docs/decoding.md.
+    public private(set) var weightBF16: BF16Matrix?
 
     public var inputSize: Int { weight.cols }
     public var outputSize: Int { weight.rows }
@@ -40,7 +46,18 @@ public struct Linear: Sendable, Equatable {
         try Linear(weight: weight.transposed(), bias: bias)
     }
 
-    /// y = x · Wᵀ + b.
+    /// The weight-only bf16 form of this layer: Ŵ = bf16(W), every entry rounded to nearest, ties
+    /// to even (`BFloat16.round`, relative error ≤ 2⁻⁸ per weight); the bias stays Float.
+    /// `weight` becomes Ŵ in Float, `weightBF16` Ŵ in 2 bytes per entry.
+    public func roundingWeightToBF16() -> Linear {
+        var rounded = self
+        let h = BF16Matrix(rounding: weight)
+        rounded.weight = h.widened()
+        rounded.weightBF16 = h
+        return rounded
+    }
+
+    /// y = x · Wᵀ + b (x · Ŵᵀ + b through the bf16 GEMV for one row when `weightBF16` is set).
     /// - Throws: `.shapeMismatch` naming x's shape and W's when x's width is not `in`.
     public func callAsFunction(_ x: Matrix, path: KernelPath = .optimized) throws -> Matrix {
         guard x.cols == inputSize else {
@@ -49,6 +66,18 @@ public struct Linear: Sendable, Equatable {
         // `bias` is a public var: checked here, where its count reaches `addRowVector`'s unsafe loop.
         if let bias, bias.count != outputSize {
             throw DecoderSpecError.shapeMismatch(operation: "Linear: x · Wᵀ + b", expected: "bias [\(outputSize)] for W \(weight.shape)", actual: "bias [\(bias.count)]")
+        }
+        if let h = weightBF16, x.rows == 1, h.rows == outputSize, h.cols == inputSize {
+            var y = Matrix(rows: 1, cols: outputSize)
+            x.storage.withUnsafeBufferPointer { px in
+                h.storage.withUnsafeBufferPointer { pw in
+                    y.storage.withUnsafeMutableBufferPointer { py in
+                        BF16GEMV.multiply(path, n: outputSize, k: inputSize, x: px.baseAddress!, w: pw.baseAddress!, y: py.baseAddress!)
+                    }
+                }
+            }
+            if let bias { y.addRowVector(bias) }
+            return y
         }
         var y = try x.matmul(weight, transposeOther: true, path: path)
         if let bias { y.addRowVector(bias) }

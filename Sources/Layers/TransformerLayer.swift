@@ -56,6 +56,23 @@ public struct TransformerLayer: Sendable, Equatable {
             feedForwardNorm: LayerNorm(width: d, epsilon: epsilon), placement: placement, causal: causal)
     }
 
+    /// This layer with the weight of every Linear (attention projections, cross-attention's, the
+    /// feed-forward pair) rounded to bf16 (`Linear.roundingWeightToBF16()`); biases and LayerNorms unchanged.
+    public func roundingLinearWeightsToBF16() -> TransformerLayer {
+        var l = self
+        func round(_ a: inout MultiHeadAttention) {
+            a.query = a.query.roundingWeightToBF16()
+            a.key = a.key.roundingWeightToBF16()
+            a.value = a.value.roundingWeightToBF16()
+            a.output = a.output.roundingWeightToBF16()
+        }
+        round(&l.selfAttention)
+        if var cross = l.crossAttention { round(&cross); l.crossAttention = cross }
+        l.feedForward.up = l.feedForward.up.roundingWeightToBF16()
+        l.feedForward.down = l.feedForward.down.roundingWeightToBF16()
+        return l
+    }
+
     /// x + f(LN(x)) or LN(x + f(x)).
     func residual(_ x: Matrix, _ norm: LayerNorm, path: KernelPath, _ f: (Matrix) throws -> Matrix) throws -> Matrix {
         switch placement {

@@ -182,6 +182,40 @@ public struct DecoderOnlyModel: AutoregressiveModel, Sendable {
         return try head(h.rows((h.rows - 1)..<h.rows)).storage
     }
 
+    /// The weight-only bf16 form of this model (docs/decoding.md, "bf16 weights"): every Linear
+    /// weight of every layer and the tied embedding/head table rounded once to bf16 (nearest, ties
+    /// to even, relative error ≤ 2⁻⁸ per weight); biases, LayerNorm parameters and the learned
+    /// position table stay Float, and so do activations and every sum. A decoding step then reads
+    /// 2 bytes per weight instead of 4 (`BF16GEMV`); a prompt of several tokens runs the Float GEMM
+    /// on the same rounded values.
+    ///
+    ///     logits = LN_f(h^L) · Êᵀ  with every W replaced by Ŵ = bf16(W), E by Ê = bf16(E)
+    public func roundingWeightsToBF16() -> DecoderOnlyModel {
+        var m = self
+        m.tokenEmbedding = tokenEmbedding.roundingToBF16()
+        m.layers = layers.map { $0.roundingLinearWeightsToBF16() }
+        return m
+    }
+
+    /// How the weights are stored: `.bf16` after `roundingWeightsToBF16()`, else `.fp32`.
+    public var weightFormat: WeightFormat { tokenEmbedding.weightBF16 != nil ? .bf16 : .fp32 }
+
+    /// Bytes of parameters one cached decoding step reads at least: every weight matrix and the tied
+    /// head once (2 bytes per entry in bf16, 4 in Float), the biases and norms in Float, one row of
+    /// a learned position table.
+    public var bytesReadPerToken: Int {
+        let big = weightFormat == .bf16 ? 2 : 4
+        var n = big * tokenEmbedding.weight.storage.count + 4 * (config.modelWidth + 2 * config.modelWidth)
+        for layer in layers {
+            for lin in [layer.selfAttention.query, layer.selfAttention.key, layer.selfAttention.value, layer.selfAttention.output,
+                        layer.feedForward.up, layer.feedForward.down] {
+                n += big * lin.weight.storage.count + 4 * (lin.bias?.count ?? 0)
+            }
+            n += 4 * 4 * config.modelWidth
+        }
+        return n
+    }
+
     /// Parameters, with the tied head counted once.
     public var parameterCount: Int {
         var n = tokenEmbedding.weight.storage.count + (positions?.weight.storage.count ?? 0) + 2 * config.modelWidth
@@ -205,4 +239,12 @@ extension KVCache {
                                                  actual: "\(self.layers.count) layers of width \(self.layers.first.map { String($0.keys.cols) } ?? "–")")
         }
     }
+}
+
+/// How a decoder's weight matrices are stored for decoding (`DecoderOnlyModel.roundingWeightsToBF16()`).
+public enum WeightFormat: String, CaseIterable, Sendable {
+    /// IEEE binary32, as trained or loaded.
+    case fp32
+    /// bfloat16, rounded once from Float (nearest, ties to even); activations and sums stay Float.
+    case bf16
 }

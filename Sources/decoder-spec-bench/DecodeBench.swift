@@ -3,27 +3,73 @@ import Foundation
 
 /// Decode speed of a GPT-2-small-shaped model (124M parameters, seeded random weights, no
 /// download): tokens/s with and without the KV cache at several context lengths, both backends,
-/// beside the memory-bandwidth bound (every weight byte is read once per cached token).
+/// and the weight-only bf16 path beside the Float one, against the memory-bandwidth bound (every
+/// weight byte is read once per cached token, from DRAM when the weights do not fit the L3).
 enum DecodeBench {
-    /// Read bandwidth of one core: SIMD sum over a buffer much larger than the caches.
-    static func readBandwidth() -> Double {
-        let count = 64 << 20  // 256 MB of Float
+    /// The probe's buffer: 1 GiB, four times the largest L3 of the machines this runs on (260 MB),
+    /// so every pass reads from DRAM (the earlier 256 MB probe fitted the L3 and overstated nothing
+    /// it could bound: decode came out above "100 %" of it).
+    static let probeBytes = 1 << 30
+
+    /// DRAM read bandwidth of one core: a SIMD sum over `probeBytes` (8 independent accumulators of
+    /// the build's vector width, so the adds never limit the loads), median of 5 passes.
+    static func readBandwidth(bytes: Int = probeBytes) -> Double {
+        let count = bytes / 4
         let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: count)
         defer { buffer.deallocate() }
         for i in 0..<count { buffer[i] = Float(i & 7) }
+        #if DECODERSPEC_AVX512
+        typealias V = SIMD16<Float>
+        #else
+        typealias V = SIMD8<Float>
+        #endif
         var sink: Float = 0
         let seconds = Harness.median(warmup: 1, runs: 5) {
-            let p = UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: SIMD8<Float>.self)
-            var a = SIMD8<Float>(), b = SIMD8<Float>(), c = SIMD8<Float>(), d = SIMD8<Float>()
+            let p = UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: V.self)
+            var a = V(), b = V(), c = V(), d = V(), e = V(), f = V(), g = V(), h = V()
             var i = 0
-            while i < count / 8 {
+            let vectors = count / V.scalarCount
+            while i < vectors {
                 a += p[i]; b += p[i + 1]; c += p[i + 2]; d += p[i + 3]
-                i += 4
+                e += p[i + 4]; f += p[i + 5]; g += p[i + 6]; h += p[i + 7]
+                i += 8
             }
-            sink += (a + b + c + d).sum()
+            sink += (a + b + c + d + e + f + g + h).sum()
         }
         if sink == .infinity { print("") }
         return Double(count * 4) / seconds
+    }
+
+    /// The last-level cache's size in bytes (sysfs), or nil.
+    static var lastLevelCacheBytes: Int? {
+        for index in (0...4).reversed() {
+            let base = "/sys/devices/system/cpu/cpu0/cache/index\(index)/"
+            guard let size = try? String(contentsOfFile: base + "size", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
+                  let value = Int(size.dropLast()) else { continue }
+            switch size.last {
+            case "K": return value << 10
+            case "M": return value << 20
+            default: continue
+            }
+        }
+        return nil
+    }
+
+    /// Median seconds per cached decoding step at `context` (the prompt read first, then `steps` single tokens).
+    static func cachedStep(_ model: DecoderOnlyModel, context: Int, steps: Int, rng: inout SeededRNG) throws -> Double {
+        let v = UInt64(model.vocabularySize)
+        let prompt = (0..<(context - steps)).map { _ in Int(rng.next() % v) }
+        var cacheState = model.makeCache()
+        _ = try model.logits(appending: prompt, to: &cacheState)
+        let clock = ContinuousClock()
+        var samples: [Double] = []
+        for _ in 0..<steps {
+            let token = Int(rng.next() % v)
+            let d = try clock.measure { _ = try model.logits(appending: [token], to: &cacheState) }
+            samples.append(Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18)
+        }
+        samples.sort()
+        return samples[samples.count / 2]
     }
 
     static func run() throws -> [Table] {
@@ -34,12 +80,16 @@ enum DecodeBench {
         // The peer first: Hugging Face generate, greedy with the KV cache, one thread, the same contexts.
         let peer = PyTorchPeer.run(.init(decode: .init(contexts: contexts, steps: cachedSteps, threads: [1])))
         notePeer(peer, suite: "decode")
-        var table = Table(title: "Decode: GPT-2-small shape (124M params, seeded weights), one core; " + peer.titleNote,
+        var table = Table(title: "Decode: GPT-2-small shape (124M params, seeded weights), one core; the bandwidth bound is bytes of weights read per cached token ÷ one core's DRAM read bandwidth (a 1 GiB probe, beyond the L3), so a share of the weights the L3 keeps between tokens can put a step above it; " + peer.titleNote,
                           header: ["backend", "cache", "context", "ms/token", "tokens/s", "% of bandwidth bound", "HF generate tokens/s", "ours÷HF"])
         let paths: [KernelPath] = [.naive, .optimized]  // one core: the table's premise
         let models = try paths.map { try DecoderOnlyModel.seeded(config, seed: 1, path: $0) }
-        let weightBytes = Double(models[1].parameterCount * 4)
-        let bound = bandwidth / weightBytes
+        let bf16Model = models[1].roundingWeightsToBF16()
+        let weightBytes = Double(models[1].bytesReadPerToken)
+        let bf16Bytes = Double(bf16Model.bytesReadPerToken)
+        let bound = bandwidth / weightBytes, bf16Bound = bandwidth / bf16Bytes
+        var bf16Table = Table(title: "Decode with bf16 weights (weight-only: activations and sums in Float), GPT-2-small shape, KV cache, one core",
+                              header: ["context", "fp32 tokens/s", "bf16 tokens/s", "bf16÷fp32", "fp32 % of its bound", "bf16 % of its bound"])
         var rng = SeededRNG(seed: 5)
         for (path, model) in zip(paths, models) {
             for context in contexts {
@@ -48,22 +98,21 @@ enum DecodeBench {
                     if path == .naive && (context > 64 || !cache) { continue }
                     if !cache && context > 256 { continue }
                     let steps = cache ? (path == .naive ? 2 : cachedSteps) : 2
-                    let prompt = (0..<(context - steps)).map { _ in Int(rng.next() % UInt64(config.vocabularySize)) }
-                    var cacheState = model.makeCache()
-                    _ = try model.logits(appending: prompt, to: &cacheState)
-                    var sequence = prompt
-                    let clock = ContinuousClock()
-                    var samples: [Double] = []
-                    for _ in 0..<steps {
-                        let token = Int(rng.next() % UInt64(config.vocabularySize))
-                        let d = try clock.measure {
-                            if cache { _ = try model.logits(appending: [token], to: &cacheState) }
-                            else { sequence.append(token); _ = try model.logits(forSequence: sequence) }
+                    let perToken: Double
+                    if cache {
+                        perToken = try cachedStep(model, context: context, steps: steps, rng: &rng)
+                    } else {
+                        var sequence = (0..<(context - steps)).map { _ in Int(rng.next() % UInt64(config.vocabularySize)) }
+                        let clock = ContinuousClock()
+                        var samples: [Double] = []
+                        for _ in 0..<steps {
+                            sequence.append(Int(rng.next() % UInt64(config.vocabularySize)))
+                            let d = try clock.measure { _ = try model.logits(forSequence: sequence) }
+                            samples.append(Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18)
                         }
-                        samples.append(Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18)
+                        samples.sort()
+                        perToken = samples[samples.count / 2]
                     }
-                    samples.sort()
-                    let perToken = samples[samples.count / 2]
                     // HF generate's step at this context beside our cached optimized path (the same work per token).
                     let hf = path == .optimized && cache ? peer.value?.decode?.first { $0.context == context && $0.threads == 1 }?.seconds_per_token : nil
                     table.rows.append([path.rawValue, cache ? "on" : "off", "\(context)", ms(perToken),
@@ -81,11 +130,41 @@ enum DecodeBench {
                                                 shape: "context \(context)", medianSeconds: perToken,
                                                 // ≈ 2 flops per weight per token (the matrix-vector products); every weight read once
                                                 gflops: cache ? 2 * weightBytes / 4 / perToken / 1e9 : nil, note: nil, bytes: cache ? weightBytes : nil))
+                    // On an AVX-512 build, the same model with the 256-bit GEMV (the width before it followed the build), same run.
+                    if path == .optimized && cache && GEMVWidth.selected == .avx512 {
+                        GEMVWidth.inUse = .avx2
+                        defer { GEMVWidth.inUse = .selected }
+                        let narrow = try cachedStep(model, context: context, steps: steps, rng: &rng)
+                        table.rows.append(["optimized, 256-bit GEMV", "on", "\(context)", ms(narrow), String(format: "%.1f", 1 / narrow),
+                                           String(format: "%.0f%%", 100 / narrow / bound), "—", "—"])
+                        recorded.append(Measurement(suite: "decode", kernel: "gpt2-small decode", variant: "optimized-gemv256",
+                                                    shape: "context \(context)", medianSeconds: narrow,
+                                                    gflops: 2 * weightBytes / 4 / narrow / 1e9, note: "the GEMV at 256 bits on an AVX-512 build", bytes: weightBytes))
+                    }
+                    // The bf16 model right after the Float one at the same context (the same load on the machine).
+                    if path == .optimized && cache {
+                        let bf16 = try cachedStep(bf16Model, context: context, steps: steps, rng: &rng)
+                        table.rows.append(["optimized, bf16 weights", "on", "\(context)", ms(bf16), String(format: "%.1f", 1 / bf16),
+                                           String(format: "%.0f%% of the bf16 bound", 100 / bf16 / bf16Bound),
+                                           hf.map { String(format: "%.1f", 1 / $0) } ?? "—", hf.map { ratio($0 / bf16) } ?? "—"])
+                        bf16Table.rows.append(["\(context)", String(format: "%.1f", 1 / perToken), String(format: "%.1f", 1 / bf16),
+                                               ratio(perToken / bf16), String(format: "%.0f%%", 100 / perToken / bound),
+                                               String(format: "%.0f%%", 100 / bf16 / bf16Bound)])
+                        recorded.append(Measurement(suite: "decode", kernel: "gpt2-small decode", variant: "optimized-bf16",
+                                                    shape: "context \(context)", medianSeconds: bf16,
+                                                    gflops: 2 * weightBytes / 4 / bf16 / 1e9, note: "weight-only bf16, Float activations and sums",
+                                                    bytes: bf16Bytes))
+                    }
                 }
             }
         }
+        let l3 = lastLevelCacheBytes
+        let l3Note = l3.map { String(format: "; the %.0f MB L3 could hold at most %.0f%% of them", Double($0) / 1e6, min(100, 100 * Double($0) / weightBytes)) } ?? ""
         table.rows.append(["bound", "", "", ms(1 / bound), String(format: "%.1f", bound),
-                           String(format: "%.0f MB of weights at %.1f GB/s read", weightBytes / 1e6, bandwidth / 1e9), "", ""])
-        return [table]
+                           String(format: "%.0f MB of weights at %.1f GB/s DRAM read (%.0f MB probe)", weightBytes / 1e6, bandwidth / 1e9,
+                                  Double(probeBytes) / 1e6) + l3Note, "", ""])
+        table.rows.append(["bf16 bound", "", "", ms(1 / bf16Bound), String(format: "%.1f", bf16Bound),
+                           String(format: "%.0f MB of weights (bf16 matrices, Float biases and norms) at the same bandwidth", bf16Bytes / 1e6), "", ""])
+        return [table, bf16Table]
     }
 }

@@ -41,6 +41,10 @@ struct GenerateCommand: ParsableCommand {
     @Option(name: .customLong("stop"), help: "Stop token ids, comma-separated.") var stop: String?
     @Option(name: .customLong("backend"), help: "Kernel path: naive | optimized | parallel (KernelPath).") var path: KernelPath = .optimized
     @Flag(name: .customLong("no-cache"), help: "Recompute the whole sequence each step instead of using the KV cache.") var noCache = false
+    @Option(name: .customLong("weights"),
+            help: ArgumentHelp("How the weight matrices are stored for decoding: fp32 | bf16.",
+                               discussion: "bf16: every Linear weight and the tied embedding/head rounded once to bfloat16 (nearest, ties to even; activations and sums stay Float), half the bytes a cached step reads (docs/decoding.md)."))
+    var weights: WeightFormat = .fp32
     @Flag(name: .customLong("print-ids"), help: "Print only the generated ids, one line.") var printIds = false
 
     /// Option values out of their domain are command-line errors (exit 64), checked before the model is built.
@@ -71,11 +75,13 @@ struct GenerateCommand: ParsableCommand {
     func generate() throws {
         let chosen = try decodingStrategy()
         if let prompt {
-            let lm = try LanguageModel.load(directory: URL(fileURLWithPath: model), path: path)
+            var lm = try LanguageModel.load(directory: URL(fileURLWithPath: model), path: path)
+            if weights == .bf16 { lm.model = lm.model.roundingWeightsToBF16() }
             print(try lm.generate(prompt, maxNewTokens: maxNew, strategy: chosen))
             return
         }
-        let lm = try loadDecoderOnly(model, seed: seed, path: path)
+        let loaded = try loadDecoderOnly(model, seed: seed, path: path)
+        let lm = weights == .bf16 ? loaded.roundingWeightsToBF16() : loaded
         let prompt = try parseIds(ids!)
         let stops = Set(try stop.map(parseIds) ?? [])
         let clock = ContinuousClock()
@@ -90,7 +96,7 @@ struct GenerateCommand: ParsableCommand {
             return
         }
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-        print("model: \(lm.config.layers) layers, d \(lm.config.modelWidth), \(lm.config.heads) heads, V \(lm.config.vocabularySize); path \(path.rawValue); cache \(noCache ? "off" : "on")")
+        print("model: \(lm.config.layers) layers, d \(lm.config.modelWidth), \(lm.config.heads) heads, V \(lm.config.vocabularySize); path \(path.rawValue); weights \(weights.rawValue); cache \(noCache ? "off" : "on")")
         print("prompt ids:    \(prompt.map(String.init).joined(separator: ","))")
         print("generated ids: \(g.tokens.map(String.init).joined(separator: ","))")
         print(String(format: "finish: %@; log p = %.4f; %d tokens in %.3f s (%.1f tokens/s; the time includes reading the prompt)",

@@ -78,6 +78,7 @@ enum CLIRows {
         CLIRow(["embed", "--vocab", "4"], 64, "decoder-spec embed", naming: ["--dim", "--ids"]),
         CLIRow(["generate", "--model", "tiny", "--ids", "1", "--strategy", "nucleus"], 64, "decoder-spec generate", naming: ["nucleus"]),
         CLIRow(["generate", "--model", "tiny", "--ids", "1", "--backend", "gpu"], 64, "decoder-spec generate", naming: ["gpu"]),
+        CLIRow(["generate", "--model", "tiny", "--ids", "1", "--weights", "int4"], 64, "decoder-spec generate", naming: ["int4", "--weights"]),
         CLIRow(["generate", "--model", "tiny", "--ids", "1,x"], 64, "decoder-spec generate", naming: ["\"x\""]),
         CLIRow(["generate", "--model", "tiny", "--ids", "1", "--stop", "a"], 64, "decoder-spec generate", naming: ["\"a\""]),
         CLIRow(["bleu", "--hyp", "{dir}/hyp2.txt"], 64, "decoder-spec bleu", naming: ["--ref"]),

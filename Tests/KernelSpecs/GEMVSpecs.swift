@@ -43,6 +43,38 @@ struct GEMVSpecs {
         }
     }
 
+    /// Both vector widths (whatever the build selected), at lengths k and n that 16 and 8 do not
+    /// divide (the SIMD loop's tail and the last < 4 rows), against GSL dgemm.
+    @Test("GEMV at each vector width (SIMD8 and SIMD16 lanes) vs GSL, ragged lengths", arguments: GEMVWidth.allCases)
+    func eachWidth(width: GEMVWidth) throws {
+        let shapes: [(n: Int, k: Int)] = [(1, 1), (5, 7), (6, 15), (7, 17), (9, 23), (3, 31), (13, 33), (11, 47), (70, 100), (35, 775)]
+        for (n, k) in shapes {
+            for transB in [false, true] {
+                for (alpha, beta): (Float, Float) in [(1, 0), (0.5, 2)] {
+                    let seed = UInt(n * 977 + k)
+                    let x = Inputs.matrix(rows: 1, cols: k, seed: seed).storage
+                    let b = Inputs.matrix(rows: transB ? n : k, cols: transB ? k : n, seed: seed + 1).storage
+                    var c = Inputs.matrix(rows: 1, cols: n, seed: seed + 2).storage
+                    let c0 = c
+                    x.withUnsafeBufferPointer { px in
+                        b.withUnsafeBufferPointer { pb in
+                            c.withUnsafeMutableBufferPointer { pc in
+                                GEMV.sgemv(width: width, transA: false, transB: transB, n: n, k: k, alpha: alpha, a: px.baseAddress!, lda: k,
+                                           b: pb.baseAddress!, ldb: transB ? k : n, beta: beta, c: pc.baseAddress!)
+                            }
+                        }
+                    }
+                    let ab = try GSL.dgemm(transB: transB, m: 1, n: n, k: k, a: x.doubles, b: b.doubles)
+                    let ref = zip(ab, c0).map { Double(alpha) * $0 + Double(beta) * Double($1) }
+                    // The same reduction bound as above: (k + 2)·ε·(|α|·k + |β|) for entries in [−1, 1].
+                    let bound = Double(k + 2) * Double(Float.ulpOfOne) * (Double(alpha) * Double(k) + Double(beta))
+                    let v = compare(c, ref, .absolute(bound), "n=\(n) k=\(k) transB=\(transB) α=\(alpha) β=\(beta) \(width)")
+                    #expect(v.passed, "\(v.message)")
+                }
+            }
+        }
+    }
+
     @Test("β = 0 overwrites C without reading it (NaN in C does not leak), as BLAS specifies")
     func betaZeroDoesNotRead() {
         let x: [Float] = [1, 2, 3], b: [Float] = [1, 0, 0, 0, 1, 0, 0, 0, 1]
