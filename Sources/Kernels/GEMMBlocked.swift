@@ -142,9 +142,10 @@ enum FloatTile256: GEMMTileShape {
 }
 
 /// 32 × 512-bit registers (AVX-512): 14 rows of SIMD32<Float> (2 zmm each) = 28 accumulators
-/// + 2 for the B row + 1 broadcast = 31 of 32. Blocking for a 48 KiB L1d / 2 MiB L2 core: MC = 168
-/// (Ap = 168 × 384 × 4 B = 252 KiB, in the L2), KC = 384 (a B sliver = 384 × 32 × 4 B = 48 KiB,
-/// fed from L1/L2), NC = 4096; KC = 384 measured ≈ 5 % faster than 256 at n = 1024 (docs/kernels.md).
+/// + 2 for the B row + 1 broadcast = 31 of 32. Blocking for a 48 KiB L1d / 2 MiB L2 core: MC = 84
+/// (Ap = 84 × 512 × 4 B = 168 KiB, in the L2), KC = 512 (a B sliver = 512 × 32 × 4 B = 64 KiB, fed
+/// from L2; k ≤ 512 in one slice, so C is never re-read), NC = 4096; 84 × 512 measured 4–6 % faster
+/// than the earlier 168 × 384 at n = 512 and 1024 (docs/kernels.md, "SGEMM against OpenBLAS").
 enum FloatTile512: GEMMTileShape {
     typealias Scalar = Float
     typealias Row = SIMD32<Float>
@@ -178,7 +179,7 @@ enum DoubleTile512: GEMMTileShape {
 /// sweep them from the benchmark (`GEMM_BLOCKING=MC,KC make bench SUITES=kernels`, Float only,
 /// set before any GEMM runs); the library never changes them. MC must be a multiple of 14.
 package enum GEMMBlocking {
-    nonisolated(unsafe) package static var floatMC = 168, floatKC = 384
+    nonisolated(unsafe) package static var floatMC = 84, floatKC = 512
     nonisolated(unsafe) static var doubleMC = 84, doubleKC = 256
 }
 
