@@ -30,8 +30,9 @@ public enum FusedAttention {
     /// Query rows per register tile of the build's tile (`FusedAttentionTile.selected`): 6 on the
     /// 256-bit tile, 14 on the 512-bit one.
     public static var queryBlock: Int { FusedAttentionTile.selected.queryBlock }
-    /// Keys per block (a multiple of 32, both tiles' column width).
-    public static let keyBlock = 256
+    /// Keys per block of the build's tile: 256 on the 256-bit tile, 512 on the 512-bit one (a
+    /// multiple of the tile's column width; docs/attention.md has the measurements).
+    public static var keyBlock: Int { FusedAttentionTile.selected.keyBlock }
 
     /// Bytes of scratch memory `forward` allocates for these sizes (the build's tile).
     public static func workspaceBytes(queries: Int, dk: Int) -> Int {
@@ -40,8 +41,8 @@ public enum FusedAttention {
 
     /// Bytes of scratch memory `forward(tile:…)` allocates for these sizes.
     package static func workspaceBytes(tile: FusedAttentionTile, queries: Int, dk: Int) -> Int {
-        let qb = tile.queryBlock
-        return (dk * keyBlock + qb * keyBlock + 2 * queries + qb) * MemoryLayout<Float>.stride
+        let qb = tile.queryBlock, kb = tile.keyBlock
+        return (dk * kb + qb * kb + 2 * queries + qb) * MemoryLayout<Float>.stride
     }
 
     /// Computes O (rows `out + i·ldo`) from Q, K, V given by row pointers and row strides, on the
@@ -121,7 +122,7 @@ public enum FusedAttention {
         precondition(tq >= 0 && tk >= 0 && dk >= 0 && dv >= 0, "FusedAttention sizes must be non-negative")
         precondition(ldq >= dk && ldk >= dk && ldv >= dv && ldo >= dv, "FusedAttention strides must cover the rows")
         if tq == 0 || dv == 0 { return }
-        let qb = S.rows, kb = keyBlock
+        let qb = S.rows, kb = S.keyBlock
         let w = V.scalarCount, cw = 2 * w  // a tile is qb rows × cw columns (two vectors per row)
         let log2e: Float = 1.442_695_040_888_963_4
         let scale2 = scale * log2e
@@ -513,6 +514,14 @@ package enum FusedAttentionTile: String, CaseIterable, Sendable {
         }
     }
 
+    /// Keys per block (the packed Kᵀ block and the score tile's width).
+    package var keyBlock: Int {
+        switch self {
+        case .avx2: AttentionTile256.keyBlock
+        case .avx512: AttentionTile512.keyBlock
+        }
+    }
+
     /// Keys per tile (two vectors).
     package var columns: Int {
         switch self {
@@ -530,6 +539,8 @@ protocol AttentionTileShape {
     associatedtype V: SIMD where V.Scalar == Float
     /// Query rows (1…14).
     static var rows: Int { get }
+    /// Keys per block (a multiple of 2·V.scalarCount).
+    static var keyBlock: Int { get }
     static func load(_ p: UnsafePointer<Float>) -> V
     static func store(_ v: V, _ p: UnsafeMutablePointer<Float>)
     static func splat(_ x: Float) -> V
@@ -549,6 +560,7 @@ protocol AttentionTileShape {
 enum AttentionTile256: AttentionTileShape {
     typealias V = SIMD8<Float>
     static var rows: Int { 6 }
+    static var keyBlock: Int { 256 }  // 64 → 512 measured, 256 fastest (docs/attention.md)
     @inline(__always) static func load(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
     @inline(__always) static func store(_ v: V, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self) }
     @inline(__always) static func splat(_ x: Float) -> V { V(repeating: x) }
@@ -567,6 +579,7 @@ enum AttentionTile256: AttentionTileShape {
 enum AttentionTile512: AttentionTileShape {
     typealias V = SIMD16<Float>
     static var rows: Int { 14 }
+    static var keyBlock: Int { 512 }  // 5–8 % faster than 256 at T = 512…4096 (docs/attention.md)
     @inline(__always) static func load(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
     @inline(__always) static func store(_ v: V, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self) }
     @inline(__always) static func splat(_ x: Float) -> V { V(repeating: x) }

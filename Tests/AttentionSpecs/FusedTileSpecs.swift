@@ -29,13 +29,13 @@ func fusedKernel(_ tile: FusedAttentionTile) -> AttentionFunction {
 @Suite("Fused attention: both register tiles (6 × 16 on 256 bits, 14 × 32 on 512 bits) around their edges")
 struct FusedTileSpecs {
     /// (Tq, Tk, d_k, d_v) around the tiles' edges: query counts at and beside 6, 14, 28 (a full tile,
-    /// one row more, one less); key counts at and beside 16, 32 and the key block 256; d_k and d_v
+    /// one row more, one less); key counts at and beside 16, 32 and the key blocks 256 and 512; d_k and d_v
     /// beside the vector widths 8 / 16, the panel widths 16 / 32, the row chunks 64 / 128, and
     /// not multiples of anything.
     static let shapes: [(Int, Int, Int, Int)] = [
         (1, 1, 1, 1), (5, 15, 7, 9), (6, 16, 8, 8), (7, 17, 16, 16), (13, 31, 15, 17), (14, 32, 16, 32),
         (15, 33, 17, 31), (27, 64, 32, 33), (28, 255, 31, 64), (29, 256, 33, 65), (14, 257, 64, 64),
-        (43, 300, 64, 80), (1, 513, 64, 64), (3, 129, 20, 129), (30, 47, 64, 48),
+        (43, 300, 64, 80), (1, 513, 64, 64), (3, 129, 20, 129), (30, 47, 64, 48), (15, 512, 64, 64), (30, 513, 17, 33),
     ]
 
     @Test("Each tile matches the GSL reference (attentionBound) with no mask, causal, causal with offset, key padding and an additive bias",
@@ -62,10 +62,9 @@ struct FusedTileSpecs {
     @Test("Each tile: a KV-cache step (queries past the tile, or one query) equals those rows of full causal attention, bitwise",
           arguments: FusedAttentionTile.allCases)
     func cacheStepBitwise(_ tile: FusedAttentionTile) {
-        // T = 301: key blocks 256 + 45; d = 64 and 33 (a scalar tail on both widths); 1, 13, 14, 15
+        // T = 301 (key blocks 256 + 45 on the 256-bit tile) and 530 (512 + 18 on the 512-bit one); d = 64 and 33 (a scalar tail on both widths); 1, 13, 14, 15
         // and 29 new queries straddle the short-tile (row by row) and full-tile paths.
-        for d in [64, 33] {
-            let t = 301
+        for (t, d) in [(301, 64), (301, 33), (530, 64)] {
             let q = Inputs.matrix(rows: t, cols: d, seed: UInt(61 + d)), k = Inputs.matrix(rows: t, cols: d, seed: UInt(62 + d))
             let v = Inputs.matrix(rows: t, cols: d, seed: UInt(63 + d))
             for newQueries in [1, 5, 13, 14, 15, 29] {
@@ -92,6 +91,7 @@ struct FusedTileSpecs {
             }
         }
         #expect(FusedAttention.queryBlock == FusedAttentionTile.selected.queryBlock)
-        #expect(FusedAttention.keyBlock % FusedAttentionTile.avx512.columns == 0 && FusedAttention.keyBlock % FusedAttentionTile.avx2.columns == 0)
+        for tile in FusedAttentionTile.allCases { #expect(tile.keyBlock % tile.columns == 0, "\(tile)") }
+        #expect(FusedAttention.keyBlock == FusedAttentionTile.selected.keyBlock)
     }
 }
