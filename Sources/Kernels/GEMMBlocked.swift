@@ -142,9 +142,10 @@ enum FloatTile256: GEMMTileShape {
 }
 
 /// 32 × 512-bit registers (AVX-512): 14 rows of SIMD32<Float> (2 zmm each) = 28 accumulators
-/// + 2 for the B row + 1 broadcast = 31 of 32. Blocking for a 48 KiB L1d / 2 MiB L2 core: MC = 168
-/// (Ap = 168 × 384 × 4 B = 252 KiB, in the L2), KC = 384 (a B sliver = 384 × 32 × 4 B = 48 KiB,
-/// fed from L1/L2), NC = 4096; KC = 384 measured ≈ 5 % faster than 256 at n = 1024 (docs/kernels.md).
+/// + 2 for the B row + 1 broadcast = 31 of 32. Blocking for a 48 KiB L1d / 2 MiB L2 core: MC = 84
+/// (Ap = 84 × 512 × 4 B = 168 KiB, in the L2), KC = 512 (a B sliver = 512 × 32 × 4 B = 64 KiB, fed
+/// from L2; k ≤ 512 in one slice, so C is never re-read), NC = 4096; 84 × 512 measured 4–6 % faster
+/// than the earlier 168 × 384 at n = 512 and 1024 (docs/kernels.md, "SGEMM against OpenBLAS").
 enum FloatTile512: GEMMTileShape {
     typealias Scalar = Float
     typealias Row = SIMD32<Float>
@@ -178,7 +179,7 @@ enum DoubleTile512: GEMMTileShape {
 /// sweep them from the benchmark (`GEMM_BLOCKING=MC,KC make bench SUITES=kernels`, Float only,
 /// set before any GEMM runs); the library never changes them. MC must be a multiple of 14.
 package enum GEMMBlocking {
-    nonisolated(unsafe) package static var floatMC = 168, floatKC = 384
+    nonisolated(unsafe) package static var floatMC = 84, floatKC = 512
     nonisolated(unsafe) static var doubleMC = 84, doubleKC = 256
 }
 
@@ -320,6 +321,10 @@ struct SendablePointers<T>: @unchecked Sendable {
 extension GEMM {
     /// Packs op(A)[i0..<i0+mc, p0..<p0+kc] into MR-tall slivers: sliver s, step p, row r at
     /// dst[s·MR·kc + p·MR + r]; rows past `mc` are zero.
+    ///
+    /// Both layouts loop p outside and the MR rows inside, so every store is contiguous (MR
+    /// values); for A stored [m, k] that reads MR rows in step, each sequentially. (Rows outside,
+    /// i.e. strided stores of one row at a time, packed 2–2.4× slower: docs/kernels.md.)
     @inline(__always)
     static func packA<Tile: GEMMTileShape>(_: Tile.Type, _ dst: UnsafeMutablePointer<Tile.Scalar>, transA: Bool, a: UnsafePointer<Tile.Scalar>,
                                            lda: Int, i0: Int, p0: Int, mc: Int, kc: Int) {
@@ -336,8 +341,14 @@ extension GEMM {
                     for r in 0..<rows { dp[r] = src[r] }
                     for r in rows..<mr { dp[r] = 0 }
                 }
+            } else if rows == mr {
+                // A stored [m, k]: op(A)[i, p] = a[i·lda + p], contiguous in p; a full sliver.
+                let src = a + (i0 + s) * lda + p0
+                for p in 0..<kc {
+                    let dp = d + p * mr
+                    for r in 0..<mr { dp[r] = src[r &* lda &+ p] }
+                }
             } else {
-                // A stored [m, k]: op(A)[i, p] = a[i·lda + p], contiguous in p.
                 for r in 0..<rows {
                     let src = a + (i0 + s + r) * lda + p0
                     for p in 0..<kc { d[p * mr + r] = src[p] }
@@ -350,29 +361,52 @@ extension GEMM {
 
     /// Packs op(B)[p0..<p0+kc, j0..<j0+nc] into NR-wide slivers: sliver t, step p, column j at
     /// dst[t·NR·kc + p·NR + j]; columns past `nc` are zero.
+    ///
+    /// B stored [k, n]: p outside, so each row of B is read once, front to back, one NR-wide
+    /// vector copy per sliver (sliver-outside read each row in NR-wide pieces 4 KiB apart, 1.4–1.6×
+    /// slower). B stored [n, k]: p outside and the NR columns inside for a full sliver, so stores
+    /// are contiguous, as in `packA`.
     @inline(__always)
     static func packB<Tile: GEMMTileShape>(_: Tile.Type, _ dst: UnsafeMutablePointer<Tile.Scalar>, transB: Bool, b: UnsafePointer<Tile.Scalar>,
                                            ldb: Int, p0: Int, j0: Int, kc: Int, nc: Int) {
+        typealias Row = Tile.Row
         let nr = Tile.nr
+        if !transB {
+            // B stored [k, n]: op(B)[p, j] = b[p·ldb + j], contiguous in j.
+            let full = nc / nr * nr
+            for p in 0..<kc {
+                let src = b + (p0 + p) * ldb + j0
+                var t = 0
+                while t < full {
+                    let v = UnsafeRawPointer(src + t).loadUnaligned(as: Row.self)
+                    UnsafeMutableRawPointer(dst + t * kc + p * nr).storeBytes(of: v, as: Row.self)
+                    t += nr
+                }
+                if t < nc {
+                    let dp = dst + t * kc + p * nr
+                    for j in 0..<(nc - t) { dp[j] = src[t + j] }
+                    for j in (nc - t)..<nr { dp[j] = 0 }
+                }
+            }
+            return
+        }
         var t = 0
         while t < nc {
             let cols = min(nr, nc - t)
             let d = dst + t * kc
-            if transB {
-                // B stored [n, k]: op(B)[p, j] = b[j·ldb + p], contiguous in p.
+            // B stored [n, k]: op(B)[p, j] = b[j·ldb + p], contiguous in p.
+            if cols == nr {
+                let src = b + (j0 + t) * ldb + p0
+                for p in 0..<kc {
+                    let dp = d + p * nr
+                    for j in 0..<nr { dp[j] = src[j &* ldb &+ p] }
+                }
+            } else {
                 for j in 0..<cols {
                     let src = b + (j0 + t + j) * ldb + p0
                     for p in 0..<kc { d[p * nr + j] = src[p] }
                 }
                 for j in cols..<nr { for p in 0..<kc { d[p * nr + j] = 0 } }
-            } else {
-                // B stored [k, n]: op(B)[p, j] = b[p·ldb + j], contiguous in j.
-                for p in 0..<kc {
-                    let src = b + (p0 + p) * ldb + j0 + t
-                    let dp = d + p * nr
-                    for j in 0..<cols { dp[j] = src[j] }
-                    for j in cols..<nr { dp[j] = 0 }
-                }
             }
             t += nr
         }

@@ -10,12 +10,18 @@ import Foundation
 enum AttentionBench {
     static func run() throws -> [Table] {
         let d = 64, lengths = [512, 1024, 2048, 4096]
+        // The fused kernel's register tile (chosen at build time, as the GEMM's) and the other one,
+        // both timed by calling the kernel directly (no API checks), alternating, in this run.
+        let tile = FusedAttentionTile.selected, other: FusedAttentionTile = tile == .avx512 ? .avx2 : .avx512
+        print("fused attention register tile: \(tile.rawValue) (\(tile.queryBlock) queries × \(tile.columns) keys); "
+              + "the other tile (\(other.rawValue), \(other.queryBlock) × \(other.columns)) is timed beside it")
         // The peer first: torch.nn.functional.scaled_dot_product_attention(is_causal: true), one thread.
         let peer = PyTorchPeer.run(.init(sdpa: .init(T: lengths, d: d, threads: [1])))
         notePeer(peer, suite: "attention")
         var table = Table(
             title: "attention — causal, single head, d = 64, one thread (ms, median); " + peer.titleNote,
             header: ["T", "naive ms", "optimized ms", "speed-up", "optimized GFLOP/s", "naive CPU ms", "optimized CPU ms", "CPU speed-up", "naive extra bytes", "optimized extra bytes", "max |opt − naive|",
+                     "kernel, \(tile.rawValue) tile CPU ms (GFLOP/s)", "kernel, \(other.rawValue) tile CPU ms (GFLOP/s)", "\(tile.rawValue) ÷ \(other.rawValue)",
                      "PyTorch SDPA ms", "opt÷PyTorch"])
         for t in lengths {
             var rng = SeededRNG(seed: UInt64(t))
@@ -34,6 +40,35 @@ enum AttentionBench {
                 throw DecoderSpecError.invalidArgument(what: "attention benchmark validation at T=\(t)",
                                                        reason: "optimized differs from naive by \(worst) > \(bound)")
             }
+
+            // Both tiles through the kernel itself, validated like the API path, then timed in turn
+            // (thread CPU time, medians of 5 samples ≥ 20 ms, the median of 3 alternating rounds).
+            func kernel(_ which: FusedAttentionTile, into o: inout Matrix) {
+                q.storage.withUnsafeBufferPointer { pq in k.storage.withUnsafeBufferPointer { pk in v.storage.withUnsafeBufferPointer { pv in
+                    o.storage.withUnsafeMutableBufferPointer { po in
+                        FusedAttention.forward(tile: which, q: pq.baseAddress!, ldq: d, k: pk.baseAddress!, ldk: d,
+                                               v: pv.baseAddress!, ldv: d, out: po.baseAddress!, ldo: d,
+                                               queries: t, keys: t, dk: d, dv: d, scale: 1 / Float(d).squareRoot(),
+                                               causalOffset: 0, keyValidLength: t)
+                    }
+                } } }
+            }
+            var tileOut = Matrix(rows: t, cols: d)
+            for which in [tile, other] {
+                kernel(which, into: &tileOut)
+                var e = 0.0
+                for i in naive.storage.indices { e = max(e, Double(abs(naive.storage[i] - tileOut.storage[i]))) }
+                guard e <= bound else {
+                    throw DecoderSpecError.invalidArgument(what: "attention benchmark validation at T=\(t), \(which.rawValue) tile",
+                                                           reason: "differs from naive by \(e) > \(bound)")
+                }
+            }
+            var tTile: [Double] = [], tOther: [Double] = []
+            for _ in 0..<3 {  // alternating, so a change in the machine's load hits both alike; thread CPU time
+                tTile.append(medianThreadCPUSeconds(runs: 5) { kernel(tile, into: &tileOut) })
+                tOther.append(medianThreadCPUSeconds(runs: 5) { kernel(other, into: &tileOut) })
+            }
+            let tTileKernel = tTile.sorted()[1], tOtherKernel = tOther.sorted()[1]
 
             let naiveRuns = t >= 2048 ? 3 : 5
             let tNaive = Harness.median(warmup: 1, runs: naiveRuns) {
@@ -57,6 +92,8 @@ enum AttentionBench {
             table.rows.append([
                 "\(t)", ms(tNaive), ms(tFused), ratio(tNaive / tFused), String(format: "%.1f", flops / tFused / 1e9), ms(cpuNaive), ms(cpuFused), ratio(cpuNaive / cpuFused),
                 bytes(naiveBytes), bytes(fusedBytes), String(format: "%.1e", worst),
+                "\(ms(tTileKernel)) (\(String(format: "%.1f", flops / tTileKernel / 1e9)))",
+                "\(ms(tOtherKernel)) (\(String(format: "%.1f", flops / tOtherKernel / 1e9)))", String(format: "%.2f×", tOtherKernel / tTileKernel),
                 tTorch.map(ms) ?? "—", tTorch.map { ratio($0 / tFused) } ?? "—",
             ])
             let shape = "T=\(t) d=64 causal"
@@ -68,6 +105,12 @@ enum AttentionBench {
                                             ours: String(format: "%.1f GFLOP/s", flops / tFused / 1e9), pytorch: String(format: "%.1f GFLOP/s", flops / tTorch / 1e9),
                                             ratio: tTorch / tFused))
             }
+            recorded.append(Measurement(suite: "attention", kernel: "sdpa-causal", variant: "kernel-\(tile.rawValue)-tile", shape: shape,
+                                        medianSeconds: tTileKernel, gflops: flops / tTileKernel / 1e9,
+                                        note: "FusedAttention.forward directly, the selected \(tile.queryBlock)×\(tile.columns) tile; thread CPU time", bytes: ioBytes))
+            recorded.append(Measurement(suite: "attention", kernel: "sdpa-causal", variant: "kernel-\(other.rawValue)-tile", shape: shape,
+                                        medianSeconds: tOtherKernel, gflops: flops / tOtherKernel / 1e9,
+                                        note: "FusedAttention.forward directly, the other \(other.queryBlock)×\(other.columns) tile; thread CPU time", bytes: ioBytes))
             recorded.append(Measurement(suite: "attention", kernel: "sdpa-causal", variant: "naive", shape: shape,
                                         medianSeconds: tNaive, gflops: flops / tNaive / 1e9, note: "extra \(naiveBytes) B", bytes: ioBytes))
             recorded.append(Measurement(suite: "attention", kernel: "sdpa-causal", variant: "optimized", shape: shape,

@@ -207,12 +207,14 @@ struct GEMMSpecs {
     }
 
     /// Shapes around one register tile's edges and the blocking's: M = MR − 1, MR, MR + 1, 2·MR + 1
-    /// and past MC (144 or 168 rows); N = NR ± 1, 2·NR + 3; K = 1, KC − 1, KC, KC + 1, 2·KC + 1 for
-    /// KC = 256 (the AVX2 tile's, and Double's) and KC = 384 (the AVX-512 Float tile's).
+    /// and past MC (84, 144 or 168 rows); N = NR ± 1, 2·NR + 3; K = 1, KC − 1, KC, KC + 1, 2·KC + 1 for
+    /// KC = 256 (the AVX2 tile's, and Double's), KC = 384 (the AVX-512 Float tile's before) and
+    /// KC = 512 (the AVX-512 Float tile's now).
     static func tileEdgeShapes(mr: Int, nr: Int) -> [(m: Int, n: Int, k: Int)] {
         [(mr - 1, nr + 1, 1), (mr, nr, 255), (mr + 1, nr - 1, 256), (2 * mr + 1, 2 * nr + 3, 257),
          (3 * mr - 1, nr, 513), (1, 2 * nr - 1, 37), (12 * mr + 1, nr + 5, 19), (2, 3, 2),
-         (mr + 2, nr + 2, 383), (2 * mr - 1, nr, 385), (3, 2 * nr + 1, 769)]
+         (mr + 2, nr + 2, 383), (2 * mr - 1, nr, 385), (3, 2 * nr + 1, 769),
+         (mr - 2, nr + 4, 511), (7 * mr + 1, nr - 3, 512), (4, 2 * nr, 1025)]
     }
 
     @Test("Every register tile (AVX2 6×16 / 6×8, AVX-512 14×32 / 14×16), Float and Double, optimized and parallel, meets the bound around the tile's edges",
