@@ -136,7 +136,7 @@ extension GRUTranslationModel {
         }
         let states = trace.states
         let logits = try output(states, path: path)
-        let (lossValue, dZ, labelled) = try loss(logits: logits, targets: labels)
+        let (lossValue, dZ, labelled) = try loss(logits: logits, targets: labels, path: path)
         guard wantGradient else { return (lossValue, nil, labelled, logits) }
 
         var grad = zeroGradient()

@@ -134,7 +134,7 @@ public struct MaskedLMHead: Sendable, Equatable, ParameterContainer {
     public func lossAndGradient(_ h: Matrix, labels: [Int], embedding: EmbeddingTable, loss: CrossEntropyLoss,
                                 path: KernelPath, addingTo dE: inout Matrix) throws -> (loss: Double, head: MaskedLMHead, hidden: Matrix, count: Int) {
         let (z, u, t, cache) = try forward(h, embedding: embedding, path: path)
-        let (value, dz, count) = try loss(logits: z, targets: labels)
+        let (value, dz, count) = try loss(logits: z, targets: labels, path: path)
         var g = zeroGradient()
         for r in 0..<dz.rows { for c in 0..<dz.cols { g.bias[c] += dz[r, c] } }
         let dt = embedding.tiedLogitsBackward(dz, hidden: t, gradient: &dE, path: path)
@@ -227,7 +227,7 @@ public struct MaskedLanguageModel: ParameterContainer, Sendable {
         let hs = h.gatheringRows(rows)
         guard wantGradient else {
             let z = try head.logits(hs, embedding: encoder.wordEmbedding, path: path)
-            let (value, _, count) = try loss(logits: z, targets: targets)
+            let (value, _, count) = try loss(logits: z, targets: targets, path: path)
             return (value, nil, count)
         }
         var g = zeroGradient()

@@ -191,7 +191,7 @@ public struct SequenceClassifier<Trunk: SequenceTrunk>: ParameterContainer, Send
         let (h, cache) = try trunk.trunkForward(batch.rows, path: path)
         let p = pool(h, batch)
         let z = head.trainingForward(p, path: path)
-        let (value, dz, _) = try loss(logits: z, targets: targets)
+        let (value, dz, _) = try loss(logits: z, targets: targets, path: path)
         var g = zeroGradient()
         let dp = head.backward(dz, input: p, gradient: &g.head, path: path)
         trunk.trunkBackward(poolBackward(dp, batch, rows: h.rows), batch: batch.rows, cache: cache, gradient: &g.trunk, path: path)

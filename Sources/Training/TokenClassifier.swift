@@ -116,7 +116,7 @@ public struct TokenClassifier: ParameterContainer, Sendable {
         if let crf {
             (value, dz, count) = try crfLoss(crf, logits: z, batch: batch, targets: targets, ignoreIndex: loss.ignoreIndex, gradient: &g.crf!)
         } else {
-            (value, dz, count) = try loss(logits: z, targets: targets)
+            (value, dz, count) = try loss(logits: z, targets: targets, path: path)
         }
         let dh = head.backward(dz, input: h, gradient: &g.head, path: path, needInputGradient: !freezeEncoder)
         if !freezeEncoder {

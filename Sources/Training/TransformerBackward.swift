@@ -144,7 +144,7 @@ struct TiedHeadLoss {
     init(_ h: Matrix, norm: LayerNorm, table: EmbeddingTable, loss: CrossEntropyLoss, targets: [Int], path: KernelPath) throws {
         (normed, normCache) = norm.trainingForward(h)
         logits = try table.tiedLogits(normed, path: path)
-        (self.loss, dLogits, labelled) = try loss(logits: logits, targets: targets)
+        (self.loss, dLogits, labelled) = try loss(logits: logits, targets: targets, path: path)
     }
 
     /// dL/dh; adds dZᵀ·LN(h) to the table's gradient (the head's share) and the norm's gradient.

@@ -130,10 +130,70 @@ struct ModelGradientSpecs {
         #expect(Bound.relative(1e-6).allows(value, expected), "loss \(value) vs closed form \(expected)")
         // Ignored rows: exactly zero gradient (no smoothing leaks into them).
         #expect(grad.row(1).allSatisfy { $0 == 0 } && grad.row(4).allSatisfy { $0 == 0 })
-        let r = check.run(parameters: logits.storage, weights: [1], analytic: grad.storage, name: "CE dlogits ε \(smoothing)") {
-            [Float(try! loss(logits: logits.withStorage($0), targets: targets).loss)]
+        for path in [KernelPath.naive, .optimized] {
+            let analytic = try loss(logits: logits, targets: targets, path: path).gradient
+            let r = check.run(parameters: logits.storage, weights: [1], analytic: analytic.storage, name: "CE dlogits ε \(smoothing), \(path)") {
+                [Float(try! loss(logits: logits.withStorage($0), targets: targets, path: path).loss)]
+            }
+            #expect(r.verdict.passed, "\(r.verdict)")
         }
-        #expect(r.verdict.passed, "\(r.verdict)")
+    }
+
+    /// The optimized row (vector exp, Σe and Σz in Double, ℓ = log Z − (1 − ε)z_y − (ε/C)Σz) and the
+    /// naive one against the closed form in Double, over class counts around the 16-lane width
+    /// (1, 15, 16, 17, 33) and a vocabulary-sized row (2,003), with ignored rows and a large logit scale.
+    ///
+    /// Error model (u = 2⁻²⁴, x_c = z_c − μ, p = softmax(z), S = Σ_c p_c·|x_c|): x_c is rounded to
+    /// Float (≤ (u/2)|x_c|, relative error of e^{x_c}); `VectorMath.exp` adds ≤ 3 ULPs (KernelSpecs),
+    /// expf ≤ 1. So Σe is within 3u + (u/2)·S relative and log Z within that absolute; the Double sums
+    /// add ≤ C·2⁻⁵³·Σ|z| (below u here). Per row |ℓ − ℓ_exact| ≤ 4u + (u/2)·S.
+    /// g_c = (p_c − q_c)/N: p_c = e_c·Float(1/Σe) carries ≤ 3u + (u/2)|x_c| (e_c) + 3u + (u/2)S (Σe)
+    /// + 2u (the roundings of 1/Σe and of the product) relative; − q and ·Float(1/N) add a rounding
+    /// of |p − q| each and one of 1/N:
+    ///     |Δg_c| ≤ ((8u + (u/2)(|x_c| + S))·p_c + 2u·|p_c − q_c| + u·q_c)/N.
+    /// The naive row (one rounding of the Double (exp(log p) − q)/N, log Z through expf) is inside the
+    /// same bound; the two paths then differ by at most twice it. Ignored rows must be exactly 0.
+    @Test("Cross-entropy, naive and optimized rows vs the closed form: odd class counts, smoothing, ignored rows",
+          arguments: [1, 15, 16, 17, 33, 2003])
+    func crossEntropyPaths(classes: Int) throws {
+        let u = 0x1p-24
+        let rows = 6
+        for (smoothing, scale) in [(Float(0), Float(3)), (0.1, 3), (0.1, 40)] {
+            let logits = Inputs.matrix(rows: rows, cols: classes, seed: UInt(90 + classes), range: -scale...scale)
+            let targets = (0..<rows).map { $0 % 3 == 1 ? -100 : ($0 * 7 + 1) % classes }
+            let loss = try CrossEntropyLoss(labelSmoothing: smoothing)
+            let z = (0..<rows).map { logits.row($0).doubles }
+            let expected = Self.referenceLoss(z, targets, smoothing: Double(smoothing), ignore: -100)
+            let n = Double(targets.filter { $0 != -100 }.count)
+            let eps = Double(smoothing)
+            // Per-element bound and closed-form gradient; the loss bound averaged over the labelled rows.
+            var reference = [Double](repeating: 0, count: rows * classes), bound = reference
+            var lossBound = 0.0
+            for (r, t) in targets.enumerated() where t != -100 {
+                let m = z[r].max()!
+                let sum = z[r].reduce(0) { $0 + Foundation.exp($1 - m) }
+                let p = z[r].map { Foundation.exp($0 - m) / sum }
+                let spread = zip(p, z[r]).reduce(0) { $0 + $1.0 * abs($1.1 - m) }
+                lossBound += (4 * u + u / 2 * spread) / n
+                for c in 0..<classes {
+                    let q = (c == t ? 1 - eps : 0) + eps / Double(classes)
+                    reference[r * classes + c] = (p[c] - q) / n
+                    bound[r * classes + c] = ((8 * u + u / 2 * (abs(z[r][c] - m) + spread)) * p[c] + 2 * u * abs(p[c] - q) + u * q) / n
+                }
+            }
+            var results: [KernelPath: Matrix] = [:]
+            for path in [KernelPath.naive, .optimized] {
+                let (value, grad, count) = try loss(logits: logits, targets: targets, path: path)
+                #expect(count == Int(n))
+                #expect(abs(value - expected) <= lossBound, "C \(classes) ε \(smoothing) scale \(scale) \(path): loss \(value) vs closed form \(expected), bound \(lossBound)")
+                for (r, t) in targets.enumerated() where t == -100 { #expect(grad.row(r).allSatisfy { $0 == 0 }) }
+                let worst = grad.storage.indices.map { abs(Double(grad.storage[$0]) - reference[$0]) - bound[$0] }.max() ?? 0
+                #expect(worst <= 0, "C \(classes) ε \(smoothing) scale \(scale) \(path): a gradient entry exceeds its bound by \(worst)")
+                results[path] = grad
+            }
+            let pair = zip(results[.naive]!.storage, results[.optimized]!.storage).enumerated()
+            #expect(pair.allSatisfy { abs(Double($1.0) - Double($1.1)) <= 2 * bound[$0] }, "C \(classes) ε \(smoothing) scale \(scale): naive vs optimized gradient")
+        }
     }
 
     @Test("Cross-entropy: all rows ignored gives loss 0 and zero gradient; bad target throws")
