@@ -174,14 +174,18 @@ extension MaskedLanguageModel {
     /// decoder is the word embedding, not stored twice) into `directory`, atomically, and copies
     /// `config.json` and `vocab.txt` from `source`: a BERT checkpoint directory that
     /// `EncoderModel.load` (and so `finetune ner --model DIR`) reads, and this type's `load` too.
+    /// The three files are one `AtomicFile.group`: a failed write (the disk full) replaces none of
+    /// a previous directory's files, and a directory this call created is removed again.
     public func save(to directory: URL, copyingFrom source: URL) throws {
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var tensors: [(name: String, shape: [Int], values: [Float])] = []
         var copy = self
         copy.visitParameters(prefix: "") { n, s, v in tensors.append((n, s, v)) }
-        try SafeTensorsFile.write(tensors, metadata: ["format": "pt"], to: directory.appendingPathComponent("model.safetensors"))
-        for file in ["config.json", "vocab.txt"] {
-            try AtomicFile.write(try Data(contentsOf: source.appendingPathComponent(file)), to: directory.appendingPathComponent(file))
+        try AtomicFile.group(directory: directory) {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            try SafeTensorsFile.write(tensors, metadata: ["format": "pt"], to: directory.appendingPathComponent("model.safetensors"))
+            for file in ["config.json", "vocab.txt"] {
+                try AtomicFile.write(try FileBytes.read(source.appendingPathComponent(file)), to: directory.appendingPathComponent(file))
+            }
         }
     }
 }

@@ -113,6 +113,66 @@ struct DiskFullSpecs {
     }
 }
 
+/// The model directories that are not written by a library saver alone: `finetune ner --output`
+/// (the CLI's own group: the classifier's weights, labels.txt, and config.json and vocab.txt copied
+/// from `--model`) and `pretrain mlm --output` (`MaskedLanguageModel.save(to:copyingFrom:)`). Their
+/// config.json is padded (an ignored `_padding` key) to be the largest file, and it is written after
+/// model.safetensors: a directory written file by file would hold the new weights when it fails.
+@Suite("Faults: the disk fills up while finetune ner or pretrain mlm writes its model directory", .serialized)
+struct DiskFullCopiedDirectorySpecs {
+    static func command(_ task: String, model: URL, data: URL, output: URL, seed: Int) -> [String] {
+        switch task {
+        case "ner":
+            return ["finetune", "ner", "--model", model.path, "--data", data.path, "--epochs", "1", "--batch", "8", "--lr", "1e-3",
+                    "--seed", String(seed), "--gemm", "naive", "--threads", "1", "--output", output.path]
+        default:
+            return ["pretrain", "mlm", "--model", model.path, "--data", data.path, "--steps", "3", "--batch", "2", "--lr", "1e-3",
+                    "--seed", String(seed), "--max-eval-sentences", "4", "--threads", "1", "--output", output.path]
+        }
+    }
+
+    @Test("--output past the file-size limit, over a previous directory and into a new one: exit 1, one error line naming config.json and EFBIG; every previous file byte-identical; no temporary left; a new directory not left behind",
+          .enabled(if: FaultRuns.cliBuilt, "decoder-spec not built: run swift build --build-tests first (make test does)"),
+          arguments: ["ner", "mlm"])
+    func copiedDirectory(task: String) throws {
+        let root = try Fixture.directory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let (model, data) = try KillAndResumeSpecs.writeFixture(in: root)
+        let configURL = model.appendingPathComponent("config.json")
+        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: configURL)) as! [String: Any]
+        config["_padding"] = String(repeating: "x", count: 1 << 17)
+        try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys]).write(to: configURL)
+
+        let output = root.appendingPathComponent("out")
+        let first = try FaultRuns.run(Self.command(task, model: model, data: data, output: output, seed: 1))
+        try #require(first.status == 0 && !first.signalled, "the first \(task) run failed: \(first.stderr)")
+        let before = try FaultRuns.snapshot(output)
+        let sizes = before.mapValues(\.count).sorted { $0.value > $1.value }
+        let limit = (sizes[0].value - 1) / 512 * 512
+        try #require(sizes.count >= 3 && sizes[0].key == "config.json" && limit >= sizes[1].value,
+                     "no limit separates config.json from the other files: \(sizes)")
+
+        let command = task == "ner" ? "finetune ner" : "pretrain mlm"
+        let r = try FaultRuns.runLimited(Self.command(task, model: model, data: data, output: output, seed: 2), fileSizeLimit: limit)
+        #expect(!r.signalled && r.status == 1, "status \(r.status), signalled \(r.signalled): \(r.stderr)")
+        let errors = FaultRuns.errorLines(r)
+        #expect(errors.count == 1 && errors.first?.hasPrefix("decoder-spec \(command): error: ") == true
+                && errors.first?.contains(output.appendingPathComponent("config.json").path) == true
+                && errors.first?.contains("File too large") == true, "error lines: \(errors)")
+        let after = try FaultRuns.snapshot(output)
+        #expect(Set(after.keys) == Set(before.keys), "files now: \(after.keys.sorted())")
+        for (name, bytes) in before { #expect(after[name] == bytes, "\(task): \(name) changed") }
+        let hidden = try FileManager.default.contentsOfDirectory(atPath: output.path).filter { $0.hasPrefix(".") }
+        #expect(hidden.isEmpty, "temporary files left: \(hidden)")
+
+        let fresh = root.appendingPathComponent("new-out")
+        let r2 = try FaultRuns.runLimited(Self.command(task, model: model, data: data, output: fresh, seed: 2), fileSizeLimit: limit)
+        #expect(r2.status == 1 && FaultRuns.errorLines(r2).count == 1, "status \(r2.status): \(r2.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: fresh.path),
+                "a failed write left the new directory \(fresh.path): \((try? FileManager.default.contentsOfDirectory(atPath: fresh.path)) ?? [])")
+    }
+}
+
 @Suite("Faults: two runs training into one checkpoint", .serialized)
 struct CheckpointLockSpecs {
     @Test("A second train lm into a --checkpoint that a running train lm holds: exit 1, one error line naming the checkpoint and the holder's pid; the holder goes on. After kill -9 of the holder, the next run is not blocked and resumes",
@@ -123,7 +183,7 @@ struct CheckpointLockSpecs {
         _ = try BibleFixture.write(to: root)
         let checkpoint = root.appendingPathComponent("run.ckpt")
         let arguments = FaultRuns.trainLM(root, steps: 1_000_000, ["--checkpoint", checkpoint.path, "--checkpoint-every", "1"])
-        let holder = try KillAndResumeSpecs.launch(arguments)
+        let holder = try Subprocess.launch(CLIFixtures.executable, arguments)
         defer { if holder.isRunning { kill(holder.processIdentifier, SIGKILL) } }
         let deadline = Date().addingTimeInterval(300)
         while holder.isRunning, (KillAndResumeSpecs.checkpointStep(checkpoint) ?? 0) < 2, Date() < deadline { usleep(2_000) }

@@ -37,15 +37,6 @@ struct KillAndResumeSpecs {
          "--gemm", "naive", "--output", output.path, "--checkpoint", checkpoint.path, "--checkpoint-every", "1"]
     }
 
-    static func launch(_ arguments: [String]) throws -> Process {
-        let p = Process()
-        p.executableURL = CLIFixtures.executable
-        p.arguments = arguments
-        (p.standardOutput, p.standardError) = (FileHandle.nullDevice, FileHandle.nullDevice)
-        try p.run()
-        return p
-    }
-
     /// The step recorded in a checkpoint file, nil while none exists.
     static func checkpointStep(_ url: URL) -> Int? {
         guard let file = try? SafeTensorsFile.read(contentsOf: url) else { return nil }
@@ -60,7 +51,7 @@ struct KillAndResumeSpecs {
         let (model, data) = try Self.writeFixture(in: root)
 
         // 1. The uninterrupted run.
-        let straight = try Self.launch(Self.command(model: model, data: data, output: root.appendingPathComponent("out-straight"),
+        let straight = try Subprocess.launch(CLIFixtures.executable, Self.command(model: model, data: data, output: root.appendingPathComponent("out-straight"),
                                                     checkpoint: root.appendingPathComponent("straight.ckpt")))
         straight.waitUntilExit()
         try #require(straight.terminationReason == .exit && straight.terminationStatus == 0, "the uninterrupted run failed")
@@ -68,7 +59,7 @@ struct KillAndResumeSpecs {
         // 2. The interrupted run: killed once its checkpoint says step ≥ 20.
         let checkpoint = root.appendingPathComponent("killed.ckpt")
         let arguments = Self.command(model: model, data: data, output: root.appendingPathComponent("out-resumed"), checkpoint: checkpoint)
-        let victim = try Self.launch(arguments)
+        let victim = try Subprocess.launch(CLIFixtures.executable, arguments)
         let deadline = Date().addingTimeInterval(300)
         while victim.isRunning, (Self.checkpointStep(checkpoint) ?? 0) < 20, Date() < deadline { usleep(2_000) }
         kill(victim.processIdentifier, SIGKILL)
@@ -79,7 +70,7 @@ struct KillAndResumeSpecs {
         #expect(!FileManager.default.fileExists(atPath: root.appendingPathComponent("out-resumed").path), "output written before the end")
 
         // 3. The same command again resumes and finishes.
-        let resumed = try Self.launch(arguments)
+        let resumed = try Subprocess.launch(CLIFixtures.executable, arguments)
         resumed.waitUntilExit()
         try #require(resumed.terminationReason == .exit && resumed.terminationStatus == 0, "the resumed run failed")
         #expect(Self.checkpointStep(checkpoint) == 192)

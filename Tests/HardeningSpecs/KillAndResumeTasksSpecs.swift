@@ -3,20 +3,25 @@ import Foundation
 import SpecSupport
 import Testing
 
-/// Kill -9, many times over one run, for the trainer's other tasks: `train lm` and `train
-/// translate` (the Transformer and the GRU baseline) on the tiny Bible the spec writes
-/// (`BibleFixture`), and `pretrain mlm` on the tiny BERT and CoNLL files of `KillAndResumeSpecs`,
-/// checkpointing after every step. The run is killed at several steps (each kill waits for a later
-/// checkpoint than the last), restarted each time with the same command, and must end with a
-/// `model.safetensors` byte-identical to that of a run that was never interrupted — on one thread
+/// Kill -9, many times over one run, for every task the trainer serves: `train lm`, `train
+/// translate` (the Transformer and the GRU baseline) and `finetune classify` on the tiny Bible the
+/// spec writes (`BibleFixture`; for the classifier with two more training books, so that training
+/// sees three genres), `finetune ner` and `pretrain mlm` on the tiny BERT and CoNLL files of
+/// `KillAndResumeSpecs`, checkpointing after every step. The run is killed at several steps (each
+/// kill waits for a later checkpoint than the last), restarted each time with the same command, and
+/// must end with a `model.safetensors` byte-identical to that of a run never interrupted — on one thread
 /// and on two (a resumed data-parallel step must combine its shards exactly as the uninterrupted
-/// one). The GRU baseline writes no model directory (`--output` does not apply): its final
-/// checkpoint (weights, AdamW moments, step) is compared instead, tensor by tensor.
-@Suite("Kill -9 many times during train lm, train translate and pretrain mlm, resume: the same weights as an uninterrupted run", .serialized)
+/// one). The GRU baseline and the classifier write no model directory (no `--output`): their
+/// final checkpoint (weights, AdamW moments, step) is compared instead, tensor by tensor.
+@Suite("Kill -9 many times during train lm, train translate, finetune classify, finetune ner and pretrain mlm, resume: the same weights as an uninterrupted run", .serialized)
 struct KillAndResumeTasksSpecs {
     static let steps = 40
     /// The kills: each once the checkpoint reaches at least this step (and differs from the last kill's).
     static let killAt = [5, 15, 27]
+    /// The books `finetune classify`'s fixture adds to Genesis (`BibleFixture.write(extraTrainingBooks:)`).
+    static let classifyExtraBooks = [19, 40]
+    /// `finetune ner` counts epochs, not steps: one epoch of `KillAndResumeSpecs`' 96 sentences, batch 2.
+    static let nerSteps = 48
 
     static func command(_ task: String, root: URL, output: URL, checkpoint: URL, threads: Int) -> [String] {
         let common = ["--data", root.path, "--model-dim", "16", "--heads", "2", "--layers", "1", "--merges", "40", "--steps", String(steps),
@@ -28,6 +33,15 @@ struct KillAndResumeTasksSpecs {
             return ["train", "translate", "--arch", "gru", "--data", root.path, "--model-dim", "16", "--merges", "40", "--steps", String(steps), "--batch-tokens", "96",
                     "--beams", "1", "--eval-verses", "2", "--warmup", "5", "--seed", "3", "--threads", String(threads),
                     "--checkpoint", checkpoint.path, "--checkpoint-every", "1"]
+        case "classify":
+            return ["finetune", "classify", "--model", "gpt", "--data", root.path, "--model-dim", "16", "--heads", "2", "--layers", "1", "--merges", "40",
+                    "--max-length", "16", "--steps", String(steps), "--batch", "4", "--lr", "1e-3", "--warmup", "5", "--seed", "3",
+                    "--threads", String(threads), "--checkpoint", checkpoint.path, "--checkpoint-every", "1"]
+        case "ner":
+            // One epoch of the 96 training sentences in batches of 2: 48 steps (`nerSteps`).
+            return ["finetune", "ner", "--model", root.appendingPathComponent("model").path, "--data", root.appendingPathComponent("data").path,
+                    "--epochs", "1", "--batch", "2", "--lr", "1e-3", "--seed", "7", "--gemm", "naive", "--threads", String(threads),
+                    "--output", output.path, "--checkpoint", checkpoint.path, "--checkpoint-every", "1"]
         case "mlm":
             return ["pretrain", "mlm", "--model", root.appendingPathComponent("model").path, "--data", root.appendingPathComponent("data").path,
                     "--steps", String(steps), "--batch", "2", "--lr", "1e-3", "--seed", "7", "--max-eval-sentences", "4", "--threads", String(threads),
@@ -42,21 +56,23 @@ struct KillAndResumeTasksSpecs {
         return try Dictionary(uniqueKeysWithValues: file.tensors.keys.map { ($0, Array(try file.rawBytes($0))) })
     }
 
-    static func launch(_ arguments: [String]) throws -> Process {
-        let p = Process()
-        p.executableURL = CLIFixtures.executable
-        p.arguments = arguments
-        (p.standardOutput, p.standardError) = (FileHandle.nullDevice, FileHandle.nullDevice)
-        try p.run()
-        return p
-    }
-
     func run(_ task: String, threads: Int) throws {
         let root = try Fixture.directory()
         defer { try? FileManager.default.removeItem(at: root) }
-        if task == "mlm" { _ = try KillAndResumeSpecs.writeFixture(in: root) } else { _ = try BibleFixture.write(to: root) }
+        let total = task == "ner" ? Self.nerSteps : Self.steps
+        if task == "mlm" || task == "ner" {
+            _ = try KillAndResumeSpecs.writeFixture(in: root)
+        } else if task == "classify" {
+            // The default fixture's training split is Genesis alone (one genre); a classifier needs
+            // several: Psalms (wisdom) and Matthew (gospels) join it.
+            let db = try BibleFixture.write(to: root, extraTrainingBooks: Self.classifyExtraBooks)
+            let genres = Set(try GenreData.prepare(verses: BibleCorpus.verses(database: db, version: "4")).train.map(\.label))
+            try #require(genres.count >= 2, "the fixture's training split has \(genres.count) genre(s)")
+        } else {
+            _ = try BibleFixture.write(to: root)
+        }
         let straightOut = root.appendingPathComponent("out-straight"), resumedOut = root.appendingPathComponent("out-resumed")
-        let straight = try Self.launch(Self.command(task, root: root, output: straightOut, checkpoint: root.appendingPathComponent("straight.ckpt"), threads: threads))
+        let straight = try Subprocess.launch(CLIFixtures.executable, Self.command(task, root: root, output: straightOut, checkpoint: root.appendingPathComponent("straight.ckpt"), threads: threads))
         straight.waitUntilExit()
         try #require(straight.terminationReason == .exit && straight.terminationStatus == 0, "the uninterrupted \(task) run failed")
 
@@ -64,7 +80,7 @@ struct KillAndResumeTasksSpecs {
         let arguments = Self.command(task, root: root, output: resumedOut, checkpoint: checkpoint, threads: threads)
         var kills: [Int] = []
         for target in Self.killAt {
-            let victim = try Self.launch(arguments)
+            let victim = try Subprocess.launch(CLIFixtures.executable, arguments)
             let deadline = Date().addingTimeInterval(300)
             while victim.isRunning, (KillAndResumeSpecs.checkpointStep(checkpoint) ?? 0) < max(target, (kills.last ?? 0) + 1), Date() < deadline { usleep(1_000) }
             kill(victim.processIdentifier, SIGKILL)
@@ -73,17 +89,17 @@ struct KillAndResumeTasksSpecs {
             let at = try #require(KillAndResumeSpecs.checkpointStep(checkpoint), "no complete checkpoint after a kill")
             kills.append(at)
         }
-        #expect(kills == kills.sorted() && Set(kills).count == kills.count && kills.last! < Self.steps, "killed at \(kills)")
+        #expect(kills == kills.sorted() && Set(kills).count == kills.count && kills.last! < total, "killed at \(kills)")
         #expect(!FileManager.default.fileExists(atPath: resumedOut.path), "output written before the end")
-        let resumed = try Self.launch(arguments)
+        let resumed = try Subprocess.launch(CLIFixtures.executable, arguments)
         resumed.waitUntilExit()
         try #require(resumed.terminationReason == .exit && resumed.terminationStatus == 0, "the resumed \(task) run failed")
-        #expect(KillAndResumeSpecs.checkpointStep(checkpoint) == Self.steps)
-        if task == "gru" {
+        #expect(KillAndResumeSpecs.checkpointStep(checkpoint) == total)
+        if task == "gru" || task == "classify" {
             let a = try Self.tensorBytes(root.appendingPathComponent("straight.ckpt")), b = try Self.tensorBytes(checkpoint)
-            #expect(a.count > 0 && a.keys.sorted() == b.keys.sorted(), "gru: the checkpoints hold other tensors")
+            #expect(a.count > 0 && a.keys.sorted() == b.keys.sorted(), "\(task): the checkpoints hold other tensors")
             let differing = a.keys.sorted().filter { a[$0] != b[$0] }
-            #expect(differing.isEmpty, "gru, \(threads) thread(s), killed at steps \(kills): \(differing.count) tensors differ from the uninterrupted run, e.g. \(differing.prefix(3))")
+            #expect(differing.isEmpty, "\(task), \(threads) thread(s), killed at steps \(kills): \(differing.count) tensors differ from the uninterrupted run, e.g. \(differing.prefix(3))")
             return
         }
         let a = try Data(contentsOf: straightOut.appendingPathComponent("model.safetensors"))
@@ -108,6 +124,20 @@ struct KillAndResumeTasksSpecs {
 
     @Test("train translate --arch gru on two threads", .enabled(if: FaultRuns.cliBuilt, "decoder-spec not built"))
     func gruTranslationTwoThreads() throws { try run("gru", threads: 2) }
+
+    @Test("finetune classify (a seeded GPT with a sequence-classification head, three genres in training), 40 steps, killed at ≥ 5, ≥ 15, ≥ 27: its final checkpoint bitwise, one thread",
+          .enabled(if: FaultRuns.cliBuilt, "decoder-spec not built"))
+    func classification() throws { try run("classify", threads: 1) }
+
+    @Test("finetune classify on two threads", .enabled(if: FaultRuns.cliBuilt, "decoder-spec not built"))
+    func classificationTwoThreads() throws { try run("classify", threads: 2) }
+
+    @Test("finetune ner, one epoch of 48 steps, killed at ≥ 5, ≥ 15, ≥ 27 (KillAndResumeSpecs kills it once, over 192 steps), one thread",
+          .enabled(if: FaultRuns.cliBuilt, "decoder-spec not built"))
+    func namedEntities() throws { try run("ner", threads: 1) }
+
+    @Test("finetune ner on two threads", .enabled(if: FaultRuns.cliBuilt, "decoder-spec not built"))
+    func namedEntitiesTwoThreads() throws { try run("ner", threads: 2) }
 
     @Test("pretrain mlm (masked-LM continued pre-training), 40 steps, killed at ≥ 5, ≥ 15, ≥ 27, one thread", .enabled(if: FaultRuns.cliBuilt, "decoder-spec not built"))
     func maskedLanguageModel() throws { try run("mlm", threads: 1) }

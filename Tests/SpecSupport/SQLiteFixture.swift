@@ -100,10 +100,13 @@ public enum SQLiteFixture {
     }
 }
 
-/// A tiny parallel Bible for training runs in specs (`train lm`, `train translate`): versions "4"
-/// (English) and "l" (its word-for-word French), seeded sentences from a 54-word vocabulary in the
-/// training book (Genesis, several chapters), the test books (Ruth, Jonah, 1 John) and the valid
-/// books (Philemon, Jude) of `TranslationSplit` — about 12 KB, on one 32 KB page.
+/// A tiny parallel Bible for training runs in specs (`train lm`, `train translate`, `finetune
+/// classify`): versions "4" (English) and "l" (its word-for-word French), seeded sentences from a
+/// 54-word vocabulary in the training book (Genesis, several chapters), the test books (Ruth, Jonah,
+/// 1 John) and the valid books (Philemon, Jude) of `TranslationSplit` — about 12 KB, on one 32 KB
+/// page. Genesis is the only training book, so its training split holds one genre (law);
+/// `extraTrainingBooks` adds books outside every held-out set (e.g. Psalms 19, wisdom, and Matthew
+/// 40, gospels) for a classifier that must see several classes.
 public enum BibleFixture {
     static let words: [(en: String, fr: String)] = [
         ("the", "le"), ("light", "lumière"), ("earth", "terre"), ("water", "eau"), ("God", "Dieu"), ("said", "dit"),
@@ -129,11 +132,20 @@ public enum BibleFixture {
         return out
     }
 
-    /// Writes `bible.db` into `directory` and returns its URL.
-    public static func write(to directory: URL, seed: UInt64 = 1) throws -> URL {
+    /// Writes `bible.db` into `directory` and returns its URL. Each of `extraTrainingBooks` gets 2
+    /// chapters × 8 verses, drawn after every default book's, so the default fixture is the same
+    /// with or without them; a book of `TranslationSplit`'s or `BibleGenre`'s held-out sets (or
+    /// already present) is refused.
+    public static func write(to directory: URL, seed: UInt64 = 1, extraTrainingBooks: [Int] = []) throws -> URL {
+        let present: Set<Int> = [1, 8, 32, 62, 57, 65]
+        let heldOut = TranslationSplit.validBooks.union(TranslationSplit.testBooks).union(BibleGenre.validBooks).union(BibleGenre.testBooks)
+        for b in extraTrainingBooks where !(1...66).contains(b) || present.contains(b) || heldOut.contains(b) || extraTrainingBooks.filter({ $0 == b }).count > 1 {
+            throw DecoderSpecError.invalidArgument(what: "extra training book \(b)", reason: "must be a book 1 … 66 outside the fixture's books and every held-out set")
+        }
         var rng = SeededRNG(seed: seed)
         var verses = book(1, chapters: 4, verses: 14, rng: &rng)
         for b in [8, 32, 62, 57, 65] { verses += book(b, chapters: 1, verses: 4, rng: &rng) }
+        for b in extraTrainingBooks { verses += book(b, chapters: 2, verses: 8, rng: &rng) }
         var rows: [[SQLiteValue]] = []
         for (i, v) in verses.enumerated() {
             for (version, text) in [("4", v.en), ("l", v.fr)] {
