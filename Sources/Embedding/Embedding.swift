@@ -151,15 +151,7 @@ public struct EmbeddingTable: Sendable, Equatable {
         }
         guard hidden.rows > 0 else { throw DecoderSpecError.emptySequence(what: "hidden rows H") }
         if let h = weightBF16, hidden.rows == 1, h.rows == vocabularySize, h.cols == dimension {
-            var logits = Matrix(rows: 1, cols: vocabularySize)
-            hidden.storage.withUnsafeBufferPointer { px in
-                h.storage.withUnsafeBufferPointer { pw in
-                    logits.storage.withUnsafeMutableBufferPointer { py in
-                        BF16GEMV.multiply(path, n: vocabularySize, k: dimension, x: px.baseAddress!, w: pw.baseAddress!, y: py.baseAddress!)
-                    }
-                }
-            }
-            return logits
+            return h.timesRow(hidden, path: path)
         }
         return try hidden.matmul(weight, transposeOther: true, path: path)
     }

@@ -48,6 +48,22 @@ public struct BF16Matrix: Sendable, Equatable {
     public func widened() -> Matrix {
         try! Matrix(rows: rows, cols: cols, storage: storage.map(BFloat16.widen))
     }
+
+    /// y = x · Ŵᵀ for one row x [1, cols] through `BF16GEMV` → y [1, rows] (a decoding step's
+    /// Linear or tied head). Callers check x's shape with a typed error first; the precondition keeps
+    /// the unsafe loop in bounds in release builds too.
+    public func timesRow(_ x: Matrix, path: KernelPath) -> Matrix {
+        precondition(x.rows == 1 && x.cols == cols, "BF16Matrix.timesRow: x \(x.shape) for Ŵ [\(rows), \(cols)]")
+        var y = Matrix(rows: 1, cols: rows)
+        x.storage.withUnsafeBufferPointer { px in
+            storage.withUnsafeBufferPointer { pw in
+                y.storage.withUnsafeMutableBufferPointer { py in
+                    BF16GEMV.multiply(path, n: rows, k: cols, x: px.baseAddress!, w: pw.baseAddress!, y: py.baseAddress!)
+                }
+            }
+        }
+        return y
+    }
 }
 
 /// The lane types the bf16 GEMV widens into. 2·N bf16 values are loaded as N UInt32 (little-endian:

@@ -68,14 +68,7 @@ public struct Linear: Sendable, Equatable {
             throw DecoderSpecError.shapeMismatch(operation: "Linear: x · Wᵀ + b", expected: "bias [\(outputSize)] for W \(weight.shape)", actual: "bias [\(bias.count)]")
         }
         if let h = weightBF16, x.rows == 1, h.rows == outputSize, h.cols == inputSize {
-            var y = Matrix(rows: 1, cols: outputSize)
-            x.storage.withUnsafeBufferPointer { px in
-                h.storage.withUnsafeBufferPointer { pw in
-                    y.storage.withUnsafeMutableBufferPointer { py in
-                        BF16GEMV.multiply(path, n: outputSize, k: inputSize, x: px.baseAddress!, w: pw.baseAddress!, y: py.baseAddress!)
-                    }
-                }
-            }
+            var y = h.timesRow(x, path: path)
             if let bias { y.addRowVector(bias) }
             return y
         }
