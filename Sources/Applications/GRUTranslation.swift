@@ -11,43 +11,10 @@ import TensorCore
 import Tokenizers
 import Training
 
-/// Translation with the GRU encoder-decoder as a `TrainingTask`: teacher-forced, label-smoothed
-/// cross-entropy on `Seq2SeqBatch`es of the same pairs as `TranslationTask`, the same example
-/// length max(|source|, |target| + 1), the same validation (plain cross-entropy per target token).
-public struct GRUTranslationTask: TrainingTask {
-    public typealias Model = GRUTranslationModel
-    public var pairs: [(source: [Int], target: [Int])]
-    public var validation: [(source: [Int], target: [Int])]
-    public var loss: CrossEntropyLoss
-    public var path: KernelPath
-    public var validationBatchTokens = 4000
-
-    public init(pairs: [(source: [Int], target: [Int])], validation: [(source: [Int], target: [Int])] = [],
-                loss: CrossEntropyLoss, path: KernelPath = .optimized) {
-        (self.pairs, self.validation, self.loss, self.path) = (pairs, validation, loss, path)
-    }
-
-    public var exampleCount: Int { pairs.count }
-    public func length(of example: Int) -> Int { TranslationTask.length(pairs[example]) }
-
-    public func lossAndGradient(_ model: GRUTranslationModel, examples: [Int]) throws -> (loss: Double, gradient: GRUTranslationModel, tokens: Int) {
-        let batch = try Seq2SeqBatch(pairs: examples.map { pairs[$0] }, bos: TranslationTokens.bos, eos: TranslationTokens.eos)
-        let r = try model.lossAndGradient(batch, loss: loss, path: path)
-        return (r.loss, r.gradient, batch.sourceTokens + batch.targetTokens)
-    }
-
-    /// The labels (target + `<eos>`) not equal to the ignore index, as `TranslationTask`'s.
-    public func lossDenominator(examples: [Int]) -> Int? {
-        examples.reduce(0) { n, i in n + (pairs[i].target + [TranslationTokens.eos]).reduce(0) { $0 + ($1 != loss.ignoreIndex ? 1 : 0) } }
-    }
-
-    public func validate(_ model: GRUTranslationModel) throws -> Validation? {
-        try TranslationTask.validationLoss(validation, batchTokens: validationBatchTokens) { batch, plain in
-            let r = try model.lossAndGradient(batch, loss: plain, path: path, wantGradient: false)
-            return (r.loss, r.labelled)
-        }
-    }
-}
+/// Translation with the GRU encoder-decoder as a `TrainingTask`: the Transformer's task
+/// (`Seq2SeqTask`) over `GRUTranslationModel` — the same pairs, batches, example length, loss and
+/// validation (plain cross-entropy per target token).
+public typealias GRUTranslationTask = Seq2SeqTask<GRUTranslationModel>
 
 /// A trained GRU translator: the model and both tokenizers, decoded by the same loop as `Translator`
 /// (`TranslatorProtocol`).

@@ -1,6 +1,7 @@
 // What each task's mean loss divides by, for the trainer's data parallelism (`DataParallel`):
 // shard k's mean is weighed by n_k/N, so the combined loss and gradient are the whole batch's.
 // Each count is the one the task's loss itself uses: the rows whose target is not the ignore index.
+// (The translation tasks' count is in `Seq2SeqTask`, Translation.swift, the masked LM's in MaskedLM.swift.)
 import Training
 
 extension NERTask {
@@ -8,16 +9,6 @@ extension NERTask {
     /// cross-entropy, and the CRF's Σ NLL, both divide by it (`TokenClassifier.lossAndGradient`).
     public func lossDenominator(examples indices: [Int]) -> Int? {
         indices.reduce(0) { n, i in n + examples[i].targets.reduce(0) { $0 + ($1 != loss.ignoreIndex ? 1 : 0) } }
-    }
-}
-
-extension TranslationTask {
-    /// The decoder's labels (target + `<eos>` of each pair) not equal to the ignore index: what the
-    /// label-smoothed cross-entropy of `EncoderDecoderModel.lossAndGradient` divides by.
-    public func lossDenominator(examples: [Int]) -> Int? {
-        examples.reduce(0) { n, i in
-            n + (pairs[i].target + [TranslationTokens.eos]).reduce(0) { $0 + ($1 != loss.ignoreIndex ? 1 : 0) }
-        }
     }
 }
 

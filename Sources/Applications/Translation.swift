@@ -63,11 +63,14 @@ public struct TranslationData: Sendable {
     }
 }
 
-/// Translation as a `TrainingTask` for `Trainer.train`: teacher-forced, label-smoothed
-/// cross-entropy on packed batches of (source, target) pairs; validation is the plain
+/// The Transformer's translation task (`Seq2SeqTask` over `EncoderDecoderModel`).
+public typealias TranslationTask = Seq2SeqTask<EncoderDecoderModel>
+
+/// Translation as a `TrainingTask` for `Trainer.train`, for any `Seq2SeqTrainable` model (the
+/// Transformer: `TranslationTask`; the GRU baseline: `GRUTranslationTask`): teacher-forced,
+/// label-smoothed cross-entropy on packed batches of (source, target) pairs; validation is the plain
 /// (unsmoothed) cross-entropy per target token on held-out pairs, so lower is better.
-public struct TranslationTask: TrainingTask {
-    public typealias Model = EncoderDecoderModel
+public struct Seq2SeqTask<Model: Seq2SeqTrainable>: TrainingTask {
     /// Source ids end with `<eos>`; target ids carry no specials (see `Seq2SeqBatch`).
     public var pairs: [(source: [Int], target: [Int])]
     public var validation: [(source: [Int], target: [Int])]
@@ -87,37 +90,34 @@ public struct TranslationTask: TrainingTask {
     public func length(of example: Int) -> Int { Self.length(pairs[example]) }
     static func length(_ pair: (source: [Int], target: [Int])) -> Int { max(pair.source.count, pair.target.count + 1) }
 
-    public func lossAndGradient(_ model: EncoderDecoderModel, examples: [Int]) throws -> (loss: Double, gradient: EncoderDecoderModel, tokens: Int) {
+    public func lossAndGradient(_ model: Model, examples: [Int]) throws -> (loss: Double, gradient: Model, tokens: Int) {
         let batch = try Seq2SeqBatch(pairs: examples.map { pairs[$0] }, bos: TranslationTokens.bos, eos: TranslationTokens.eos)
         let r = try model.lossAndGradient(batch, loss: loss, path: path)
         return (r.loss, r.gradient, batch.sourceTokens + batch.targetTokens)
     }
 
-    /// Mean cross-entropy (ε = 0) per target token over `validation`, in batches of ≤
-    /// `validationBatchTokens`; nil when there is no validation set.
-    public func validate(_ model: EncoderDecoderModel) throws -> Validation? {
-        try Self.validationLoss(validation, batchTokens: validationBatchTokens) { batch, plain in
-            let r = try model.lossAndGradient(batch, loss: plain, path: path, wantGradient: false)
-            return (r.loss, r.labelled)
+    /// The decoder's labels (target + `<eos>` of each pair) not equal to the ignore index: what the
+    /// label-smoothed cross-entropy of `lossAndGradient` divides by (data parallelism, `DataParallel`).
+    public func lossDenominator(examples: [Int]) -> Int? {
+        examples.reduce(0) { n, i in
+            n + (pairs[i].target + [TranslationTokens.eos]).reduce(0) { $0 + ($1 != loss.ignoreIndex ? 1 : 0) }
         }
     }
 
-    /// The mean plain cross-entropy per target token over `pairs`, in batches of ≤ `batchTokens`
-    /// (Σ `length`), each scored by `score(batch, CE with ε = 0)` → (mean loss, labelled tokens);
-    /// nil for no pairs. Shared by the Transformer's and the GRU's task.
-    static func validationLoss(_ pairs: [(source: [Int], target: [Int])], batchTokens: Int,
-                               score: (Seq2SeqBatch, CrossEntropyLoss) throws -> (loss: Double, labelled: Int)) throws -> Validation? {
-        guard !pairs.isEmpty else { return nil }
+    /// Mean cross-entropy (ε = 0) per target token over `validation`, in batches of ≤
+    /// `validationBatchTokens`; nil when there is no validation set.
+    public func validate(_ model: Model) throws -> Validation? {
+        guard !validation.isEmpty else { return nil }
         let plain = try CrossEntropyLoss()
         var total = 0.0, labelled = 0, start = 0
-        while start < pairs.count {
-            var end = start + 1, tokens = length(pairs[start])
-            while end < pairs.count && tokens + length(pairs[end]) <= batchTokens {
-                tokens += length(pairs[end])
+        while start < validation.count {
+            var end = start + 1, tokens = Self.length(validation[start])
+            while end < validation.count && tokens + Self.length(validation[end]) <= validationBatchTokens {
+                tokens += Self.length(validation[end])
                 end += 1
             }
-            let batch = try Seq2SeqBatch(pairs: Array(pairs[start..<end]), bos: TranslationTokens.bos, eos: TranslationTokens.eos)
-            let r = try score(batch, plain)
+            let batch = try Seq2SeqBatch(pairs: Array(validation[start..<end]), bos: TranslationTokens.bos, eos: TranslationTokens.eos)
+            let r = try model.lossAndGradient(batch, loss: plain, path: path, wantGradient: false)
             total += r.loss * Double(r.labelled)
             labelled += r.labelled
             start = end

@@ -8,6 +8,8 @@ import Layers
 import Models
 import TensorCore
 
+extension GRUTranslationModel: Seq2SeqTrainable {}
+
 extension GRUTranslationModel: ParameterContainer {
     public mutating func visitParameters(prefix: String, _ body: (String, [Int], inout [Float]) throws -> Void) rethrows {
         let e = config.embeddingWidth
@@ -36,14 +38,6 @@ extension GRUTranslationModel {
             row += input.count
         }
         return out
-    }
-
-    /// Mean (label-smoothed) cross-entropy over the batch's labels and its gradient.
-    public func lossAndGradient(_ batch: Seq2SeqBatch, loss: CrossEntropyLoss, path: KernelPath)
-        throws -> (loss: Double, gradient: GRUTranslationModel, labelled: Int)
-    {
-        let r = try lossAndGradient(batch, loss: loss, path: path, wantGradient: true)
-        return (r.loss, r.gradient!, r.labelled)
     }
 
     /// The training forward of the model's formulas (`GRUTranslationModel`) over a packed batch, and

@@ -50,6 +50,29 @@ public struct Seq2SeqBatch: Sendable, Equatable {
     public var targetTokens: Int { labels.count }
 }
 
+/// A model trained on `Seq2SeqBatch`es — the Transformer encoder-decoder (`EncoderDecoderModel`) and
+/// the recurrent baseline (`GRUTranslationModel`, GRUSeq2Seq.swift). Each writes its own training
+/// forward and backward; the translation task (`Seq2SeqTask`, Applications/Translation.swift) and the
+/// gradient-only call below are written once for both.
+public protocol Seq2SeqTrainable: ParameterContainer, Sendable {
+    /// Mean (label-smoothed) cross-entropy over the batch's labels; with `wantGradient` its gradient
+    /// (nil otherwise); the labelled rows; the logits [Σ(m+1), V_tgt].
+    func lossAndGradient(_ batch: Seq2SeqBatch, loss: CrossEntropyLoss, path: KernelPath, wantGradient: Bool)
+        throws -> (loss: Double, gradient: Self?, labelled: Int, logits: Matrix)
+}
+
+extension Seq2SeqTrainable {
+    /// The loss, its gradient with respect to every parameter, and the labelled rows.
+    public func lossAndGradient(_ batch: Seq2SeqBatch, loss: CrossEntropyLoss, path: KernelPath)
+        throws -> (loss: Double, gradient: Self, labelled: Int)
+    {
+        let r = try lossAndGradient(batch, loss: loss, path: path, wantGradient: true)
+        return (r.loss, r.gradient!, r.labelled)
+    }
+}
+
+extension EncoderDecoderModel: Seq2SeqTrainable {}
+
 extension EncoderDecoderModel: ParameterContainer {
     /// Names in the spirit of Hugging Face's Marian/BART checkpoints. The LM head has no tensor of
     /// its own: it is `decoder.embed_tokens.weight` (tied).
@@ -86,8 +109,9 @@ extension EncoderDecoderModel {
         try lossAndGradient(batch, loss: CrossEntropyLoss(), path: path, wantGradient: false).logits
     }
 
-    /// Mean (label-smoothed) cross-entropy over the batch's labels and its gradient with respect to
-    /// every parameter.
+    /// Mean (label-smoothed) cross-entropy over the batch's labels and, with `wantGradient`, its
+    /// gradient with respect to every parameter (nil without: validation and `logits` stop after the
+    /// loss); also the labelled rows and the logits [Σ(m+1), V_tgt].
     ///
     ///     memory = LN_enc(Encoder(E_src[x]·√d + PE))
     ///     u      = LN_dec(Decoder(E_tgt[<bos> y]·√d + PE, memory))
@@ -97,15 +121,6 @@ extension EncoderDecoderModel {
     /// decoder layers, which also accumulate dMemory from every cross-attention; the target
     /// scatter-add dE_tgt[y_t] += √d·dX_t (the tied table gets both contributions); then LN_enc,
     /// the encoder layers, and dE_src[x_t] += √d·dX_t. Sinusoidal positions have no parameters.
-    public func lossAndGradient(_ batch: Seq2SeqBatch, loss: CrossEntropyLoss, path: KernelPath)
-        throws -> (loss: Double, gradient: EncoderDecoderModel, labelled: Int)
-    {
-        let r = try lossAndGradient(batch, loss: loss, path: path, wantGradient: true)
-        return (r.loss, r.gradient!, r.labelled)
-    }
-
-    /// The same forward; with `wantGradient` false it stops after the loss (gradient nil), as
-    /// validation and `logits` need. Also returns the logits [Σ(m+1), V_tgt].
     public func lossAndGradient(_ batch: Seq2SeqBatch, loss: CrossEntropyLoss, path: KernelPath, wantGradient: Bool)
         throws -> (loss: Double, gradient: EncoderDecoderModel?, labelled: Int, logits: Matrix)
     {
