@@ -86,29 +86,9 @@ struct GRUTranslationSpecs {
 
     @Test("A small GRU translator overfits the 20 reversed-and-mapped pairs: greedy and beam-3 decoding reproduce every target")
     func overfitFixture() throws {
-        let pairs = TranslationSpecs.fixture(seed: 11)
-        var model = try GRUTranslationModel.seeded(GRUTranslationConfig(sourceVocabularySize: 19, targetVocabularySize: 19, embeddingWidth: 16,
-                                                                        hiddenWidth: 32, contextLength: 16), seed: 5)
-        var options = TrainingOptions()
-        options.steps = 300
-        options.batchTokens = 60
-        options.bucketWindow = 64
-        options.learningRate = 1e-2
-        options.warmupSteps = 30
-        options.weightDecay = 0
-        options.seed = 17
-        options.logEvery = 1000
-        let task = GRUTranslationTask(pairs: pairs, loss: try CrossEntropyLoss(labelSmoothing: 0.1))
-        let result = try Trainer.train(&model, task: task, options: options) { _ in }
-        let bytes = try BPETrainer.train(corpus: [], merges: 0, specialTokens: TranslationTokens.special)
-        let translator = GRUTranslator(model: model, sourceTokenizer: bytes, targetTokenizer: bytes)
-        var wrong: [String] = []
-        for (i, p) in pairs.enumerated() {
-            let out = try translator.translate(ids: p.source, beams: 1)
-            if out != p.target { wrong.append("pair \(i): expected \(p.target), got \(out)") }
-            let beam = try translator.translate(ids: p.source, beams: 3)
-            if beam != p.target { wrong.append("pair \(i) (beam 3): expected \(p.target), got \(beam)") }
+        let config = GRUTranslationConfig(sourceVocabularySize: 19, targetVocabularySize: 19, embeddingWidth: 16, hiddenWidth: 32, contextLength: 16)
+        try TranslationSpecs.expectOverfits(GRUTranslationModel.seeded(config, seed: 5), steps: 300, learningRate: 1e-2) {
+            GRUTranslator(model: $0, sourceTokenizer: $1, targetTokenizer: $1)
         }
-        #expect(wrong.isEmpty, "seed 5/17, \(result.steps) steps, final loss \(result.lastLoggedLoss): \(wrong.joined(separator: "; "))")
     }
 }

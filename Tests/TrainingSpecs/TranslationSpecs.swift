@@ -91,26 +91,36 @@ struct TranslationSpecs {
         }
     }
 
-    @Test("A tiny model overfits 20 reversed-and-mapped pairs: greedy decoding reproduces every target")
+    @Test("A tiny model overfits 20 reversed-and-mapped pairs: greedy and beam-3 decoding reproduce every target")
     func overfitFixture() throws {
-        let pairs = Self.fixture(seed: 11)
         let config = EncoderDecoderConfig(sourceVocabularySize: 19, targetVocabularySize: 19, contextLength: 16, modelWidth: 24, heads: 2,
                                           encoderLayers: 1, decoderLayers: 1, feedForwardWidth: 48, placement: .pre)
-        var model = try EncoderDecoderModel.seeded(config, seed: 5)
+        try Self.expectOverfits(EncoderDecoderModel.seeded(config, seed: 5), steps: 200, learningRate: 5e-3) {
+            Translator(model: $0, sourceTokenizer: $1, targetTokenizer: $1)
+        }
+    }
+
+    /// Trains `model` on the 20 fixture pairs (seed 11) with the one loop (`Seq2SeqTask`, seed 17)
+    /// and expects greedy and beam-3 decoding to reproduce every target; the Transformer's and the
+    /// GRU's overfit specs.
+    static func expectOverfits<T: TranslatorProtocol>(_ initial: T.Model, steps: Int, learningRate: Double,
+                                                      translator: (T.Model, BPETokenizer) -> T) throws where T.Model: Seq2SeqTrainable {
+        let pairs = fixture(seed: 11)
+        var model = initial
         var options = TrainingOptions()
-        options.steps = 200
+        options.steps = steps
         options.batchTokens = 60
         options.bucketWindow = 64
-        options.learningRate = 5e-3
+        options.learningRate = learningRate
         options.warmupSteps = 30
         options.weightDecay = 0
         options.seed = 17
         options.logEvery = 1000
-        let task = TranslationTask(pairs: pairs, loss: try CrossEntropyLoss(labelSmoothing: 0.1))
+        let task = Seq2SeqTask<T.Model>(pairs: pairs, loss: try CrossEntropyLoss(labelSmoothing: 0.1))
         let result = try Trainer.train(&model, task: task, options: options) { _ in }
         // The fixture is already ids; the tokenizers are unused placeholders.
         let bytes = try BPETrainer.train(corpus: [], merges: 0, specialTokens: TranslationTokens.special)
-        let translator = Translator(model: model, sourceTokenizer: bytes, targetTokenizer: bytes)
+        let translator = translator(model, bytes)
         var wrong: [String] = []
         for (i, p) in pairs.enumerated() {
             let out = try translator.translate(ids: p.source, beams: 1)
