@@ -118,40 +118,47 @@ struct TrainTranslateCommand: ParsableCommand {
             let config = EncoderDecoderConfig(sourceVocabularySize: V_src, targetVocabularySize: V_tgt,
                                               contextLength: 256, modelWidth: d, heads: scratch.heads, encoderLayers: layers, decoderLayers: layers,
                                               feedForwardWidth: scratch.ffDim ?? 4 * d, activation: .relu, placement: .pre)
-            var model = try EncoderDecoderModel.seeded(config, seed: scratch.seed)
+            let model = try EncoderDecoderModel.seeded(config, seed: scratch.seed)
             stderrLine("model: \(model.parameterCount) parameters (d \(d), \(layers)+\(layers) layers, \(scratch.heads) heads, pre-norm, tied target head)")
-            let task = TranslationTask(pairs: prepared.trainPairs, validation: prepared.validPairs, loss: loss, path: .optimized)
-            if let lengths = try parsedTimeLengths() {
-                return try timeSteps(lengths, arch: "transformer", vocabularies: (V_src, V_tgt), options: options) { pairs in
-                    (TranslationTask(pairs: pairs, loss: loss, path: .optimized), model)
-                }
+            try trainAndEvaluate(model, arch: arch, prepared: prepared, loss: loss, options: options, test: test) {
+                Translator(model: $0, sourceTokenizer: prepared.sourceTokenizer, targetTokenizer: prepared.targetTokenizer)
+            } save: { translator, directory in
+                try translator.save(to: directory)
             }
-            let summary = try Trainer.train(&model, task: task, options: options, progress: stderrLine)
-            print(String(format: "trained %d steps in %.1f min (final loss %.4f)", summary.steps, summary.seconds / 60, summary.lastLoggedLoss)
-                  + trainingEnding(summary))
-            let translator = Translator(model: model, sourceTokenizer: prepared.sourceTokenizer, targetTokenizer: prepared.targetTokenizer)
-            if let output {
-                try translator.save(to: URL(fileURLWithPath: output))
-                stderrLine("saved \(output)")
-            }
-            try printTranslationEvaluation(translator, test: test, beams: beams, hypothesesFile: hypotheses)
         case .gru:
             let h = scratch.modelWidth(default: 272)
             let config = GRUTranslationConfig(sourceVocabularySize: V_src, targetVocabularySize: V_tgt, embeddingWidth: h, hiddenWidth: h, contextLength: 256)
-            var model = try GRUTranslationModel.seeded(config, seed: scratch.seed)
+            let model = try GRUTranslationModel.seeded(config, seed: scratch.seed)
             stderrLine("model: \(model.parameterCount) parameters (GRU encoder-decoder, embeddings and states \(h) wide, 1+1 layers, dot-product attention, untied output W_o)")
-            let task = GRUTranslationTask(pairs: prepared.trainPairs, validation: prepared.validPairs, loss: loss, path: .optimized)
-            if let lengths = try parsedTimeLengths() {
-                return try timeSteps(lengths, arch: "gru", vocabularies: (V_src, V_tgt), options: options) { pairs in
-                    (GRUTranslationTask(pairs: pairs, loss: loss, path: .optimized), model)
-                }
-            }
-            let summary = try Trainer.train(&model, task: task, options: options, progress: stderrLine)
-            print(String(format: "trained %d steps in %.1f min (final loss %.4f)", summary.steps, summary.seconds / 60, summary.lastLoggedLoss)
-                  + trainingEnding(summary))
-            let translator = GRUTranslator(model: model, sourceTokenizer: prepared.sourceTokenizer, targetTokenizer: prepared.targetTokenizer)
-            try printTranslationEvaluation(translator, test: test, beams: beams, hypothesesFile: hypotheses)
+            // `validate()` refuses --output for the GRU, so `save` is never reached.
+            try trainAndEvaluate(model, arch: arch, prepared: prepared, loss: loss, options: options, test: test) {
+                GRUTranslator(model: $0, sourceTokenizer: prepared.sourceTokenizer, targetTokenizer: prepared.targetTokenizer)
+            } save: { _, _ in }
         }
+    }
+
+    /// The one training run of both architectures: `--time-lengths` times steps instead; otherwise
+    /// `Trainer.train` on `Seq2SeqTask`, `--output` (`save`), and the test-split evaluation.
+    func trainAndEvaluate<T: TranslatorProtocol>(_ initial: T.Model, arch: TranslationArchitecture, prepared: TranslationData,
+                                                 loss: CrossEntropyLoss, options: TrainingOptions, test: [ParallelVerse],
+                                                 translator: (T.Model) -> T, save: (T, URL) throws -> Void) throws where T.Model: Seq2SeqTrainable {
+        if let lengths = try parsedTimeLengths() {
+            let vocabularies = (prepared.sourceTokenizer.tokens.count, prepared.targetTokenizer.tokens.count)
+            return try timeSteps(lengths, arch: arch.rawValue, vocabularies: vocabularies, options: options) { pairs in
+                (Seq2SeqTask<T.Model>(pairs: pairs, loss: loss, path: .optimized), initial)
+            }
+        }
+        var model = initial
+        let task = Seq2SeqTask<T.Model>(pairs: prepared.trainPairs, validation: prepared.validPairs, loss: loss, path: .optimized)
+        let summary = try Trainer.train(&model, task: task, options: options, progress: stderrLine)
+        print(String(format: "trained %d steps in %.1f min (final loss %.4f)", summary.steps, summary.seconds / 60, summary.lastLoggedLoss)
+              + trainingEnding(summary))
+        let trained = translator(model)
+        if let output {
+            try save(trained, URL(fileURLWithPath: output))
+            stderrLine("saved \(output)")
+        }
+        try printTranslationEvaluation(trained, test: test, beams: beams, hypothesesFile: hypotheses)
     }
 
     /// `--time-lengths`: for each T, the median of 5 training steps (after one warm-up step) on a
