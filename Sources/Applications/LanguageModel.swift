@@ -179,8 +179,47 @@ public struct LanguageModel: Sendable {
         }
     }
 
+    /// Loads a directory `save` wrote (or a Hugging Face GPT-2 directory): the model
+    /// (`DecoderOnlyModel.load`), then vocab.json and merges.txt (`BPETokenizer.load`), then
+    /// `checkTrainedVocabulary`.
+    /// - Throws: the loaders' errors; `.malformedFile` naming merges.txt when a vocabulary in the
+    ///   trainer's layout holds a token no merge produces; `.shapeMismatch` when the vocabulary is
+    ///   not one token per embedding row.
     public static func load(directory: URL, path: KernelPath = .optimized) throws -> LanguageModel {
-        try LanguageModel(model: DecoderOnlyModel.load(directory: directory, path: path), tokenizer: BPETokenizer.load(directory: directory))
+        let model = try DecoderOnlyModel.load(directory: directory, path: path)
+        let tokenizer = try BPETokenizer.load(directory: directory)
+        try checkTrainedVocabulary(tokenizer, directory: directory)
+        return try LanguageModel(model: model, tokenizer: tokenizer)
+    }
+
+    /// The vocabulary of a directory `train lm` wrote is exactly what `BPETrainer.train` (no special
+    /// tokens) builds: the 256 byte-level symbols at ids 0…255 in byte order, then one token a + b per
+    /// merge (a result two merges share is listed once), so every token past the byte symbols is
+    /// produced by some merge of merges.txt. A merges.txt cut short (or taken from a run with fewer
+    /// merges) is still a valid BPE — `BPETokenizer.init` only requires every merge's parts and result
+    /// to be in the vocabulary — but the tokens of the missing merges can never be produced: the
+    /// text is tokenized differently from training, without an error. So a vocabulary in that layout
+    /// must have no unreachable token.
+    ///
+    /// Other layouts keep the looser rule of Hugging Face's tokenizers, which accept vocabulary
+    /// entries no merge produces: GPT-2's vocab.json lists the byte symbols in `bytes_to_unicode`'s
+    /// order ("!" is id 0, where the trainer puts byte 0x00's "Ā") and holds `<|endoftext|>`, which no
+    /// merge produces (50,257 tokens = 256 + 50,000 merges + 1); added and special tokens are such
+    /// entries in general, and the file does not say which they are.
+    /// - Throws: `.malformedFile` naming merges.txt, the first unreachable token and its id, and the
+    ///   counts (merges, tokens, unreachable tokens).
+    public static func checkTrainedVocabulary(_ tokenizer: BPETokenizer, directory: URL) throws {
+        let tokens = tokenizer.tokens
+        guard tokens.count >= 256,
+              (0..<256).allSatisfy({ tokens[$0].unicodeScalars.elementsEqual(CollectionOfOne(ByteLevel.byteToScalar[$0])) }) else { return }
+        // String equality suffices: `BPETokenizer.init` requires each merge's result in the
+        // vocabulary with its exact scalars, and vocabulary tokens are distinct as Strings.
+        let produced = Set(tokenizer.merges.map { $0.0 + $0.1 })
+        let unreachable = (256..<tokens.count).filter { !produced.contains(tokens[$0]) }
+        guard let first = unreachable.first else { return }
+        throw DecoderSpecError.malformedFile(
+            path: directory.appendingPathComponent("merges.txt").path, location: "vocab.json id \(first)",
+            reason: "vocab.json's token \(tokens[first].debugDescription) (id \(first)) is produced by no merge: merges.txt has \(tokenizer.merges.count) merges, vocab.json \(tokens.count) tokens = 256 byte symbols + \(tokens.count - 256), \(unreachable.count) of them unreachable. A language-model directory (vocab.json in the trainer's layout: the byte symbols in byte order first) holds one token per merge: is merges.txt cut short, or from another run?")
     }
 
     /// The prompt's tokens followed by up to `maxNewTokens` generated ones, decoded to text. The

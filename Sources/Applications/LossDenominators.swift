@@ -21,3 +21,12 @@ extension LanguageModelTask {
         }
     }
 }
+
+extension SequenceClassificationTask {
+    /// The sequences whose target is not the ignore index: the mean cross-entropy over the [B, C]
+    /// logits of `SequenceClassifier.lossAndGradient` divides by it (one row per sequence). Without
+    /// it the protocol's default (nil) made every `finetune classify --threads K` run on one thread.
+    public func lossDenominator(examples: [Int]) -> Int? {
+        examples.reduce(0) { n, i in n + (targets[i] != loss.ignoreIndex ? 1 : 0) }
+    }
+}

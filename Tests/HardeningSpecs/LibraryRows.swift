@@ -540,6 +540,18 @@ enum LibraryRows {
             defer { try? FileManager.default.removeItem(at: dir) }
             _ = try Translator.load(directory: dir)
         },
+        // Found by trying it on the release CLI (docs/reliability.md): `generate --model DIR --prompt`
+        // took a `train lm` directory whose merges.txt was cut from 20 merges to 10 and generated from
+        // a differently tokenized prompt, exit 0. The complete directory loads (first line).
+        ErrorRow("models", "language-model merges.txt with 2 of the 3 merges its vocab.json was trained with", .malformedFile,
+                 naming: ["merges.txt", "\"Ġthe\"", "id 258", "2 merges", "259 tokens", "1 of them unreachable"]) {
+            let full = try F.languageModelDirectory()
+            defer { try? FileManager.default.removeItem(at: full) }
+            _ = try LanguageModel.load(directory: full)
+            let dir = try F.languageModelDirectory(keptMerges: 2)
+            defer { try? FileManager.default.removeItem(at: dir) }
+            _ = try LanguageModel.load(directory: dir)
+        },
         ErrorRow("models", "translator: source ids of nothing", .emptySequence, naming: ["source"]) {
             let t = Translator(model: try F.tinySeq2Seq(), sourceTokenizer: try BPETokenizer(tokens: ["<pad>", "<bos>", "<eos>"] + byteAlphabet, merges: []),
                                targetTokenizer: try BPETokenizer(tokens: ["<pad>", "<bos>", "<eos>"] + byteAlphabet, merges: []))

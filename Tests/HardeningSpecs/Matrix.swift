@@ -197,6 +197,21 @@ enum Fixture {
         return dir
     }
 
+    /// A language-model directory as `LanguageModel.save` writes it after `train lm`: vocab.json in
+    /// the trainer's layout (the 256 byte symbols in byte order, then one token per merge: "Ġt",
+    /// "he", "Ġthe", ids 256…258) and a 1-layer, d 4 decoder of 259 rows; merges.txt then rewritten
+    /// with only the first `keptMerges` of its 3 merges (as a file cut short or from a shorter run).
+    static func languageModelDirectory(keptMerges: Int = 3) throws -> URL {
+        let merges = [("Ġ", "t"), ("h", "e"), ("Ġt", "he")]
+        let tokenizer = try BPETokenizer(tokens: byteAlphabet + merges.map { $0.0 + $0.1 }, merges: merges)
+        let model = try DecoderOnlyModel.seeded(TransformerConfig(vocabularySize: 259, contextLength: 8, modelWidth: 4, heads: 1, layers: 1), seed: 6)
+        let dir = try directory()
+        try LanguageModel(model: model, tokenizer: tokenizer).save(to: dir)
+        let kept = "#version: 0.2\n" + merges.prefix(keptMerges).map { "\($0.0) \($0.1)\n" }.joined()
+        try Data(kept.utf8).write(to: dir.appendingPathComponent("merges.txt"))
+        return dir
+    }
+
     /// A fresh directory under the temporary directory.
     static func directory() throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("hardening-\(UUID().uuidString)")

@@ -160,6 +160,30 @@ struct LanguageModelSpecs {
                 "a long held-out verse is also a training verse")
     }
 
+    /// `LanguageModel.checkTrainedVocabulary`'s premise and its scope. The premise: `BPETrainer.train`
+    /// without special tokens (what `train lm` runs) gives the 256 byte symbols in byte order, then one
+    /// token per distinct merge result — every token past the bytes produced by a merge, so the check
+    /// passes, and it refuses the same vocabulary with the last merge dropped. The scope: Hugging
+    /// Face's GPT-2 layout (byte symbols in `bytes_to_unicode` order, "!" first) with
+    /// `<|endoftext|>`, which no merge produces, is accepted, as GPT-2 directories must be.
+    @Test("Trained BPE vocabularies are bytes + one token per merge (checkTrainedVocabulary passes, and refuses a dropped merge); GPT-2's layout keeps the looser rule")
+    func trainedVocabularyIsReachable() throws {
+        let corpus = ["In the beginning God created the heaven and the earth.", "And the earth was without form, and void; and darkness was upon the face of the deep."]
+        let trained = try BPETrainer.train(corpus: corpus, merges: 30, minFrequency: 1)
+        #expect(trained.merges.count == 30)
+        #expect(trained.tokens.count == 256 + Set(trained.merges.map { $0.0 + $0.1 }).count)
+        #expect((0..<256).allSatisfy { trained.tokens[$0] == String(ByteLevel.byteToScalar[$0]) })
+        let dir = URL(fileURLWithPath: "/nonexistent/lm")
+        try LanguageModel.checkTrainedVocabulary(trained, directory: dir)
+        let cut = try BPETokenizer(tokens: trained.tokens, merges: Array(trained.merges.dropLast()))
+        #expect(throws: DecoderSpecError.self) { try LanguageModel.checkTrainedVocabulary(cut, directory: dir) }
+        // GPT-2's order: the printable bytes first ("!" … "~", "¡" … "¬", "®" … "ÿ"), then the rest.
+        let printable = Array(0x21...0x7E) + Array(0xA1...0xAC) + Array(0xAE...0xFF)
+        let gpt2Order = (printable + (0..<256).filter { !printable.contains($0) }).map { String(ByteLevel.byteToScalar[$0]) }
+        let gpt2 = try BPETokenizer(tokens: gpt2Order + ["Ġt", "<|endoftext|>"], merges: [("Ġ", "t")])
+        try LanguageModel.checkTrainedVocabulary(gpt2, directory: dir)
+    }
+
     static var bibleDatabase: URL {
         BibleCorpus.defaultDatabase(root: URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent())
     }
