@@ -10,6 +10,7 @@ let suites: [(name: String, run: () throws -> [Table])] = [
     ("decode", DecodeBench.run),
     ("modern", ModernBench.run),
     ("training", TrainingBench.run),
+    ("training-gemm", TrainingGEMMBench.run),
 ]
 
 /// One line on stderr and exit status 64 (a bad command line) or 1 — the CLI's convention (docs/errors.md).
