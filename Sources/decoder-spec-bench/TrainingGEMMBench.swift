@@ -1,13 +1,15 @@
 import DecoderSpec
 import Foundation
 
-/// Suite `training-gemm`: every matrix product of one MiniLM NER training step (the first batch of
-/// `finetune ner`'s plan, 32 sentences, one thread), recorded by a `KernelRecorder` as the step runs,
-/// grouped by shape (m × n × k, which operand is transposed, strides, β), and each shape timed alone
-/// on our `.optimized` GEMM and on OpenBLAS (one thread, same strides); the sums say how much of
-/// the step is GEMM and which products lose. Then the step's phases at 1 and 2 threads: the
-/// loss-and-gradient call, each shard alone, the norm + clipping + AdamW. The shapes are written
-/// to `.build-release/training-gemm-shapes.json` for scripts/bench-gemm-shapes.py (torch.mm).
+/// Suite `training-gemm` (run by name only): every matrix product of a MiniLM NER training step,
+/// on each of the `training` suite's batches (32 sentences, `finetune ner`'s plan, one thread),
+/// recorded by a `KernelRecorder` as the steps run, grouped by shape (m × n × k, which operand is
+/// transposed, strides, β ≠ 0), and each shape timed alone on our `.optimized` GEMM and on OpenBLAS
+/// (one thread, same strides); per-step sums by kind of product say which products lose and how
+/// much of the step is GEMM. Then the step's phases at 1 and 2 threads: the loss and gradient, the
+/// norm, a clipping pass, AdamW (with the clip factor in its pass), each shard alone. The shapes
+/// are written to `.build-release/training-gemm-shapes.json` for scripts/bench-gemm-shapes.py
+/// (the same shapes on torch.mm and numpy). docs/training.md, "The step's matrix products".
 enum TrainingGEMMBench {
     struct Group: Hashable, Codable {
         var transA: Bool, transB: Bool, m: Int, n: Int, k: Int, lda: Int, ldb: Int, ldc: Int, accumulate: Bool

@@ -10,6 +10,9 @@ let suites: [(name: String, run: () throws -> [Table])] = [
     ("decode", DecodeBench.run),
     ("modern", ModernBench.run),
     ("training", TrainingBench.run),
+]
+/// Suites run only when named (diagnostics, not part of the recorded page).
+let onDemandSuites: [(name: String, run: () throws -> [Table])] = [
     ("training-gemm", TrainingGEMMBench.run),
 ]
 
@@ -38,11 +41,11 @@ func fileOption(_ flag: String, in args: inout [String]) -> String? {
 }
 let markdownPath = fileOption("--markdown", in: &args)
 let recordPath = fileOption("--record", in: &args)
-let unknown = args.filter { a in !suites.contains { $0.name == a } }
+let unknown = args.filter { a in !(suites + onDemandSuites).contains { $0.name == a } }
 guard unknown.isEmpty else {
-    fail("unknown suite or option \(unknown.map { "\"\($0)\"" }.joined(separator: ", ")); suites: \(suites.map(\.name).joined(separator: ", ")); options: --json, --markdown FILE, --record FILE")
+    fail("unknown suite or option \(unknown.map { "\"\($0)\"" }.joined(separator: ", ")); suites: \((suites + onDemandSuites).map(\.name).joined(separator: ", ")); options: --json, --markdown FILE, --record FILE")
 }
-let selected = args.isEmpty ? suites : suites.filter { args.contains($0.name) }
+let selected = args.isEmpty ? suites : (suites + onDemandSuites).filter { args.contains($0.name) }
 print("machine: \(cpuDescription)")
 print("code generation: \(codeGeneration)")
 let openBLASLine = OpenBLAS.shared.map { "\($0.path), kernel set \($0.coreName) (\($0.coreChoice))" } ?? "absent"
