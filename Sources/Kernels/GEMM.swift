@@ -32,7 +32,7 @@ public enum GEMM {
         beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
         precondition(m >= 0 && n >= 0 && k >= 0, "GEMM sizes must be non-negative")
-        KernelRecorder.record(.gemm, path)
+        KernelRecorder.recordGEMM(path, .init(transA: transA, transB: transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc, accumulate: beta != 0))
         if m == 1 && path != .naive {
             // One row — a KV-cached decoding step: B has no reuse to pack for, so stream it once.
             GEMV.sgemv(transA: transA, transB: transB, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,

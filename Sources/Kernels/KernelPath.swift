@@ -55,6 +55,13 @@ public final class KernelRecorder: Sendable {
     @TaskLocal static var current: KernelRecorder?
 
     private let counts = Mutex<[Entry: Int]>([:])
+    private let gemms = Mutex<[GEMMCall]>([])
+
+    /// One `GEMM.sgemm` call's shape: op(A) [m, k], op(B) [k, n], the strides, and whether C is
+    /// accumulated into (β ≠ 0) — what the benchmark's `training-gemm` suite times shape by shape.
+    public struct GEMMCall: Hashable, Sendable {
+        public let transA: Bool, transB: Bool, m: Int, n: Int, k: Int, lda: Int, ldb: Int, ldc: Int, accumulate: Bool
+    }
 
     /// One (kernel, path) pair.
     public struct Entry: Hashable, Sendable, Comparable, CustomStringConvertible {
@@ -75,6 +82,9 @@ public final class KernelRecorder: Sendable {
     /// How many times each (kernel, path) was entered so far.
     public var entries: [Entry: Int] { counts.withLock { $0 } }
 
+    /// Every single-precision GEMM call so far, in call order.
+    public var gemmCalls: [GEMMCall] { gemms.withLock { $0 } }
+
     /// The paths entered so far, whatever the kernel.
     public var paths: Set<KernelPath> { Set(entries.keys.map(\.path)) }
 
@@ -86,5 +96,14 @@ public final class KernelRecorder: Sendable {
     package static func record(_ kernel: KernelName, _ path: KernelPath) {
         guard let recorder = current else { return }
         recorder.counts.withLock { $0[Entry(kernel: kernel, path: path), default: 0] += 1 }
+    }
+
+    /// Called at `GEMM.sgemm`'s entry instead of `record(.gemm, path)`: counts the entry and keeps its shape.
+    @inline(__always)
+    package static func recordGEMM(_ path: KernelPath, _ call: @autoclosure () -> GEMMCall) {
+        guard let recorder = current else { return }
+        recorder.counts.withLock { $0[Entry(kernel: .gemm, path: path), default: 0] += 1 }
+        let c = call()
+        recorder.gemms.withLock { $0.append(c) }
     }
 }

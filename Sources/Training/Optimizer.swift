@@ -58,8 +58,14 @@ public struct AdamW: Sendable {
     /// `path`: `.naive` runs the scalar loop of the formula (`naiveRange`); `.optimized` and `.parallel`
     /// the same operations 16 lanes at a time (`optimizedRange`: the same IEEE operations in the same
     /// order per value, no contraction into FMAs, so bitwise the naive result — specced).
+    ///
+    /// `gradientScale` s: the update reads g·s (one Float multiply per value) instead of g — the
+    /// clipping factor of `GradientClipping.factor`, applied in the update's own pass instead of a
+    /// pass of its own that reads and writes the whole gradient (two of the nine model-sized
+    /// streams of a clipped step). Bitwise the update after `GradientClipping.clip` (the same
+    /// multiply, rounded once); s = 1 leaves every g unchanged (x·1 = x in IEEE arithmetic).
     public mutating func update<M: ParameterContainer>(_ model: inout M, gradient: M, learningRate eta: Double, threads: Int = 1,
-                                                       path: KernelPath = .optimized) {
+                                                       path: KernelPath = .optimized, gradientScale: Float = 1) {
         var grads: [[Float]] = []
         var g = gradient
         g.visitParameters(prefix: "") { _, _, values in grads.append(values) }
@@ -94,7 +100,7 @@ public struct AdamW: Sendable {
                             let (g, m, v, t) = (SharedPointer(UnsafeMutablePointer(mutating: pg.baseAddress!)), SharedPointer(pm.baseAddress!),
                                                 SharedPointer(pv.baseAddress!), SharedPointer(pt.baseAddress!))
                             let constants = Constants(b1: b1, b2: b2, eps: eps, stepSize: stepSize, invSqrtC2: invSqrtC2,
-                                                      decayFactor: decay ? decayFactor : nil)
+                                                      decayFactor: decay ? decayFactor : nil, gradientScale: gradientScale)
                             DataParallel.forChunks(of: count, threads: threads) { _, r in
                                 if path == .naive {
                                     Self.naiveRange(r, g.pointer, m.pointer, v.pointer, t.pointer, constants)
@@ -110,20 +116,21 @@ public struct AdamW: Sendable {
         }
     }
 
-    /// The per-step scalars of the update: β₁, β₂, ε, η/(1 − β₁ᵗ), 1/√(1 − β₂ᵗ), and 1 − ηλ when the
-    /// tensor decays (nil otherwise).
+    /// The per-step scalars of the update: β₁, β₂, ε, η/(1 − β₁ᵗ), 1/√(1 − β₂ᵗ), 1 − ηλ when the
+    /// tensor decays (nil otherwise), and the gradient's scale s (the clipping factor, 1 unclipped).
     struct Constants: Sendable {
         var b1: Float, b2: Float, eps: Float, stepSize: Float, invSqrtC2: Float
         var decayFactor: Float?
+        var gradientScale: Float = 1
     }
 
     /// The update of values `r`, one at a time, as the formula reads (the reference):
     ///
-    ///     θ ← θ·(1 − ηλ);  m ← β₁m + (1 − β₁)g;  v ← β₂v + (1 − β₂)g²;  θ ← θ − (η/c₁)·m/(√v·(1/√c₂) + ε)
+    ///     g ← s·g;  θ ← θ·(1 − ηλ);  m ← β₁m + (1 − β₁)g;  v ← β₂v + (1 − β₂)g²;  θ ← θ − (η/c₁)·m/(√v·(1/√c₂) + ε)
     static func naiveRange(_ r: Range<Int>, _ pg: UnsafeMutablePointer<Float>, _ pm: UnsafeMutablePointer<Float>,
                            _ pv: UnsafeMutablePointer<Float>, _ pt: UnsafeMutablePointer<Float>, _ k: Constants) {
         for i in r {
-            let gi = pg[i]
+            let gi = pg[i] * k.gradientScale
             if let f = k.decayFactor { pt[i] *= f }
             let mi = k.b1 * pm[i] + (1 - k.b1) * gi
             let vi = k.b2 * pv[i] + (1 - k.b2) * gi * gi
@@ -144,12 +151,13 @@ public struct AdamW: Sendable {
         @inline(__always) func store(_ x: V, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: x, as: V.self) }
         let b1 = V(repeating: k.b1), b2 = V(repeating: k.b2), c1 = V(repeating: 1 - k.b1), c2 = V(repeating: 1 - k.b2)
         let stepSize = V(repeating: k.stepSize), invSqrtC2 = V(repeating: k.invSqrtC2), eps = V(repeating: k.eps)
+        let scale = V(repeating: k.gradientScale)
         var i = r.lowerBound
         let end = r.upperBound
         if let f = k.decayFactor {
             let decay = V(repeating: f)
             while i + 16 <= end {
-                let g = load(pg + i)
+                let g = load(pg + i) * scale
                 let m = b1 * load(pm + i) + c1 * g
                 let v = b2 * load(pv + i) + c2 * g * g
                 store(m, pm + i)
@@ -159,7 +167,7 @@ public struct AdamW: Sendable {
             }
         } else {
             while i + 16 <= end {
-                let g = load(pg + i)
+                let g = load(pg + i) * scale
                 let m = b1 * load(pm + i) + c1 * g
                 let v = b2 * load(pv + i) + c2 * g * g
                 store(m, pm + i)
@@ -247,14 +255,22 @@ public enum GradientClipping {
         }
     }
 
+    /// The factor clipping multiplies every gradient value by: maxNorm/(‖g‖ + 1e-6) in Float when
+    /// ‖g‖ > maxNorm and finite, else exactly 1. `clip` applies it in a pass of its own; the trainer
+    /// hands it to `AdamW.update(gradientScale:)`, which applies it in the update's pass (bitwise the same).
+    public static func factor(norm: Double, maxNorm: Double) -> Float {
+        guard norm > maxNorm, norm.isFinite else { return 1 }
+        return Float(maxNorm / (norm + 1e-6))
+    }
+
     /// Clip by global norm, as `torch.nn.utils.clip_grad_norm_`: when ‖g‖ > maxNorm every tensor is
     /// scaled by maxNorm/(‖g‖ + 1e-6). Returns the norm before clipping. `threads` > 1 scales large
     /// tensors in concurrent chunks (bitwise the one-thread result).
     @discardableResult
     public static func clip<M: ParameterContainer>(_ gradient: inout M, maxNorm: Double, knownNorm: Double? = nil, threads: Int = 1) -> Double {
         let norm = knownNorm ?? globalNorm(gradient, threads: threads)
-        guard norm > maxNorm, norm.isFinite else { return norm }
-        let factor = Float(maxNorm / (norm + 1e-6))
+        let factor = factor(norm: norm, maxNorm: maxNorm)
+        guard factor != 1 else { return norm }
         gradient.visitParameters(prefix: "") { _, _, v in
             let count = v.count
             guard count > 0 else { return }

@@ -391,7 +391,7 @@ public enum Trainer {
             }
             let examples = batches[step - epochStart]
             task.beginStep(step + 1)
-            var (loss, gradient, tokens, squares) = try DataParallel.step(task, model: model, examples: examples, threads: options.threads)
+            let (loss, gradient, tokens, squares) = try DataParallel.step(task, model: model, examples: examples, threads: options.threads)
             // Split batches bring the norm from the combination's pass; one call reads the gradient again.
             let norm = squares.map { $0.squareRoot() } ?? GradientClipping.globalNorm(gradient, threads: options.threads)
             guard loss.isFinite, norm.isFinite else {
@@ -399,13 +399,15 @@ public enum Trainer {
                     what: "training at step \(step + 1) (loss \(loss), gradient norm \(norm)); stopped before updating, no weights written",
                     index: step + 1, value: loss.isFinite ? norm : loss)
             }
-            if options.maxGradientNorm > 0 { GradientClipping.clip(&gradient, maxNorm: options.maxGradientNorm, knownNorm: norm, threads: options.threads) }
+            // Clipping as `GradientClipping.clip` would, applied inside the update's pass (bitwise the same;
+            // the gradient is neither read nor written by a pass of its own).
+            let clipFactor = options.maxGradientNorm > 0 ? GradientClipping.factor(norm: norm, maxNorm: options.maxGradientNorm) : 1
             var scheduleStep = step
             if let cap = options.maxSeconds {
                 scheduleStep = max(step, Int(Double(totalSteps) * min(1, (clock.now - started).seconds / cap)))
             }
             let rate = schedule.learningRate(at: scheduleStep)
-            optimizer.update(&model, gradient: gradient, learningRate: rate, threads: options.threads)
+            optimizer.update(&model, gradient: gradient, learningRate: rate, threads: options.threads, gradientScale: clipFactor)
             step += 1
             summary.steps += 1
             summary.tokens += tokens

@@ -136,15 +136,15 @@ enum TrainingBench {
         return 2 * 0x1p-24 * (1 + 2 * s / Double(max(1, labelled.count)))
     }
 
-    /// The trainer's step: loss and gradient over `threads` shards, norm, clip at 1, AdamW. Returns the tokens read.
+    /// The trainer's step: loss and gradient over `threads` shards, norm, clip at 1 (inside AdamW's pass, as the trainer does), AdamW. Returns the tokens read.
     static func step<T: TrainingTask>(_ task: T, _ model: inout T.Model, _ optimizer: inout AdamW, _ examples: [Int], threads: Int, learningRate: Double) throws -> Int {
-        var (loss, gradient, tokens, squares) = try DataParallel.step(task, model: model, examples: examples, threads: threads)
+        let (loss, gradient, tokens, squares) = try DataParallel.step(task, model: model, examples: examples, threads: threads)
         let norm = squares.map { $0.squareRoot() } ?? GradientClipping.globalNorm(gradient, threads: threads)
         guard loss.isFinite, norm.isFinite else {
             throw BenchError.validation("training step: loss \(loss), gradient norm \(norm) not finite")
         }
-        _ = GradientClipping.clip(&gradient, maxNorm: 1, knownNorm: norm, threads: threads)
-        optimizer.update(&model, gradient: gradient, learningRate: learningRate, threads: threads)
+        optimizer.update(&model, gradient: gradient, learningRate: learningRate, threads: threads,
+                         gradientScale: GradientClipping.factor(norm: norm, maxNorm: 1))
         return tokens
     }
 

@@ -11,6 +11,10 @@ let suites: [(name: String, run: () throws -> [Table])] = [
     ("modern", ModernBench.run),
     ("training", TrainingBench.run),
 ]
+/// Suites run only when named (diagnostics, not part of the recorded page).
+let onDemandSuites: [(name: String, run: () throws -> [Table])] = [
+    ("training-gemm", TrainingGEMMBench.run),
+]
 
 /// One line on stderr and exit status 64 (a bad command line) or 1 — the CLI's convention (docs/errors.md).
 func fail(_ message: String, status: Int32 = 64) -> Never {
@@ -37,11 +41,11 @@ func fileOption(_ flag: String, in args: inout [String]) -> String? {
 }
 let markdownPath = fileOption("--markdown", in: &args)
 let recordPath = fileOption("--record", in: &args)
-let unknown = args.filter { a in !suites.contains { $0.name == a } }
+let unknown = args.filter { a in !(suites + onDemandSuites).contains { $0.name == a } }
 guard unknown.isEmpty else {
-    fail("unknown suite or option \(unknown.map { "\"\($0)\"" }.joined(separator: ", ")); suites: \(suites.map(\.name).joined(separator: ", ")); options: --json, --markdown FILE, --record FILE")
+    fail("unknown suite or option \(unknown.map { "\"\($0)\"" }.joined(separator: ", ")); suites: \((suites + onDemandSuites).map(\.name).joined(separator: ", ")); options: --json, --markdown FILE, --record FILE")
 }
-let selected = args.isEmpty ? suites : suites.filter { args.contains($0.name) }
+let selected = args.isEmpty ? suites : (suites + onDemandSuites).filter { args.contains($0.name) }
 print("machine: \(cpuDescription)")
 print("code generation: \(codeGeneration)")
 let openBLASLine = OpenBLAS.shared.map { "\($0.path), kernel set \($0.coreName) (\($0.coreChoice))" } ?? "absent"
