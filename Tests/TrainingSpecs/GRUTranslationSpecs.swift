@@ -70,18 +70,15 @@ struct GRUTranslationSpecs {
         #expect(r.verdict.passed, "\(r.verdict)")
     }
 
-    /// The trainer's data-parallel step (2 threads, uneven shards) of the GRU task, checked as the
-    /// other tasks' are (`DataParallelSpecs.check`).
-    @Test("Parallel step of GRU translation: gradient vs gsl_deriv_central, loss within 2δL of one thread; lossDenominator = labels")
-    func parallelStep() throws {
-        let pairs: [(source: [Int], target: [Int])] = [([3, 4, 5, 2], [3, 5]), ([6, 2], [4, 4, 5]), ([5, 5, 3, 6, 2], [3])]
-        let task = GRUTranslationTask(pairs: pairs, loss: try CrossEntropyLoss(labelSmoothing: 0.1), path: .optimized)
-        let model = try Self.tinyModel(seed: 121)
-        let batch = try Seq2SeqBatch(pairs: pairs, bos: TranslationTokens.bos, eos: TranslationTokens.eos)
+    /// The count the GRU step's mean divides by, as data parallelism weighs shards by it (the
+    /// two-thread step itself: `DataParallelSpecs.moreTasks`, DataParallelTaskSpecs.swift).
+    @Test("lossDenominator = the labels the GRU step's loss divides by (target + <eos> of each pair)")
+    func lossDenominatorIsLabels() throws {
+        let (task, model) = try DataParallelSpecs.gruSetup()
+        let batch = try Seq2SeqBatch(pairs: task.pairs, bos: TranslationTokens.bos, eos: TranslationTokens.eos)
+        #expect(batch.labels.count == task.pairs.reduce(0) { $0 + $1.target.count + 1 })
         #expect(task.lossDenominator(examples: [0, 1, 2]) == batch.labels.count)
         #expect(try model.lossAndGradient(batch, loss: task.loss, path: .optimized).labelled == batch.labels.count)
-        try DataParallelSpecs.check(task, model, δL: lossNoiseBound(logits: try model.logits(batch, path: .optimized), labelledRows: Array(0..<batch.labels.count)),
-                                    name: "GRU translation")
     }
 
     @Test("A small GRU translator overfits the 20 reversed-and-mapped pairs: greedy and beam-3 decoding reproduce every target")

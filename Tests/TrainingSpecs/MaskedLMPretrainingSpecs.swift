@@ -184,14 +184,6 @@ struct MaskedLMPretrainingSpecs {
         }
     }
 
-    @Test("Data parallelism is exact: the 2-thread step's gradient against gsl_deriv_central of the one-thread loss, loss within 2δL (shards weighed by their selected positions)")
-    func dataParallel() throws {
-        let task = try Self.task(path: .optimized, step: 3), model = try Self.tinyModel(seed: 91)
-        let (batch, labels) = try Self.maskedBatch(task)
-        let (z, rows) = try model.logits(batch, labels: labels, path: .optimized)
-        try DataParallelSpecs.check(task, model, δL: lossNoiseBound(logits: z, labelledRows: Array(rows.indices)), name: "masked LM")
-    }
-
     @Test("Trainer: 2 steps, checkpoint, resume for 2 more = 4 steps straight, bitwise (the masks follow the global step); the held-out loss falls")
     func resume() throws {
         let initial = try Self.tinyModel(seed: 95)
