@@ -12,7 +12,8 @@ import TensorCore
 /// exactly). The same result as `multiHeadAttention(q:k:v:heads:kvHeads:mask:alibiSlopes:path:)`
 /// with `mask: .causal(queryOffset:)` on `keys.matrix`, `values.matrix`:
 /// `.naive` is that call; `.optimized` (= `.parallel`, one core) runs one query row through
-/// `CachedAttention` (each K and V row read once, in its stored format, nothing packed) and
+/// `CachedAttention` (every head in one pass over the rows, each K and V row read once, in its
+/// stored format, nothing packed) and
 /// several rows (a prompt) through the fused kernel on the Float rows (a bf16 cache widened first).
 /// A result that overflowed Float is recomputed in Double, as in `multiHeadAttention`.
 /// - Parameters: q [Tq, H·d_h]; keys, values [Tk, H_kv·d_h], rows already checked finite when they
@@ -51,18 +52,16 @@ public func cachedMultiHeadAttention(q: Matrix, keys: CacheRows, values: CacheRo
                                       alibiSlopes: alibiSlopes, path: path, trustedKeyRows: keys.rows)
     }
     KernelRecorder.record(.attention, path)
-    let dk = q.cols / heads, group = heads / kvHeads, scale = 1 / Float(dk).squareRoot()
-    var out = Matrix(rows: q.rows, cols: q.cols)
+    let dk = q.cols / heads, scale = 1 / Float(dk).squareRoot()
+    var out = Matrix(rows: 1, cols: q.cols)
     func run<E: CacheElement>(_ k: UnsafePointer<E>, _ v: UnsafePointer<E>) {
         q.storage.withUnsafeBufferPointer { pq in
             out.storage.withUnsafeMutableBufferPointer { po in
-                for h in 0..<heads {
-                    let g = h / group
-                    CachedAttention.forward(E.self, q: pq.baseAddress! + h * dk, ldq: q.cols, k: k + g * dk, ldk: width, v: v + g * dk, ldv: width,
-                                            out: po.baseAddress! + h * dk, ldo: q.cols, queries: q.rows, keys: keys.rows, dk: dk, dv: dk,
-                                            scale: scale, causalOffset: queryOffset,
-                                            alibi: alibiSlopes.map { (slope: $0[h], queryOffset: queryOffset) })
+                func call(_ slopes: UnsafePointer<Float>?) {
+                    CachedAttention.forward(E.self, q: pq.baseAddress!, k: k, v: v, ld: width, out: po.baseAddress!, heads: heads, kvHeads: kvHeads,
+                                            keys: keys.rows, dk: dk, scale: scale, position: queryOffset, alibi: slopes)
                 }
+                if let alibiSlopes { alibiSlopes.withUnsafeBufferPointer { call($0.baseAddress!) } } else { call(nil) }
             }
         }
     }

@@ -70,149 +70,141 @@ extension SIMD16: CacheLane where Scalar == Float {
     }
 }
 
-/// Attention of a few new queries over a KV cache, one query row and one head at a time — the
+/// Attention of one new query over a KV cache, every head in one pass over the cached rows — the
 /// decoding step's attention. See docs/decoding.md ("bf16 KV cache").
 ///
-///     O_i = Σ_{j < n_i} p_ij · V_j,   p_ij = 2^(s_ij − m_i) / Σ_j 2^(s_ij − m_i),
-///     s_ij = log₂e · (scale · q_i·K_j − slope·|pos_i − j|),   n_i = min(Tk, i + causalOffset + 1)
+///     O_h = Σ_{j < Tk} p_hj · V_j[g],   p_hj = 2^(s_hj − m_h) / Σ_j 2^(s_hj − m_h),   g = ⌊h / (H / H_kv)⌋
+///     s_hj = log₂e · (scale · q_h·K_j[g] − slope_h·(position − j))
 ///
 /// K and V are read in their stored element type (`CacheElement`: Float, or bf16 widened in
-/// registers), each row once per query, the rows 8 positions further asked for ahead of the loads
-/// (`decoderspec_prefetch`); nothing is packed. Identical to `FusedAttention.forward`
-/// on the widened K and V except: no query/key tiling (one query row at a time, the scores of its
-/// n_i keys in a scratch row, then an exact two-pass softmax: the maximum first, then 2^(s − m)
-/// with the same SIMD polynomial); summation order differs. A row whose scores overflowed Float
-/// (a non-finite maximum) is all NaN, so the caller can recompute it (the public API does, in Double).
+/// registers), row by row — each row [H_kv·d_h] is contiguous, so the cache streams from memory in
+/// order, every head's slice of a row used while it is in the core's cache — with the rows 8
+/// positions further asked for ahead of the loads (`decoderspec_prefetch`); nothing is packed.
+/// Identical to `FusedAttention.forward` on the widened K and V, one head at a time, except: no
+/// tiling (the scores of all heads in a scratch block, then an exact two-pass softmax per head:
+/// the maximum first, then 2^(s − m) with the same SIMD polynomial); summation order differs. A
+/// head whose scores overflowed Float (a non-finite maximum) is all NaN, so the caller can
+/// recompute it (the public API does, in Double).
 package enum CachedAttention {
-    /// Raw entry point (preconditions, not errors: the callers validate). q rows [tq, ≥ dk] stride
-    /// ldq; k, v rows [tk, …] strides ldk, ldv; out rows stride ldo; query i sees keys
-    /// j ≤ i + causalOffset; alibi: score −= slope·|queryOffset + i − j|. Specialized for both
-    /// element types (a caller in another module would otherwise run the unspecialized generic code).
+    /// Raw entry point (preconditions, not errors: the callers validate). q [heads·dk]; k, v rows
+    /// [keys, kvHeads·dk] with row stride `ld` (≥ kvHeads·dk); out [heads·dk]; the query is at
+    /// `position` (≥ keys − 1) and sees every key; alibi slopes, one per head, or nil. Specialized
+    /// for both element types (a caller in another module would otherwise run generic code).
     @_specialize(where E == Float)
     @_specialize(where E == UInt16)
     package static func forward<E: CacheElement>(
         _: E.Type, width: GEMVWidth = GEMVWidth.inUse,
-        q: UnsafePointer<Float>, ldq: Int, k: UnsafePointer<E>, ldk: Int, v: UnsafePointer<E>, ldv: Int,
-        out: UnsafeMutablePointer<Float>, ldo: Int, queries tq: Int, keys tk: Int, dk: Int, dv: Int, scale: Float,
-        causalOffset: Int, alibi: (slope: Float, queryOffset: Int)?
+        q: UnsafePointer<Float>, k: UnsafePointer<E>, v: UnsafePointer<E>, ld: Int, out: UnsafeMutablePointer<Float>,
+        heads: Int, kvHeads: Int, keys n: Int, dk: Int, scale: Float, position: Int, alibi: UnsafePointer<Float>?
     ) {
         switch width {
-        case .avx2: forward(E.self, SIMD8<Float>.self, q: q, ldq: ldq, k: k, ldk: ldk, v: v, ldv: ldv, out: out, ldo: ldo, queries: tq,
-                            keys: tk, dk: dk, dv: dv, scale: scale, causalOffset: causalOffset, alibi: alibi)
-        case .avx512: forward(E.self, SIMD16<Float>.self, q: q, ldq: ldq, k: k, ldk: ldk, v: v, ldv: ldv, out: out, ldo: ldo, queries: tq,
-                              keys: tk, dk: dk, dv: dv, scale: scale, causalOffset: causalOffset, alibi: alibi)
+        case .avx2: forward(E.self, SIMD8<Float>.self, q: q, k: k, v: v, ld: ld, out: out, heads: heads, kvHeads: kvHeads, keys: n, dk: dk,
+                            scale: scale, position: position, alibi: alibi)
+        case .avx512: forward(E.self, SIMD16<Float>.self, q: q, k: k, v: v, ld: ld, out: out, heads: heads, kvHeads: kvHeads, keys: n, dk: dk,
+                              scale: scale, position: position, alibi: alibi)
         }
     }
 
     @inline(__always)
     static func forward<E: CacheElement, V: CacheLane>(
         _: E.Type, _: V.Type,
-        q: UnsafePointer<Float>, ldq: Int, k: UnsafePointer<E>, ldk: Int, v: UnsafePointer<E>, ldv: Int,
-        out: UnsafeMutablePointer<Float>, ldo: Int, queries tq: Int, keys tk: Int, dk: Int, dv: Int, scale: Float,
-        causalOffset: Int, alibi: (slope: Float, queryOffset: Int)?
+        q: UnsafePointer<Float>, k: UnsafePointer<E>, v: UnsafePointer<E>, ld: Int, out: UnsafeMutablePointer<Float>,
+        heads: Int, kvHeads: Int, keys n: Int, dk: Int, scale: Float, position: Int, alibi: UnsafePointer<Float>?
     ) {
-        precondition(tq >= 0 && tk >= 0 && dk >= 0 && dv >= 0 && ldq >= dk && ldk >= dk && ldv >= dv && ldo >= dv,
-                     "CachedAttention: sizes must be non-negative and strides cover the rows")
-        if tq == 0 || dv == 0 { return }
-        let lanes = V.scalarCount, block = 2 * lanes
-        let dkv = dk - dk % block, dvv = dv - dv % block
+        precondition(heads > 0 && kvHeads > 0 && heads % kvHeads == 0 && n >= 0 && dk >= 0 && ld >= kvHeads * dk && position >= n - 1,
+                     "CachedAttention: heads, sizes and the row stride must fit")
+        if dk == 0 { return }
+        let lanes = V.scalarCount, block = 2 * lanes, group = heads / kvHeads
+        let dkv = dk - dk % block
         let log2e: Float = 1.442_695_040_888_963_4
         let s2 = scale * log2e
-        // Scratch: q of one row in slot order, scores of one row (padded to a whole vector), O in slot order.
-        let scoreCount = (tk + lanes - 1) / lanes * lanes
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: max(1, dkv + scoreCount + dv))
+        // Scratch: q per head in slot order, scaled; the scores of every head (rows padded to a whole
+        // vector); O per head in slot order; each head's maximum.
+        let padded = (n + lanes - 1) / lanes * lanes
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: heads * (dkv + padded + dk + 1) + 1)
         defer { scratch.deallocate() }
-        let qs = scratch, scores = scratch + dkv, acc = scores + scoreCount
-        for i in 0..<tq {
-            let o = out + i * ldo
-            let n = max(0, min(tk, i + causalOffset + 1))
-            if n == 0 { for c in 0..<dv { o[c] = 0 }; continue }
-            let qi = q + i * ldq
+        let qs = scratch, scores = qs + heads * dkv, acc = scores + heads * padded, maxima = acc + heads * dk
+        for h in 0..<heads {
             var b0 = 0
             while b0 < dkv {
-                for b in 0..<block { qs[b0 + E.slot(b, lanes: lanes)] = qi[b0 + b] * s2 }
+                for b in 0..<block { qs[h * dkv + b0 + E.slot(b, lanes: lanes)] = q[h * dk + b0 + b] * s2 }
                 b0 += block
             }
-            // Scores, base 2: s_j = log₂e·scale·q·K_j (− log₂e·slope·|pos − j|); their maximum.
-            let slope2 = -(alibi?.slope ?? 0) * log2e, position = (alibi?.queryOffset ?? 0) + i
-            var m = -Float.infinity
-            let keyBytes = dk * MemoryLayout<E>.stride, ahead = 8  // rows in flight ahead of the loads
-            for j in 0..<n {
-                let kr = k + j * ldk
-                let pf = UnsafeRawPointer(kr + ahead * ldk)
-                var line = 0
-                while line < keyBytes { decoderspec_prefetch(pf + line); line &+= 64 }
+            maxima[h] = -.infinity
+        }
+        let rowBytes = kvHeads * dk * MemoryLayout<E>.stride, ahead = 8  // rows in flight ahead of the loads
+        // Scores, base 2, row by row: s_hj = log₂e·scale·q_h·K_j[g] (− log₂e·slope_h·(position − j)).
+        for j in 0..<n {
+            let kr = k + j * ld
+            let pf = UnsafeRawPointer(k + (j + ahead) * ld)
+            var line = 0
+            while line < rowBytes { decoderspec_prefetch(pf + line); line &+= 64 }
+            for h in 0..<heads {
+                let kh = kr + (h / group) * dk, qh = qs + h * dkv
                 var a0 = V(), a1 = V()
                 var p = 0
                 while p < dkv {
-                    let (x0, x1): (V, V) = E.loadBlock(kr + p)
-                    a0 = GEMV.fmadd(a0, GEMV.load(qs + p), x0)
-                    a1 = GEMV.fmadd(a1, GEMV.load(qs + p + lanes), x1)
+                    let (x0, x1): (V, V) = E.loadBlock(kh + p)
+                    a0 = GEMV.fmadd(a0, GEMV.load(qh + p), x0)
+                    a1 = GEMV.fmadd(a1, GEMV.load(qh + (p &+ lanes)), x1)
                     p &+= block
                 }
                 var s = (a0 + a1).pairwiseSum
-                while p < dk { s += qi[p] * s2 * E.widen(kr[p]); p &+= 1 }
-                if alibi != nil { s += slope2 * Float(abs(position - j)) }
-                scores[j] = s
-                m = max(m, s)
+                while p < dk { s += q[h * dk + p] * s2 * E.widen(kh[p]); p &+= 1 }
+                if let alibi { s += -alibi[h] * log2e * Float(position - j) }
+                scores[h * padded + j] = s
+                maxima[h] = max(maxima[h], s)
             }
-            if !m.isFinite {  // q·K overflowed Float (±∞) or NaN: mark the row for the caller's recomputation
-                for c in 0..<dv { o[c] = .nan }
-                continue
-            }
-            // p_j = 2^(s_j − m), l = Σ p_j (padding lanes past n are −∞ → 0).
-            for j in n..<((n + lanes - 1) / lanes * lanes) { scores[j] = -.infinity }
+        }
+        // p_hj = 2^(s_hj − m_h), l_h = Σ_j p_hj (padding lanes past n are −∞ → 0); O_h starts at 0.
+        for h in 0..<heads {
+            let row = scores + h * padded, m = maxima[h]
+            for c in 0..<dk { acc[h * dk + c] = 0 }
+            guard m.isFinite else { continue }  // overflowed: marked below
+            for j in n..<padded { row[j] = -.infinity }
             let mv = V(repeating: m)
             var sum = V()
             var j = 0
             while j < n {
-                let e = V.exp2NonPositive(GEMV.load(scores + j) - mv)
-                UnsafeMutableRawPointer(scores + j).storeBytes(of: e, as: V.self)
+                let e = V.exp2NonPositive(GEMV.load(row + j) - mv)
+                UnsafeMutableRawPointer(row + j).storeBytes(of: e, as: V.self)
                 sum += e
                 j &+= lanes
             }
-            let l = sum.pairwiseSum
-            // O = Σ_j p_j V_j, a block of 2N columns at a time (two keys in flight: four accumulators),
-            // the rows `ahead` further asked for.
-            let blockBytes = block * MemoryLayout<E>.stride
+            maxima[h] = sum.pairwiseSum  // from here on: l_h
+        }
+        // O_h += p_hj · V_j[g], row by row (every head's accumulators stay in L1: heads·dk Floats).
+        for j in 0..<n {
+            let vr = v + j * ld
+            let pf = UnsafeRawPointer(v + (j + ahead) * ld)
+            var line = 0
+            while line < rowBytes { decoderspec_prefetch(pf + line); line &+= 64 }
+            for h in 0..<heads {
+                let p = scores[h * padded + j], vh = vr + (h / group) * dk, ah = acc + h * dk
+                let pv = V(repeating: p)
+                var c0 = 0
+                while c0 < dkv {
+                    let (x0, x1): (V, V) = E.loadBlock(vh + c0)
+                    let r0 = UnsafeMutableRawPointer(ah + c0), r1 = UnsafeMutableRawPointer(ah + (c0 &+ lanes))
+                    r0.storeBytes(of: GEMV.fmadd(r0.loadUnaligned(as: V.self), pv, x0), as: V.self)
+                    r1.storeBytes(of: GEMV.fmadd(r1.loadUnaligned(as: V.self), pv, x1), as: V.self)
+                    c0 &+= block
+                }
+                while c0 < dk { ah[c0] += p * E.widen(vh[c0]); c0 &+= 1 }
+            }
+        }
+        // O_h / l_h, back from slot order to column order; NaN for a head whose scores overflowed.
+        for h in 0..<heads {
+            let o = out + h * dk, ah = acc + h * dk
+            guard n > 0 else { for c in 0..<dk { o[c] = 0 }; continue }
+            guard maxima[h].isFinite, maxima[h] > 0 else { for c in 0..<dk { o[c] = .nan }; continue }
+            let inv = 1 / maxima[h]
             var c0 = 0
-            while c0 < dvv {
-                var e0 = V(), e1 = V(), f0 = V(), f1 = V()
-                var j = 0
-                while j + 2 <= n {
-                    let r0 = v + j * ldv + c0, r1 = r0 + ldv
-                    let pf = UnsafeRawPointer(r0 + ahead * ldv)
-                    var line = 0
-                    while line < blockBytes { decoderspec_prefetch(pf + line); decoderspec_prefetch(pf + ldv * MemoryLayout<E>.stride + line); line &+= 64 }
-                    let p0 = V(repeating: scores[j]), p1 = V(repeating: scores[j + 1])
-                    let (x0, x1): (V, V) = E.loadBlock(r0)
-                    let (y0, y1): (V, V) = E.loadBlock(r1)
-                    e0 = GEMV.fmadd(e0, p0, x0); e1 = GEMV.fmadd(e1, p0, x1)
-                    f0 = GEMV.fmadd(f0, p1, y0); f1 = GEMV.fmadd(f1, p1, y1)
-                    j &+= 2
-                }
-                if j < n {
-                    let p0 = V(repeating: scores[j])
-                    let (x0, x1): (V, V) = E.loadBlock(v + j * ldv + c0)
-                    e0 = GEMV.fmadd(e0, p0, x0); e1 = GEMV.fmadd(e1, p0, x1)
-                }
-                UnsafeMutableRawPointer(acc + c0).storeBytes(of: e0 + f0, as: V.self)
-                UnsafeMutableRawPointer(acc + c0 + lanes).storeBytes(of: e1 + f1, as: V.self)
-                c0 &+= block
-            }
-            for c in dvv..<dv {
-                var s: Float = 0
-                for j in 0..<n { s += scores[j] * E.widen(v[j * ldv + c]) }
-                acc[c] = s
-            }
-            // O / l, back from slot order to column order.
-            let inv = 1 / l
-            c0 = 0
-            while c0 < dvv {
-                for b in 0..<block { o[c0 + b] = acc[c0 + E.slot(b, lanes: lanes)] * inv }
+            while c0 < dkv {
+                for b in 0..<block { o[c0 + b] = ah[c0 + E.slot(b, lanes: lanes)] * inv }
                 c0 += block
             }
-            for c in dvv..<dv { o[c] = acc[c] * inv }
+            for c in dkv..<dk { o[c] = ah[c] * inv }
         }
     }
 }

@@ -66,19 +66,19 @@ struct BF16KVCacheSpecs {
         return (out, bound)
     }
 
-    /// The kernel directly at a given vector width, one head at a time (the public entry point runs the build's width).
+    /// The kernel directly at a given vector width (the public entry point runs the build's width).
     static func kernel(q: [Float], keys: CacheRows, values: CacheRows, heads: Int, kvHeads: Int, position: Int, slopes: [Float]?,
                        width: GEMVWidth) -> [Float] {
-        let dh = q.count / heads, group = heads / kvHeads, kw = keys.cols
+        let dh = q.count / heads
         var out = [Float](repeating: 0, count: q.count)
+        let s = slopes ?? []
         func run<E: CacheElement>(_ k: UnsafePointer<E>, _ v: UnsafePointer<E>) {
             q.withUnsafeBufferPointer { pq in
                 out.withUnsafeMutableBufferPointer { po in
-                    for h in 0..<heads {
-                        CachedAttention.forward(E.self, width: width, q: pq.baseAddress! + h * dh, ldq: q.count, k: k + (h / group) * dh, ldk: kw,
-                                                v: v + (h / group) * dh, ldv: kw, out: po.baseAddress! + h * dh, ldo: q.count, queries: 1,
-                                                keys: position + 1, dk: dh, dv: dh, scale: 1 / Float(dh).squareRoot(), causalOffset: position,
-                                                alibi: slopes.map { (slope: $0[h], queryOffset: position) })
+                    s.withUnsafeBufferPointer { ps in
+                        CachedAttention.forward(E.self, width: width, q: pq.baseAddress!, k: k, v: v, ld: keys.cols, out: po.baseAddress!,
+                                                heads: heads, kvHeads: kvHeads, keys: position + 1, dk: dh, scale: 1 / Float(dh).squareRoot(),
+                                                position: position, alibi: slopes == nil ? nil : ps.baseAddress!)
                     }
                 }
             }
