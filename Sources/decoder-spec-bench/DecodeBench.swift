@@ -3,8 +3,9 @@ import Foundation
 
 /// Decode speed of a GPT-2-small-shaped model (124M parameters, seeded random weights, no
 /// download): tokens/s with and without the KV cache at several context lengths, both backends,
-/// and the weight-only bf16 path beside the Float one, against the memory-bandwidth bound (every
-/// weight byte is read once per cached token, from DRAM when the weights do not fit the L3).
+/// the weight-only bf16 path and bf16 weights with a bf16 KV cache beside the Float one, each against
+/// its memory-bandwidth bound (every weight byte and the cache's K and V read once per cached token,
+/// from DRAM when they do not fit the L3; `DecoderOnlyModel.bytesPerToken(context:)`).
 enum DecodeBench {
     /// The probe's buffer: 1 GiB, four times the largest L3 of the machines this runs on (260 MB),
     /// so every pass reads from DRAM (the earlier 256 MB probe fitted the L3 and overstated nothing
