@@ -27,7 +27,8 @@ let package = Package(
 
         // The library, in the order of the data flow.
         .target(name: "TensorCore", exclude: readme),
-        .target(name: "Kernels", dependencies: ["TensorCore"], exclude: readme),
+        .target(name: "CPrefetch", exclude: readme),
+        .target(name: "Kernels", dependencies: ["TensorCore", "CPrefetch"], exclude: readme),
         .target(name: "Embedding", dependencies: ["TensorCore", "Kernels"], exclude: readme),
         .target(name: "PositionalEncoding", dependencies: ["TensorCore", "Kernels"], exclude: readme),
         .target(name: "Masking", dependencies: ["TensorCore"], exclude: readme),

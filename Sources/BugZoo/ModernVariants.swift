@@ -124,8 +124,7 @@ extension BugCatalogue {
             return try chunks.map { x in
                 let offset = cache.length
                 let q = try layer.rotated(layer.query(x), from: 0)
-                try cache.keys.appendRows(try layer.rotated(layer.key(x), from: 0))
-                try cache.values.appendRows(try layer.value(x))
+                try cache.append(keys: try layer.rotated(layer.key(x), from: 0), values: try layer.value(x))
                 return try layer.output(layer.attend(queries: q, keys: cache.keys, values: cache.values, mask: .causal(queryOffset: offset)))
             }
         }), correct: .cachedAttention(correctCachedAttention))])

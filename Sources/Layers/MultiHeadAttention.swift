@@ -161,16 +161,20 @@ public struct MultiHeadAttention: Sendable, Equatable {
     /// - Throws: as `callAsFunction(_:mask:path:)`; `.shapeMismatch` when the cache's width is not kvHeads·d_head.
     public func callAsFunction(_ x: Matrix, cache: inout LayerKVCache, path: KernelPath = .optimized) throws -> Matrix {
         try checkInput(x, "query input")
-        guard cache.keys.cols == keyValueWidth, cache.values.cols == keyValueWidth else {
+        guard cache.keyRows.cols == keyValueWidth, cache.valueRows.cols == keyValueWidth else {
             throw DecoderSpecError.shapeMismatch(operation: "MultiHeadAttention KV cache", expected: "rows of width kvHeads·d_head = \(keyValueWidth)",
-                                                 actual: "K \(cache.keys.shape), V \(cache.values.shape)")
+                                                 actual: "K [\(cache.length), \(cache.keyRows.cols)], V [\(cache.length), \(cache.valueRows.cols)]")
         }
         let offset = cache.length
         let q = try rotated(query(x, path: path), from: offset, path: path)
-        try cache.keys.appendRows(try rotated(key(x, path: path), from: offset, path: path))
-        try cache.values.appendRows(try value(x, path: path))
-        let mixed = try attend(queries: q, keys: cache.keys, values: cache.values, mask: .causal(queryOffset: offset),
-                               path: path, trustedKeyRows: offset)
+        try cache.append(keys: try rotated(key(x, path: path), from: offset, path: path), values: try value(x, path: path))
+        let mixed: Matrix
+        do {
+            mixed = try attend(queries: q, cache: cache, queryOffset: offset, path: path)
+        } catch {
+            cache.truncate(to: offset)
+            throw error
+        }
         return try output(mixed, path: path)
     }
 
@@ -205,6 +209,18 @@ public struct MultiHeadAttention: Sendable, Equatable {
         return try multiHeadAttention(q: queries, k: keys, v: values, heads: heads, kvHeads: kvHeads, mask: mask,
                                       alibiSlopes: positions == .alibi ? try ALiBi.slopes(heads: heads) : nil, path: path,
                                       trustedKeyRows: trustedKeyRows)
+    }
+
+    /// The heads of new queries [Tq, d_model] (projected, rotated) over a self-attention cache that
+    /// already holds their keys and values: `cachedMultiHeadAttention` on the cache's stored rows
+    /// (Float or bf16), query i at position queryOffset + i; with ALiBi the bias is measured from it.
+    public func attend(queries: Matrix, cache: LayerKVCache, queryOffset: Int, path: KernelPath = .optimized) throws -> Matrix {
+        guard queries.cols == modelWidth else {
+            throw DecoderSpecError.shapeMismatch(operation: "MultiHeadAttention.attend", expected: "projected queries [T, \(modelWidth)]", actual: "\(queries.shape)")
+        }
+        return try cachedMultiHeadAttention(q: queries, keys: cache.keyRows, values: cache.valueRows, heads: heads, kvHeads: kvHeads,
+                                            queryOffset: queryOffset, alibiSlopes: positions == .alibi ? try ALiBi.slopes(heads: heads) : nil,
+                                            path: path)
     }
 
     /// The attention weights softmax(Q_h K_hᵀ/√d_head + M) of every head (with its RoPE rotation or

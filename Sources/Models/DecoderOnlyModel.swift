@@ -20,6 +20,9 @@ public struct DecoderOnlyModel: AutoregressiveModel, Sendable {
     public var finalNorm: LayerNorm
     /// Which kernels every forward pass of this model runs on.
     public var path: KernelPath
+    /// How `makeCache()` stores the keys and values of a cached decoding step: Float, or bf16
+    /// (rounded when written; docs/decoding.md, "bf16 KV cache"). `storingKVCache(as:)` sets it.
+    public var kvFormat: KVFormat = .fp32
 
     public var vocabularySize: Int { config.vocabularySize }
     public var contextLength: Int { config.contextLength }
@@ -103,7 +106,9 @@ public struct DecoderOnlyModel: AutoregressiveModel, Sendable {
         }
         var config = config
         config.contextLength = n
-        return try DecoderOnlyModel(config: config, tokenEmbedding: tokenEmbedding, positions: nil, layers: layers, finalNorm: finalNorm, path: path)
+        var m = try DecoderOnlyModel(config: config, tokenEmbedding: tokenEmbedding, positions: nil, layers: layers, finalNorm: finalNorm, path: path)
+        m.kvFormat = kvFormat
+        return m
     }
 
     /// E[ids] plus the absolute positions `first ..< first + T` for the learned and sinusoidal
@@ -161,7 +166,17 @@ public struct DecoderOnlyModel: AutoregressiveModel, Sendable {
         try head(hiddenStates(ids))
     }
 
-    public func makeCache() -> KVCache { KVCache(layers: config.layers, width: config.modelWidth) }
+    /// An empty cache for `logits(appending:to:)`, storing its rows in `kvFormat`.
+    public func makeCache() -> KVCache { KVCache(layers: config.layers, width: config.modelWidth, format: kvFormat) }
+
+    /// This model with its decoding caches stored in `format` (`kvFormat`); the weights are unchanged.
+    ///
+    ///     bf16: K̂_j = bf16(K_j), V̂_j = bf16(V_j) when position j is appended; attention reads them widened
+    public func storingKVCache(as format: KVFormat) -> DecoderOnlyModel {
+        var m = self
+        m.kvFormat = format
+        return m
+    }
 
     /// Reads `tokens` at positions cache.length …, appends their K/V to every layer's cache, and
     /// returns the logits of the last one. Only the new rows are computed.
@@ -216,6 +231,16 @@ public struct DecoderOnlyModel: AutoregressiveModel, Sendable {
         return n
     }
 
+    /// Bytes one cached decoding step at `context` positions (the cache holding `context − 1`
+    /// before it) reads and writes at least: the weights (`bytesReadPerToken`), the cache's keys and
+    /// values read once by attention (2 · layers · context · d, in `kvFormat`'s element size) and the
+    /// new position's written (2 · layers · d). Activations (a few vectors of d and d_ff Floats) are
+    /// left out: they stay in the caches of the core.
+    public func bytesPerToken(context: Int) -> Int {
+        let kv = kvFormat.bytesPerElement * 2 * config.layers * config.modelWidth
+        return bytesReadPerToken + kv * context + kv
+    }
+
     /// Parameters, with the tied head counted once.
     public var parameterCount: Int {
         var n = tokenEmbedding.weight.storage.count + (positions?.weight.storage.count ?? 0) + 2 * config.modelWidth
@@ -234,9 +259,9 @@ extension KVCache {
     /// - Throws: `.shapeMismatch` when this cache was made by a model of another depth or width
     ///   (use the model's own `makeCache()`).
     func check(layers: Int, width: Int) throws {
-        guard self.layers.count == layers, self.layers.allSatisfy({ $0.keys.cols == width && $0.values.cols == width }) else {
+        guard self.layers.count == layers, self.layers.allSatisfy({ $0.keyRows.cols == width && $0.valueRows.cols == width }) else {
             throw DecoderSpecError.shapeMismatch(operation: "KV cache", expected: "\(layers) layers of width \(width) (the model's makeCache())",
-                                                 actual: "\(self.layers.count) layers of width \(self.layers.first.map { String($0.keys.cols) } ?? "–")")
+                                                 actual: "\(self.layers.count) layers of width \(self.layers.first.map { String($0.keyRows.cols) } ?? "–")")
         }
     }
 }

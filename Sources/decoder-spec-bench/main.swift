@@ -8,6 +8,7 @@ let suites: [(name: String, run: () throws -> [Table])] = [
     ("pe", peSuite),
     ("attention", AttentionBench.run),
     ("decode", DecodeBench.run),
+    ("decode-profile", DecodeProfile.run),
     ("modern", ModernBench.run),
     ("training", TrainingBench.run),
 ]

@@ -9,6 +9,7 @@ struct FinetuneCommand: ParsableCommand {
 
 extension KernelPath: ExpressibleByArgument {}
 extension WeightFormat: ExpressibleByArgument {}
+extension KVFormat: ExpressibleByArgument {}
 extension PositionEncodingScheme: ExpressibleByArgument {}
 
 /// `decoder-spec finetune ner`: token classification on CoNLL-2003 with a BERT-style encoder.

@@ -45,12 +45,17 @@ struct GenerateCommand: ParsableCommand {
             help: ArgumentHelp("How the weight matrices are stored for decoding: fp32 | bf16.",
                                discussion: "bf16: every Linear weight and the tied embedding/head rounded once to bfloat16 (nearest, ties to even; activations and sums stay Float), half the bytes a cached step reads (docs/decoding.md)."))
     var weights: WeightFormat = .fp32
+    @Option(name: .customLong("kv"),
+            help: ArgumentHelp("How the KV cache stores keys and values: fp32 | bf16.",
+                               discussion: "bf16: each key and value rounded once to bfloat16 when it is written (attention reads them widened; sums stay Float): half the bytes of the cache a step reads, which grows with the context. Independent of --weights, so each rounding can be tried alone; both bf16 is the fastest decode (docs/decoding.md)."))
+    var kv: KVFormat = .fp32
     @Flag(name: .customLong("print-ids"), help: "Print only the generated ids, one line.") var printIds = false
 
     /// Option values out of their domain are command-line errors (exit 64), checked before the model is built.
     func validate() throws {
         guard (ids == nil) != (prompt == nil) else { throw ValidationError("give exactly one of --ids and --prompt") }
         try requirePositive(["--max-new": maxNew, "--beams": beams])
+        if kv == .bf16 && noCache { throw ValidationError("--kv bf16 stores the KV cache in bf16, and --no-cache has no cache: drop one of them") }
         do {
             try SamplingConfig(temperature: temperature, topK: topK, topP: topP).validate()
         } catch let error as DecoderSpecError {
@@ -77,11 +82,12 @@ struct GenerateCommand: ParsableCommand {
         if let prompt {
             var lm = try LanguageModel.load(directory: URL(fileURLWithPath: model), path: path)
             if weights == .bf16 { lm.model = lm.model.roundingWeightsToBF16() }
+            lm.model = lm.model.storingKVCache(as: kv)
             print(try lm.generate(prompt, maxNewTokens: maxNew, strategy: chosen))
             return
         }
         let loaded = try loadDecoderOnly(model, seed: seed, path: path)
-        let lm = weights == .bf16 ? loaded.roundingWeightsToBF16() : loaded
+        let lm = (weights == .bf16 ? loaded.roundingWeightsToBF16() : loaded).storingKVCache(as: kv)
         let prompt = try parseIds(ids!)
         let stops = Set(try stop.map(parseIds) ?? [])
         let clock = ContinuousClock()
@@ -96,7 +102,7 @@ struct GenerateCommand: ParsableCommand {
             return
         }
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-        print("model: \(lm.config.layers) layers, d \(lm.config.modelWidth), \(lm.config.heads) heads, V \(lm.config.vocabularySize); path \(path.rawValue); weights \(weights.rawValue); cache \(noCache ? "off" : "on")")
+        print("model: \(lm.config.layers) layers, d \(lm.config.modelWidth), \(lm.config.heads) heads, V \(lm.config.vocabularySize); path \(path.rawValue); weights \(weights.rawValue); cache \(noCache ? "off" : "on, \(kv.rawValue)")")
         print("prompt ids:    \(prompt.map(String.init).joined(separator: ","))")
         print("generated ids: \(g.tokens.map(String.init).joined(separator: ","))")
         print(String(format: "finish: %@; log p = %.4f; %d tokens in %.3f s (%.1f tokens/s; the time includes reading the prompt)",

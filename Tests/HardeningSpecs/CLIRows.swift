@@ -79,6 +79,8 @@ enum CLIRows {
         CLIRow(["generate", "--model", "tiny", "--ids", "1", "--strategy", "nucleus"], 64, "decoder-spec generate", naming: ["nucleus"]),
         CLIRow(["generate", "--model", "tiny", "--ids", "1", "--backend", "gpu"], 64, "decoder-spec generate", naming: ["gpu"]),
         CLIRow(["generate", "--model", "tiny", "--ids", "1", "--weights", "int4"], 64, "decoder-spec generate", naming: ["int4", "--weights"]),
+        CLIRow(["generate", "--model", "tiny", "--ids", "1", "--kv", "int8"], 64, "decoder-spec generate", naming: ["int8", "--kv"]),
+        CLIRow(["generate", "--model", "tiny", "--ids", "1", "--kv", "bf16", "--no-cache"], 64, "decoder-spec generate", naming: ["--kv bf16", "--no-cache"]),
         CLIRow(["generate", "--model", "tiny", "--ids", "1,x"], 64, "decoder-spec generate", naming: ["\"x\""]),
         CLIRow(["generate", "--model", "tiny", "--ids", "1", "--stop", "a"], 64, "decoder-spec generate", naming: ["\"a\""]),
         CLIRow(["bleu", "--hyp", "{dir}/hyp2.txt"], 64, "decoder-spec bleu", naming: ["--ref"]),
