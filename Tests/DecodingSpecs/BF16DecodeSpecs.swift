@@ -133,23 +133,24 @@ struct BF16DecodeSpecs {
             let a = try Generator.generate(fp, prompt: ids, strategy: .greedy, config: GenerationConfig(maxNewTokens: n))
             let b = try Generator.generate(bf, prompt: ids, strategy: .greedy, config: GenerationConfig(maxNewTokens: n))
             #expect(a.tokens.count == n && b.tokens.count == n)
-            let diverge = a.tokens.indices.first { a.tokens[$0] != b.tokens[$0] }
             // The whole model's logits at the prompt's last position, measured.
             let la = try fp.logits(forSequence: ids), lb = try bf.logits(forSequence: ids)
             let d = zip(la, lb).map { abs(Double($0) - Double($1)) }.max()!
             maxLogitDiff = max(maxLogitDiff, d)
             let spread = (la.max()! - la.min()!)
-            var line = "bf16 greedy \"\(prompt)\": \(n) tokens; max |Δlogit| at the prompt's end \(String(format: "%.2e", d)) (logit range \(String(format: "%.1f", spread))); "
-            if let i = diverge {
-                let sorted = try fp.logits(forSequence: ids + Array(a.tokens[..<i])).sorted(by: >)
-                line += "first divergence at new token \(i + 1), where the Float top-2 margin is \(String(format: "%.2e", sorted[0] - sorted[1]))"
-            } else {
-                line += "identical tokens"
-            }
-            print(line)
+            print("bf16 greedy \"\(prompt)\": \(n) tokens; max |Δlogit| at the prompt's end \(String(format: "%.2e", d)) (logit range \(String(format: "%.1f", spread))); "
+                  + (try Self.divergence(fp, prompt: ids, a.tokens, b.tokens)))
             print("  fp32: \(try model.tokenizer.decode(ids + a.tokens))")
             print("  bf16: \(try model.tokenizer.decode(ids + b.tokens))")
         }
         #expect(maxLogitDiff > 0, "bf16 rounding changed no logit: the bf16 path was not taken")
+    }
+
+    /// "identical tokens", or where greedy continuation `b` first leaves the Float model's `a` and the
+    /// Float top-2 margin at that position (the bf16 weights' and the bf16 cache's reports).
+    static func divergence(_ fp: DecoderOnlyModel, prompt ids: [Int], _ a: [Int], _ b: [Int]) throws -> String {
+        guard let i = a.indices.first(where: { a[$0] != b[$0] }) else { return "identical tokens" }
+        let sorted = try fp.logits(forSequence: ids + Array(a[..<i])).sorted(by: >)
+        return "first divergence at new token \(i + 1), where the Float top-2 margin is \(String(format: "%.2e", sorted[0] - sorted[1]))"
     }
 }

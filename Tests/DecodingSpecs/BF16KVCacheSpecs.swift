@@ -194,15 +194,8 @@ struct BF16KVCacheSpecs {
                 let d = zip(la, lb).map { abs(Double($0) - Double($1)) }.max()!
                 #expect(cb.bytes * 2 == ca.bytes)
                 moved = max(moved, d)
-                let diverge = a.tokens.indices.first { a.tokens[$0] != b.tokens[$0] }
-                var line = "bf16 KV (\(name)) greedy \"\(prompt)\": \(n) tokens; max |Δlogit| after the prompt \(String(format: "%.2e", d)); "
-                if let i = diverge {
-                    let sorted = try fp.logits(forSequence: ids + Array(a.tokens[..<i])).sorted(by: >)
-                    line += "first divergence at new token \(i + 1), where the Float top-2 margin is \(String(format: "%.2e", sorted[0] - sorted[1]))"
-                } else {
-                    line += "identical tokens"
-                }
-                print(line)
+                print("bf16 KV (\(name)) greedy \"\(prompt)\": \(n) tokens; max |Δlogit| after the prompt \(String(format: "%.2e", d)); "
+                      + (try BF16DecodeSpecs.divergence(fp, prompt: ids, a.tokens, b.tokens)))
             }
         }
         #expect(moved > 0, "the bf16 cache changed no logit: it was not used")
