@@ -1,4 +1,5 @@
 import Foundation
+import IO
 import TensorCore
 
 /// The trainer's progress as JSON Lines, one object per progress line, so that loss curves can be
@@ -61,8 +62,11 @@ public enum TrainingLog {
     /// The entries of a log, the last one of each step, in step order. A last line cut short by a
     /// kill is ignored; any other malformed line is a `.malformedFile` error naming it.
     public static func read(contentsOf url: URL) throws -> [Entry] {
-        guard let text = try? String(contentsOf: url, encoding: .utf8) else {
+        guard let bytes = try? FileBytes.read(url) else {
             throw DecoderSpecError.missingFile(path: url.path, hint: "A training run with --checkpoint (or TrainingOptions.log) writes it.")
+        }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw DecoderSpecError.malformedFile(path: url.path, location: "the whole file", reason: "not UTF-8 text (a training log is JSON Lines)")
         }
         let lines = text.split(separator: "\n", omittingEmptySubsequences: true)
         var byStep: [Int: Entry] = [:]

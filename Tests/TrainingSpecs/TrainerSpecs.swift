@@ -208,6 +208,15 @@ struct TrainerSpecs {
         #expect(throws: DecoderSpecError.malformedFile(path: o.log!.path, location: "line 1", reason: "not a training-log entry")) {
             try TrainingLog.read(contentsOf: o.log!)
         }
+        // Bytes that are not UTF-8 (a Latin-1 "é") are a malformed file, not a missing one.
+        try (Data(text.utf8) + [0xE9, 0x0A]).write(to: o.log!)
+        #expect(throws: DecoderSpecError.malformedFile(path: o.log!.path, location: "the whole file", reason: "not UTF-8 text (a training log is JSON Lines)")) {
+            try TrainingLog.read(contentsOf: o.log!)
+        }
+        try FileManager.default.removeItem(at: o.log!)
+        #expect(throws: DecoderSpecError.missingFile(path: o.log!.path, hint: "A training run with --checkpoint (or TrainingOptions.log) writes it.")) {
+            try TrainingLog.read(contentsOf: o.log!)
+        }
     }
 
     /// Script 0.50, 0.60, 0.55, 0.58, 0.70 at steps 2, 4, 6, 8, 10 with patience 2: the best is 0.60
