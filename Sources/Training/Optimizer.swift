@@ -154,27 +154,16 @@ public struct AdamW: Sendable {
         let scale = V(repeating: k.gradientScale)
         var i = r.lowerBound
         let end = r.upperBound
-        if let f = k.decayFactor {
-            let decay = V(repeating: f)
-            while i + 16 <= end {
-                let g = load(pg + i) * scale
-                let m = b1 * load(pm + i) + c1 * g
-                let v = b2 * load(pv + i) + c2 * g * g
-                store(m, pm + i)
-                store(v, pv + i)
-                store(load(pt + i) * decay - stepSize * m / (v.squareRoot() * invSqrtC2 + eps), pt + i)
-                i += 16
-            }
-        } else {
-            while i + 16 <= end {
-                let g = load(pg + i) * scale
-                let m = b1 * load(pm + i) + c1 * g
-                let v = b2 * load(pv + i) + c2 * g * g
-                store(m, pm + i)
-                store(v, pv + i)
-                store(load(pt + i) - stepSize * m / (v.squareRoot() * invSqrtC2 + eps), pt + i)
-                i += 16
-            }
+        // Without weight decay the factor is 1: θ·1 = θ exactly, so one loop serves both.
+        let decay = V(repeating: k.decayFactor ?? 1)
+        while i + 16 <= end {
+            let g = load(pg + i) * scale
+            let m = b1 * load(pm + i) + c1 * g
+            let v = b2 * load(pv + i) + c2 * g * g
+            store(m, pm + i)
+            store(v, pv + i)
+            store(load(pt + i) * decay - stepSize * m / (v.squareRoot() * invSqrtC2 + eps), pt + i)
+            i += 16
         }
         naiveRange(i..<end, pg, pm, pv, pt, k)
     }
