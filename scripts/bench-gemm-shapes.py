@@ -3,7 +3,7 @@
 to .build-release/training-gemm-shapes.json) on torch.mm and numpy (OpenBLAS), one thread, the same
 strides; prints ms per step per category. Run with the peers' venv (make peer-venv):
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 .venv-peers/bin/python scripts/bench-gemm-shapes.py"""
-import json, sys, time, collections
+import collections, importlib.util, json, os, sys
 import numpy as np
 import torch
 
@@ -13,18 +13,14 @@ steps = int(sys.argv[2]) if len(sys.argv) > 2 else 4  # the suite records the tr
 entries = json.load(open(path))
 
 
-def median_seconds(body, runs=5, min_seconds=0.004):
-    body()
-    t0 = time.perf_counter(); body(); once = time.perf_counter() - t0
-    reps = max(1, int(min_seconds / max(once, 1e-9)) + 1)
-    samples = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            body()
-        samples.append((time.perf_counter() - t0) / reps)
-    samples.sort()
-    return samples[len(samples) // 2]
+# The peers' timer (scripts/bench-peers.py: warm-up, repetitions to ≥ min_seconds, the median).
+_peers_spec = importlib.util.spec_from_file_location("bench_peers", os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench-peers.py"))
+_peers = importlib.util.module_from_spec(_peers_spec)
+_peers_spec.loader.exec_module(_peers)
+
+
+def median_seconds(body):
+    return _peers.median_seconds(body, runs=5, min_seconds=0.004)
 
 
 totals = collections.defaultdict(lambda: [0, 0.0, 0.0, 0.0])
