@@ -80,48 +80,54 @@ public enum NER {
         }
     }
 
-    /// Predicted IOB2 tags per sentence: argmax of the logits at each word's first sub-token.
-    public static func predict(_ model: TokenClassifier, _ examples: [NERExample], path: KernelPath, batchSize: Int = 32) throws -> [[String]] {
+    /// Predicted IOB2 tags per sentence: argmax of the logits at each word's first sub-token (with a
+    /// CRF, Viterbi over those logits). The sentences are packed `batchSize` at a time; with `threads`
+    /// > 1 the batches are computed concurrently (`DataParallel.map`), each on `path`'s kernels, and the
+    /// result is the one-thread result, bit for bit (each batch's logits depend on that batch alone).
+    public static func predict(_ model: TokenClassifier, _ examples: [NERExample], path: KernelPath, batchSize: Int = 32,
+                               threads: Int = 1) throws -> [[String]] {
+        let starts = Array(stride(from: 0, to: examples.count, by: batchSize))
+        let batches = try DataParallel.map(starts.count, threads: threads) { b in
+            try predict(model, examples[starts[b]..<min(examples.count, starts[b] + batchSize)], path: path)
+        }
+        return batches.flatMap { $0 }
+    }
+
+    /// One packed batch's predicted tags.
+    private static func predict(_ model: TokenClassifier, _ chunk: ArraySlice<NERExample>, path: KernelPath) throws -> [[String]] {
+        let z = try model.logits(try PackedBatch(chunk.map(\.ids)), path: path)
         var out: [[String]] = []
-        out.reserveCapacity(examples.count)
-        var start = 0
-        while start < examples.count {
-            let chunk = Array(examples[start..<min(examples.count, start + batchSize)])
-            let batch = try PackedBatch(chunk.map(\.ids))
-            let z = try model.logits(batch, path: path)
-            var offset = 0
-            for ex in chunk {
-                if let crf = model.crf {
-                    // Viterbi over the words' first sub-tokens; truncated words are O.
-                    let rows = ex.firstPiece.compactMap { $0 }
-                    var tags = [String](repeating: "O", count: ex.words.count)
-                    if !rows.isEmpty {
-                        var emissions = Matrix(rows: rows.count, cols: z.cols)
-                        for (i, r) in rows.enumerated() { for c in 0..<z.cols { emissions[i, c] = z[offset + r, c] } }
-                        let path = try crf.viterbi(emissions)
-                        var k = 0
-                        for (w, row) in ex.firstPiece.enumerated() where row != nil { tags[w] = model.labels[path[k]]; k += 1 }
-                    }
-                    out.append(tags)
-                    offset += ex.ids.count
-                    continue
-                }
+        var offset = 0
+        for ex in chunk {
+            defer { offset += ex.ids.count }
+            guard let crf = model.crf else {
                 out.append(ex.firstPiece.map { row -> String in
                     guard let row else { return "O" }
                     var best = 0
                     for c in 1..<z.cols where z[offset + row, c] > z[offset + row, best] { best = c }
                     return model.labels[best]
                 })
-                offset += ex.ids.count
+                continue
             }
-            start += batchSize
+            // Viterbi over the words' first sub-tokens; truncated words are O.
+            let rows = ex.firstPiece.compactMap { $0 }
+            var tags = [String](repeating: "O", count: ex.words.count)
+            if !rows.isEmpty {
+                var emissions = Matrix(rows: rows.count, cols: z.cols)
+                for (i, r) in rows.enumerated() { for c in 0..<z.cols { emissions[i, c] = z[offset + r, c] } }
+                let path = try crf.viterbi(emissions)
+                var k = 0
+                for (w, row) in ex.firstPiece.enumerated() where row != nil { tags[w] = model.labels[path[k]]; k += 1 }
+            }
+            out.append(tags)
         }
         return out
     }
 
     /// Entity-level P/R/F1 (conlleval semantics) and, separately, token accuracy.
-    public static func evaluate(_ model: TokenClassifier, _ examples: [NERExample], path: KernelPath) throws -> (report: NERReport, predicted: [[String]]) {
-        let predicted = try predict(model, examples, path: path)
+    public static func evaluate(_ model: TokenClassifier, _ examples: [NERExample], path: KernelPath,
+                                threads: Int = 1) throws -> (report: NERReport, predicted: [[String]]) {
+        let predicted = try predict(model, examples, path: path, threads: threads)
         return (try Conlleval.evaluate(gold: examples.map(\.gold), predicted: predicted), predicted)
     }
 }
@@ -134,9 +140,13 @@ public struct NERTask: TrainingTask {
     public var loss: CrossEntropyLoss
     public var path: KernelPath
     public var freezeEncoder: Bool
+    /// Threads for `validate`'s batches (`NER.predict`); the training step's are `TrainingOptions.threads`.
+    public var evaluationThreads: Int
 
-    public init(examples: [NERExample], evaluation: [NERExample] = [], loss: CrossEntropyLoss, path: KernelPath, freezeEncoder: Bool = false) {
+    public init(examples: [NERExample], evaluation: [NERExample] = [], loss: CrossEntropyLoss, path: KernelPath, freezeEncoder: Bool = false,
+                evaluationThreads: Int = 1) {
         (self.examples, self.evaluation, self.loss, self.path, self.freezeEncoder) = (examples, evaluation, loss, path, freezeEncoder)
+        self.evaluationThreads = evaluationThreads
     }
 
     public var exampleCount: Int { examples.count }
@@ -152,7 +162,7 @@ public struct NERTask: TrainingTask {
     /// Entity F1 on the evaluation set (higher is better); nil when there is none.
     public func validate(_ model: TokenClassifier) throws -> Validation? {
         guard !evaluation.isEmpty else { return nil }
-        let (report, _) = try NER.evaluate(model, evaluation, path: path)
+        let (report, _) = try NER.evaluate(model, evaluation, path: path, threads: evaluationThreads)
         return Validation(metric: "valid entity F1", value: report.f1, higherIsBetter: true,
                           detail: String(format: "P %.4f R %.4f, token accuracy %.4f", report.precision, report.recall, report.tokenAccuracy))
     }

@@ -62,7 +62,7 @@ struct FinetuneNERCommand: ParsableCommand {
         let path = backend ?? gemm ?? .parallel
         // Training on more than one thread splits the batch (DataParallel); products split over the
         // cores inside each shard only add fork/joins (measured: +15 % CPU), so by default the shards
-        // run the single-threaded kernels, and the evaluation the parallel ones.
+        // run the single-threaded kernels; so do the evaluation's batches, computed concurrently.
         let trainingPath = backend ?? gemm ?? (loop.threads > 1 ? .optimized : .parallel)
         let clock = ContinuousClock()
         let encoder = try EncoderModel.load(directory: modelURL, path: path)
@@ -93,7 +93,7 @@ struct FinetuneNERCommand: ParsableCommand {
         var classifier = try TokenClassifier(encoder: encoder, labels: labels, seed: seed)
         if crf { classifier.crf = try LinearChainCRF(tagCount: labels.count) }
         let task = NERTask(examples: trainExamples, evaluation: validExamples, loss: try CrossEntropyLoss(labelSmoothing: labelSmoothing),
-                           path: trainingPath, freezeEncoder: freezeEncoder)
+                           path: trainingPath, freezeEncoder: freezeEncoder, evaluationThreads: loop.threads)
         var options = TrainingOptions()
         options.epochs = epochs
         options.batchSize = batch
@@ -105,7 +105,7 @@ struct FinetuneNERCommand: ParsableCommand {
                    summary.tokensPerSecond, trainingPath.rawValue, options.threads, options.threads == 1 ? "" : "s") + trainingEnding(summary))
         for (name, examples) in [("valid", validExamples), ("test", testExamples)] {
             let start = clock.now
-            let (report, predicted) = try NER.evaluate(classifier, examples, path: path)
+            let (report, predicted) = try NER.evaluate(classifier, examples, path: trainingPath, threads: loop.threads)
             print("== \(name) (\(examples.count) sentences): entity-level, conlleval semantics ==")
             print(report.table)
             print(String(format: "entity P %.4f  R %.4f  F1 %.4f   |   token accuracy (incl. O, not an entity metric) %.4f", report.precision,

@@ -308,6 +308,11 @@ struct NERSpecs {
         let after = try NER.evaluate(model, examples, path: .optimized).report
         #expect(before.f1 < 0.5, "untrained F1 \(before.f1)")
         #expect(after.f1 == 1.0, "CRF \(withCRF): F1 \(after.f1) after \(summary.steps) steps; losses \(summary.losses.suffix(5))")
+        // Batches computed concurrently (one sentence each, 3 threads): the gold tags again (F1 = 1), and
+        // the one-thread predictions of the same batches.
+        let concurrent = try NER.predict(model, examples, path: .optimized, batchSize: 1, threads: 3)
+        #expect(try Conlleval.evaluate(gold: examples.map(\.gold), predicted: concurrent).f1 == 1.0)
+        #expect(try concurrent == NER.predict(model, examples, path: .optimized, batchSize: 1))
         let head = summary.losses.prefix(5).reduce(0, +) / 5, tail = summary.losses.suffix(5).reduce(0, +) / 5
         #expect(tail < head / 4, "loss fell only from \(head) to \(tail)")
     }
