@@ -177,9 +177,11 @@ extension TranslatorProtocol {
         return try targetTokenizer.decode(out.filter { $0 >= TranslationTokens.special.count }).trimmingCharacters(in: .whitespaces)
     }
 
-    /// Corpus BLEU of this translator's output on `verses` (greedy when beams = 1).
-    public func evaluate(_ verses: [ParallelVerse], beams: Int) throws -> (score: BLEUScore, hypotheses: [String]) {
-        let hyps = try verses.map { try translate($0.source, beams: beams) }
+    /// Corpus BLEU of this translator's output on `verses` (greedy when beams = 1). With `threads` > 1
+    /// the verses are translated concurrently (`DataParallel.map`); each verse's output is the one
+    /// thread's, so the score does not depend on `threads`.
+    public func evaluate(_ verses: [ParallelVerse], beams: Int, threads: Int = 1) throws -> (score: BLEUScore, hypotheses: [String]) {
+        let hyps = try DataParallel.map(verses.count, threads: threads) { try translate(verses[$0].source, beams: beams) }
         return (try BLEU.corpus(hypotheses: hyps, references: [verses.map(\.target)]), hyps)
     }
 }

@@ -17,9 +17,12 @@ func bibleDatabase(_ data: String) -> URL {
 }
 
 /// Prints test BLEU for greedy and beam decoding beside the copy-source baseline, with signatures,
-/// for any translator (the Transformer or the GRU baseline).
-func printTranslationEvaluation(_ translator: some TranslatorProtocol, test: [ParallelVerse], beams: Int, hypothesesFile: String?) throws {
-    let evaluate = translator.evaluate
+/// for any translator (the Transformer or the GRU baseline); the verses are translated on `threads` cores.
+func printTranslationEvaluation(_ translator: some TranslatorProtocol, test: [ParallelVerse], beams: Int, hypothesesFile: String?,
+                                threads: Int) throws {
+    func evaluate(_ verses: [ParallelVerse], _ beams: Int) throws -> (score: BLEUScore, hypotheses: [String]) {
+        try translator.evaluate(verses, beams: beams, threads: threads)
+    }
     let copy = try TranslationData.copyBaseline(test)
     print("test split: \(test.count) verses (books \(Set(test.map(\.book)).sorted().map(String.init).joined(separator: ", ")))")
     print("copy-source baseline  \(copy.formatted)")
@@ -158,7 +161,7 @@ struct TrainTranslateCommand: ParsableCommand {
             try save(trained, URL(fileURLWithPath: output))
             stderrLine("saved \(output)")
         }
-        try printTranslationEvaluation(trained, test: test, beams: beams, hypothesesFile: hypotheses)
+        try printTranslationEvaluation(trained, test: test, beams: beams, hypothesesFile: hypotheses, threads: options.threads)
     }
 
     /// `--time-lengths`: for each T, the median of 5 training steps (after one warm-up step) on a
@@ -225,7 +228,8 @@ struct TranslateCommand: ParsableCommand {
             let verses = try BibleCorpus.parallel(database: bibleDatabase(data), source: src, target: tgt)
             let split = try BibleCorpus.split(verses, validBooks: TranslationSplit.validBooks, testBooks: TranslationSplit.testBooks, maxCharacters: maxChars)
             let test = evalVerses.map { Array(split.test.prefix($0)) } ?? split.test
-            try printTranslationEvaluation(translator, test: test, beams: beams, hypothesesFile: hypotheses)
+            try printTranslationEvaluation(translator, test: test, beams: beams, hypothesesFile: hypotheses,
+                                           threads: TrainingLoopOptions.defaultThreads)
         } else {
             guard let text else { throw ValidationError("give --text TEXT (or --evaluate --data DIR)") }
             print(try translator.translate(text, beams: beams))

@@ -148,6 +148,9 @@ struct TranslationSpecs {
         #expect(loaded.model.flattenedParameters() == translator.model.flattenedParameters())
         #expect(loaded.sourceTokenizer.tokens == translator.sourceTokenizer.tokens)
         #expect(try loaded.translate("in the beginning 1 God", beams: 2) == translator.translate("in the beginning 1 God", beams: 2))
+        // The evaluation on 3 threads translates each verse as one call on this thread does.
+        let concurrent = try translator.evaluate(verses, beams: 2, threads: 3)
+        #expect(try concurrent.hypotheses == verses.map { try translator.translate($0.source, beams: 2) })
         // The copy baseline on a split where source == target scores 100.
         let same = [ParallelVerse(book: 1, chapter: 1, verse: 1, source: "a b c d e", target: "a b c d e")]
         // (Double rounding of exp(Σ log pₙ/4) with every pₙ = 1: within 1e-9.)
