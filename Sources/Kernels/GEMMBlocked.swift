@@ -236,9 +236,9 @@ func microKernel<Tile: GEMMTileShape>(
     var c7 = V(), c8 = V(), c9 = V(), c10 = V(), c11 = V(), c12 = V(), c13 = V()
     // Ask for the C tile's lines (each row's first and last element: the one or two lines of
     // an NR-wide row) before the k loop, so they arrive during its KC steps instead of
-    // stalling the stores after it — most where C's rows are far apart (n = 1,536: 0.87–0.89× →
-    // 1.02–1.05× OpenBLAS; docs/kernels.md, "Prefetching the C tile"). A prefetch never faults, so
-    // the last element of an edge row may lie past C.
+    // stalling the stores after it — most where C's rows are far apart (n = 1,536: 0.87–0.88× →
+    // 1.01–1.04× OpenBLAS; docs/kernels.md, "SGEMM at 512 and the training's shapes"). A prefetch
+    // never faults, so the last element of an edge row may lie past C.
     for r in 0..<rows { decoderspec_prefetch(c + r &* ldc); decoderspec_prefetch(c + (r &* ldc &+ (Tile.nr - 1))) }
     var pa = a
     var pb = UnsafeRawPointer(b)
