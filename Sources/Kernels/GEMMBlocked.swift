@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CPrefetch
 import Dispatch
 
 // The optimized GEMM (docs/kernels.md, "How the optimized GEMM works").
@@ -233,6 +234,12 @@ func microKernel<Tile: GEMMTileShape>(
     let mr = Tile.mr
     var c0 = V(), c1 = V(), c2 = V(), c3 = V(), c4 = V(), c5 = V(), c6 = V()
     var c7 = V(), c8 = V(), c9 = V(), c10 = V(), c11 = V(), c12 = V(), c13 = V()
+    // Ask for the C tile's lines (each row's first and last element: the one or two lines of
+    // an NR-wide row) before the k loop, so they arrive during its KC steps instead of
+    // stalling the stores after it — most where C's rows are far apart (n = 1,536: 0.87–0.88× →
+    // 1.01–1.04× OpenBLAS; docs/kernels.md, "SGEMM at 512 and the training's shapes"). A prefetch
+    // never faults, so the last element of an edge row may lie past C.
+    for r in 0..<rows { decoderspec_prefetch(c + r &* ldc); decoderspec_prefetch(c + (r &* ldc &+ (Tile.nr - 1))) }
     var pa = a
     var pb = UnsafeRawPointer(b)
     for _ in 0..<kc {
@@ -420,6 +427,15 @@ extension GEMM {
         }
     }
 
+    /// The length of the K slices: k cut into the fewest slices of at most `kc` steps, ⌈k/kc⌉,
+    /// of near-equal length: ⌈k/⌈k/kc⌉⌉ each, the last shorter by less than the slice count
+    /// (k = 1,229 at KC = 512: 410 + 410 + 409, not 512 + 512 + 205, whose last slice reads and
+    /// writes all of C again for only 205 steps). k ≥ 1, kc ≥ 1.
+    package static func sliceLength(_ k: Int, max kc: Int) -> Int {
+        let slices = (k + kc - 1) / kc
+        return (k + slices - 1) / slices
+    }
+
     /// The packed, cache-blocked GEMM (single thread). See the loop nest at the top of this file.
     @_specialize(where Tile == FloatTile256)
     @_specialize(where Tile == FloatTile512)
@@ -442,12 +458,13 @@ extension GEMM {
             .bindMemory(to: Tile.Scalar.self, capacity: kcMax * ncMax)
         defer { ap.deallocate(); bp.deallocate() }
 
+        let kcStep = sliceLength(k, max: Tile.kc)
         var jc = 0
         while jc < n {
             let nc = min(Tile.nc, n - jc)
             var pc = 0
             while pc < k {
-                let kc = min(Tile.kc, k - pc)
+                let kc = min(kcStep, k - pc)
                 let betaSlice: Tile.Scalar = pc == 0 ? beta : 1
                 packB(Tile.self, bp, transB: transB, b: b, ldb: ldb, p0: pc, j0: jc, kc: kc, nc: nc)
                 var ic = 0

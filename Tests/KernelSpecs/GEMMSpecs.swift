@@ -267,6 +267,54 @@ struct GEMMSpecs {
         }
     }
 
+    @Test("K is cut into the fewest slices of at most KC steps, of near-equal length (KC = 256, 384, 512; k = 1…2,600)")
+    func sliceLengths() {
+        for kc in [256, 384, 512] {
+            for k in 1...2600 {
+                let step = GEMM.sliceLength(k, max: kc)
+                let slices = (k + step - 1) / step
+                let last = k - (slices - 1) * step
+                // The fewest slices possible is ⌈k/KC⌉; equal lengths differ by less than one step per slice.
+                #expect(step <= kc && slices == (k + kc - 1) / kc && last >= 1 && step - last < slices,
+                        "k \(k), KC \(kc): step \(step), \(slices) slices, last \(last)")
+            }
+        }
+    }
+
+    @Test("Uneven K slices (k = 1,229, the training's tokens per step: 410 + 410 + 409 at KC = 512, 4 × 246 + 245 at 256; k = KC + 2; 2·KC + 5), every tile, β applied once",
+          arguments: GEMMTile.allCases)
+    func unevenSlices(tile: GEMMTile) {
+        let (fmr, fnr) = tile.floatShape, (dmr, dnr) = tile.doubleShape
+        let fkc = tile == .avx512 ? 512 : 256
+        let floatShapes = [(2 * fmr + 3, fnr + 7, 1229, true, false, Float(1.5)), (fmr - 1, 2 * fnr + 1, fkc + 2, false, true, 1),
+                           (fmr + 1, fnr, 2 * fkc + 5, false, false, 0)]
+        for (i, s) in floatShapes.enumerated() {
+            let impl: GEMMImplementation<Float> = { tA, tB, m, n, k, alpha, a, b, beta, c in
+                var c = c
+                c.withUnsafeMutableBufferPointer { pc in
+                    GEMM.sgemm(.optimized, tile: tile, transA: tA, transB: tB, m: m, n: n, k: k, alpha: alpha, a: a,
+                               lda: tA ? m : k, b: b, ldb: tB ? k : n, beta: beta, c: pc.baseAddress!, ldc: n)
+                }
+                return c
+            }
+            let v = checkGEMMAgainstGSL(impl, m: s.0, n: s.1, k: s.2, transA: s.3, transB: s.4, alpha: 0.75, beta: s.5, seed: UInt(1300 + i))
+            #expect(v.passed, "\(tile) Float: \(v.message)")
+        }
+        let doubleShapes = [(2 * dmr + 3, dnr + 7, 1229, false, true, -2.0), (dmr + 1, dnr - 1, 256 + 2, true, true, 1), (dmr, 2 * dnr, 2 * 256 + 5, true, false, 0)]
+        for (i, s) in doubleShapes.enumerated() {
+            let impl: GEMMImplementation<Double> = { tA, tB, m, n, k, alpha, a, b, beta, c in
+                var c = c
+                c.withUnsafeMutableBufferPointer { pc in
+                    GEMM.dgemm(.optimized, tile: tile, transA: tA, transB: tB, m: m, n: n, k: k, alpha: alpha, a: a,
+                               lda: tA ? m : k, b: b, ldb: tB ? k : n, beta: beta, c: pc.baseAddress!, ldc: n)
+                }
+                return c
+            }
+            let v = checkGEMMAgainstGSL(impl, m: s.0, n: s.1, k: s.2, transA: s.3, transB: s.4, alpha: 0.75, beta: s.5, seed: UInt(1400 + i))
+            #expect(v.passed, "\(tile) Double: \(v.message)")
+        }
+    }
+
     @Test("The GEMM check can fail: a GEMM that drops the last k term, or ignores β, is caught")
     func checkCanFail() {
         let dropsLastTerm: GEMMImplementation<Float> = { tA, tB, m, n, k, alpha, a, b, beta, c in
