@@ -16,6 +16,22 @@ enum Harness {
         return samples[samples.count / 2]
     }
 
+    /// The median wall-clock seconds of each body, timed in turns — body 0, body 1, …, then again,
+    /// `runs` times after `warmup` untimed turns — so that a change of load on a shared machine
+    /// falls on all of them alike, and their ratio holds where separately timed medians drift apart.
+    static func interleavedMedians(warmup: Int = 2, runs: Int = 7, _ bodies: [() -> Void]) -> [Double] {
+        for _ in 0..<warmup { for body in bodies { body() } }
+        let clock = ContinuousClock()
+        var samples = [[Double]](repeating: [], count: bodies.count)
+        for _ in 0..<runs {
+            for (i, body) in bodies.enumerated() {
+                let d = clock.measure(body)
+                samples[i].append(Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18)
+            }
+        }
+        return samples.map { $0.sorted()[$0.count / 2] }
+    }
+
     /// Chooses the number of repetitions so one sample takes at least `minSeconds`.
     static func medianAdaptive(minSeconds: Double = 0.02, runs: Int = 7, _ body: () -> Void) -> Double {
         let once = median(warmup: 1, runs: 1, body)
