@@ -126,9 +126,18 @@ public enum DataParallel {
     /// buffers, which the caller has left uniquely referenced. Also returns Σ g̃² of the result, in
     /// Double: per chunk in 8 lanes, then lanes, chunks and tensors added in a fixed order (fixed for
     /// a given `threads`), so it is reproducible; its relative error is ≤ (n + 8)·2⁻⁵³ for n values.
+    ///
+    /// A tensor for which every gradient lists its rows (`rowSupports`) is combined on the union of
+    /// the lists only, and the result lists that union: elsewhere every gradient is +0, the dense
+    /// pass would write Float(Σ_k w_k·(+0)) = +0 over the +0 already there and add +0 squares (each
+    /// lane, a sum of squares, is never −0), so the bits are the dense pass's (DataParallelSpecs).
+    /// (Only when every weight is finite and its sign +: then w·(+0) = +0; else all dense.)
     static func combining<M: ParameterContainer>(_ gradients: inout [M], weights: [Double], threads: Int) -> (gradient: M, squares: Double) {
         precondition(!gradients.isEmpty && gradients.count == weights.count, "DataParallel.combine: one weight per gradient")
         var out = gradients.removeFirst()
+        // Tensors whose rows every gradient lists: the union of the lists (sorted, distinct).
+        // Only with weights that are finite and not negative (−0 included): then w·(+0) = +0.
+        let supports = weights.allSatisfy({ $0.isFinite && $0.sign == .plus }) ? Self.unionSupports([out.rowSupports] + gradients.map(\.rowSupports)) : [:]
         // The other shards' tensors, in visiting order (array references, not copies).
         var others: [[[Float]]] = []
         for g in gradients {
@@ -139,7 +148,7 @@ public enum DataParallel {
         }
         let w = weights, tensors = others
         var index = 0, squares = 0.0
-        out.visitParameters(prefix: "") { name, _, v in
+        out.visitParameters(prefix: "") { name, shape, v in
             let t = index
             index += 1
             let count = v.count
@@ -149,61 +158,103 @@ public enum DataParallel {
             precondition(tensors.allSatisfy { t < $0.count && $0[t].count == count },
                          "DataParallel.combine: tensor \(name) has \(count) values in the first gradient, another gradient differs (gradients of one model only)")
             guard count > 0 else { return }
+            let rows = supports[t]
+            let width = shape.count == 2 && shape[0] > 0 ? count / shape[0] : 0
+            if let rows { precondition(width > 0 && rows.allSatisfy { $0 >= 0 && $0 < shape[0] }, "DataParallel.combine: rows listed for tensor \(name) of shape \(shape)") }
             let chunks = threads > 1 && count >= 1 << 16 ? threads : 1
             let partials = SharedSlots<Double>(count: chunks)
             v.withUnsafeMutableBufferPointer { acc in
                 let target = SharedPointer(acc.baseAddress!)
                 forChunks(of: count, threads: chunks, minimum: 0) { c, r in
-                    partials.set(c, combineRange(target.pointer, others: tensors, tensor: t, weights: w, range: r))
+                    let spans = rows.map { Self.spans(rows: $0, width: width, range: r, grid: 8) } ?? [r.lowerBound..<(r.lowerBound + (r.count / 8) * 8)]
+                    partials.set(c, combineRange(target.pointer, others: tensors, tensor: t, weights: w, range: r, spans: spans))
                 }
             }
             for c in 0..<chunks { squares += partials.get(c) }
         }
         precondition(tensors.allSatisfy { $0.count == index }, "DataParallel.combine: gradients of \(index) and \(tensors.map(\.count)) tensors (gradients of one model only)")
+        out.rowSupports = supports
         return (out, squares)
     }
 
-    /// acc[j] = Float(w₀·acc[j] + Σ_{k≥1} w_k·others[k−1][tensor][j]) for j in `range`, in Double,
-    /// 8 values at a time; returns Σ_j acc[j]² (the new values) in Double, 8 lanes then added.
-    private static func combineRange(_ acc: UnsafeMutablePointer<Float>, others: [[[Float]]], tensor: Int, weights: [Double], range: Range<Int>) -> Double {
+    /// The tensors every one of `lists` gives rows for, each with the sorted union of its rows.
+    static func unionSupports(_ lists: [[Int: [Int]]]) -> [Int: [Int]] {
+        guard var out = lists.first else { return [:] }
+        for other in lists.dropFirst() {
+            out = out.reduce(into: [:]) { acc, entry in
+                if let more = other[entry.key] { acc[entry.key] = Array(Set(entry.value).union(more)).sorted() }
+            }
+        }
+        return out
+    }
+
+    /// The element spans of `range` that cover rows `rows` (sorted) of a row-major tensor `width`
+    /// values wide, widened to the `grid` of `range` (each span starts and ends at
+    /// range.lowerBound + a multiple of `grid`, the end at most the last such point in the range),
+    /// merged where they meet, in order. Elements of the range beyond its last grid point are left
+    /// to the caller's tail; elements outside the spans lie in rows not listed.
+    static func spans(rows: [Int], width: Int, range: Range<Int>, grid: Int) -> [Range<Int>] {
+        let lo = range.lowerBound, last = lo + (range.count / grid) * grid
+        var out: [Range<Int>] = []
+        for row in rows {
+            let a = max(lo, row * width), b = min(last, (row + 1) * width)
+            guard a < b else { continue }
+            let start = lo + ((a - lo) / grid) * grid, end = min(last, lo + ((b - lo + grid - 1) / grid) * grid)
+            if let prev = out.last, start <= prev.upperBound {
+                out[out.count - 1] = prev.lowerBound..<max(prev.upperBound, end)
+            } else {
+                out.append(start..<end)
+            }
+        }
+        return out
+    }
+
+    /// acc[j] = Float(w₀·acc[j] + Σ_{k≥1} w_k·others[k−1][tensor][j]) for j in `spans` (8 values at a
+    /// time; each span starts at range.lowerBound + a multiple of 8 and ends at most at the range's
+    /// last such point) and in the range's tail past that point (one at a time), in Double; returns
+    /// Σ_j acc[j]² (the new values) in Double: 8 lanes, lane l holding the j ≡ range.lowerBound + l
+    /// (mod 8), then added. The dense pass is spans = [the whole grid part of the range].
+    private static func combineRange(_ acc: UnsafeMutablePointer<Float>, others: [[[Float]]], tensor: Int, weights: [Double], range: Range<Int>,
+                                     spans: [Range<Int>]) -> Double {
         // Pointers to the other shards' tensor (their arrays outlive this call: `others` holds them).
         let sources: [UnsafePointer<Float>] = others.map { shard in shard[tensor].withUnsafeBufferPointer { $0.baseAddress! } }
         let w0 = weights[0]
         let rest = Array(weights.dropFirst())
         var lanes = SIMD8<Double>()
-        var j = range.lowerBound
-        let end = range.upperBound
         func load(_ p: UnsafePointer<Float>, _ j: Int) -> SIMD8<Double> {
             SIMD8<Double>(UnsafeRawPointer(p + j).loadUnaligned(as: SIMD8<Float>.self))
         }
-        if sources.count == 1 {
-            let (g, w1) = (sources[0], rest[0])
-            while j + 8 <= end {
-                let x = SIMD8<Float>(w0 * load(acc, j) + w1 * load(g, j))
-                UnsafeMutableRawPointer(acc + j).storeBytes(of: x, as: SIMD8<Float>.self)
-                let d = SIMD8<Double>(x)
-                lanes += d * d
-                j += 8
-            }
-        } else {
-            while j + 8 <= end {
-                var s = w0 * load(acc, j)
-                for k in sources.indices { s += rest[k] * load(sources[k], j) }
-                let x = SIMD8<Float>(s)
-                UnsafeMutableRawPointer(acc + j).storeBytes(of: x, as: SIMD8<Float>.self)
-                let d = SIMD8<Double>(x)
-                lanes += d * d
-                j += 8
+        for span in spans {
+            var j = span.lowerBound
+            let end = span.upperBound
+            if sources.count == 1 {
+                let (g, w1) = (sources[0], rest[0])
+                while j < end {
+                    let x = SIMD8<Float>(w0 * load(acc, j) + w1 * load(g, j))
+                    UnsafeMutableRawPointer(acc + j).storeBytes(of: x, as: SIMD8<Float>.self)
+                    let d = SIMD8<Double>(x)
+                    lanes += d * d
+                    j += 8
+                }
+            } else {
+                while j < end {
+                    var s = w0 * load(acc, j)
+                    for k in sources.indices { s += rest[k] * load(sources[k], j) }
+                    let x = SIMD8<Float>(s)
+                    UnsafeMutableRawPointer(acc + j).storeBytes(of: x, as: SIMD8<Float>.self)
+                    let d = SIMD8<Double>(x)
+                    lanes += d * d
+                    j += 8
+                }
             }
         }
         var tail = 0.0
-        while j < end {
+        for j in (range.lowerBound + (range.count / 8) * 8)..<range.upperBound {
             var s = w0 * Double(acc[j])
             for k in sources.indices { s += rest[k] * Double(sources[k][j]) }
             let x = Float(s)
             acc[j] = x
             tail += Double(x) * Double(x)
-            j += 1
         }
         var sum = 0.0
         for l in 0..<8 { sum += lanes[l] }

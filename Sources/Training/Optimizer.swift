@@ -64,9 +64,15 @@ public struct AdamW: Sendable {
     /// pass of its own that reads and writes the whole gradient (two of the nine model-sized
     /// streams of a clipped step). Bitwise the update after `GradientClipping.clip` (the same
     /// multiply, rounded once); s = 1 leaves every g unchanged (x·1 = x in IEEE arithmetic).
+    ///
+    /// A gradient that lists the rows it may be nonzero in (`rowSupports`, e.g. the word embeddings
+    /// of a batch's ids) is not read outside them: there the update takes g = +0 — the same
+    /// operations on the same value, so bitwise the dense update; θ, m and v still change in every
+    /// row (m ← β₁m, v ← β₂v, the step on m̂), as `torch.optim.AdamW`. `.naive` reads every g.
     public mutating func update<M: ParameterContainer>(_ model: inout M, gradient: M, learningRate eta: Double, threads: Int = 1,
                                                        path: KernelPath = .optimized, gradientScale: Float = 1) {
         var grads: [[Float]] = []
+        let supports = gradient.rowSupports
         var g = gradient
         g.visitParameters(prefix: "") { _, _, values in grads.append(values) }
         if m.isEmpty {
@@ -92,6 +98,11 @@ public struct AdamW: Sendable {
                          "AdamW state for \(name): gradient \(grads[index].count), m \(m[index].count), v \(v[index].count) values; tensor \(theta.count)")
             let decay = Self.decays(shape: shape) && weightDecay > 0
             let count = theta.count
+            // A gradient that lists its nonzero rows of this tensor (`rowSupports`): the rest is +0.
+            let rows = supports[index].map { list in
+                precondition(shape.count == 2 && shape[0] > 0 && list.allSatisfy { $0 >= 0 && $0 < shape[0] }, "AdamW: rows listed for tensor \(name) of shape \(shape)")
+                return (rows: list, width: count / shape[0])
+            }
             guard count > 0 else { index += 1; return }
             grads[index].withUnsafeBufferPointer { pg in
                 m[index].withUnsafeMutableBufferPointer { pm in
@@ -104,6 +115,15 @@ public struct AdamW: Sendable {
                             DataParallel.forChunks(of: count, threads: threads) { _, r in
                                 if path == .naive {
                                     Self.naiveRange(r, g.pointer, m.pointer, v.pointer, t.pointer, constants)
+                                } else if let rows {
+                                    // Listed rows read g; the others take g = +0 without reading it.
+                                    var at = r.lowerBound
+                                    for span in DataParallel.spans(rows: rows.rows, width: rows.width, range: r, grid: 1) {
+                                        Self.optimizedRange(at..<span.lowerBound, nil, m.pointer, v.pointer, t.pointer, constants)
+                                        Self.optimizedRange(span, g.pointer, m.pointer, v.pointer, t.pointer, constants)
+                                        at = span.upperBound
+                                    }
+                                    Self.optimizedRange(at..<r.upperBound, nil, m.pointer, v.pointer, t.pointer, constants)
                                 } else {
                                     Self.optimizedRange(r, g.pointer, m.pointer, v.pointer, t.pointer, constants)
                                 }
@@ -127,10 +147,11 @@ public struct AdamW: Sendable {
     /// The update of values `r`, one at a time, as the formula reads (the reference):
     ///
     ///     g ← s·g;  θ ← θ·(1 − ηλ);  m ← β₁m + (1 − β₁)g;  v ← β₂v + (1 − β₂)g²;  θ ← θ − (η/c₁)·m/(√v·(1/√c₂) + ε)
-    static func naiveRange(_ r: Range<Int>, _ pg: UnsafeMutablePointer<Float>, _ pm: UnsafeMutablePointer<Float>,
+    /// `pg` nil: every g is +0 (not read).
+    static func naiveRange(_ r: Range<Int>, _ pg: UnsafeMutablePointer<Float>?, _ pm: UnsafeMutablePointer<Float>,
                            _ pv: UnsafeMutablePointer<Float>, _ pt: UnsafeMutablePointer<Float>, _ k: Constants) {
         for i in r {
-            let gi = pg[i] * k.gradientScale
+            let gi = (pg?[i] ?? 0) * k.gradientScale
             if let f = k.decayFactor { pt[i] *= f }
             let mi = k.b1 * pm[i] + (1 - k.b1) * gi
             let vi = k.b2 * pv[i] + (1 - k.b2) * gi * gi
@@ -144,7 +165,7 @@ public struct AdamW: Sendable {
     /// `naiveRange`). Every lane takes the naive value's operations in the same order — multiplies,
     /// adds, √ and ÷ are each correctly rounded, and Swift contracts nothing into an FMA — so the
     /// result is bitwise the naive one (AdamWPathSpecs).
-    static func optimizedRange(_ r: Range<Int>, _ pg: UnsafeMutablePointer<Float>, _ pm: UnsafeMutablePointer<Float>,
+    static func optimizedRange(_ r: Range<Int>, _ pg: UnsafeMutablePointer<Float>?, _ pm: UnsafeMutablePointer<Float>,
                                _ pv: UnsafeMutablePointer<Float>, _ pt: UnsafeMutablePointer<Float>, _ k: Constants) {
         typealias V = SIMD16<Float>
         @inline(__always) func load(_ p: UnsafeMutablePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
@@ -156,14 +177,24 @@ public struct AdamW: Sendable {
         let end = r.upperBound
         // Without weight decay the factor is 1: θ·1 = θ exactly, so one loop serves both.
         let decay = V(repeating: k.decayFactor ?? 1)
-        while i + 16 <= end {
-            let g = load(pg + i) * scale
+        @inline(__always) func update(_ i: Int, _ g: V) {
             let m = b1 * load(pm + i) + c1 * g
             let v = b2 * load(pv + i) + c2 * g * g
             store(m, pm + i)
             store(v, pv + i)
             store(load(pt + i) * decay - stepSize * m / (v.squareRoot() * invSqrtC2 + eps), pt + i)
-            i += 16
+        }
+        if let pg {
+            while i + 16 <= end {
+                update(i, load(pg + i) * scale)
+                i += 16
+            }
+        } else {
+            let g = V(repeating: 0) * scale  // the g·s of a +0 gradient, as the naive loop forms it
+            while i + 16 <= end {
+                update(i, g)
+                i += 16
+            }
         }
         naiveRange(i..<end, pg, pm, pv, pt, k)
     }
@@ -181,13 +212,26 @@ public enum GradientClipping {
     public static func globalNorm<M: ParameterContainer>(_ gradient: M, threads: Int = 1, path: KernelPath = .optimized) -> Double {
         var g = gradient
         var tensors: [[Float]] = []
-        g.visitParameters(prefix: "") { _, _, v in tensors.append(v) }
+        // The rows of tensors whose gradient lists them, as element spans (`rowSupports`).
+        let supports = path == .naive ? [:] : gradient.rowSupports
+        var listed: [Int: (rows: [Int], width: Int)] = [:]
+        g.visitParameters(prefix: "") { name, shape, v in
+            if let rows = supports[tensors.count] {
+                precondition(shape.count == 2 && shape[0] > 0 && rows.allSatisfy { $0 >= 0 && $0 < shape[0] }, "globalNorm: rows listed for tensor \(name) of shape \(shape)")
+                listed[tensors.count] = (rows, v.count / shape[0])
+            }
+            tensors.append(v)
+        }
         let partials = SharedSlots<Double>(count: tensors.count)
-        let all = tensors
+        let all = tensors, rows = listed
+        @Sendable func sum(_ t: Int) -> Double {
+            if path == .naive { return naiveSquaredSum(all[t]) }
+            return squaredSum(all[t], rows: rows[t])
+        }
         if threads > 1 {
-            DispatchQueue.concurrentPerform(iterations: all.count) { t in partials.set(t, path == .naive ? naiveSquaredSum(all[t]) : squaredSum(all[t])) }
+            DispatchQueue.concurrentPerform(iterations: all.count) { t in partials.set(t, sum(t)) }
         } else {
-            for t in all.indices { partials.set(t, path == .naive ? naiveSquaredSum(all[t]) : squaredSum(all[t])) }
+            for t in all.indices { partials.set(t, sum(t)) }
         }
         var sum = 0.0
         for t in all.indices { sum += partials.get(t) }
@@ -198,24 +242,33 @@ public enum GradientClipping {
     /// 1024 values is summed in 16 Float lanes (64 squares per lane, then the lanes in Double), so the
     /// relative error is ≤ 65u (u = 2⁻²⁴; nonnegative terms) instead of ≤ 1025u. Again in Double
     /// squares when a block overflows.
-    static func squaredSum(_ v: [Float]) -> Double {
+    ///
+    /// `rows`: the rows (sorted) of a row-major tensor `width` values wide outside which every value
+    /// is +0 (a gradient's `rowSupports`); only the blocks of 1,024 that hold a listed row's values
+    /// are summed. Bitwise the dense sum: a block of +0s adds +0 to a partial sum that is never −0.
+    static func squaredSum(_ v: [Float], rows: (rows: [Int], width: Int)? = nil) -> Double {
         v.withUnsafeBufferPointer { p in
             typealias V = SIMD16<Float>
             let n = p.count
+            // The blocks to sum: all, or those meeting a listed row.
+            let blocks = rows.map { DataParallel.spans(rows: $0.rows, width: $0.width, range: 0..<n, grid: 1024) + [(n / 1024) * 1024..<n] }
+                ?? [0..<n]
             var partial = 0.0
-            var i = 0
-            while i < n {
-                let end = min(n, i + 1024)
-                var acc = V()
-                while i + 16 <= end {
-                    let x = UnsafeRawPointer(p.baseAddress! + i).loadUnaligned(as: V.self)
-                    acc += x * x
-                    i += 16
+            for span in blocks {
+                var i = span.lowerBound
+                while i < span.upperBound {
+                    let end = min(n, i + 1024)
+                    var acc = V()
+                    while i + 16 <= end {
+                        let x = UnsafeRawPointer(p.baseAddress! + i).loadUnaligned(as: V.self)
+                        acc += x * x
+                        i += 16
+                    }
+                    var s: Float = 0
+                    while i < end { s += p[i] * p[i]; i += 1 }
+                    let lanes = SIMD8<Double>(acc.lowHalf) + SIMD8<Double>(acc.highHalf)
+                    partial += lanes.sum() + Double(s)
                 }
-                var s: Float = 0
-                while i < end { s += p[i] * p[i]; i += 1 }
-                let lanes = SIMD8<Double>(acc.lowHalf) + SIMD8<Double>(acc.highHalf)
-                partial += lanes.sum() + Double(s)
             }
             if !partial.isFinite {
                 partial = 0

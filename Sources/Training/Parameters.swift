@@ -15,6 +15,21 @@ import TensorCore
 public protocol ParameterContainer {
     /// Calls `body(name, shape, &values)` for every trainable tensor, always in the same order.
     mutating func visitParameters(prefix: String, _ body: (String, [Int], inout [Float]) throws -> Void) rethrows
+
+    /// For a gradient: the rows that may be nonzero of some [rows, cols] tensors, keyed by the
+    /// tensor's index in visiting order — sorted, distinct row indices; every other row of that
+    /// tensor is +0 exactly. A tensor without an entry may be nonzero anywhere. Readers
+    /// (`DataParallel`'s combination, `GradientClipping.globalNorm`, `AdamW.update`) skip the +0
+    /// rows with bitwise the dense result. The default: no entries, and setting is ignored (dense
+    /// is always correct).
+    var rowSupports: [Int: [Int]] { get set }
+}
+
+extension ParameterContainer {
+    public var rowSupports: [Int: [Int]] {
+        get { [:] }
+        set {}
+    }
 }
 
 extension ParameterContainer {
@@ -30,6 +45,7 @@ extension ParameterContainer {
     /// A copy with every parameter set to 0: the gradient accumulator of the same shape.
     public func zeroGradient() -> Self {
         var g = self
+        g.rowSupports = [:]
         // A fresh zeroed buffer per tensor: the model's buffers are never copied (no COW copy).
         g.visitParameters(prefix: "") { _, _, v in v = [Float](repeating: 0, count: v.count) }
         return g

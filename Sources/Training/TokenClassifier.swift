@@ -74,6 +74,15 @@ public struct TokenClassifier: ParameterContainer, Sendable {
     public var labels: [String]
     /// Optional CRF over the labelled positions (the head's logits are its emissions).
     public var crf: LinearChainCRF? = nil
+    /// For a gradient from `lossAndGradient`: the word-embedding rows it wrote (the batch's distinct
+    /// ids, sorted; none with `freezeEncoder`) — every other row of that tensor is +0. nil: unknown.
+    public var wordEmbeddingGradientRows: [Int]? = nil
+
+    /// The word-embedding table is tensor 0 of the visiting order (`bert.embeddings.word_embeddings.weight`).
+    public var rowSupports: [Int: [Int]] {
+        get { wordEmbeddingGradientRows.map { [0: $0] } ?? [:] }
+        set { wordEmbeddingGradientRows = newValue[0] }
+    }
 
     /// A fresh head N(0, 0.02²) with zero bias, as BERT initializes it.
     /// - Throws: `.invalidArgument` for fewer than 2 labels.
@@ -122,6 +131,8 @@ public struct TokenClassifier: ParameterContainer, Sendable {
         if !freezeEncoder {
             encoder.backward(dh, batch: batch, cache: cache, gradient: &g.encoder, path: path)
         }
+        // The scatter-add wrote the rows of the batch's ids only (none with a frozen encoder).
+        g.wordEmbeddingGradientRows = freezeEncoder ? [] : Array(Set(batch.ids)).sorted()
         return (value, g, count)
     }
 
