@@ -217,26 +217,34 @@ struct GEMMSpecs {
          (mr - 2, nr + 4, 511), (7 * mr + 1, nr - 3, 512), (4, 2 * nr, 1025)]
     }
 
+    /// `GEMM.sgemm` / `GEMM.dgemm` on `path` with `tile`, row-major and unpadded, as the checker calls it.
+    static func sgemm(_ path: KernelPath, tile: GEMMTile) -> GEMMImplementation<Float> {
+        { tA, tB, m, n, k, alpha, a, b, beta, c in
+            var c = c
+            c.withUnsafeMutableBufferPointer { pc in
+                GEMM.sgemm(path, tile: tile, transA: tA, transB: tB, m: m, n: n, k: k, alpha: alpha, a: a,
+                           lda: tA ? m : k, b: b, ldb: tB ? k : n, beta: beta, c: pc.baseAddress!, ldc: n)
+            }
+            return c
+        }
+    }
+
+    static func dgemm(_ path: KernelPath, tile: GEMMTile) -> GEMMImplementation<Double> {
+        { tA, tB, m, n, k, alpha, a, b, beta, c in
+            var c = c
+            c.withUnsafeMutableBufferPointer { pc in
+                GEMM.dgemm(path, tile: tile, transA: tA, transB: tB, m: m, n: n, k: k, alpha: alpha, a: a,
+                           lda: tA ? m : k, b: b, ldb: tB ? k : n, beta: beta, c: pc.baseAddress!, ldc: n)
+            }
+            return c
+        }
+    }
+
     @Test("Every register tile (AVX2 6×16 / 6×8, AVX-512 14×32 / 14×16), Float and Double, optimized and parallel, meets the bound around the tile's edges",
           arguments: GEMMTile.allCases)
     func everyTile(tile: GEMMTile) {
         for path in [KernelPath.optimized, .parallel] {
-            let sgemm: GEMMImplementation<Float> = { tA, tB, m, n, k, alpha, a, b, beta, c in
-                var c = c
-                c.withUnsafeMutableBufferPointer { pc in
-                    GEMM.sgemm(path, tile: tile, transA: tA, transB: tB, m: m, n: n, k: k, alpha: alpha, a: a,
-                               lda: tA ? m : k, b: b, ldb: tB ? k : n, beta: beta, c: pc.baseAddress!, ldc: n)
-                }
-                return c
-            }
-            let dgemm: GEMMImplementation<Double> = { tA, tB, m, n, k, alpha, a, b, beta, c in
-                var c = c
-                c.withUnsafeMutableBufferPointer { pc in
-                    GEMM.dgemm(path, tile: tile, transA: tA, transB: tB, m: m, n: n, k: k, alpha: alpha, a: a,
-                               lda: tA ? m : k, b: b, ldb: tB ? k : n, beta: beta, c: pc.baseAddress!, ldc: n)
-                }
-                return c
-            }
+            let (sgemm, dgemm) = (Self.sgemm(path, tile: tile), Self.dgemm(path, tile: tile))
             let (fmr, fnr) = tile.floatShape, (dmr, dnr) = tile.doubleShape
             for (i, s) in Self.tileEdgeShapes(mr: fmr, nr: fnr).enumerated() {
                 // Cycle through the transposes and (α, β) so every combination meets an edge tile.
@@ -289,28 +297,12 @@ struct GEMMSpecs {
         let floatShapes = [(2 * fmr + 3, fnr + 7, 1229, true, false, Float(1.5)), (fmr - 1, 2 * fnr + 1, fkc + 2, false, true, 1),
                            (fmr + 1, fnr, 2 * fkc + 5, false, false, 0)]
         for (i, s) in floatShapes.enumerated() {
-            let impl: GEMMImplementation<Float> = { tA, tB, m, n, k, alpha, a, b, beta, c in
-                var c = c
-                c.withUnsafeMutableBufferPointer { pc in
-                    GEMM.sgemm(.optimized, tile: tile, transA: tA, transB: tB, m: m, n: n, k: k, alpha: alpha, a: a,
-                               lda: tA ? m : k, b: b, ldb: tB ? k : n, beta: beta, c: pc.baseAddress!, ldc: n)
-                }
-                return c
-            }
-            let v = checkGEMMAgainstGSL(impl, m: s.0, n: s.1, k: s.2, transA: s.3, transB: s.4, alpha: 0.75, beta: s.5, seed: UInt(1300 + i))
+            let v = checkGEMMAgainstGSL(Self.sgemm(.optimized, tile: tile), m: s.0, n: s.1, k: s.2, transA: s.3, transB: s.4, alpha: 0.75, beta: s.5, seed: UInt(1300 + i))
             #expect(v.passed, "\(tile) Float: \(v.message)")
         }
         let doubleShapes = [(2 * dmr + 3, dnr + 7, 1229, false, true, -2.0), (dmr + 1, dnr - 1, 256 + 2, true, true, 1), (dmr, 2 * dnr, 2 * 256 + 5, true, false, 0)]
         for (i, s) in doubleShapes.enumerated() {
-            let impl: GEMMImplementation<Double> = { tA, tB, m, n, k, alpha, a, b, beta, c in
-                var c = c
-                c.withUnsafeMutableBufferPointer { pc in
-                    GEMM.dgemm(.optimized, tile: tile, transA: tA, transB: tB, m: m, n: n, k: k, alpha: alpha, a: a,
-                               lda: tA ? m : k, b: b, ldb: tB ? k : n, beta: beta, c: pc.baseAddress!, ldc: n)
-                }
-                return c
-            }
-            let v = checkGEMMAgainstGSL(impl, m: s.0, n: s.1, k: s.2, transA: s.3, transB: s.4, alpha: 0.75, beta: s.5, seed: UInt(1400 + i))
+            let v = checkGEMMAgainstGSL(Self.dgemm(.optimized, tile: tile), m: s.0, n: s.1, k: s.2, transA: s.3, transB: s.4, alpha: 0.75, beta: s.5, seed: UInt(1400 + i))
             #expect(v.passed, "\(tile) Double: \(v.message)")
         }
     }
